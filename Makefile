@@ -1,0 +1,188 @@
+# hyperlight-c build. `make demo` sets up, builds and runs the demo; `make test` runs every
+# test; `make install PREFIX=/usr/local` installs. Everything is built under build/, laid out
+# like an installation prefix (bin/, include/, lib/), so build/ itself is usable as one.
+# V=1 shows the commands.
+
+B := build
+CC ?= gcc
+PREFIX ?= /usr/local
+Q := $(if $(V),,@)
+
+PICOLIBC := $(B)/lib/hyperlight/picolibc
+SETUP_STAMP := $(PICOLIBC)/lib/libc.a
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
+HOST_CFLAGS := -std=gnu11 -O2 -g $(WARN) -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIC \
+	-fvisibility=hidden -DHL_BUILDING_LIBRARY -Iinclude -Isrc/common -Isrc/host -MMD -MP \
+	$(EXTRA_CFLAGS)
+HOST_LDFLAGS := -pthread $(EXTRA_LDFLAGS)
+GUEST_CFLAGS := -std=gnu11 -O2 -g $(WARN) -ffreestanding -fno-pic -fno-pie -mno-red-zone \
+	-fno-stack-protector -mno-avx -fno-asynchronous-unwind-tables -ffunction-sections \
+	-isystem $(PICOLIBC)/include -Iinclude -Isrc/common -MMD -MP
+# Programs that use the library (tests, tools, examples) see only the public API, plus
+# src/host for the few tests that reach inside.
+APP_CFLAGS := -std=gnu11 -O2 -g $(WARN) -Iinclude -Isrc/common -Isrc/host -Itests -MMD -MP \
+	$(EXTRA_CFLAGS)
+
+HOST_SRC := $(wildcard src/host/*.c) src/common/wire.c
+GUEST_SRC := $(wildcard src/guest/*.c) src/common/wire.c
+GUEST_ASM := $(wildcard src/guest/*.S)
+HOST_OBJ := $(patsubst %.c,$(B)/obj/host/%.o,$(HOST_SRC))
+GUEST_OBJ := $(patsubst %.c,$(B)/obj/guest/%.o,$(GUEST_SRC)) $(patsubst %.S,$(B)/obj/guest/%.o,$(GUEST_ASM))
+
+LIB_A := $(B)/lib/libhyperlight.a
+LIB_SO := $(B)/lib/libhyperlight.so
+GUEST_LIB := $(B)/lib/libhyperlight_guest.a
+GUEST_LD := $(B)/lib/hyperlight/hyperlight_guest.ld
+HLCC := $(B)/bin/hyperlight-cc
+CLI := $(B)/bin/hyperlight
+PC := $(B)/lib/pkgconfig/hyperlight.pc
+HEADERS := include/hyperlight.h include/hyperlight_guest.h include/hyperlight/abi.h include/hyperlight/value.h
+STAGED_HEADERS := $(patsubst include/%,$(B)/include/%,$(HEADERS))
+GUEST_SDK := $(GUEST_LIB) $(GUEST_LD) $(HLCC) $(STAGED_HEADERS) $(SETUP_STAMP)
+
+EXAMPLE_GUESTS := $(patsubst examples/guests/%.c,$(B)/guests/%.elf,$(wildcard examples/guests/*.c))
+TEST_GUESTS := $(patsubst tests/guests/%.c,$(B)/tests/guests/%.elf,$(wildcard tests/guests/*.c))
+UNIT_TESTS := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(wildcard tests/unit/*.c))
+INTEG_TESTS := $(patsubst tests/integration/%.c,$(B)/tests/integration/%,$(wildcard tests/integration/*.c))
+EXAMPLE_HOSTS := $(patsubst examples/host/%.c,$(B)/bin/%,$(wildcard examples/host/*.c))
+BENCH := $(patsubst bench/%.c,$(B)/bin/%,$(wildcard bench/*.c))
+BENCH_GUESTS := $(patsubst bench/guests/%.c,$(B)/tests/guests/%.elf,$(wildcard bench/guests/*.c))
+
+.PHONY: all setup lib guest-sdk guests tests demo test unit integration bench install clean format
+all: lib guest-sdk $(CLI) guests $(EXAMPLE_HOSTS) $(PC)
+lib: $(LIB_A) $(LIB_SO) $(STAGED_HEADERS)
+guest-sdk: $(GUEST_SDK)
+guests: $(EXAMPLE_GUESTS) $(TEST_GUESTS) $(BENCH_GUESTS)
+tests: all $(UNIT_TESTS) $(INTEG_TESTS) $(BENCH)
+
+# ---- setup: Debian packages and picolibc (idempotent) ----
+setup $(SETUP_STAMP):
+	$(Q)bash scripts/setup.sh
+
+# ---- host library ----
+$(B)/obj/host/%.o: %.c | $(SETUP_STAMP)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(HOST_CFLAGS) -c $< -o $@
+
+$(LIB_A): $(HOST_OBJ)
+	@mkdir -p $(dir $@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(LIB_SO): $(HOST_OBJ)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) -shared -Wl,-soname,libhyperlight.so $(HOST_LDFLAGS) -o $@ $^
+
+$(B)/include/%.h: include/%.h
+	@mkdir -p $(dir $@)
+	$(Q)cp $< $@
+
+$(PC): Makefile
+	@mkdir -p $(dir $@)
+	$(Q)printf 'prefix=%s\nincludedir=$${prefix}/include\nlibdir=$${prefix}/lib\n\nName: hyperlight\nDescription: run functions in KVM micro-VM sandboxes\nVersion: 0.1.0\nCflags: -I$${includedir}\nLibs: -L$${libdir} -lhyperlight\nLibs.private: -pthread\n' \
+		"$(if $(PC_PREFIX),$(PC_PREFIX),$(abspath $(B)))" > $@
+
+# ---- guest SDK ----
+$(B)/obj/guest/%.o: %.c | $(SETUP_STAMP)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC [g]  $<")
+	$(Q)$(CC) $(GUEST_CFLAGS) -c $< -o $@
+
+$(B)/obj/guest/%.o: %.S
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(GUEST_CFLAGS) -c $< -o $@
+
+$(GUEST_LIB): $(GUEST_OBJ)
+	@mkdir -p $(dir $@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(GUEST_LD): src/guest/hyperlight_guest.ld
+	@mkdir -p $(dir $@)
+	$(Q)cp $< $@
+
+$(HLCC): tools/hyperlight-cc
+	@mkdir -p $(dir $@)
+	$(Q)cp $< $@ && chmod +x $@
+
+# Guests are built with the wrapper users get, so the wrapper is tested by every build.
+$(B)/guests/%.elf: examples/guests/%.c $(GUEST_SDK)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  GUEST   $@")
+	$(Q)$(HLCC) -o $@ $<
+
+$(B)/tests/guests/%.elf: tests/guests/%.c $(GUEST_SDK)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  GUEST   $@")
+	$(Q)$(HLCC) -o $@ $<
+
+$(B)/tests/guests/%.elf: bench/guests/%.c $(GUEST_SDK)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  GUEST   $@")
+	$(Q)$(HLCC) -o $@ $<
+
+# ---- programs using the library ----
+$(B)/obj/app/%.o: %.c $(STAGED_HEADERS)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(APP_CFLAGS) -c $< -o $@
+
+$(CLI): $(B)/obj/app/tools/hyperlight.o $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) -o $@ $^ $(HOST_LDFLAGS)
+
+$(B)/bin/%: $(B)/obj/app/examples/host/%.o $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) -o $@ $^ $(HOST_LDFLAGS)
+
+$(B)/bin/%: $(B)/obj/app/bench/%.o $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) -o $@ $^ $(HOST_LDFLAGS) -lm
+
+$(B)/tests/unit/%: $(B)/obj/app/tests/unit/%.o $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) -o $@ $^ $(HOST_LDFLAGS) -lm
+
+$(B)/tests/integration/%: $(B)/obj/app/tests/integration/%.o $(B)/obj/app/tests/integration/common/harness.o $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) -o $@ $^ $(HOST_LDFLAGS) -lm
+
+# ---- the two README commands ----
+demo: all
+	@echo '$$ $(CLI) info $(B)/guests/demo.elf'
+	@$(CLI) info $(B)/guests/demo.elf
+	@echo '$$ $(CLI) call $(B)/guests/demo.elf SayHello str:World'
+	@$(CLI) call $(B)/guests/demo.elf SayHello str:World
+	@echo '$$ $(CLI) call $(B)/guests/demo.elf Add i32:40 i32:2'
+	@$(CLI) call $(B)/guests/demo.elf Add i32:40 i32:2
+	@echo '$$ $(CLI) call $(B)/guests/demo.elf CountPrimes u32:1000000'
+	@$(CLI) call $(B)/guests/demo.elf CountPrimes u32:1000000
+
+test: tests
+	$(Q)bash tests/run.sh $(B)
+
+unit: $(UNIT_TESTS)
+	$(Q)for t in $(UNIT_TESTS); do $$t || exit 1; done
+
+bench: tests
+	$(Q)$(B)/bin/hyperlight-bench
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include/hyperlight \
+		$(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/lib/hyperlight
+	install -m 755 $(CLI) $(HLCC) $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 include/hyperlight.h include/hyperlight_guest.h $(DESTDIR)$(PREFIX)/include/
+	install -m 644 include/hyperlight/abi.h include/hyperlight/value.h $(DESTDIR)$(PREFIX)/include/hyperlight/
+	install -m 644 $(LIB_A) $(GUEST_LIB) $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(LIB_SO) $(DESTDIR)$(PREFIX)/lib/
+	install -m 644 $(GUEST_LD) $(DESTDIR)$(PREFIX)/lib/hyperlight/
+	cp -r $(PICOLIBC) $(DESTDIR)$(PREFIX)/lib/hyperlight/
+	$(MAKE) --no-print-directory PC_PREFIX=$(PREFIX) PC=$(DESTDIR)$(PREFIX)/lib/pkgconfig/hyperlight.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/hyperlight.pc
+
+clean:
+	rm -rf $(B)/obj $(B)/lib/*.a $(B)/lib/*.so $(B)/bin $(B)/guests $(B)/tests $(B)/include
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+-include $(shell find $(B)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,168 @@
+/* hyperlight.h - the hyperlight-c host API: run guest functions inside KVM micro-VMs.
+ *
+ * A sandbox is one VM with one vCPU and only memory, running a guest ELF built with the
+ * guest SDK (hyperlight_guest.h). The host calls guest functions by name with typed
+ * arguments; the guest can call back only the host functions registered in the configuration
+ * the sandbox was made from.
+ *
+ * Conventions:
+ *  - Every function that can fail returns an hl_status; HL_OK is 0. The text of the last
+ *    failure is hl_last_error(sb) for functions taking a sandbox, hl_config_error(cfg) for
+ *    configuration functions, and hl_last_error(NULL) (per thread) for sandbox creation.
+ *  - No global state: any number of sandboxes may live in one process. A sandbox must be
+ *    used by one thread at a time (any thread; it may move between threads). Configurations
+ *    are read-only once a sandbox was created from them and may then be shared by threads.
+ *  - Guests are untrusted. Nothing a guest does makes these functions crash, hang or leak;
+ *    a misbehaving guest ends its call with an error and leaves its sandbox Poisoned. */
+#ifndef HYPERLIGHT_H
+#define HYPERLIGHT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hyperlight/abi.h"
+#include "hyperlight/value.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(HL_BUILDING_LIBRARY)
+#define HL_API __attribute__((visibility("default")))
+#else
+#define HL_API
+#endif
+
+/* Result codes: a small closed set. Details are in the last-error text. */
+typedef enum hl_status {
+    HL_OK = 0,
+    HL_ERR_INVALID_ARG = 1,   /* bad argument or configuration value */
+    HL_ERR_NOT_FOUND = 2,     /* no guest/host function of that name */
+    HL_ERR_TYPE = 3,          /* argument count or type does not match the signature */
+    HL_ERR_GUEST = 4,         /* the guest function returned an error (code: hl_last_error_code) */
+    HL_ERR_ABORTED = 5,       /* the guest aborted (code: hl_last_error_code); sandbox Poisoned */
+    HL_ERR_FAULT = 6,         /* the guest faulted (bad memory access, stack overflow, ...); Poisoned */
+    HL_ERR_PROTOCOL = 7,      /* the guest broke the boundary protocol; Poisoned */
+    HL_ERR_STATE = 8,         /* the sandbox is not Ready (Poisoned or Unrecoverable) */
+    HL_ERR_NO_MEMORY = 9,     /* host allocation failed, or a value does not fit a buffer */
+    HL_ERR_HYPERVISOR = 10,   /* KVM is missing or an operation on it failed */
+    HL_ERR_BAD_GUEST = 11,    /* the guest ELF is malformed or incompatible */
+    HL_ERR_IO = 12,           /* reading a file failed */
+    HL_ERR_CANCELLED = 13,    /* the call was interrupted or ran out of time; Poisoned */
+} hl_status;
+
+/* "HL_OK", "HL_ERR_TYPE", ... */
+HL_API const char *hl_status_name(hl_status st);
+
+typedef enum hl_state {
+    HL_STATE_READY = 0,         /* calls may be made */
+    HL_STATE_POISONED = 1,      /* a call failed in a way that left the guest in an unknown state */
+    HL_STATE_UNRECOVERABLE = 2, /* only hl_sandbox_free works */
+} hl_state;
+
+/* ---- configuration ------------------------------------------------------------------ */
+typedef struct hl_config hl_config;
+typedef struct hl_sandbox hl_sandbox;
+typedef struct hl_host_call hl_host_call;
+
+/* Sizes in bytes; each setter refuses values outside [MIN, MAX] with HL_ERR_INVALID_ARG and
+ * a message naming the bound. Sizes are rounded up to whole pages. */
+#define HL_HEAP_MIN (64u << 10)
+#define HL_HEAP_MAX (256u << 20)
+#define HL_HEAP_DEFAULT (4u << 20)
+#define HL_SCRATCH_MIN (64u << 10)   /* scratch: the guest's stack */
+#define HL_SCRATCH_MAX (64u << 20)
+#define HL_SCRATCH_DEFAULT (256u << 10)
+#define HL_BUFFER_MIN (16u << 10)     /* input and output buffers */
+#define HL_BUFFER_MAX (16u << 20)
+#define HL_BUFFER_DEFAULT (256u << 10)
+
+/* Allocates a configuration holding the defaults and the default print function (guest
+ * stdout/stderr to the host's stdout). Returns NULL only if memory is exhausted. */
+HL_API hl_config *hl_config_new(void);
+/* Frees cfg. Sandboxes made from it keep working (they copy what they need). */
+HL_API void hl_config_free(hl_config *cfg);
+/* Text of the last failed configuration call on cfg ("" if none). */
+HL_API const char *hl_config_error(const hl_config *cfg);
+
+HL_API hl_status hl_config_set_heap_size(hl_config *cfg, size_t bytes);
+HL_API hl_status hl_config_set_scratch_size(hl_config *cfg, size_t bytes);
+HL_API hl_status hl_config_set_input_size(hl_config *cfg, size_t bytes);
+HL_API hl_status hl_config_set_output_size(hl_config *cfg, size_t bytes);
+
+/* A host function: called on the thread running hl_call while the guest waits. args has
+ * nargs values matching the registered parameter types (strings and bytes point into memory
+ * valid until the function returns). Set *ret to a value of the registered return type
+ * (strings/bytes must stay valid until the function returns: use hl_host_call_alloc for
+ * memory that lives exactly that long). Return 0 on success; on failure return
+ * hl_host_call_error(...): the guest receives the code and message as an error and the
+ * sandbox stays Ready. */
+typedef int (*hl_host_fn)(hl_host_call *call, const hl_value *args, int nargs, hl_value *ret);
+
+/* Registers (or replaces) host function `name` with parameter types params[0..nparams) and
+ * return type ret. `user` is available to fn as hl_host_call_user(). Must precede the creation
+ * of the sandboxes that use it. */
+HL_API hl_status hl_config_register_host_fn(hl_config *cfg, const char *name, hl_type ret,
+                                            const hl_type *params, int nparams, hl_host_fn fn,
+                                            void *user);
+
+HL_API void *hl_host_call_user(hl_host_call *call);
+/* Scratch memory released after the host function returns (NULL if exhausted). */
+HL_API void *hl_host_call_alloc(hl_host_call *call, size_t bytes);
+/* Records an error for the guest; returns code (which must not be 0) for `return`. */
+HL_API int hl_host_call_error(hl_host_call *call, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Receives what the guest writes to stdout (stream 1) or stderr (stream 2). The default
+ * writes both to the host's stdout. */
+typedef void (*hl_print_fn)(void *user, int stream, const char *data, size_t len);
+HL_API void hl_config_set_print(hl_config *cfg, hl_print_fn fn, void *user);
+
+/* Receives guest log records; level is an hl_log_level; msg is NUL-terminated. Without a
+ * log function, log records are dropped. */
+typedef void (*hl_log_fn)(void *user, int level, const char *msg, const char *file,
+                          uint32_t line);
+HL_API void hl_config_set_log(hl_config *cfg, hl_log_fn fn, void *user);
+
+/* ---- sandboxes ---------------------------------------------------------------------- */
+
+/* Creates a sandbox from the guest ELF at `path` (or `len` bytes at `elf`): builds its
+ * memory, creates the VM, runs the guest's initialisation. On HL_OK *out is a Ready sandbox;
+ * otherwise *out is NULL and hl_last_error(NULL) says why. */
+HL_API hl_status hl_sandbox_new_from_file(hl_sandbox **out, const char *path,
+                                          const hl_config *cfg);
+HL_API hl_status hl_sandbox_new_from_memory(hl_sandbox **out, const void *elf, size_t len,
+                                            const hl_config *cfg);
+/* Releases the VM and all memory of sb. NULL is a no-op. */
+HL_API void hl_sandbox_free(hl_sandbox *sb);
+
+HL_API hl_state hl_sandbox_state(const hl_sandbox *sb);
+
+/* Calls guest function `name` with args[0..nargs) and expects a value of type ret_type
+ * (HL_VOID for none). On HL_OK *ret holds the value; a string or bytes return points into
+ * memory owned by sb, valid until the next call on sb or its free. Argument count and types
+ * are checked against the guest's registered signature before the guest runs. */
+HL_API hl_status hl_call(hl_sandbox *sb, const char *name, hl_type ret_type, const hl_value *args,
+                         int nargs, hl_value *ret);
+
+/* Text of the last failure on sb (""), or with sb NULL the calling thread's last failed
+ * sandbox creation. Valid until the next call on sb (or creation on this thread). */
+HL_API const char *hl_last_error(const hl_sandbox *sb);
+/* The guest's code for HL_ERR_GUEST and HL_ERR_ABORTED, else 0. */
+HL_API int hl_last_error_code(const hl_sandbox *sb);
+
+/* The guest's functions, as registered by its hl_guest_main. */
+HL_API int hl_guest_fn_count(const hl_sandbox *sb);
+/* Describes function i (0 <= i < count): *params points at *nparams types owned by sb. */
+HL_API hl_status hl_guest_fn_info(const hl_sandbox *sb, int i, const char **name, hl_type *ret,
+                                  const hl_type **params, int *nparams);
+
+/* Writes "name(i32, string) -> string" for a signature into buf; returns buf. */
+HL_API char *hl_signature_format(char *buf, size_t len, const char *name, hl_type ret,
+                                 const hl_type *params, int nparams);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

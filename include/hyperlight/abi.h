@@ -1,0 +1,157 @@
+/* hyperlight/abi.h - the host/guest boundary: guest-physical layout, ports, PEB, wire format.
+ *
+ * Self-contained C99, shared by the host library and the guest SDK. Everything a guest can
+ * observe or produce is defined here; docs/abi.md explains it in prose. Any change to a value
+ * or structure below must bump HL_ABI_VERSION. */
+#ifndef HYPERLIGHT_ABI_H
+#define HYPERLIGHT_ABI_H
+
+#ifdef __ASSEMBLER__
+#define HL_U(x) x
+#else
+#include <stdint.h>
+#define HL_U(x) x##u
+#endif
+
+#define HL_ABI_VERSION HL_U(1)
+
+/* ---- guest-physical (= guest-virtual, identity mapped) layout ---------------------------- */
+#define HL_PAGE_SIZE HL_U(4096)
+/* GPA 0 .. 0x1000 is never mapped: a NULL dereference faults. */
+#define HL_PEB_GPA HL_U(0x1000)       /* one read-only page: struct hl_peb */
+#define HL_PT_GPA HL_U(0x2000)        /* host-built page tables, not mapped into the guest */
+#define HL_IMAGE_BASE HL_U(0x200000)  /* guests are linked here (hyperlight_guest.ld) */
+/* Page tables fill HL_PT_GPA .. HL_IMAGE_BASE, which bounds the guest's address space. */
+#define HL_PT_MAX_PAGES ((HL_IMAGE_BASE - HL_PT_GPA) / HL_PAGE_SIZE)
+
+/* ---- ports: the guest leaves the VM only with `out %eax, %dx` on one of these -------- */
+#define HL_PORT_DONE HL_U(0x10)     /* init finished, or a guest call finished: result on output */
+#define HL_PORT_HOSTCALL HL_U(0x11) /* a host-function call is on top of the output stack */
+#define HL_PORT_ABORT HL_U(0x12)    /* an ABORT record is on top of the output stack */
+#define HL_PORT_FLUSH HL_U(0x13)    /* output stack full of LOG/PRINT records: drain and resume */
+
+/* kvm_pvm only: the guest registers its virtual-IF page with this MSR as its first act
+ * (value = gpa | 1); this is what lets kvm_pvm run supervisor code natively (PLATFORM.md). */
+#define HL_MSR_PVM_VIF HL_U(0x4b564d10)
+
+/* ---- PEB: written once by the host at GPA HL_PEB_GPA, read-only to the guest ----------- */
+#define HL_PEB_MAGIC HL_U(0x4250484c) /* "LHPB" little-endian */
+#define HL_PEB_FLAG_PVM HL_U(0x1)     /* host runs on kvm_pvm: register the VIF page first */
+
+#ifndef __ASSEMBLER__
+struct hl_peb {
+    uint32_t magic;
+    uint32_t abi_version;
+    uint64_t flags;
+    uint64_t meta_gpa;     /* struct hl_meta, one writable page */
+    uint64_t heap_gpa;     /* guest heap: [heap_gpa, heap_gpa + heap_size) */
+    uint64_t heap_size;
+    uint64_t stack_gpa;    /* lowest stack address; the page below it is an unmapped guard */
+    uint64_t stack_size;   /* initial rsp = stack_gpa + stack_size */
+    uint64_t input_gpa;    /* input stack (host -> guest) */
+    uint64_t input_size;
+    uint64_t output_gpa;   /* output stack (guest -> host) */
+    uint64_t output_size;
+    uint64_t init_data_gpa; /* optional blob given at creation (read-only), 0 if none */
+    uint64_t init_data_size;
+    uint64_t reserved[3];
+};
+
+/* One writable page of host/guest bookkeeping, GPA given by hl_peb.meta_gpa. */
+struct hl_meta {
+    uint8_t pvm_vif[16];   /* kvm_pvm virtual-IF block: u8 if, u8 pending, u8 pad[6], u64 cr2 */
+    uint64_t generation;   /* host: generation of the snapshot this memory came from */
+    uint64_t host_flags;   /* host: reserved */
+    uint64_t guest_state;  /* guest: HL_GUEST_STATE_* (read by the host in error reports) */
+    uint64_t reserved[4];
+};
+#endif
+#define HL_GUEST_STATE_BOOT HL_U(0)
+#define HL_GUEST_STATE_IDLE HL_U(1)
+#define HL_GUEST_STATE_RUNNING HL_U(2)
+
+/* ---- value types ---------------------------------------------------------------------- */
+#ifndef __ASSEMBLER__
+typedef enum hl_type {
+    HL_VOID = 0,
+    HL_I32 = 1,
+    HL_U32 = 2,
+    HL_I64 = 3,
+    HL_U64 = 4,
+    HL_F32 = 5,
+    HL_F64 = 6,
+    HL_BOOL = 7,
+    HL_STRING = 8,
+    HL_BYTES = 9,
+} hl_type;
+#endif
+#define HL_TYPE_MAX 9
+#define HL_MAX_ARGS 16        /* arguments per call, both directions */
+#define HL_MAX_NAME 255       /* bytes in a function name, excluding the NUL */
+#define HL_MAX_FUNCS 1024     /* guest functions a guest may register */
+
+/* ---- buffers: stacks of records --------------------------------------------------------
+ * A buffer (input or output) starts with a u64 `top`: the offset of the first free byte
+ * (empty: 8). Records follow, each 8-aligned:
+ *     u32 len | u16 kind | u16 zero | payload[len] | pad to 8 | u64 start
+ * where `start` is the offset of the record's first byte (a back pointer). All integers are
+ * little-endian. The host validates the whole chain (forward by len, backward by start)
+ * on a private copy before it reads any record. */
+#define HL_REC_HEADER HL_U(8)
+#define HL_REC_TRAILER HL_U(8)
+#define HL_BUF_EMPTY HL_U(8)
+
+#ifndef __ASSEMBLER__
+enum hl_rec_kind {
+    HL_REC_CALL = 1,     /* host -> guest: call a guest function */
+    HL_REC_RESULT = 2,   /* result of a guest call (guest -> host) or host call (host -> guest) */
+    HL_REC_HOSTCALL = 3, /* guest -> host: call a host function */
+    HL_REC_LOG = 4,      /* guest -> host: log record */
+    HL_REC_PRINT = 5,    /* guest -> host: bytes written to stdout/stderr */
+    HL_REC_ABORT = 6,    /* guest -> host: abort with code and message */
+    HL_REC_FUNCS = 7,    /* guest -> host, at init: the guest's function table */
+};
+#endif
+#define HL_REC_KIND_MAX 7
+
+/* Payloads (byte streams, little-endian, no padding):
+ *   value    : u8 type, then i32/u32/f32: 4 bytes; i64/u64/f64: 8; bool: 1 (0 or 1);
+ *              string: u32 len, len bytes, one 0 byte (no 0 byte inside);
+ *              bytes: u32 len, len bytes; void: nothing
+ *   CALL, HOSTCALL : u8 name_len, name, u8 return type, u8 argc, argc values
+ *   RESULT   : u8 1, value                    (success)
+ *              u8 0, i32 code, u32 len, msg    (error)
+ *   LOG      : u8 level, u32 line, u8 file_len, file, u32 len, msg
+ *   PRINT    : u8 stream (1 stdout, 2 stderr), bytes to end of payload
+ *   ABORT    : i32 code, u32 len, msg
+ *   FUNCS    : u16 count, count x (u8 name_len, name, u8 return type, u8 argc, argc x u8 type) */
+
+#ifndef __ASSEMBLER__
+enum hl_log_level {
+    HL_LOG_TRACE = 0,
+    HL_LOG_DEBUG = 1,
+    HL_LOG_INFO = 2,
+    HL_LOG_WARN = 3,
+    HL_LOG_ERROR = 4,
+    HL_LOG_CRITICAL = 5,
+};
+#endif
+#define HL_LOG_LEVEL_MAX 5
+
+#define HL_MAX_MESSAGE HL_U(4096)  /* abort, error and log messages, bytes */
+
+/* Error codes a guest reports for failures the SDK itself detects (a guest's own codes
+ * are its business; these are negative so they never collide with a guest's >0 codes). */
+#define HL_GUEST_ERR_UNKNOWN_FUNCTION (-1)
+#define HL_GUEST_ERR_BAD_CALL (-2)
+#define HL_GUEST_ERR_OUT_OF_MEMORY (-3)
+#define HL_GUEST_ERR_HOST_FN (-4)
+#define HL_GUEST_ERR_OUTPUT_FULL (-5)
+#define HL_GUEST_ERR_ABI (-6)
+
+/* ELF note that marks a guest built with this SDK: name "Hyperlight", type 1,
+ * descriptor = u32 HL_ABI_VERSION. The host refuses a guest whose version differs. */
+#define HL_NOTE_NAME "Hyperlight"
+#define HL_NOTE_TYPE_ABI HL_U(1)
+
+#endif

@@ -1,0 +1,74 @@
+/* hyperlight_guest.h - the guest SDK: write functions a hyperlight-c host can call.
+ *
+ * A guest is a freestanding C program linked with libhyperlight_guest.a and picolibc
+ * (build it with `hyperlight-cc -o guest.elf guest.c`). It defines hl_guest_main(), which
+ * registers the guest's functions and returns; the SDK then serves calls from the host.
+ * stdout/stderr, malloc/free and the rest of picolibc work as usual: output travels to the
+ * host with the result of the current call. */
+#ifndef HYPERLIGHT_GUEST_H
+#define HYPERLIGHT_GUEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hyperlight/abi.h"
+#include "hyperlight/value.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Defined by the guest: registers its functions. Runs once, when the sandbox is created. */
+void hl_guest_main(void);
+
+/* A guest function. args holds argc values of the registered types; strings and bytes are
+ * valid until the function returns. Set *ret (of the registered return type; nothing for
+ * void) and return 0, or return hl_error(...) to fail the call with a code and message.
+ * A string or bytes in *ret must stay valid after the function returns (static, heap, or an
+ * argument); memory obtained from hl_ret_alloc is freed by the SDK once the result is sent. */
+typedef int (*hl_guest_fn)(const hl_value *args, int argc, hl_value *ret);
+
+/* Registers `name` with return type ret and argc parameter types (variadic hl_type values).
+ * Returns 0, or -1 if the table is full, the name is invalid or duplicated, or a type is
+ * invalid (the host then fails sandbox creation with the reason). */
+int hl_guest_register(const char *name, hl_guest_fn fn, hl_type ret, int argc, ...);
+
+/* Calls host function `name` with args[0..argc) expecting ret_type. On success returns 0 and
+ * sets *ret (strings/bytes in memory from malloc, which the caller frees with
+ * hl_value_free). On failure returns the host's nonzero code (or HL_GUEST_ERR_HOST_FN when
+ * the host refused the call: unknown name, wrong types) and hl_host_error() gives the text. */
+int hl_call_host(const char *name, hl_type ret_type, hl_value *ret, const hl_value *args,
+                 int argc);
+const char *hl_host_error(void);
+void hl_value_free(hl_value *v);
+
+/* Sets the current call's error message and returns code (which must not be 0). */
+int hl_error(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Ends the current call with code and message; the host reports HL_ERR_ABORTED and the
+ * sandbox is Poisoned. Does not return. */
+void hl_abort(int code, const char *fmt, ...) __attribute__((noreturn, format(printf, 2, 3)));
+
+/* Memory for a string/bytes return value, freed by the SDK after the result is sent. */
+void *hl_ret_alloc(size_t bytes);
+
+/* Log record at level (hl_log_level) from file:line; delivered with the current call. */
+void hl_log(int level, const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+#define HL_TRACE(...) hl_log(HL_LOG_TRACE, __FILE__, __LINE__, __VA_ARGS__)
+#define HL_DEBUG(...) hl_log(HL_LOG_DEBUG, __FILE__, __LINE__, __VA_ARGS__)
+#define HL_INFO(...) hl_log(HL_LOG_INFO, __FILE__, __LINE__, __VA_ARGS__)
+#define HL_WARN(...) hl_log(HL_LOG_WARN, __FILE__, __LINE__, __VA_ARGS__)
+#define HL_ERROR(...) hl_log(HL_LOG_ERROR, __FILE__, __LINE__, __VA_ARGS__)
+#define HL_CRITICAL(...) hl_log(HL_LOG_CRITICAL, __FILE__, __LINE__, __VA_ARGS__)
+
+/* The PEB the host wrote (sizes and addresses of the guest's memory). */
+const struct hl_peb *hl_guest_peb(void);
+/* The snapshot generation this guest's memory was last restored from (0: never). */
+uint64_t hl_guest_generation(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# Build picolibc (static libc.a, tinystdio) for x86-64 bare-metal guests.
+#
+# Source: Debian's picolibc_1.8.10.orig.tar.gz (trixie source suite), cached
+# in build/downloads/. Build dir: build/third_party/. Installed to
+# build/lib/hyperlight/picolibc/{include,lib/libc.a}. Idempotent: does nothing when the
+# install stamp matches this script's configuration and libc.a exists.
+# Set PICOLIBC_FORCE=1 to rebuild anyway.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VER=1.8.10
+TARBALL="picolibc_${VER}.orig.tar.gz"
+SHA256=d1fc2a20f217472f8d9da084a519a25678e8d91852a41c7f3f1840d3508f7163
+
+DL_DIR="$ROOT/build/downloads"
+TP_DIR="$ROOT/build/third_party"
+SRC_DIR="$TP_DIR/picolibc-$VER"
+BUILD_DIR="$TP_DIR/picolibc-build"
+PREFIX="$ROOT/build/lib/hyperlight/picolibc"
+CROSS="$ROOT/scripts/picolibc-cross.txt"
+STAMP="$PREFIX/.stamp"
+APT_SRC=/etc/apt/sources.list.d/hyperlight-src.sources
+
+MESON_OPTS=(
+    -Dtests=false
+    -Dmultilib=false
+    -Dsemihost=false
+    -Dthread-local-storage=false
+    -Dtls-model=local-exec
+    -Dpicocrt=false
+    -Dpicolib=true
+    -Dsingle-thread=true
+    -Dspecsdir=none
+    -Dposix-console=false
+    -Dio-float-exact=true
+    -Doptimization=2
+    -Ddebug=false
+    -Ddefault_library=static
+    -Dincludedir=include
+    -Dlibdir=lib
+)
+
+say() { printf '[picolibc] %s\n' "$*"; }
+die() { printf '[picolibc] ERROR: %s\n' "$*" >&2; exit 1; }
+
+# Stamp content: everything that affects the result.
+stamp_content() {
+    printf 'version=%s\nsha256=%s\nopts=%s\ncross=%s\n' \
+        "$VER" "$SHA256" "${MESON_OPTS[*]}" "$(sha256sum "$CROSS" | cut -d' ' -f1)"
+}
+
+[[ -f "$CROSS" ]] || die "missing cross file $CROSS"
+
+if [[ "${PICOLIBC_FORCE:-0}" != 1 && -f "$PREFIX/lib/libc.a" && -f "$STAMP" ]] \
+    && [[ "$(cat "$STAMP")" == "$(stamp_content)" ]]; then
+    say "up to date: $PREFIX/lib/libc.a"
+    exit 0
+fi
+
+for t in meson ninja gcc tar sha256sum; do
+    command -v "$t" >/dev/null || die "'$t' not found (run scripts/setup.sh first)"
+done
+
+sha_ok() { [[ -f "$1" ]] && [[ "$(sha256sum "$1" | cut -d' ' -f1)" == "$SHA256" ]]; }
+
+# ---- 1. fetch the source tarball (cached) -------------------------------
+mkdir -p "$DL_DIR"
+if sha_ok "$DL_DIR/$TARBALL"; then
+    say "using cached $DL_DIR/$TARBALL"
+else
+    rm -f "$DL_DIR/$TARBALL"
+    [[ $EUID -eq 0 ]] || die "need root to add the deb-src apt source (or place $TARBALL in $DL_DIR)"
+    if [[ ! -f "$APT_SRC" ]]; then
+        say "adding deb-src apt source $APT_SRC"
+        cat >"$APT_SRC" <<'EOF'
+Types: deb-src
+URIs: http://deb.debian.org/debian
+Suites: bookworm trixie
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+EOF
+    fi
+    say "apt-get update (for source indexes)"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq \
+        || die "apt-get update failed"
+    tmp="$(mktemp -d "$DL_DIR/apt-source.XXXXXX")"
+    say "downloading picolibc/trixie source"
+    # The .dsc may be missing on the mirror while the orig tarball is there:
+    # tolerate the failure and check the tarball ourselves.
+    # _apt must be able to write into the download dir (else apt warns).
+    chmod 755 "$tmp"
+    (cd "$tmp" && apt-get source --download-only picolibc/trixie) >"$tmp.log" 2>&1 \
+        || say "apt-get source reported an error (tolerated; checking tarball)"
+    if [[ ! -f "$tmp/$TARBALL" ]]; then
+        cat "$tmp.log" >&2
+        rm -rf "$tmp" "$tmp.log"
+        die "download failed: $TARBALL not fetched by apt-get source"
+    fi
+    rm -f "$tmp.log"
+    if ! sha_ok "$tmp/$TARBALL"; then
+        got="$(sha256sum "$tmp/$TARBALL" | cut -d' ' -f1)"
+        rm -rf "$tmp"
+        die "sha256 mismatch for $TARBALL: expected $SHA256, got $got"
+    fi
+    mv "$tmp/$TARBALL" "$DL_DIR/$TARBALL"
+    rm -rf "$tmp"
+    say "sha256 ok, cached $DL_DIR/$TARBALL"
+fi
+
+# ---- 2. unpack ----------------------------------------------------------
+mkdir -p "$TP_DIR"
+if [[ ! -f "$SRC_DIR/.unpacked" ]]; then
+    say "unpacking to $SRC_DIR"
+    rm -rf "$SRC_DIR"
+    tmp="$(mktemp -d "$TP_DIR/unpack.XXXXXX")"
+    tar -xzf "$DL_DIR/$TARBALL" -C "$tmp"
+    top=("$tmp"/*)
+    [[ ${#top[@]} -eq 1 && -f "${top[0]}/meson.build" ]] \
+        || { rm -rf "$tmp"; die "unexpected tarball layout"; }
+    mv "${top[0]}" "$SRC_DIR"
+    rm -rf "$tmp"
+    touch "$SRC_DIR/.unpacked"
+fi
+
+# ---- 3. configure, build, install --------------------------------------
+say "configuring (meson) in $BUILD_DIR"
+rm -rf "$BUILD_DIR" "$PREFIX"
+log="$TP_DIR/picolibc-build.log"
+meson setup "$BUILD_DIR" "$SRC_DIR" \
+    --cross-file "$CROSS" \
+    --prefix "$PREFIX" \
+    "${MESON_OPTS[@]}" >"$log" 2>&1 \
+    || { tail -n 40 "$log" >&2; die "meson setup failed (full log: $log)"; }
+
+say "building (ninja)"
+ninja -C "$BUILD_DIR" >>"$log" 2>&1 \
+    || { tail -n 40 "$log" >&2; die "build failed (full log: $log)"; }
+
+say "installing to $PREFIX"
+meson install -C "$BUILD_DIR" --no-rebuild >>"$log" 2>&1 \
+    || { tail -n 40 "$log" >&2; die "install failed (full log: $log)"; }
+
+[[ -f "$PREFIX/lib/libc.a" ]] || die "install finished but $PREFIX/lib/libc.a is missing"
+[[ -f "$PREFIX/include/stdio.h" ]] || die "install finished but $PREFIX/include/stdio.h is missing"
+stamp_content >"$STAMP"
+say "done: $PREFIX/lib/libc.a, headers in $PREFIX/include"

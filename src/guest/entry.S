@@ -1,0 +1,39 @@
+/* entry.S - the guest's first instructions, and the ABI note the host checks.
+ *
+ * The host enters at _start in 64-bit mode with paging on, rsp at the top of the stack and
+ * rdi = the PEB's address. On kvm_pvm the guest must register its virtual-IF page before
+ * anything else, or every instruction it runs is emulated (PLATFORM.md, "Native supervisor
+ * mode"). The MSR write traps once and is emulated; the guest then runs natively. */
+#include "hyperlight/abi.h"
+
+    .section .text.hl_entry, "ax"
+    .globl _start
+    .type _start, @function
+_start:
+    mov %rdi, %rbx                      /* PEB, callee-saved across wrmsr */
+    testq $HL_PEB_FLAG_PVM, 8(%rbx)     /* peb->flags */
+    jz 1f
+    mov 16(%rbx), %rax                  /* peb->meta_gpa: pvm_vif is its first field */
+    or $1, %rax
+    xor %edx, %edx
+    mov $HL_MSR_PVM_VIF, %ecx
+    wrmsr
+1:  and $-16, %rsp                      /* SysV ABI: 16-byte aligned before the call */
+    xor %ebp, %ebp
+    mov %rbx, %rdi
+    call hl_guest_start                 /* never returns */
+2:  ud2
+    jmp 2b
+    .size _start, . - _start
+
+    /* ELF note: name "Hyperlight", type HL_NOTE_TYPE_ABI, descriptor u32 HL_ABI_VERSION. */
+    .section .note.hyperlight, "a", @note
+    .balign 4
+    .long 2f - 1f                       /* namesz, including the NUL */
+    .long 4                             /* descsz */
+    .long HL_NOTE_TYPE_ABI
+1:  .asciz "Hyperlight"
+2:  .balign 4
+    .long HL_ABI_VERSION
+
+    .section .note.GNU-stack, "", @progbits

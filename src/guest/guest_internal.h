@@ -1,0 +1,18 @@
+/* guest_internal.h - what the guest SDK's files share (not installed). */
+#ifndef HL_GUEST_INTERNAL_H
+#define HL_GUEST_INTERNAL_H
+
+#include <stddef.h>
+
+#include "hyperlight/abi.h"
+
+/* Buffers bytes for the host's stdout (stream 1) or stderr (stream 2). */
+void hl_guest_print_char(int stream, char c);
+void hl_guest_print(int stream, const void *p, size_t n);
+/* Moves buffered print bytes into a PRINT record on the output stack. */
+void hl_guest_print_flush(void);
+/* Gives malloc the heap [base, base + size). */
+void hl_guest_heap_init(void *base, size_t size);
+__attribute__((noreturn)) void hl_guest_start(const struct hl_peb *peb);
+
+#endif

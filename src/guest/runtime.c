@@ -1,0 +1,413 @@
+/* runtime.c - the guest side of the boundary: function table, dispatch loop, host calls,
+ * output records (results, logs, prints, aborts).
+ *
+ * The guest leaves the VM only through `out` on the ports of abi.h, and as rarely as it
+ * can: logs and prints accumulate in the output stack and travel with the next exit; only a
+ * full output stack costs an extra (FLUSH) exit. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "guest_internal.h"
+#include "hyperlight_guest.h"
+#include "wire.h"
+
+static const struct hl_peb *peb;
+static struct hl_meta *meta;
+static uint8_t *in_buf, *out_buf;
+static size_t in_size, out_size;
+
+/* ---- guest function table ---- */
+typedef struct gfn {
+    const char *name;
+    hl_guest_fn fn;
+    hl_type ret;
+    int argc;
+    hl_type params[HL_MAX_ARGS];
+} gfn;
+static gfn *fns;
+static int nfns, capfns;
+static char reg_error[128];
+
+/* ---- per-call state ---- */
+static char err_msg[HL_MAX_MESSAGE + 1];
+static char host_err[HL_MAX_MESSAGE + 1];
+static char fmt_buf[HL_MAX_MESSAGE + 1];
+static void *ret_allocs[16];
+static int nret_allocs;
+
+/* pending stdout/stderr bytes, pushed as one PRINT record */
+static char pbuf[1024];
+static size_t plen;
+static int pstream = 1;
+
+static inline void port_out(uint16_t port)
+{
+    /* The memory clobber orders the buffer writes before the exit and makes the compiler
+     * re-read the buffers (which the host changed) after it. */
+    __asm__ volatile("outl %0, %1" : : "a"(0u), "Nd"(port) : "memory");
+}
+
+static uint64_t ld_top(const uint8_t *buf)
+{
+    uint64_t t;
+    memcpy(&t, buf, 8);
+    return t;
+}
+
+/* Pushes one record on the output stack; when it does not fit, hands the stack to the host
+ * (FLUSH exit) and tries once more. Returns false if it cannot fit even an empty stack. */
+typedef void (*encode_fn)(hl_writer *w, const void *ctx);
+static bool push(uint16_t kind, encode_fn enc, const void *ctx)
+{
+    for (int attempt = 0; attempt < 2; attempt++) {
+        hl_push ps;
+        uint64_t top = ld_top(out_buf), end;
+        if (hl_push_begin(&ps, out_buf, out_size, top, kind)) {
+            enc(&ps.w, ctx);
+            if ((end = hl_push_end(&ps)) != 0) {
+                memcpy(out_buf, &end, 8);
+                return true;
+            }
+        }
+        if (top == HL_BUF_EMPTY) return false;
+        port_out(HL_PORT_FLUSH);
+    }
+    return false;
+}
+
+struct bytes_ctx {
+    uint8_t stream;
+    const void *p;
+    size_t n;
+};
+static void enc_print(hl_writer *w, const void *c)
+{
+    const struct bytes_ctx *b = c;
+    hl_w_u8(w, b->stream);
+    hl_w_mem(w, b->p, b->n);
+}
+
+void hl_guest_print_flush(void)
+{
+    struct bytes_ctx b = { (uint8_t)pstream, pbuf, plen };
+    if (!plen) return;
+    plen = 0; /* first: push may exit, and nothing may print twice */
+    push(HL_REC_PRINT, enc_print, &b);
+}
+
+void hl_guest_print_char(int stream, char c)
+{
+    if (plen && stream != pstream) hl_guest_print_flush();
+    pstream = stream;
+    pbuf[plen++] = c;
+    if (plen == sizeof pbuf) hl_guest_print_flush();
+}
+
+void hl_guest_print(int stream, const void *p, size_t n)
+{
+    const char *s = p;
+    for (size_t i = 0; i < n; i++) hl_guest_print_char(stream, s[i]);
+}
+
+/* ---- abort ---- */
+struct msg_ctx {
+    int32_t code;
+    const char *msg;
+};
+static void enc_abort(hl_writer *w, const void *c)
+{
+    const struct msg_ctx *m = c;
+    hl_encode_abort(w, m->code, m->msg, strlen(m->msg));
+}
+
+static __attribute__((noreturn)) void abort_msg(int code, const char *msg)
+{
+    struct msg_ctx m = { code, msg };
+    hl_guest_print_flush();
+    if (!push(HL_REC_ABORT, enc_abort, &m)) {
+        m.msg = "(abort message did not fit the output buffer)";
+        push(HL_REC_ABORT, enc_abort, &m);
+    }
+    for (;;) port_out(HL_PORT_ABORT); /* the host never resumes an aborted guest */
+}
+
+void hl_abort(int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(fmt_buf, sizeof fmt_buf, fmt, ap);
+    va_end(ap);
+    abort_msg(code, fmt_buf);
+}
+
+/* ---- logging ---- */
+struct log_ctx {
+    int level;
+    const char *file;
+    uint32_t line;
+    const char *msg;
+};
+static void enc_log(hl_writer *w, const void *c)
+{
+    const struct log_ctx *l = c;
+    hl_encode_log(w, l->level, l->file, l->line, l->msg, strlen(l->msg));
+}
+
+void hl_log(int level, const char *file, int line, const char *fmt, ...)
+{
+    va_list ap;
+    struct log_ctx l = { level < 0 ? 0 : level > HL_LOG_LEVEL_MAX ? HL_LOG_LEVEL_MAX : level, file,
+                         (uint32_t)line, fmt_buf };
+    va_start(ap, fmt);
+    vsnprintf(fmt_buf, sizeof fmt_buf, fmt, ap);
+    va_end(ap);
+    hl_guest_print_flush();
+    push(HL_REC_LOG, enc_log, &l);
+}
+
+/* ---- registration ---- */
+int hl_guest_register(const char *name, hl_guest_fn fn, hl_type ret, int argc, ...)
+{
+    va_list ap;
+    gfn *f;
+    size_t len = name ? strlen(name) : 0;
+    const char *bad = NULL;
+    if (len == 0 || len > HL_MAX_NAME || !fn) bad = "invalid name or function";
+    else if (argc < 0 || argc > HL_MAX_ARGS) bad = "too many parameters";
+    else if ((unsigned)ret > HL_TYPE_MAX) bad = "invalid return type";
+    else if (nfns == HL_MAX_FUNCS) bad = "too many functions";
+    for (int i = 0; !bad && i < nfns; i++)
+        if (strcmp(fns[i].name, name) == 0) bad = "duplicate name";
+    if (!bad && nfns == capfns) {
+        int cap = capfns ? capfns * 2 : 16;
+        gfn *n = realloc(fns, (size_t)cap * sizeof *n);
+        if (!n) bad = "out of memory";
+        else fns = n, capfns = cap;
+    }
+    if (bad) {
+        if (!reg_error[0]) snprintf(reg_error, sizeof reg_error, "%s: %s", name ? name : "(null)", bad);
+        return -1;
+    }
+    f = &fns[nfns];
+    f->name = name;
+    f->fn = fn;
+    f->ret = ret;
+    f->argc = argc;
+    va_start(ap, argc);
+    for (int i = 0; i < argc; i++) {
+        int t = va_arg(ap, int);
+        if (t == HL_VOID || t < 0 || t > HL_TYPE_MAX) bad = "invalid parameter type";
+        f->params[i] = (hl_type)t;
+    }
+    va_end(ap);
+    if (bad) {
+        if (!reg_error[0]) snprintf(reg_error, sizeof reg_error, "%s: %s", name, bad);
+        return -1;
+    }
+    nfns++;
+    return 0;
+}
+
+static void enc_funcs(hl_writer *w, const void *c)
+{
+    (void)c;
+    hl_w_u16(w, (uint16_t)nfns);
+    for (int i = 0; i < nfns; i++) {
+        hl_w_name(w, fns[i].name, strlen(fns[i].name));
+        hl_w_u8(w, (uint8_t)fns[i].ret);
+        hl_w_u8(w, (uint8_t)fns[i].argc);
+        for (int j = 0; j < fns[i].argc; j++) hl_w_u8(w, (uint8_t)fns[i].params[j]);
+    }
+}
+
+/* ---- results ---- */
+int hl_error(int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err_msg, sizeof err_msg, fmt, ap);
+    va_end(ap);
+    return code ? code : -1;
+}
+
+void *hl_ret_alloc(size_t bytes)
+{
+    void *p;
+    if (nret_allocs == (int)(sizeof ret_allocs / sizeof ret_allocs[0])) return NULL;
+    p = malloc(bytes ? bytes : 1);
+    if (p) ret_allocs[nret_allocs++] = p;
+    return p;
+}
+
+static void enc_ok(hl_writer *w, const void *c) { hl_encode_ok(w, c); }
+static void enc_err(hl_writer *w, const void *c)
+{
+    const struct msg_ctx *m = c;
+    hl_encode_error(w, m->code, m->msg, strlen(m->msg));
+}
+
+static void send_error(int code, const char *msg)
+{
+    struct msg_ctx m = { code, msg };
+    if (!push(HL_REC_RESULT, enc_err, &m)) abort_msg(HL_GUEST_ERR_OUTPUT_FULL, "error result does not fit the output buffer");
+}
+
+static void send_ok(const char *name, const hl_value *v)
+{
+    hl_guest_print_flush();
+    if (push(HL_REC_RESULT, enc_ok, v)) return;
+    snprintf(err_msg, sizeof err_msg, "return value of guest function '%s' (%zu bytes) does not fit the output buffer (%zu bytes)",
+             name, (v->type == HL_STRING || v->type == HL_BYTES) ? v->v.buf.len : (size_t)8, out_size);
+    send_error(HL_GUEST_ERR_OUTPUT_FULL, err_msg);
+}
+
+static void dispatch(void)
+{
+    static hl_msg_call call;
+    uint64_t top = ld_top(in_buf);
+    hl_rec rec;
+    const char *why = NULL;
+    hl_reader r;
+    const gfn *f = NULL;
+    hl_value ret;
+    int rc;
+
+    if (top > in_size || !hl_stack_peek(in_buf, top, &rec, &why) || rec.kind != HL_REC_CALL)
+        abort_msg(HL_GUEST_ERR_ABI, why ? why : "input buffer holds no call");
+    hl_r_init(&r, rec.payload, rec.len);
+    if (!hl_decode_call(&r, &call)) abort_msg(HL_GUEST_ERR_ABI, "malformed call record");
+    for (int i = 0; i < nfns && !f; i++)
+        if (strcmp(fns[i].name, call.name) == 0) f = &fns[i];
+    if (!f) {
+        snprintf(err_msg, sizeof err_msg, "guest function '%s' not found", call.name);
+        send_error(HL_GUEST_ERR_UNKNOWN_FUNCTION, err_msg);
+        return;
+    }
+    /* The host checked the signature already; a second check costs nothing. */
+    bool ok = call.argc == f->argc && call.ret == f->ret;
+    for (int i = 0; ok && i < call.argc; i++) ok = call.args[i].type == f->params[i];
+    if (!ok) {
+        snprintf(err_msg, sizeof err_msg, "call to guest function '%s' does not match its signature", f->name);
+        send_error(HL_GUEST_ERR_BAD_CALL, err_msg);
+        return;
+    }
+    memset(&ret, 0, sizeof ret);
+    ret.type = f->ret;
+    err_msg[0] = 0;
+    rc = f->fn(call.args, call.argc, &ret);
+    hl_guest_print_flush();
+    if (rc != 0) {
+        send_error(rc, err_msg[0] ? err_msg : "guest function failed");
+    } else if (ret.type != f->ret) {
+        snprintf(err_msg, sizeof err_msg, "guest function '%s' returned %s, but is registered as returning %s",
+                 f->name, hl_type_name(ret.type), hl_type_name(f->ret));
+        send_error(HL_GUEST_ERR_BAD_CALL, err_msg);
+    } else {
+        send_ok(f->name, &ret);
+    }
+    for (int i = 0; i < nret_allocs; i++) free(ret_allocs[i]);
+    nret_allocs = 0;
+}
+
+/* ---- host calls ---- */
+struct call_ctx {
+    const char *name;
+    hl_type ret;
+    const hl_value *args;
+    int argc;
+};
+static void enc_call(hl_writer *w, const void *c)
+{
+    const struct call_ctx *k = c;
+    hl_encode_call(w, k->name, k->ret, k->args, k->argc);
+}
+
+const char *hl_host_error(void) { return host_err; }
+
+void hl_value_free(hl_value *v)
+{
+    if (v && (v->type == HL_STRING || v->type == HL_BYTES)) {
+        free((void *)v->v.buf.ptr);
+        v->v.buf.ptr = NULL;
+        v->v.buf.len = 0;
+    }
+}
+
+int hl_call_host(const char *name, hl_type ret_type, hl_value *ret, const hl_value *args, int argc)
+{
+    struct call_ctx k = { name, ret_type, args, argc };
+    uint64_t top;
+    hl_rec rec;
+    hl_reader r;
+    hl_msg_result res;
+    const char *why = NULL;
+    host_err[0] = 0;
+    if (!name || !ret || argc < 0 || argc > HL_MAX_ARGS || (argc && !args)) {
+        snprintf(host_err, sizeof host_err, "hl_call_host: invalid arguments");
+        return HL_GUEST_ERR_HOST_FN;
+    }
+    hl_guest_print_flush();
+    if (!push(HL_REC_HOSTCALL, enc_call, &k)) {
+        snprintf(host_err, sizeof host_err, "call of host function '%s' is invalid or does not fit the output buffer", name);
+        return HL_GUEST_ERR_HOST_FN;
+    }
+    port_out(HL_PORT_HOSTCALL);
+    top = ld_top(in_buf);
+    if (top > in_size || !hl_stack_peek(in_buf, top, &rec, &why) || rec.kind != HL_REC_RESULT)
+        abort_msg(HL_GUEST_ERR_ABI, "no result from the host after a host call");
+    hl_r_init(&r, rec.payload, rec.len);
+    if (!hl_decode_result(&r, &res)) abort_msg(HL_GUEST_ERR_ABI, "malformed host result");
+    if (!res.ok) {
+        size_t n = res.msg_len < HL_MAX_MESSAGE ? res.msg_len : HL_MAX_MESSAGE;
+        memcpy(host_err, res.msg, n);
+        host_err[n] = 0;
+        return res.code ? res.code : HL_GUEST_ERR_HOST_FN;
+    }
+    if (res.value.type != ret_type) abort_msg(HL_GUEST_ERR_ABI, "host result has the wrong type");
+    *ret = res.value;
+    if (ret_type == HL_STRING || ret_type == HL_BYTES) {
+        char *p = malloc(res.value.v.buf.len + 1);
+        if (!p) {
+            snprintf(host_err, sizeof host_err, "out of memory for the result of host function '%s'", name);
+            return HL_GUEST_ERR_OUT_OF_MEMORY;
+        }
+        memcpy(p, res.value.v.buf.ptr, res.value.v.buf.len);
+        p[res.value.v.buf.len] = 0;
+        ret->v.buf.ptr = p;
+    }
+    return 0;
+}
+
+/* ---- start ---- */
+const struct hl_peb *hl_guest_peb(void) { return peb; }
+uint64_t hl_guest_generation(void) { return meta ? meta->generation : 0; }
+
+extern void (*__init_array_start[])(void) __attribute__((weak));
+extern void (*__init_array_end[])(void) __attribute__((weak));
+
+__attribute__((noreturn)) void hl_guest_start(const struct hl_peb *p)
+{
+    peb = p;
+    if (p->magic != HL_PEB_MAGIC || p->abi_version != HL_ABI_VERSION)
+        for (;;) port_out(HL_PORT_ABORT); /* cannot even trust the buffers: the host reports it */
+    meta = (struct hl_meta *)(uintptr_t)p->meta_gpa;
+    in_buf = (uint8_t *)(uintptr_t)p->input_gpa;
+    in_size = p->input_size;
+    out_buf = (uint8_t *)(uintptr_t)p->output_gpa;
+    out_size = p->output_size;
+    meta->guest_state = HL_GUEST_STATE_BOOT;
+    hl_guest_heap_init((void *)(uintptr_t)p->heap_gpa, p->heap_size);
+    for (void (**f)(void) = __init_array_start; f && f < __init_array_end; f++) (*f)();
+    hl_guest_main();
+    if (reg_error[0]) hl_abort(HL_GUEST_ERR_ABI, "guest function registration failed: %s", reg_error);
+    hl_guest_print_flush();
+    if (!push(HL_REC_FUNCS, enc_funcs, NULL)) abort_msg(HL_GUEST_ERR_OUTPUT_FULL, "function table does not fit the output buffer");
+    for (;;) {
+        meta->guest_state = HL_GUEST_STATE_IDLE;
+        port_out(HL_PORT_DONE);
+        meta->guest_state = HL_GUEST_STATE_RUNNING;
+        dispatch();
+    }
+}

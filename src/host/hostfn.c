@@ -1,0 +1,184 @@
+/* hostfn.c - configuration objects and the host-function registry. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+hl_status hl_errf(char *err, hl_status st, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, HL_ERR_LEN, fmt, ap);
+    va_end(ap);
+    return st;
+}
+
+static void default_print(void *user, int stream, const char *data, size_t len)
+{
+    (void)user;
+    (void)stream;
+    fwrite(data, 1, len, stdout);
+    fflush(stdout);
+}
+
+hl_config *hl_config_new(void)
+{
+    hl_config *cfg = calloc(1, sizeof *cfg);
+    if (!cfg) return NULL;
+    cfg->sizes.heap = HL_HEAP_DEFAULT;
+    cfg->sizes.scratch = HL_SCRATCH_DEFAULT;
+    cfg->sizes.input = HL_BUFFER_DEFAULT;
+    cfg->sizes.output = HL_BUFFER_DEFAULT;
+    cfg->print = default_print;
+    return cfg;
+}
+
+void hl_config_free(hl_config *cfg)
+{
+    if (!cfg) return;
+    free(cfg->hostfns);
+    free(cfg);
+}
+
+const char *hl_config_error(const hl_config *cfg) { return cfg ? cfg->err : "no configuration"; }
+
+static hl_status set_size(hl_config *cfg, uint64_t *field, const char *what, size_t bytes,
+                          uint64_t min, uint64_t max)
+{
+    if (!cfg) return HL_ERR_INVALID_ARG;
+    if (bytes < min)
+        return hl_errf(cfg->err, HL_ERR_INVALID_ARG, "%s %zu is below the minimum %llu", what, bytes,
+                       (unsigned long long)min);
+    if (bytes > max)
+        return hl_errf(cfg->err, HL_ERR_INVALID_ARG, "%s %zu is above the maximum %llu", what, bytes,
+                       (unsigned long long)max);
+    *field = HL_ALIGN_UP((uint64_t)bytes, HL_PAGE);
+    cfg->err[0] = 0;
+    return HL_OK;
+}
+
+hl_status hl_config_set_heap_size(hl_config *cfg, size_t b)
+{
+    return set_size(cfg, &cfg->sizes.heap, "heap size", b, HL_HEAP_MIN, HL_HEAP_MAX);
+}
+hl_status hl_config_set_scratch_size(hl_config *cfg, size_t b)
+{
+    return set_size(cfg, &cfg->sizes.scratch, "scratch size", b, HL_SCRATCH_MIN, HL_SCRATCH_MAX);
+}
+hl_status hl_config_set_input_size(hl_config *cfg, size_t b)
+{
+    return set_size(cfg, &cfg->sizes.input, "input buffer size", b, HL_BUFFER_MIN, HL_BUFFER_MAX);
+}
+hl_status hl_config_set_output_size(hl_config *cfg, size_t b)
+{
+    return set_size(cfg, &cfg->sizes.output, "output buffer size", b, HL_BUFFER_MIN, HL_BUFFER_MAX);
+}
+
+const hl_hostfn *hl_hostfn_find(const hl_hostfn *fns, int n, const char *name)
+{
+    for (int i = 0; i < n; i++)
+        if (strcmp(fns[i].name, name) == 0) return &fns[i];
+    return NULL;
+}
+
+hl_status hl_config_register_host_fn(hl_config *cfg, const char *name, hl_type ret,
+                                     const hl_type *params, int nparams, hl_host_fn fn, void *user)
+{
+    hl_hostfn *slot;
+    size_t len;
+    if (!cfg) return HL_ERR_INVALID_ARG;
+    if (!name || !fn) return hl_errf(cfg->err, HL_ERR_INVALID_ARG, "host function: name and callback are required");
+    len = strlen(name);
+    if (len == 0 || len > HL_MAX_NAME)
+        return hl_errf(cfg->err, HL_ERR_INVALID_ARG, "host function name must be 1..%d bytes", HL_MAX_NAME);
+    if (nparams < 0 || nparams > HL_MAX_ARGS || (nparams && !params))
+        return hl_errf(cfg->err, HL_ERR_INVALID_ARG, "host function '%s': %d parameters (0..%d allowed)",
+                       name, nparams, HL_MAX_ARGS);
+    if ((unsigned)ret > HL_TYPE_MAX)
+        return hl_errf(cfg->err, HL_ERR_INVALID_ARG, "host function '%s': invalid return type %d", name, (int)ret);
+    for (int i = 0; i < nparams; i++)
+        if (params[i] == HL_VOID || (unsigned)params[i] > HL_TYPE_MAX)
+            return hl_errf(cfg->err, HL_ERR_INVALID_ARG, "host function '%s': invalid type %d for parameter %d",
+                           name, (int)params[i], i);
+    slot = (hl_hostfn *)hl_hostfn_find(cfg->hostfns, cfg->nhostfns, name);
+    if (!slot) {
+        if (cfg->nhostfns == cfg->caphostfns) {
+            int cap = cfg->caphostfns ? cfg->caphostfns * 2 : 8;
+            hl_hostfn *n = realloc(cfg->hostfns, (size_t)cap * sizeof *n);
+            if (!n) return hl_errf(cfg->err, HL_ERR_NO_MEMORY, "out of memory");
+            cfg->hostfns = n;
+            cfg->caphostfns = cap;
+        }
+        slot = &cfg->hostfns[cfg->nhostfns++];
+    }
+    memset(slot, 0, sizeof *slot);
+    memcpy(slot->name, name, len + 1);
+    slot->ret = ret;
+    slot->nparams = nparams;
+    if (nparams) memcpy(slot->params, params, (size_t)nparams * sizeof *params);
+    slot->fn = fn;
+    slot->user = user;
+    cfg->err[0] = 0;
+    return HL_OK;
+}
+
+void hl_config_set_print(hl_config *cfg, hl_print_fn fn, void *user)
+{
+    if (!cfg) return;
+    cfg->print = fn;
+    cfg->print_user = user;
+}
+
+void hl_config_set_log(hl_config *cfg, hl_log_fn fn, void *user)
+{
+    if (!cfg) return;
+    cfg->log = fn;
+    cfg->log_user = user;
+}
+
+/* ---- the context of one host-function call ---- */
+void *hl_host_call_user(hl_host_call *call) { return call ? call->user : NULL; }
+
+void *hl_host_call_alloc(hl_host_call *call, size_t bytes)
+{
+    void *p;
+    if (!call) return NULL;
+    if (call->nallocs == call->capallocs) {
+        int cap = call->capallocs ? call->capallocs * 2 : 4;
+        void **n = realloc(call->allocs, (size_t)cap * sizeof *n);
+        if (!n) return NULL;
+        call->allocs = n;
+        call->capallocs = cap;
+    }
+    p = malloc(bytes ? bytes : 1);
+    if (p) call->allocs[call->nallocs++] = p;
+    return p;
+}
+
+int hl_host_call_error(hl_host_call *call, int code, const char *fmt, ...)
+{
+    va_list ap;
+    if (code == 0) code = -1;
+    if (!call) return code;
+    va_start(ap, fmt);
+    vsnprintf(call->err, sizeof call->err, fmt, ap);
+    va_end(ap);
+    call->err_code = code;
+    return code;
+}
+
+char *hl_signature_format(char *buf, size_t len, const char *name, hl_type ret,
+                          const hl_type *params, int nparams)
+{
+    size_t at = 0;
+    int n;
+    if (!buf || !len) return buf;
+    buf[0] = 0;
+    n = snprintf(buf, len, "%s(", name);
+    for (int i = 0; n >= 0 && (at += (size_t)n) < len && i < nparams; i++)
+        n = snprintf(buf + at, len - at, "%s%s", i ? ", " : "", hl_type_name(params[i]));
+    if (at < len) snprintf(buf + at, len - at, ") -> %s", hl_type_name(ret));
+    return buf;
+}

@@ -1,0 +1,100 @@
+/* layout.c - where each part of a sandbox's memory goes in guest-physical space.
+ *
+ *   0x0000 .. 0x1000   unmapped (NULL guard)
+ *   0x1000             PEB (read-only)
+ *   0x2000 ..          page tables (not mapped into the guest)
+ *   HL_IMAGE_BASE ..   ELF code and read-only data            } slot 0: read-only memslot,
+ *   ro_end ..          ELF data and bss                       } slot 1: writable memslot
+ *                      meta page, heap, guard (unmapped), stack, input buffer, output buffer
+ * Slot 0 never changes after creation, so it can be shared; everything the guest may write
+ * lies in slot 1. */
+#include <stdio.h>
+#include <string.h>
+
+#include "internal.h"
+
+const char *hl_region_name(int kind)
+{
+    static const char *const names[] = { "PEB",  "code",  "read-only data", "data",
+                                         "meta", "heap",  "stack guard",    "stack",
+                                         "input buffer", "output buffer" };
+    return kind >= 0 && kind < (int)(sizeof names / sizeof names[0]) ? names[kind] : "?";
+}
+
+static void add(hl_layout *lo, int kind, hl_gpa gpa, uint64_t size, unsigned perm)
+{
+    lo->regions[lo->nregions++] = (hl_region){ .kind = kind, .gpa = gpa, .size = size, .perm = perm };
+}
+
+hl_status hl_layout_build(hl_layout *lo, const hl_elf *elf, const hl_sizes *sizes, char *err)
+{
+    hl_gpa at;
+    memset(lo, 0, sizeof *lo);
+    lo->sizes = *sizes;
+    lo->entry = elf->entry;
+    lo->ro_end = elf->ro_end;
+    add(lo, HL_RGN_PEB, HL_PEB_GPA, HL_PAGE, HL_PERM_R);
+    for (int i = 0; i < elf->nseg; i++) {
+        const hl_segment *s = &elf->seg[i];
+        hl_gpa lo_pg = HL_ALIGN_DOWN(s->vaddr, HL_PAGE);
+        uint64_t size = HL_ALIGN_UP(s->vaddr + s->memsz, HL_PAGE) - lo_pg;
+        int kind = (s->flags & HL_SEG_X) ? HL_RGN_CODE : (s->flags & HL_SEG_W) ? HL_RGN_DATA : HL_RGN_RODATA;
+        unsigned perm = HL_PERM_R | ((s->flags & HL_SEG_X) ? HL_PERM_X : 0) |
+                        ((s->flags & HL_SEG_W) ? HL_PERM_W : 0);
+        add(lo, kind, lo_pg, size, perm);
+    }
+    at = elf->end;
+    lo->meta = at;
+    add(lo, HL_RGN_META, at, HL_PAGE, HL_PERM_R | HL_PERM_W);
+    at += HL_PAGE;
+    lo->heap = at;
+    add(lo, HL_RGN_HEAP, at, sizes->heap, HL_PERM_R | HL_PERM_W);
+    at += sizes->heap;
+    lo->guard = at;
+    add(lo, HL_RGN_GUARD, at, HL_PAGE, 0);
+    at += HL_PAGE;
+    lo->stack = at;
+    add(lo, HL_RGN_STACK, at, sizes->scratch, HL_PERM_R | HL_PERM_W);
+    at += sizes->scratch;
+    lo->input = at;
+    /* The guest only reads its input: the host keeps the authoritative stack top. */
+    add(lo, HL_RGN_INPUT, at, sizes->input, HL_PERM_R);
+    at += sizes->input;
+    lo->output = at;
+    add(lo, HL_RGN_OUTPUT, at, sizes->output, HL_PERM_R | HL_PERM_W);
+    at += sizes->output;
+    lo->total = at;
+    if (hl_pt_pages_needed(lo) > HL_PT_MAX_PAGES)
+        return hl_errf(err, HL_ERR_INVALID_ARG,
+                       "guest memory of %llu MiB needs %llu page-table pages, more than the %u "
+                       "that fit below the image",
+                       (unsigned long long)(lo->total >> 20),
+                       (unsigned long long)hl_pt_pages_needed(lo), (unsigned)HL_PT_MAX_PAGES);
+    lo->pt_end = HL_PT_GPA + hl_pt_pages_needed(lo) * HL_PAGE;
+    return HL_OK;
+}
+
+const hl_region *hl_layout_find(const hl_layout *lo, hl_gpa gpa)
+{
+    for (int i = 0; i < lo->nregions; i++)
+        if (gpa >= lo->regions[i].gpa && gpa - lo->regions[i].gpa < lo->regions[i].size)
+            return &lo->regions[i];
+    return NULL;
+}
+
+void hl_layout_peb(const hl_layout *lo, bool pvm, struct hl_peb *peb)
+{
+    memset(peb, 0, sizeof *peb);
+    peb->magic = HL_PEB_MAGIC;
+    peb->abi_version = HL_ABI_VERSION;
+    peb->flags = pvm ? HL_PEB_FLAG_PVM : 0;
+    peb->meta_gpa = lo->meta;
+    peb->heap_gpa = lo->heap;
+    peb->heap_size = lo->sizes.heap;
+    peb->stack_gpa = lo->stack;
+    peb->stack_size = lo->sizes.scratch;
+    peb->input_gpa = lo->input;
+    peb->input_size = lo->sizes.input;
+    peb->output_gpa = lo->output;
+    peb->output_size = lo->sizes.output;
+}

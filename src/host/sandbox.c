@@ -1,0 +1,670 @@
+/* sandbox.c - sandbox lifecycle, the call path and the handling of every VM exit.
+ *
+ * A call is one KVM_RUN per exit: the host pushes a CALL record on the input stack and runs
+ * the vCPU, which resumes right after its previous `out` (the guest waits in its dispatch
+ * loop); the guest answers with records on the output stack and one `out`. The host copies
+ * the output stack, validates it whole, and only then acts on it. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+static __thread char tls_err[HL_ERR_LEN]; /* creation errors: there is no sandbox to hold them */
+
+const char *hl_status_name(hl_status st)
+{
+    static const char *const names[] = {
+        "HL_OK",         "HL_ERR_INVALID_ARG", "HL_ERR_NOT_FOUND", "HL_ERR_TYPE",
+        "HL_ERR_GUEST",  "HL_ERR_ABORTED",     "HL_ERR_FAULT",     "HL_ERR_PROTOCOL",
+        "HL_ERR_STATE",  "HL_ERR_NO_MEMORY",   "HL_ERR_HYPERVISOR", "HL_ERR_BAD_GUEST",
+        "HL_ERR_IO",     "HL_ERR_CANCELLED",
+    };
+    return (unsigned)st < sizeof names / sizeof names[0] ? names[st] : "HL_ERR_?";
+}
+
+/* ---- guest memory gateway ---- */
+uint8_t *hl_gpa_rw(hl_sandbox *sb, hl_gpa gpa, uint64_t len)
+{
+    if (gpa < sb->lo.ro_end || gpa > sb->lo.total || len > sb->lo.total - gpa) return NULL;
+    return sb->slot1 + (gpa - sb->lo.ro_end);
+}
+
+const uint8_t *hl_gpa_ro(const hl_sandbox *sb, hl_gpa gpa, uint64_t len)
+{
+    if (gpa > sb->lo.total || len > sb->lo.total - gpa) return NULL;
+    if (gpa >= sb->lo.ro_end) return sb->slot1 + (gpa - sb->lo.ro_end);
+    if (len > sb->lo.ro_end - gpa) return NULL; /* straddles the two slots */
+    return sb->slot0 + gpa;
+}
+
+static void put_top(hl_sandbox *sb, hl_gpa buf, uint64_t top)
+{
+    uint8_t *p = hl_gpa_rw(sb, buf, 8);
+    memcpy(p, &top, 8);
+}
+
+/* ---- failure helpers ---- */
+static hl_status fail(hl_sandbox *sb, hl_status st, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static hl_status fail(hl_sandbox *sb, hl_status st, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(sb->err, sizeof sb->err, fmt, ap);
+    va_end(ap);
+    return st;
+}
+
+/* Ends the call in a state where the guest cannot continue. */
+static hl_status poison(hl_sandbox *sb, hl_status st)
+{
+    sb->state = HL_STATE_POISONED;
+    return st;
+}
+
+static uint64_t guest_rip(hl_sandbox *sb)
+{
+    hl_vm_state vs;
+    return hl_vm_state_get(&sb->vm, &vs) == HL_OK ? vs.rip : 0;
+}
+
+/* Names the instruction at rip, for faults that are not page faults. */
+static const char *insn_name(hl_sandbox *sb, uint64_t rip)
+{
+    const uint8_t *p = hl_gpa_ro(sb, rip, 2);
+    if (!p) return "an exception";
+    if (p[0] == 0x0f && p[1] == 0x0b) return "an invalid-opcode exception (ud2)";
+    if (p[0] == 0xcc) return "a breakpoint exception (int3)";
+    if (p[0] == 0xcd) return "a software interrupt (int n)";
+    if (p[0] == 0x0f && (p[1] == 0x30 || p[1] == 0x32)) return "a privileged instruction (wrmsr/rdmsr)";
+    if (p[0] == 0xfa || p[0] == 0xfb) return "a privileged instruction (cli/sti)";
+    return "an exception";
+}
+
+/* A triple fault (KVM_EXIT_SHUTDOWN): every guest exception ends here on kvm_pvm, so find
+ * out what happened from rip, cr2 and the layout. */
+static hl_status describe_fault(hl_sandbox *sb)
+{
+    hl_vm_state vs;
+    const hl_region *r;
+    if (hl_vm_state_get(&sb->vm, &vs) != HL_OK)
+        return poison(sb, fail(sb, HL_ERR_FAULT, "guest fault: triple fault (registers unreadable)"));
+    r = hl_layout_find(&sb->lo, vs.rip);
+    if (!r || !(r->perm & HL_PERM_X))
+        return poison(sb, fail(sb, HL_ERR_FAULT,
+                               "guest fault: execution of non-executable memory at 0x%llx (%s)",
+                               (unsigned long long)vs.rip, r ? hl_region_name(r->kind) : "unmapped"));
+    if (vs.cr2) {
+        const hl_region *d = hl_layout_find(&sb->lo, vs.cr2);
+        if (d && d->kind == HL_RGN_GUARD)
+            return poison(sb, fail(sb, HL_ERR_FAULT,
+                                   "guest fault: stack overflow (access to the stack guard page at "
+                                   "0x%llx), rip 0x%llx",
+                                   (unsigned long long)vs.cr2, (unsigned long long)vs.rip));
+        if (!d || !d->perm)
+            return poison(sb, fail(sb, HL_ERR_FAULT, "guest fault: %s at 0x%llx, rip 0x%llx",
+                                   vs.cr2 < HL_PAGE_SIZE ? "NULL pointer access" : "access to unmapped memory",
+                                   (unsigned long long)vs.cr2, (unsigned long long)vs.rip));
+        if (!(d->perm & HL_PERM_W))
+            return poison(sb, fail(sb, HL_ERR_FAULT,
+                                   "guest fault: write to read-only memory (%s) at 0x%llx, rip 0x%llx",
+                                   hl_region_name(d->kind), (unsigned long long)vs.cr2,
+                                   (unsigned long long)vs.rip));
+        return poison(sb, fail(sb, HL_ERR_FAULT, "guest fault: page fault at 0x%llx (%s), rip 0x%llx",
+                               (unsigned long long)vs.cr2, hl_region_name(d->kind),
+                               (unsigned long long)vs.rip));
+    }
+    return poison(sb, fail(sb, HL_ERR_FAULT, "guest fault: %s at rip 0x%llx", insn_name(sb, vs.rip),
+                           (unsigned long long)vs.rip));
+}
+
+/* ---- output stack ---- */
+/* Copies the guest's output stack, validates it, resets it. Returns the record count or -1. */
+static int take_output(hl_sandbox *sb)
+{
+    const char *why;
+    size_t where;
+    uint64_t top;
+    uint8_t *buf = hl_gpa_rw(sb, sb->lo.output, sb->lo.sizes.output);
+    int n;
+    memcpy(&top, buf, 8); /* read once: the guest's word is never read again */
+    if (top < HL_BUF_EMPTY || top > sb->lo.sizes.output || top % 8) {
+        fail(sb, HL_ERR_PROTOCOL, "guest output buffer corrupt: top 0x%llx outside 0x8..0x%llx or misaligned",
+             (unsigned long long)top, (unsigned long long)sb->lo.sizes.output);
+        return -1;
+    }
+    memcpy(sb->outcopy, buf, top);
+    put_top(sb, sb->lo.output, HL_BUF_EMPTY);
+    n = hl_stack_parse(sb->outcopy, top, sb->recs, sb->maxrecs, &why, &where);
+    if (n < 0)
+        fail(sb, HL_ERR_PROTOCOL, "guest output buffer corrupt: %s at offset 0x%zx", why, where);
+    return n;
+}
+
+/* Delivers a PRINT or LOG record. Returns false (with the error set) if the record is bad. */
+static bool deliver(hl_sandbox *sb, const hl_rec *rec)
+{
+    hl_reader r;
+    hl_r_init(&r, rec->payload, rec->len);
+    if (rec->kind == HL_REC_PRINT) {
+        uint8_t stream = hl_r_u8(&r);
+        if (r.why || (stream != 1 && stream != 2)) {
+            fail(sb, HL_ERR_PROTOCOL, "guest print record at offset 0x%zx: bad stream", rec->offset);
+            return false;
+        }
+        if (sb->print && rec->len > 1) sb->print(sb->print_user, stream, (const char *)rec->payload + 1, rec->len - 1);
+        return true;
+    }
+    if (rec->kind == HL_REC_LOG) {
+        hl_msg_log lg;
+        char msg[HL_MAX_MESSAGE + 1];
+        if (!hl_decode_log(&r, &lg)) {
+            fail(sb, HL_ERR_PROTOCOL, "guest log record at offset 0x%zx malformed: %s", rec->offset, r.why);
+            return false;
+        }
+        memcpy(msg, lg.msg, lg.msg_len);
+        msg[lg.msg_len] = 0;
+        if (sb->log) sb->log(sb->log_user, lg.level, msg, lg.file, lg.line);
+        return true;
+    }
+    fail(sb, HL_ERR_PROTOCOL, "guest output buffer: unexpected record kind %u at offset 0x%zx",
+         rec->kind, rec->offset);
+    return false;
+}
+
+/* Delivers all records but the last; checks that the last one has kind `last_kind` (0: the
+ * last is delivered too). Returns the last record or NULL with the error set. */
+static const hl_rec *drain(hl_sandbox *sb, int n, int last_kind, const char *what)
+{
+    int upto = last_kind ? n - 1 : n;
+    for (int i = 0; i < upto; i++)
+        if (!deliver(sb, &sb->recs[i])) return NULL;
+    if (!last_kind) return sb->recs; /* non-NULL: success */
+    if (n == 0 || sb->recs[n - 1].kind != last_kind) {
+        fail(sb, HL_ERR_PROTOCOL, "guest exited for %s but the output buffer does not end with a %s record",
+             what, what);
+        return NULL;
+    }
+    return &sb->recs[n - 1];
+}
+
+/* ---- host-function calls ---- */
+static const char *check_args(char *msg, size_t len, const char *kind, const char *name,
+                              const hl_type *params, int nparams, const hl_value *args, int nargs)
+{
+    if (nargs != nparams) {
+        snprintf(msg, len, "wrong number of arguments to %s function '%s': got %d, expected %d", kind,
+                 name, nargs, nparams);
+        return msg;
+    }
+    for (int i = 0; i < nargs; i++)
+        if (args[i].type != params[i]) {
+            snprintf(msg, len, "wrong type for argument %d of %s function '%s': expected %s, got %s", i,
+                     kind, name, hl_type_name(params[i]), hl_type_name(args[i].type));
+            return msg;
+        }
+    return NULL;
+}
+
+/* Pushes a RESULT record above the CALL record on the input stack. */
+static bool push_result(hl_sandbox *sb, bool ok, const hl_value *v, int32_t code, const char *msg)
+{
+    hl_push ps;
+    size_t top;
+    uint8_t *buf = hl_gpa_rw(sb, sb->lo.input, sb->lo.sizes.input);
+    hl_push_begin(&ps, buf, sb->lo.sizes.input, sb->in_top, HL_REC_RESULT);
+    if (ok)
+        hl_encode_ok(&ps.w, v);
+    else
+        hl_encode_error(&ps.w, code, msg, strlen(msg));
+    top = hl_push_end(&ps);
+    if (!top) return false;
+    put_top(sb, sb->lo.input, top);
+    return true;
+}
+
+static hl_status host_call(hl_sandbox *sb, const hl_rec *rec)
+{
+    hl_reader r;
+    hl_msg_call call;
+    const hl_hostfn *fn;
+    char msg[HL_ERR_LEN];
+    const char *bad;
+    hl_host_call ctx;
+    hl_value ret;
+    int rc;
+    bool pushed;
+
+    hl_r_init(&r, rec->payload, rec->len);
+    if (!hl_decode_call(&r, &call))
+        return poison(sb, fail(sb, HL_ERR_PROTOCOL, "guest host-function call malformed: %s at byte %zu",
+                               r.why, r.where));
+    fn = hl_hostfn_find(sb->hostfns, sb->nhostfns, call.name);
+    if (!fn) {
+        snprintf(msg, sizeof msg, "host function '%s' not found", call.name);
+        bad = msg;
+    } else {
+        bad = check_args(msg, sizeof msg, "host", call.name, fn->params, fn->nparams, call.args, call.argc);
+        if (!bad && call.ret != fn->ret) {
+            snprintf(msg, sizeof msg, "host function '%s' returns %s, not %s", call.name,
+                     hl_type_name(fn->ret), hl_type_name(call.ret));
+            bad = msg;
+        }
+    }
+    if (bad) {
+        pushed = push_result(sb, false, NULL, HL_GUEST_ERR_HOST_FN, bad);
+        goto out;
+    }
+    memset(&ctx, 0, sizeof ctx);
+    ctx.user = fn->user;
+    memset(&ret, 0, sizeof ret);
+    ret.type = fn->ret;
+    rc = fn->fn(&ctx, call.args, call.argc, &ret);
+    if (rc != 0) {
+        pushed = push_result(sb, false, NULL, rc, ctx.err[0] ? ctx.err : "host function failed");
+    } else if (ret.type != fn->ret) {
+        snprintf(msg, sizeof msg, "host function '%s' returned %s, but is registered as returning %s",
+                 call.name, hl_type_name(ret.type), hl_type_name(fn->ret));
+        pushed = push_result(sb, false, NULL, HL_GUEST_ERR_HOST_FN, msg);
+    } else {
+        pushed = push_result(sb, true, &ret, 0, NULL);
+        if (!pushed) {
+            snprintf(msg, sizeof msg, "result of host function '%s' does not fit the input buffer (%llu bytes)",
+                     call.name, (unsigned long long)sb->lo.sizes.input);
+            pushed = push_result(sb, false, NULL, HL_GUEST_ERR_HOST_FN, msg);
+        }
+    }
+    for (int i = 0; i < ctx.nallocs; i++) free(ctx.allocs[i]);
+    free(ctx.allocs);
+out:
+    if (!pushed)
+        return poison(sb, fail(sb, HL_ERR_NO_MEMORY, "no room in the input buffer for the result of host function '%s'",
+                               call.name));
+    return HL_OK;
+}
+
+/* ---- the run loop ---- */
+enum { RUN_INIT, RUN_CALL };
+
+/* Runs the guest until it finishes (DONE), then returns its final record in *last. */
+static hl_status run(hl_sandbox *sb, int mode, const hl_rec **last)
+{
+    hl_exit ex;
+    hl_status st;
+    int n;
+    for (;;) {
+        if ((st = hl_vm_run(&sb->vm, &ex, sb->err)) != HL_OK) return poison(sb, st);
+        sb->exits++;
+        switch (ex.kind) {
+        case HL_EXIT_OUT:
+            if (ex.port != HL_PORT_DONE && ex.port != HL_PORT_HOSTCALL && ex.port != HL_PORT_ABORT &&
+                ex.port != HL_PORT_FLUSH)
+                return poison(sb, fail(sb, HL_ERR_PROTOCOL, "guest wrote to unknown I/O port 0x%x (rip 0x%llx)",
+                                       ex.port, (unsigned long long)guest_rip(sb)));
+            if ((n = take_output(sb)) < 0) return poison(sb, HL_ERR_PROTOCOL);
+            if (ex.port == HL_PORT_FLUSH) {
+                if (!drain(sb, n, 0, "flush")) return poison(sb, HL_ERR_PROTOCOL);
+            } else if (ex.port == HL_PORT_HOSTCALL) {
+                const hl_rec *rec = drain(sb, n, HL_REC_HOSTCALL, "host call");
+                if (!rec) return poison(sb, HL_ERR_PROTOCOL);
+                if ((st = host_call(sb, rec)) != HL_OK) return st;
+            } else if (ex.port == HL_PORT_ABORT) {
+                const hl_rec *rec = drain(sb, n, HL_REC_ABORT, "abort");
+                hl_reader r;
+                hl_msg_abort ab;
+                if (!rec) return poison(sb, HL_ERR_PROTOCOL);
+                hl_r_init(&r, rec->payload, rec->len);
+                if (!hl_decode_abort(&r, &ab))
+                    return poison(sb, fail(sb, HL_ERR_PROTOCOL, "guest abort record malformed: %s", r.why));
+                sb->err_code = ab.code;
+                return poison(sb, fail(sb, HL_ERR_ABORTED, "guest aborted with code %d: %.*s", ab.code,
+                                       (int)ab.msg_len, ab.msg));
+            } else {
+                *last = drain(sb, n, mode == RUN_INIT ? HL_REC_FUNCS : HL_REC_RESULT,
+                              mode == RUN_INIT ? "initialisation" : "result");
+                if (!*last) return poison(sb, HL_ERR_PROTOCOL);
+                return HL_OK;
+            }
+            break;
+        case HL_EXIT_IN:
+            return poison(sb, fail(sb, HL_ERR_PROTOCOL, "guest %s I/O port 0x%x (rip 0x%llx)",
+                                   ex.is_write ? "used a string instruction on" : "read from", ex.port,
+                                   (unsigned long long)guest_rip(sb)));
+        case HL_EXIT_MMIO:
+            return poison(sb, fail(sb, HL_ERR_FAULT,
+                                   "guest fault: %s of unmapped or read-only guest-physical address "
+                                   "0x%llx, rip 0x%llx",
+                                   ex.is_write ? "write" : "read", (unsigned long long)ex.addr,
+                                   (unsigned long long)guest_rip(sb)));
+        case HL_EXIT_SHUTDOWN: return describe_fault(sb);
+        case HL_EXIT_HLT:
+            return poison(sb, fail(sb, HL_ERR_PROTOCOL, "guest executed hlt (rip 0x%llx)",
+                                   (unsigned long long)guest_rip(sb)));
+        case HL_EXIT_INTR: break; /* a signal for this thread, not for us: resume */
+        default:
+            return poison(sb, fail(sb, HL_ERR_HYPERVISOR, "unexpected VM exit (KVM exit reason %u, rip 0x%llx)",
+                                   ex.reason, (unsigned long long)guest_rip(sb)));
+        }
+    }
+}
+
+/* ---- guest function table ---- */
+static void free_guestfns(hl_sandbox *sb)
+{
+    for (int i = 0; i < sb->nguestfns; i++) free(sb->guestfns[i].name);
+    free(sb->guestfns);
+    sb->guestfns = NULL;
+    sb->nguestfns = 0;
+}
+
+static hl_status read_funcs(hl_sandbox *sb, const hl_rec *rec)
+{
+    hl_reader r;
+    unsigned count;
+    hl_r_init(&r, rec->payload, rec->len);
+    count = hl_r_u16(&r);
+    if (!r.why && count > HL_MAX_FUNCS) hl_r_fail(&r, "too many functions");
+    if (!r.why && !(sb->guestfns = calloc(count ? count : 1, sizeof *sb->guestfns)))
+        return fail(sb, HL_ERR_NO_MEMORY, "out of memory");
+    for (unsigned i = 0; i < count && !r.why; i++) {
+        hl_guestfn *f = &sb->guestfns[i];
+        char name[HL_MAX_NAME + 1];
+        if (!hl_r_name(&r, name)) break;
+        f->ret = (hl_type)hl_r_u8(&r);
+        f->nparams = hl_r_u8(&r);
+        if (r.why) break;
+        if ((unsigned)f->ret > HL_TYPE_MAX) hl_r_fail(&r, "invalid return type");
+        if (f->nparams > HL_MAX_ARGS) hl_r_fail(&r, "too many parameters");
+        for (int j = 0; j < f->nparams && !r.why; j++) {
+            f->params[j] = (hl_type)hl_r_u8(&r);
+            if (!r.why && (f->params[j] == HL_VOID || (unsigned)f->params[j] > HL_TYPE_MAX))
+                hl_r_fail(&r, "invalid parameter type");
+        }
+        for (unsigned k = 0; k < i && !r.why; k++)
+            if (strcmp(sb->guestfns[k].name, name) == 0) hl_r_fail(&r, "duplicate function name");
+        if (r.why) break;
+        if (!(f->name = strdup(name))) return fail(sb, HL_ERR_NO_MEMORY, "out of memory");
+        sb->nguestfns++;
+    }
+    if (!hl_r_done(&r))
+        return fail(sb, HL_ERR_PROTOCOL, "guest function table malformed: %s at byte %zu", r.why, r.where);
+    return HL_OK;
+}
+
+static const hl_guestfn *find_guestfn(const hl_sandbox *sb, const char *name)
+{
+    for (int i = 0; i < sb->nguestfns; i++)
+        if (strcmp(sb->guestfns[i].name, name) == 0) return &sb->guestfns[i];
+    return NULL;
+}
+
+/* ---- creation ---- */
+/* Builds the guest's initial memory in a sealed memfd and maps the two slots from it. */
+static hl_status build_memory(hl_sandbox *sb, const hl_elf *elf, const uint8_t *data, bool pvm)
+{
+    uint8_t *mem;
+    hl_status st;
+    uint64_t empty = HL_BUF_EMPTY;
+    sb->memfd = memfd_create("hyperlight-guest", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (sb->memfd < 0) return fail(sb, HL_ERR_NO_MEMORY, "memfd_create: %s", strerror(errno));
+    if (ftruncate(sb->memfd, (off_t)sb->lo.total) < 0)
+        return fail(sb, HL_ERR_NO_MEMORY, "ftruncate guest memory (%llu bytes): %s",
+                    (unsigned long long)sb->lo.total, strerror(errno));
+    mem = mmap(NULL, sb->lo.total, PROT_READ | PROT_WRITE, MAP_SHARED, sb->memfd, 0);
+    if (mem == MAP_FAILED) return fail(sb, HL_ERR_NO_MEMORY, "mmap guest memory: %s", strerror(errno));
+    hl_elf_load(elf, data, mem, sb->lo.total);
+    st = hl_pt_build(&sb->lo, mem, sb->lo.total, sb->err);
+    hl_layout_peb(&sb->lo, pvm, (struct hl_peb *)(mem + HL_PEB_GPA));
+    memcpy(mem + sb->lo.input, &empty, 8);
+    memcpy(mem + sb->lo.output, &empty, 8);
+    munmap(mem, sb->lo.total);
+    if (st != HL_OK) return st;
+    /* The image never changes again: seal it so no mapping can write it back. */
+    if (fcntl(sb->memfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) < 0)
+        return fail(sb, HL_ERR_NO_MEMORY, "sealing guest memory: %s", strerror(errno));
+    sb->slot0 = mmap(NULL, sb->lo.ro_end, PROT_READ, MAP_SHARED, sb->memfd, 0);
+    if (sb->slot0 == MAP_FAILED) {
+        sb->slot0 = NULL;
+        return fail(sb, HL_ERR_NO_MEMORY, "mmap read-only guest memory: %s", strerror(errno));
+    }
+    sb->slot1 = mmap(NULL, sb->lo.total - sb->lo.ro_end, PROT_READ | PROT_WRITE, MAP_PRIVATE,
+                     sb->memfd, (off_t)sb->lo.ro_end);
+    if (sb->slot1 == MAP_FAILED) {
+        sb->slot1 = NULL;
+        return fail(sb, HL_ERR_NO_MEMORY, "mmap writable guest memory: %s", strerror(errno));
+    }
+    return HL_OK;
+}
+
+static hl_status create(hl_sandbox *sb, const uint8_t *data, size_t len, const hl_config *cfg)
+{
+    hl_elf elf;
+    hl_status st;
+    const hl_rec *last = NULL;
+    bool pvm = hl_kvm_is_pvm();
+    hl_vm_setup vs;
+
+    if ((st = hl_elf_parse(data, len, &elf, sb->err)) ||
+        (st = hl_layout_build(&sb->lo, &elf, &cfg->sizes, sb->err)) ||
+        (st = build_memory(sb, &elf, data, pvm)))
+        return st;
+    if (cfg->nhostfns) {
+        sb->hostfns = malloc((size_t)cfg->nhostfns * sizeof *sb->hostfns);
+        if (!sb->hostfns) return fail(sb, HL_ERR_NO_MEMORY, "out of memory");
+        memcpy(sb->hostfns, cfg->hostfns, (size_t)cfg->nhostfns * sizeof *sb->hostfns);
+        sb->nhostfns = cfg->nhostfns;
+    }
+    sb->print = cfg->print;
+    sb->print_user = cfg->print_user;
+    sb->log = cfg->log;
+    sb->log_user = cfg->log_user;
+    sb->maxrecs = (int)(sb->lo.sizes.output / (HL_REC_HEADER + HL_REC_TRAILER));
+    sb->outcopy = malloc(sb->lo.sizes.output);
+    sb->recs = malloc((size_t)sb->maxrecs * sizeof *sb->recs);
+    if (!sb->outcopy || !sb->recs) return fail(sb, HL_ERR_NO_MEMORY, "out of memory");
+
+    vs = (hl_vm_setup){ .slot0 = sb->slot0, .slot0_size = sb->lo.ro_end, .slot1 = sb->slot1,
+                        .slot1_size = sb->lo.total - sb->lo.ro_end, .cr3 = HL_PT_GPA,
+                        .rip = sb->lo.entry, .rsp = sb->lo.stack + sb->lo.sizes.scratch,
+                        .rdi = HL_PEB_GPA };
+    if ((st = hl_vm_create(&sb->vm, &vs, sb->err))) return st;
+    sb->in_top = HL_BUF_EMPTY;
+    if ((st = run(sb, RUN_INIT, &last)) != HL_OK) {
+        char why[HL_ERR_LEN];
+        memcpy(why, sb->err, sizeof why);
+        return fail(sb, st, "guest initialisation failed: %s", why);
+    }
+    if ((st = read_funcs(sb, last)) != HL_OK) return st;
+    sb->state = HL_STATE_READY;
+    return HL_OK;
+}
+
+hl_status hl_sandbox_new_from_memory(hl_sandbox **out, const void *elf, size_t len, const hl_config *cfg)
+{
+    hl_sandbox *sb;
+    hl_status st;
+    if (!out || !cfg || (!elf && len))
+        return hl_errf(tls_err, HL_ERR_INVALID_ARG, "hl_sandbox_new: out and cfg are required");
+    *out = NULL;
+    sb = calloc(1, sizeof *sb);
+    if (!sb) return hl_errf(tls_err, HL_ERR_NO_MEMORY, "out of memory");
+    sb->memfd = -1;
+    sb->vm.vmfd = sb->vm.vcpufd = -1;
+    sb->state = HL_STATE_UNRECOVERABLE;
+    st = create(sb, elf, len, cfg);
+    if (st != HL_OK) {
+        memcpy(tls_err, sb->err, sizeof tls_err);
+        hl_sandbox_free(sb);
+        return st;
+    }
+    tls_err[0] = 0;
+    *out = sb;
+    return HL_OK;
+}
+
+hl_status hl_sandbox_new_from_file(hl_sandbox **out, const char *path, const hl_config *cfg)
+{
+    FILE *f;
+    uint8_t *data = NULL;
+    long size;
+    hl_status st;
+    if (out) *out = NULL;
+    if (!path) return hl_errf(tls_err, HL_ERR_INVALID_ARG, "hl_sandbox_new_from_file: path is NULL");
+    f = fopen(path, "rb");
+    if (!f) return hl_errf(tls_err, HL_ERR_IO, "cannot open guest '%s': %s", path, strerror(errno));
+    if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
+        st = hl_errf(tls_err, HL_ERR_IO, "cannot read guest '%s': %s", path, strerror(errno));
+        goto done;
+    }
+    if ((uint64_t)size > (uint64_t)HL_ELF_MAX_SPAN * 2) {
+        st = hl_errf(tls_err, HL_ERR_BAD_GUEST, "guest '%s' is too large (%ld bytes)", path, size);
+        goto done;
+    }
+    data = malloc(size ? (size_t)size : 1);
+    if (!data) {
+        st = hl_errf(tls_err, HL_ERR_NO_MEMORY, "out of memory reading '%s'", path);
+        goto done;
+    }
+    if (fread(data, 1, (size_t)size, f) != (size_t)size) {
+        st = hl_errf(tls_err, HL_ERR_IO, "cannot read guest '%s': short read", path);
+        goto done;
+    }
+    st = hl_sandbox_new_from_memory(out, data, (size_t)size, cfg);
+    if (st != HL_OK) {
+        char why[HL_ERR_LEN];
+        memcpy(why, tls_err, sizeof why);
+        hl_errf(tls_err, st, "%s: %s", path, why);
+    }
+done:
+    free(data);
+    fclose(f);
+    return st;
+}
+
+void hl_sandbox_free(hl_sandbox *sb)
+{
+    if (!sb) return;
+    hl_vm_destroy(&sb->vm);
+    if (sb->slot0) munmap(sb->slot0, sb->lo.ro_end);
+    if (sb->slot1) munmap(sb->slot1, sb->lo.total - sb->lo.ro_end);
+    if (sb->memfd >= 0) close(sb->memfd);
+    free_guestfns(sb);
+    free(sb->hostfns);
+    free(sb->outcopy);
+    free(sb->recs);
+    free(sb->retmem);
+    free(sb);
+}
+
+hl_state hl_sandbox_state(const hl_sandbox *sb) { return sb ? sb->state : HL_STATE_UNRECOVERABLE; }
+const char *hl_last_error(const hl_sandbox *sb) { return sb ? sb->err : tls_err; }
+int hl_last_error_code(const hl_sandbox *sb) { return sb ? sb->err_code : 0; }
+uint64_t hl_sandbox_exit_count(const hl_sandbox *sb) { return sb ? sb->exits : 0; }
+
+int hl_guest_fn_count(const hl_sandbox *sb) { return sb ? sb->nguestfns : 0; }
+
+hl_status hl_guest_fn_info(const hl_sandbox *sb, int i, const char **name, hl_type *ret,
+                           const hl_type **params, int *nparams)
+{
+    if (!sb || i < 0 || i >= sb->nguestfns) return HL_ERR_INVALID_ARG;
+    if (name) *name = sb->guestfns[i].name;
+    if (ret) *ret = sb->guestfns[i].ret;
+    if (params) *params = sb->guestfns[i].params;
+    if (nparams) *nparams = sb->guestfns[i].nparams;
+    return HL_OK;
+}
+
+/* ---- calls ---- */
+/* Copies a string/bytes return value into memory owned by sb. */
+static hl_status keep_value(hl_sandbox *sb, hl_value *v)
+{
+    size_t need;
+    if (v->type != HL_STRING && v->type != HL_BYTES) return HL_OK;
+    need = v->v.buf.len + 1;
+    if (need > sb->retcap) {
+        uint8_t *p = realloc(sb->retmem, need);
+        if (!p) return fail(sb, HL_ERR_NO_MEMORY, "out of memory for the return value");
+        sb->retmem = p;
+        sb->retcap = need;
+    }
+    if (v->v.buf.len) memcpy(sb->retmem, v->v.buf.ptr, v->v.buf.len);
+    sb->retmem[v->v.buf.len] = 0;
+    v->v.buf.ptr = sb->retmem;
+    return HL_OK;
+}
+
+hl_status hl_call(hl_sandbox *sb, const char *name, hl_type ret_type, const hl_value *args, int nargs,
+                  hl_value *ret)
+{
+    const hl_guestfn *fn;
+    const hl_rec *last = NULL;
+    char msg[HL_ERR_LEN];
+    hl_push ps;
+    size_t top;
+    hl_reader r;
+    hl_msg_result res;
+    hl_status st;
+
+    if (!sb) return HL_ERR_INVALID_ARG;
+    sb->err_code = 0;
+    if (sb->state != HL_STATE_READY) {
+        char why[HL_ERR_LEN];
+        memcpy(why, sb->err, sizeof why);
+        return fail(sb, HL_ERR_STATE, "sandbox is %s (after: %s)",
+                    sb->state == HL_STATE_POISONED ? "poisoned" : "unrecoverable", why);
+    }
+    if (!name || !ret || nargs < 0 || nargs > HL_MAX_ARGS || (nargs && !args))
+        return fail(sb, HL_ERR_INVALID_ARG, "hl_call: name and ret are required and nargs must be 0..%d",
+                    HL_MAX_ARGS);
+    fn = find_guestfn(sb, name);
+    if (!fn) return fail(sb, HL_ERR_NOT_FOUND, "guest function '%s' not found", name);
+    if (check_args(msg, sizeof msg, "guest", name, fn->params, fn->nparams, args, nargs))
+        return fail(sb, HL_ERR_TYPE, "%s", msg);
+    if (ret_type != fn->ret)
+        return fail(sb, HL_ERR_TYPE, "guest function '%s' returns %s, not %s", name, hl_type_name(fn->ret),
+                    hl_type_name(ret_type));
+
+    hl_push_begin(&ps, hl_gpa_rw(sb, sb->lo.input, sb->lo.sizes.input), sb->lo.sizes.input, HL_BUF_EMPTY,
+                  HL_REC_CALL);
+    hl_encode_call(&ps.w, name, ret_type, args, nargs);
+    top = hl_push_end(&ps);
+    if (!top) {
+        for (int i = 0; i < nargs; i++)
+            if (args[i].type == HL_STRING && memchr(args[i].v.buf.ptr, 0, args[i].v.buf.len))
+                return fail(sb, HL_ERR_INVALID_ARG, "argument %d of guest function '%s': string holds a NUL byte",
+                            i, name);
+        return fail(sb, HL_ERR_NO_MEMORY, "arguments of guest function '%s' do not fit the input buffer (%llu bytes)",
+                    name, (unsigned long long)sb->lo.sizes.input);
+    }
+    put_top(sb, sb->lo.input, top);
+    sb->in_top = top;
+
+    st = run(sb, RUN_CALL, &last);
+    put_top(sb, sb->lo.input, HL_BUF_EMPTY);
+    sb->in_top = HL_BUF_EMPTY;
+    if (st != HL_OK) return st;
+
+    hl_r_init(&r, last->payload, last->len);
+    if (!hl_decode_result(&r, &res))
+        return poison(sb, fail(sb, HL_ERR_PROTOCOL, "guest result for '%s' malformed: %s at byte %zu", name,
+                               r.why, r.where));
+    if (!res.ok) {
+        sb->err_code = res.code;
+        return fail(sb, HL_ERR_GUEST, "guest function '%s' failed with code %d: %.*s", name, res.code,
+                    (int)res.msg_len, res.msg);
+    }
+    if (res.value.type != ret_type)
+        return poison(sb, fail(sb, HL_ERR_PROTOCOL, "guest function '%s' returned %s, expected %s", name,
+                               hl_type_name(res.value.type), hl_type_name(ret_type)));
+    if ((st = keep_value(sb, &res.value)) != HL_OK) return st;
+    *ret = res.value;
+    sb->err[0] = 0;
+    return HL_OK;
+}

@@ -1,0 +1,299 @@
+/* hyperlight.c - the command-line tool: call a function in a fresh sandbox, list a guest's
+ * functions. Exit status: 0 success, 1 the sandbox or the call failed, 2 usage error. */
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "hyperlight.h"
+
+#define EXIT_FAIL 1
+#define EXIT_USAGE 2
+
+static const char usage[] =
+    "usage: hyperlight call [OPTIONS] GUEST.elf FUNCTION [ARG...]\n"
+    "       hyperlight info [OPTIONS] GUEST.elf\n"
+    "\n"
+    "ARG is TYPE:VALUE with TYPE one of i32 u32 i64 u64 f32 f64 bool str bytes (bytes in hex),\n"
+    "or a bare value, read as the type the function's signature expects.\n"
+    "The return value is printed on stdout (bytes in hex).\n"
+    "\n"
+    "options:\n"
+    "  --heap SIZE          guest heap (default 4M)\n"
+    "  --scratch SIZE       guest stack (default 256K)\n"
+    "  --input-size SIZE    input buffer (default 256K)\n"
+    "  --output-size SIZE   output buffer (default 256K)\n"
+    "SIZE is a byte count with an optional K, M or G suffix.\n"
+    "Host functions available to the guest: GetWeekday() -> string.\n";
+
+static int usage_error(const char *fmt, const char *detail)
+{
+    fprintf(stderr, "hyperlight: ");
+    fprintf(stderr, fmt, detail);
+    fprintf(stderr, "\n\n%s", usage);
+    return EXIT_USAGE;
+}
+
+/* GetWeekday() -> string: the host's current weekday, for the demo guest's SayHello. */
+static int get_weekday(hl_host_call *call, const hl_value *args, int nargs, hl_value *ret)
+{
+    static const char *const days[] = { "Sunday",   "Monday", "Tuesday", "Wednesday",
+                                        "Thursday", "Friday", "Saturday" };
+    time_t now = time(NULL);
+    struct tm tm;
+    if (!localtime_r(&now, &tm)) return hl_host_call_error(call, 1, "localtime failed");
+    *ret = hl_str(days[tm.tm_wday]);
+    return 0;
+}
+
+static int parse_size(const char *s, size_t *out)
+{
+    char *end;
+    unsigned long long v;
+    errno = 0;
+    if (!isdigit((unsigned char)s[0])) return -1;
+    v = strtoull(s, &end, 10);
+    if (errno) return -1;
+    switch (*end) {
+    case 'K': case 'k': v <<= 10; end++; break;
+    case 'M': case 'm': v <<= 20; end++; break;
+    case 'G': case 'g': v <<= 30; end++; break;
+    default: break;
+    }
+    if (*end) return -1;
+    *out = (size_t)v;
+    return 0;
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+/* Parses text as a value of type t into *v (bytes are written to *mem, which the caller
+ * frees). Returns NULL or a description of what is wrong. */
+static const char *parse_value(const char *text, hl_type t, hl_value *v, unsigned char **mem)
+{
+    char *end;
+    errno = 0;
+    switch (t) {
+    case HL_I32: case HL_I64: {
+        long long x = strtoll(text, &end, 0);
+        if (!*text || *end || errno) return "not an integer";
+        if (t == HL_I32 && (x < INT32_MIN || x > INT32_MAX)) return "out of range for i32";
+        *v = t == HL_I32 ? hl_i32((int32_t)x) : hl_i64(x);
+        return NULL;
+    }
+    case HL_U32: case HL_U64: {
+        unsigned long long x;
+        if (text[0] == '-') return "negative value for an unsigned type";
+        x = strtoull(text, &end, 0);
+        if (!*text || *end || errno) return "not an unsigned integer";
+        if (t == HL_U32 && x > UINT32_MAX) return "out of range for u32";
+        *v = t == HL_U32 ? hl_u32((uint32_t)x) : hl_u64(x);
+        return NULL;
+    }
+    case HL_F32: case HL_F64: {
+        double x = strtod(text, &end);
+        if (!*text || *end || (errno && errno != ERANGE)) return "not a number";
+        *v = t == HL_F32 ? hl_f32((float)x) : hl_f64(x);
+        return NULL;
+    }
+    case HL_BOOL:
+        if (!strcmp(text, "true") || !strcmp(text, "1")) *v = hl_bool(true);
+        else if (!strcmp(text, "false") || !strcmp(text, "0")) *v = hl_bool(false);
+        else return "not a bool (true, false, 1, 0)";
+        return NULL;
+    case HL_STRING: *v = hl_str(text); return NULL;
+    case HL_BYTES: {
+        size_t n = strlen(text);
+        if (n % 2) return "odd number of hex digits";
+        *mem = malloc(n / 2 + 1);
+        if (!*mem) return "out of memory";
+        for (size_t i = 0; i < n / 2; i++) {
+            int hi = hexval(text[2 * i]), lo = hexval(text[2 * i + 1]);
+            if (hi < 0 || lo < 0) return "not hex";
+            (*mem)[i] = (unsigned char)(hi << 4 | lo);
+        }
+        *v = hl_bytes(*mem, n / 2);
+        return NULL;
+    }
+    default: return "unsupported type";
+    }
+}
+
+static const struct { const char *prefix; hl_type type; } prefixes[] = {
+    { "i32:", HL_I32 }, { "u32:", HL_U32 }, { "i64:", HL_I64 },     { "u64:", HL_U64 },     { "f32:", HL_F32 },
+    { "f64:", HL_F64 }, { "bool:", HL_BOOL }, { "str:", HL_STRING }, { "bytes:", HL_BYTES },
+};
+
+static void print_float(double x, int digits)
+{
+    if (isnan(x)) printf("%snan\n", signbit(x) ? "-" : "");
+    else if (isinf(x)) printf("%sinf\n", x < 0 ? "-" : "");
+    else printf("%.*g\n", digits, x);
+}
+
+static void print_value(const hl_value *v)
+{
+    switch (v->type) {
+    case HL_VOID: break;
+    case HL_I32: printf("%d\n", v->v.i32); break;
+    case HL_U32: printf("%u\n", v->v.u32); break;
+    case HL_I64: printf("%lld\n", (long long)v->v.i64); break;
+    case HL_U64: printf("%llu\n", (unsigned long long)v->v.u64); break;
+    case HL_F32: print_float(v->v.f32, 9); break;
+    case HL_F64: print_float(v->v.f64, 17); break;
+    case HL_BOOL: printf("%s\n", v->v.b ? "true" : "false"); break;
+    case HL_STRING: printf("%s\n", hl_value_str(v)); break;
+    case HL_BYTES:
+        for (size_t i = 0; i < v->v.buf.len; i++) printf("%02x", ((const unsigned char *)v->v.buf.ptr)[i]);
+        printf("\n");
+        break;
+    }
+}
+
+static int cmd_info(hl_sandbox *sb)
+{
+    for (int i = 0; i < hl_guest_fn_count(sb); i++) {
+        const char *name;
+        hl_type ret;
+        const hl_type *params;
+        int n;
+        char sig[1024];
+        hl_guest_fn_info(sb, i, &name, &ret, &params, &n);
+        printf("%s\n", hl_signature_format(sig, sizeof sig, name, ret, params, n));
+    }
+    return 0;
+}
+
+static int cmd_call(hl_sandbox *sb, const char *fname, int argc, char **argv)
+{
+    hl_value args[HL_MAX_ARGS], ret;
+    unsigned char *mem[HL_MAX_ARGS] = { 0 };
+    const hl_type *params = NULL;
+    hl_type rtype = HL_VOID;
+    int nparams = -1, rc = 0;
+    const char *name;
+
+    if (argc > HL_MAX_ARGS) {
+        fprintf(stderr, "hyperlight: at most %d arguments\n", HL_MAX_ARGS);
+        return EXIT_USAGE;
+    }
+    for (int i = 0; i < hl_guest_fn_count(sb); i++) {
+        hl_type r;
+        const hl_type *p;
+        int n;
+        hl_guest_fn_info(sb, i, &name, &r, &p, &n);
+        if (!strcmp(name, fname)) {
+            rtype = r;
+            params = p;
+            nparams = n;
+        }
+    }
+    for (int i = 0; i < argc && !rc; i++) {
+        const char *text = argv[i], *err;
+        hl_type t = HL_STRING;
+        bool typed = false;
+        for (size_t k = 0; k < sizeof prefixes / sizeof prefixes[0]; k++)
+            if (!strncmp(text, prefixes[k].prefix, strlen(prefixes[k].prefix))) {
+                t = prefixes[k].type;
+                text += strlen(prefixes[k].prefix);
+                typed = true;
+                break;
+            }
+        if (!typed && params && i < nparams) t = params[i];
+        if ((err = parse_value(text, t, &args[i], &mem[i]))) {
+            fprintf(stderr, "hyperlight: argument %d (\"%s\"): %s for %s\n", i + 1, argv[i], err, hl_type_name(t));
+            rc = EXIT_USAGE;
+        }
+    }
+    if (!rc) {
+        /* An unknown function still goes to the library, which says so precisely. */
+        hl_status st = hl_call(sb, fname, rtype, args, argc, &ret);
+        if (st == HL_OK) {
+            print_value(&ret);
+        } else {
+            fprintf(stderr, "hyperlight: %s\n", hl_last_error(sb));
+            rc = EXIT_FAIL;
+        }
+    }
+    for (int i = 0; i < argc; i++) free(mem[i]);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    hl_config *cfg;
+    hl_sandbox *sb = NULL;
+    const char *cmd;
+    int i = 2, rc;
+
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        fputs(usage, argc < 2 ? stderr : stdout);
+        return argc < 2 ? EXIT_USAGE : 0;
+    }
+    cmd = argv[1];
+    if (strcmp(cmd, "call") && strcmp(cmd, "info")) return usage_error("unknown command '%s'", cmd);
+    if (!(cfg = hl_config_new())) {
+        fprintf(stderr, "hyperlight: out of memory\n");
+        return EXIT_FAIL;
+    }
+    for (; i < argc && !strncmp(argv[i], "--", 2); i += 2) {
+        size_t size;
+        hl_status st;
+        if (!strcmp(argv[i], "--")) {
+            i--;
+            break;
+        }
+        if (i + 1 >= argc) {
+            rc = usage_error("option %s needs a value", argv[i]);
+            goto out;
+        }
+        if (parse_size(argv[i + 1], &size)) {
+            rc = usage_error("bad size '%s'", argv[i + 1]);
+            goto out;
+        }
+        if (!strcmp(argv[i], "--heap")) st = hl_config_set_heap_size(cfg, size);
+        else if (!strcmp(argv[i], "--scratch")) st = hl_config_set_scratch_size(cfg, size);
+        else if (!strcmp(argv[i], "--input-size")) st = hl_config_set_input_size(cfg, size);
+        else if (!strcmp(argv[i], "--output-size")) st = hl_config_set_output_size(cfg, size);
+        else {
+            rc = usage_error("unknown option %s", argv[i]);
+            goto out;
+        }
+        if (st != HL_OK) {
+            rc = usage_error("%s", hl_config_error(cfg));
+            goto out;
+        }
+    }
+    if (i >= argc) {
+        rc = usage_error("%s: missing GUEST.elf", cmd);
+        goto out;
+    }
+    if (!strcmp(cmd, "call") && i + 1 >= argc) {
+        rc = usage_error("call: missing FUNCTION%s", "");
+        goto out;
+    }
+    if (!strcmp(cmd, "info") && i + 1 < argc) {
+        rc = usage_error("info: unexpected argument '%s'", argv[i + 1]);
+        goto out;
+    }
+    hl_config_register_host_fn(cfg, "GetWeekday", HL_STRING, NULL, 0, get_weekday, NULL);
+    if (hl_sandbox_new_from_file(&sb, argv[i], cfg) != HL_OK) {
+        fprintf(stderr, "hyperlight: %s\n", hl_last_error(NULL));
+        rc = EXIT_FAIL;
+        goto out;
+    }
+    rc = !strcmp(cmd, "info") ? cmd_info(sb) : cmd_call(sb, argv[i + 1], argc - i - 2, argv + i + 2);
+out:
+    hl_sandbox_free(sb);
+    hl_config_free(cfg);
+    return rc;
+}

@@ -143,7 +143,7 @@ $(B)/tests/unit/%: $(B)/obj/app/tests/unit/%.o $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) -o $@ $^ $(HOST_LDFLAGS) -lm
 
-$(B)/tests/integration/%: $(B)/obj/app/tests/integration/%.o $(B)/obj/app/tests/integration/common/harness.o $(LIB_A)
+$(B)/tests/integration/%: $(B)/obj/app/tests/integration/%.o $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) -o $@ $^ $(HOST_LDFLAGS) -lm
 

@@ -67,7 +67,7 @@ void hl_w_value(hl_writer *w, const hl_value *v)
     case HL_STRING:
     case HL_BYTES:
         if (v->v.buf.len > UINT32_MAX || (v->v.buf.len && !v->v.buf.ptr) ||
-            (v->type == HL_STRING && memchr(v->v.buf.ptr, 0, v->v.buf.len))) {
+            (v->type == HL_STRING && v->v.buf.len && memchr(v->v.buf.ptr, 0, v->v.buf.len))) {
             w->bad = true;
             return;
         }
@@ -258,14 +258,15 @@ bool hl_decode_log(hl_reader *r, hl_msg_log *out)
     uint8_t flen;
     const uint8_t *f;
     out->level = hl_r_u8(r);
+    if (!r->why && out->level > HL_LOG_LEVEL_MAX) {
+        r->pos--; /* report the level byte itself */
+        hl_r_fail(r, "unknown log level");
+        return false;
+    }
     out->line = hl_r_u32(r);
     flen = hl_r_u8(r);
     f = hl_r_mem(r, flen);
     if (r->why) return false;
-    if (out->level > HL_LOG_LEVEL_MAX) {
-        hl_r_fail(r, "unknown log level");
-        return false;
-    }
     if (memchr(f, 0, flen)) {
         hl_r_fail(r, "NUL byte in file name");
         return false;
@@ -285,10 +286,12 @@ bool hl_decode_abort(hl_reader *r, hl_msg_abort *out)
 
 void hl_encode_call(hl_writer *w, const char *name, hl_type ret, const hl_value *args, int argc)
 {
-    if (argc < 0 || argc > HL_MAX_ARGS) {
+    if (argc < 0 || argc > HL_MAX_ARGS || (unsigned)ret > HL_TYPE_MAX) {
         w->bad = true;
         return;
     }
+    for (int i = 0; i < argc; i++)
+        if (args[i].type == HL_VOID) w->bad = true; /* the decoder refuses void arguments */
     hl_w_name(w, name, strlen(name));
     hl_w_u8(w, (uint8_t)ret);
     hl_w_u8(w, (uint8_t)argc);
@@ -325,6 +328,10 @@ void hl_encode_log(hl_writer *w, int level, const char *file, uint32_t line, con
                    size_t msg_len)
 {
     size_t flen = file ? strlen(file) : 0;
+    if (level < 0 || level > HL_LOG_LEVEL_MAX) {
+        w->bad = true;
+        return;
+    }
     if (flen > HL_MAX_NAME) file += flen - HL_MAX_NAME, flen = HL_MAX_NAME; /* keep the tail */
     hl_w_u8(w, (uint8_t)level);
     hl_w_u32(w, line);
@@ -391,6 +398,8 @@ static const char *check_rec(const uint8_t *buf, size_t at, size_t top, hl_rec *
     if (kind == 0 || kind > HL_REC_KIND_MAX) return "unknown record kind";
     padded = ((size_t)len + 7) & ~(size_t)7;
     if (padded > top - at - HL_REC_HEADER - HL_REC_TRAILER) return "record length beyond top";
+    for (size_t i = len; i < padded; i++)
+        if (buf[at + HL_REC_HEADER + i]) return "nonzero padding";
     if (ld64(buf + at + HL_REC_HEADER + padded) != at) return "bad back pointer";
     rec->kind = kind;
     rec->len = len;

@@ -158,6 +158,37 @@ HL_API int hl_guest_fn_count(const hl_sandbox *sb);
 HL_API hl_status hl_guest_fn_info(const hl_sandbox *sb, int i, const char **name, hl_type *ret,
                                   const hl_type **params, int *nparams);
 
+/* ---- snapshots ------------------------------------------------------------------------ */
+typedef struct hl_snapshot hl_snapshot;
+
+/* Captures sb's state between calls (memory, vCPU, layout, function tables) as a new
+ * snapshot. sb must be Ready. The snapshot keeps only the pages that differ from the state
+ * sb was created or last restored from, and shares the rest with it. A snapshot is
+ * immutable, may be used from any thread, and lives until hl_snapshot_free and the last
+ * sandbox using it are gone. */
+HL_API hl_status hl_snapshot_take(hl_sandbox *sb, hl_snapshot **out);
+/* Drops the caller's reference to snap. NULL is a no-op. */
+HL_API void hl_snapshot_free(hl_snapshot *snap);
+/* The generation of snap (1 for the first snapshot of a sandbox made from an ELF; each
+ * snapshot taken from a sandbox gets one more than the snapshot the sandbox came from). The
+ * guest reads the generation of the snapshot it was last restored from with
+ * hl_guest_generation(). */
+HL_API uint64_t hl_snapshot_generation(const hl_snapshot *snap);
+
+/* Puts sb (Ready or Poisoned) back to snap, which must have been taken from sb or from a
+ * sandbox with the same layout and image (else HL_ERR_INVALID_ARG, sb unchanged). After it,
+ * the guest sees exactly snap's memory, its registers are snap's, its buffers are empty and
+ * sb is Ready. Cost is proportional to the pages written since sb last equalled snap. If the
+ * restore itself fails, sb is Unrecoverable. */
+HL_API hl_status hl_restore(hl_sandbox *sb, hl_snapshot *snap);
+
+/* Creates a sandbox in snap's state, sharing snap's memory read-only (only pages the guest
+ * then writes are its own). cfg supplies host functions and the print and log functions;
+ * its sizes are ignored (the snapshot's layout applies). The host functions snap recorded
+ * must all be registered in cfg with the same signatures, else HL_ERR_INVALID_ARG naming
+ * each missing or different one. */
+HL_API hl_status hl_sandbox_new_from_snapshot(hl_sandbox **out, hl_snapshot *snap, const hl_config *cfg);
+
 /* Writes "name(i32, string) -> string" for a signature into buf; returns buf. */
 HL_API char *hl_signature_format(char *buf, size_t len, const char *name, hl_type ret,
                                  const hl_type *params, int nparams);

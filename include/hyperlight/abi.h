@@ -63,7 +63,8 @@ struct hl_meta {
     uint64_t generation;   /* host: generation of the snapshot this memory came from */
     uint64_t host_flags;   /* host: reserved */
     uint64_t guest_state;  /* guest: HL_GUEST_STATE_* (read by the host in error reports) */
-    uint64_t reserved[4];
+    uint64_t resume_gva;   /* guest: address of hl_resume (entry.S), see docs/abi.md */
+    uint64_t reserved[3];
 };
 #endif
 #define HL_GUEST_STATE_BOOT HL_U(0)

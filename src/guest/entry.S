@@ -26,6 +26,30 @@ _start:
     jmp 2b
     .size _start, . - _start
 
+    /* hl_resume: where a vCPU made from a snapshot starts on kvm_pvm. The virtual-IF page
+     * is per vCPU and only the guest can register it, so a new VM loaded with a snapshot's
+     * registers must do it again before it runs native code. The host loads every register
+     * of the snapshot except rip = hl_resume and rsp = snapshot rsp - 8, with the
+     * snapshot's rip stored at that stack slot; this preserves all of them and returns there. */
+    .globl hl_resume
+    .type hl_resume, @function
+hl_resume:
+    pushfq
+    push %rax
+    push %rcx
+    push %rdx
+    mov HL_PEB_GPA + 16, %rax           /* peb->meta_gpa */
+    or $1, %rax
+    xor %edx, %edx
+    mov $HL_MSR_PVM_VIF, %ecx
+    wrmsr
+    pop %rdx
+    pop %rcx
+    pop %rax
+    popfq
+    ret
+    .size hl_resume, . - hl_resume
+
     /* ELF note: name "Hyperlight", type HL_NOTE_TYPE_ABI, descriptor u32 HL_ABI_VERSION. */
     .section .note.hyperlight, "a", @note
     .balign 4

@@ -384,6 +384,7 @@ int hl_call_host(const char *name, hl_type ret_type, hl_value *ret, const hl_val
 const struct hl_peb *hl_guest_peb(void) { return peb; }
 uint64_t hl_guest_generation(void) { return meta ? meta->generation : 0; }
 
+extern char hl_resume[];
 extern void (*__init_array_start[])(void) __attribute__((weak));
 extern void (*__init_array_end[])(void) __attribute__((weak));
 
@@ -398,6 +399,7 @@ __attribute__((noreturn)) void hl_guest_start(const struct hl_peb *p)
     out_buf = (uint8_t *)(uintptr_t)p->output_gpa;
     out_size = p->output_size;
     meta->guest_state = HL_GUEST_STATE_BOOT;
+    meta->resume_gva = (uint64_t)(uintptr_t)hl_resume;
     hl_guest_heap_init((void *)(uintptr_t)p->heap_gpa, p->heap_size);
     for (void (**f)(void) = __init_array_start; f && f < __init_array_end; f++) (*f)();
     hl_guest_main();

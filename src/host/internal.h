@@ -137,11 +137,22 @@ typedef struct hl_vm {
     bool pvm;
 } hl_vm;
 
+/* The vCPU state a snapshot keeps: KVM's struct kvm_regs, kvm_sregs and kvm_fpu, as bytes
+ * (their layouts are part of KVM's stable ABI; vm_kvm.c asserts the sizes). */
+typedef struct hl_cpu_state {
+    uint64_t regs[18]; /* rax rbx rcx rdx rsi rdi rsp rbp r8..r15 rip rflags */
+    uint8_t sregs[312];
+    uint8_t fpu[416];
+} hl_cpu_state;
+#define HL_REG_RSP 6
+#define HL_REG_RIP 16
+
 typedef struct hl_vm_setup {
     void *slot0;      /* host view of [0, slot0_size), read-only */
     uint64_t slot0_size;
     void *slot1;      /* host view of [slot0_size, slot0_size + slot1_size), writable */
     uint64_t slot1_size;
+    const hl_cpu_state *cpu; /* state to load, or NULL for a first boot at: */
     uint64_t cr3, rip, rsp, rdi;
 } hl_vm_setup;
 
@@ -153,7 +164,47 @@ typedef struct hl_vm_state {
     uint64_t rip, rsp, rflags, cr2, rax;
 } hl_vm_state;
 hl_status hl_vm_state_get(hl_vm *vm, hl_vm_state *st);
+/* Full vCPU state through ioctls (snapshots, and resets of a poisoned vCPU). */
+hl_status hl_vm_cpu_get(hl_vm *vm, hl_cpu_state *cpu, char *err);
+hl_status hl_vm_cpu_set(hl_vm *vm, const hl_cpu_state *cpu, char *err);
+/* Loads the general registers at the next KVM_RUN through kvm_run's sync_regs (no ioctl). */
+void hl_vm_regs_sync(hl_vm *vm, const hl_cpu_state *cpu);
+/* ORs the pages of slot 1 written since the last call into bitmap (npages bits), using
+ * scratch (same size) for KVM's answer. KVM re-arms write tracking for those pages. */
+hl_status hl_vm_dirty_log(hl_vm *vm, uint64_t *bitmap, uint64_t *scratch, uint64_t npages, char *err);
 void hl_vm_destroy(hl_vm *vm);
+
+/* ---- memory images (memory.c) ---- */
+typedef struct hl_memfile {
+    int fd;
+    uint64_t offset; /* file offset of guest page 0 */
+    int refs;
+} hl_memfile;
+
+typedef struct hl_extent {
+    uint64_t first, count; /* guest pages */
+    hl_memfile *file;
+} hl_extent;
+
+typedef struct hl_image {
+    int n;
+    hl_extent *ext; /* sorted, covering every page of the guest's memory */
+} hl_image;
+
+hl_memfile *hl_memfile_new(int fd, uint64_t offset);
+void hl_memfile_ref(hl_memfile *f);
+void hl_memfile_unref(hl_memfile *f);
+hl_status hl_image_single(hl_image *img, hl_memfile *file, uint64_t pages);
+/* out = parent, with the pages dirty_first + i for each bit i set in dirty taken from file. */
+hl_status hl_image_derive(const hl_image *parent, const uint64_t *dirty, uint64_t dirty_first,
+                          uint64_t dirty_count, hl_memfile *file, hl_image *out);
+/* Maps pages [first, first + count) of img at base + first * page (MAP_FIXED | flags). */
+hl_status hl_image_map(const hl_image *img, uint8_t *base, uint64_t first, uint64_t count, int prot,
+                       int flags, char *err);
+void hl_image_free(hl_image *img);
+/* Reserves an inaccessible range of address space for mappings to replace. */
+uint8_t *hl_reserve(uint64_t bytes);
+uint64_t hl_checksum(const uint8_t *p, uint64_t len);
 
 /* ---- configuration and host functions (hostfn.c) ---- */
 typedef struct hl_hostfn {
@@ -194,13 +245,42 @@ typedef struct hl_guestfn {
     hl_type params[HL_MAX_ARGS];
 } hl_guestfn;
 
+/* An immutable guest state: memory image, vCPU state, layout, function tables. Shared by
+ * the sandboxes made from it and by its child snapshots; freed with its last reference. */
+struct hl_snapshot {
+    int refs;
+    uint64_t generation;
+    bool has_cpu; /* false for the image a sandbox boots from (before initialisation) */
+    hl_cpu_state cpu;
+    hl_layout lo;
+    hl_image img;
+    uint8_t *view;      /* read-only mapping of the whole image */
+    uint64_t slot0_sum; /* checksum of [0, lo.ro_end): code, PEB, page tables */
+    int nguestfns;
+    hl_guestfn *guestfns;
+    int nhostfns;
+    hl_hostfn *hostfns; /* names and signatures only */
+};
+
+/* Creates a snapshot of image img (one reference taken on each of its files). */
+hl_status hl_snapshot_from_image(hl_snapshot **out, const hl_layout *lo, hl_image *img, char *err);
+void hl_snapshot_ref(hl_snapshot *s);
+hl_status hl_guestfns_copy(hl_guestfn **dst, const hl_guestfn *src, int n);
+void hl_guestfns_free(hl_guestfn *fns, int n);
+
 struct hl_sandbox {
     hl_state state;
     hl_layout lo;
     hl_vm vm;
-    int memfd;
-    uint8_t *slot0; /* read-only view of [0, lo.ro_end) */
-    uint8_t *slot1; /* private writable view of [lo.ro_end, lo.total) */
+    uint8_t *mem;   /* host mapping of all guest memory: */
+    uint8_t *slot0; /* = mem: read-only, shared view of [0, lo.ro_end) */
+    uint8_t *slot1; /* = mem + ro_end: private writable view of [lo.ro_end, lo.total) */
+    hl_snapshot *base;   /* the image the memory was last made equal to */
+    uint64_t npages1;    /* pages in slot 1 */
+    uint64_t *dirty;     /* slot-1 pages that may differ from base */
+    uint64_t *dirty_tmp; /* scratch for KVM's dirty log */
+    uint64_t in_max;     /* highest input-stack top since the memory equalled base */
+    uint64_t gen_counter;
     /* from the configuration */
     int nhostfns;
     hl_hostfn *hostfns;
@@ -222,6 +302,13 @@ struct hl_sandbox {
     char err[HL_ERR_LEN];
     uint64_t exits;     /* VM exits since creation (tests and benchmarks read it) */
 };
+
+hl_sandbox *hl_sandbox_alloc(void);
+hl_status hl_sandbox_finish(hl_sandbox **out, hl_sandbox *sb, hl_status st);
+hl_status hl_sandbox_map(hl_sandbox *sb, hl_snapshot *snap);
+hl_status hl_sandbox_adopt_config(hl_sandbox *sb, const hl_config *cfg);
+/* Sets the calling thread's creation error (hl_last_error(NULL)); returns st. */
+hl_status hl_set_thread_error(hl_status st, const char *msg);
 
 /* Host pointer for guest range [gpa, gpa+len) if it lies inside slot 1 (writable memory),
  * else NULL. The one gateway from guest addresses to host memory. */

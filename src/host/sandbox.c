@@ -39,15 +39,16 @@ uint8_t *hl_gpa_rw(hl_sandbox *sb, hl_gpa gpa, uint64_t len)
 const uint8_t *hl_gpa_ro(const hl_sandbox *sb, hl_gpa gpa, uint64_t len)
 {
     if (gpa > sb->lo.total || len > sb->lo.total - gpa) return NULL;
-    if (gpa >= sb->lo.ro_end) return sb->slot1 + (gpa - sb->lo.ro_end);
-    if (len > sb->lo.ro_end - gpa) return NULL; /* straddles the two slots */
-    return sb->slot0 + gpa;
+    return sb->mem + gpa;
 }
 
+/* Host writes to guest memory bypass KVM's dirty log, so the host tracks them: the input
+ * stack up to in_max; the output stack's top word and the meta page are always restored. */
 static void put_top(hl_sandbox *sb, hl_gpa buf, uint64_t top)
 {
     uint8_t *p = hl_gpa_rw(sb, buf, 8);
     memcpy(p, &top, 8);
+    if (buf == sb->lo.input && top > sb->in_max) sb->in_max = top;
 }
 
 /* ---- failure helpers ---- */
@@ -356,14 +357,6 @@ static hl_status run(hl_sandbox *sb, int mode, const hl_rec **last)
 }
 
 /* ---- guest function table ---- */
-static void free_guestfns(hl_sandbox *sb)
-{
-    for (int i = 0; i < sb->nguestfns; i++) free(sb->guestfns[i].name);
-    free(sb->guestfns);
-    sb->guestfns = NULL;
-    sb->nguestfns = 0;
-}
-
 static hl_status read_funcs(hl_sandbox *sb, const hl_rec *rec)
 {
     hl_reader r;
@@ -406,55 +399,82 @@ static const hl_guestfn *find_guestfn(const hl_sandbox *sb, const char *name)
 }
 
 /* ---- creation ---- */
-/* Builds the guest's initial memory in a sealed memfd and maps the two slots from it. */
-static hl_status build_memory(hl_sandbox *sb, const hl_elf *elf, const uint8_t *data, bool pvm)
+/* Maps snap's image as sb's memory: [0, ro_end) shared read-only, the rest private. */
+hl_status hl_sandbox_map(hl_sandbox *sb, hl_snapshot *snap)
+{
+    hl_status st;
+    uint64_t ro_pages = snap->lo.ro_end / HL_PAGE;
+    sb->lo = snap->lo;
+    sb->npages1 = (sb->lo.total - sb->lo.ro_end) / HL_PAGE;
+    sb->dirty = calloc((sb->npages1 + 63) / 64, 8);
+    sb->dirty_tmp = calloc((sb->npages1 + 63) / 64, 8);
+    sb->mem = hl_reserve(sb->lo.total);
+    if (!sb->dirty || !sb->dirty_tmp || !sb->mem)
+        return fail(sb, HL_ERR_NO_MEMORY, "out of memory for guest memory of %llu bytes",
+                    (unsigned long long)sb->lo.total);
+    sb->slot0 = sb->mem;
+    sb->slot1 = sb->mem + sb->lo.ro_end;
+    if ((st = hl_image_map(&snap->img, sb->mem, 0, ro_pages, PROT_READ, MAP_SHARED, sb->err)) ||
+        (st = hl_image_map(&snap->img, sb->mem, ro_pages, sb->npages1, PROT_READ | PROT_WRITE, MAP_PRIVATE,
+                           sb->err)))
+        return st;
+    hl_snapshot_ref(snap);
+    sb->base = snap;
+    sb->gen_counter = snap->generation;
+    sb->in_max = HL_BUF_EMPTY;
+    return HL_OK;
+}
+
+/* Builds the guest's initial memory in a sealed memfd: the image the guest boots from. */
+static hl_status boot_image(hl_sandbox *sb, const hl_elf *elf, const uint8_t *data, bool pvm,
+                            hl_snapshot **out)
 {
     uint8_t *mem;
     hl_status st;
     uint64_t empty = HL_BUF_EMPTY;
-    sb->memfd = memfd_create("hyperlight-guest", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-    if (sb->memfd < 0) return fail(sb, HL_ERR_NO_MEMORY, "memfd_create: %s", strerror(errno));
-    if (ftruncate(sb->memfd, (off_t)sb->lo.total) < 0)
-        return fail(sb, HL_ERR_NO_MEMORY, "ftruncate guest memory (%llu bytes): %s",
-                    (unsigned long long)sb->lo.total, strerror(errno));
-    mem = mmap(NULL, sb->lo.total, PROT_READ | PROT_WRITE, MAP_SHARED, sb->memfd, 0);
-    if (mem == MAP_FAILED) return fail(sb, HL_ERR_NO_MEMORY, "mmap guest memory: %s", strerror(errno));
+    hl_memfile *file;
+    hl_image img;
+    int fd = memfd_create("hyperlight-guest", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (fd < 0) return fail(sb, HL_ERR_NO_MEMORY, "memfd_create: %s", strerror(errno));
+    if (!(file = hl_memfile_new(fd, 0))) {
+        close(fd);
+        return fail(sb, HL_ERR_NO_MEMORY, "out of memory");
+    }
+    if (ftruncate(fd, (off_t)sb->lo.total) < 0) {
+        st = fail(sb, HL_ERR_NO_MEMORY, "ftruncate guest memory (%llu bytes): %s",
+                  (unsigned long long)sb->lo.total, strerror(errno));
+        goto out;
+    }
+    mem = mmap(NULL, sb->lo.total, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (mem == MAP_FAILED) {
+        st = fail(sb, HL_ERR_NO_MEMORY, "mmap guest memory: %s", strerror(errno));
+        goto out;
+    }
     hl_elf_load(elf, data, mem, sb->lo.total);
     st = hl_pt_build(&sb->lo, mem, sb->lo.total, sb->err);
     hl_layout_peb(&sb->lo, pvm, (struct hl_peb *)(mem + HL_PEB_GPA));
     memcpy(mem + sb->lo.input, &empty, 8);
     memcpy(mem + sb->lo.output, &empty, 8);
     munmap(mem, sb->lo.total);
-    if (st != HL_OK) return st;
+    if (st != HL_OK) goto out;
     /* The image never changes again: seal it so no mapping can write it back. */
-    if (fcntl(sb->memfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) < 0)
-        return fail(sb, HL_ERR_NO_MEMORY, "sealing guest memory: %s", strerror(errno));
-    sb->slot0 = mmap(NULL, sb->lo.ro_end, PROT_READ, MAP_SHARED, sb->memfd, 0);
-    if (sb->slot0 == MAP_FAILED) {
-        sb->slot0 = NULL;
-        return fail(sb, HL_ERR_NO_MEMORY, "mmap read-only guest memory: %s", strerror(errno));
+    if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) < 0) {
+        st = fail(sb, HL_ERR_NO_MEMORY, "sealing guest memory: %s", strerror(errno));
+        goto out;
     }
-    sb->slot1 = mmap(NULL, sb->lo.total - sb->lo.ro_end, PROT_READ | PROT_WRITE, MAP_PRIVATE,
-                     sb->memfd, (off_t)sb->lo.ro_end);
-    if (sb->slot1 == MAP_FAILED) {
-        sb->slot1 = NULL;
-        return fail(sb, HL_ERR_NO_MEMORY, "mmap writable guest memory: %s", strerror(errno));
+    if ((st = hl_image_single(&img, file, sb->lo.total / HL_PAGE)) != HL_OK) {
+        fail(sb, st, "out of memory");
+        goto out;
     }
-    return HL_OK;
+    st = hl_snapshot_from_image(out, &sb->lo, &img, sb->err);
+out:
+    hl_memfile_unref(file);
+    return st;
 }
 
-static hl_status create(hl_sandbox *sb, const uint8_t *data, size_t len, const hl_config *cfg)
+/* Takes the host functions, print and log functions from cfg; allocates per-call buffers. */
+hl_status hl_sandbox_adopt_config(hl_sandbox *sb, const hl_config *cfg)
 {
-    hl_elf elf;
-    hl_status st;
-    const hl_rec *last = NULL;
-    bool pvm = hl_kvm_is_pvm();
-    hl_vm_setup vs;
-
-    if ((st = hl_elf_parse(data, len, &elf, sb->err)) ||
-        (st = hl_layout_build(&sb->lo, &elf, &cfg->sizes, sb->err)) ||
-        (st = build_memory(sb, &elf, data, pvm)))
-        return st;
     if (cfg->nhostfns) {
         sb->hostfns = malloc((size_t)cfg->nhostfns * sizeof *sb->hostfns);
         if (!sb->hostfns) return fail(sb, HL_ERR_NO_MEMORY, "out of memory");
@@ -469,6 +489,27 @@ static hl_status create(hl_sandbox *sb, const uint8_t *data, size_t len, const h
     sb->outcopy = malloc(sb->lo.sizes.output);
     sb->recs = malloc((size_t)sb->maxrecs * sizeof *sb->recs);
     if (!sb->outcopy || !sb->recs) return fail(sb, HL_ERR_NO_MEMORY, "out of memory");
+    return HL_OK;
+}
+
+static hl_status create(hl_sandbox *sb, const uint8_t *data, size_t len, const hl_config *cfg)
+{
+    hl_elf elf;
+    hl_status st;
+    const hl_rec *last = NULL;
+    bool pvm = hl_kvm_is_pvm();
+    hl_vm_setup vs;
+
+    hl_snapshot *boot = NULL;
+
+    if ((st = hl_elf_parse(data, len, &elf, sb->err)) ||
+        (st = hl_layout_build(&sb->lo, &elf, &cfg->sizes, sb->err)) ||
+        (st = boot_image(sb, &elf, data, pvm, &boot)))
+        return st;
+    st = hl_sandbox_map(sb, boot);
+    hl_snapshot_free(boot); /* sb holds its own reference */
+    if (st != HL_OK) return st;
+    if ((st = hl_sandbox_adopt_config(sb, cfg)) != HL_OK) return st;
 
     vs = (hl_vm_setup){ .slot0 = sb->slot0, .slot0_size = sb->lo.ro_end, .slot1 = sb->slot1,
                         .slot1_size = sb->lo.total - sb->lo.ro_end, .cr3 = HL_PT_GPA,
@@ -493,20 +534,9 @@ hl_status hl_sandbox_new_from_memory(hl_sandbox **out, const void *elf, size_t l
     if (!out || !cfg || (!elf && len))
         return hl_errf(tls_err, HL_ERR_INVALID_ARG, "hl_sandbox_new: out and cfg are required");
     *out = NULL;
-    sb = calloc(1, sizeof *sb);
-    if (!sb) return hl_errf(tls_err, HL_ERR_NO_MEMORY, "out of memory");
-    sb->memfd = -1;
-    sb->vm.vmfd = sb->vm.vcpufd = -1;
-    sb->state = HL_STATE_UNRECOVERABLE;
+    if (!(sb = hl_sandbox_alloc())) return hl_errf(tls_err, HL_ERR_NO_MEMORY, "out of memory");
     st = create(sb, elf, len, cfg);
-    if (st != HL_OK) {
-        memcpy(tls_err, sb->err, sizeof tls_err);
-        hl_sandbox_free(sb);
-        return st;
-    }
-    tls_err[0] = 0;
-    *out = sb;
-    return HL_OK;
+    return hl_sandbox_finish(out, sb, st);
 }
 
 hl_status hl_sandbox_new_from_file(hl_sandbox **out, const char *path, const hl_config *cfg)
@@ -548,14 +578,43 @@ done:
     return st;
 }
 
+hl_sandbox *hl_sandbox_alloc(void)
+{
+    hl_sandbox *sb = calloc(1, sizeof *sb);
+    if (!sb) return NULL;
+    sb->vm.vmfd = sb->vm.vcpufd = -1;
+    sb->state = HL_STATE_UNRECOVERABLE;
+    return sb;
+}
+
+/* Ends a creation: on success hands sb out, else keeps its error for this thread and frees it. */
+hl_status hl_sandbox_finish(hl_sandbox **out, hl_sandbox *sb, hl_status st)
+{
+    if (st != HL_OK) {
+        memcpy(tls_err, sb->err, sizeof tls_err);
+        hl_sandbox_free(sb);
+        return st;
+    }
+    tls_err[0] = 0;
+    *out = sb;
+    return HL_OK;
+}
+
+hl_status hl_set_thread_error(hl_status st, const char *msg)
+{
+    snprintf(tls_err, sizeof tls_err, "%s", msg);
+    return st;
+}
+
 void hl_sandbox_free(hl_sandbox *sb)
 {
     if (!sb) return;
     hl_vm_destroy(&sb->vm);
-    if (sb->slot0) munmap(sb->slot0, sb->lo.ro_end);
-    if (sb->slot1) munmap(sb->slot1, sb->lo.total - sb->lo.ro_end);
-    if (sb->memfd >= 0) close(sb->memfd);
-    free_guestfns(sb);
+    if (sb->mem) munmap(sb->mem, sb->lo.total);
+    hl_snapshot_free(sb->base);
+    free(sb->dirty);
+    free(sb->dirty_tmp);
+    hl_guestfns_free(sb->guestfns, sb->nguestfns);
     free(sb->hostfns);
     free(sb->outcopy);
     free(sb->recs);

@@ -31,6 +31,10 @@
 #define EFER_LMA (1u << 10)
 #define EFER_NXE (1u << 11)
 
+_Static_assert(sizeof(((hl_cpu_state *)0)->regs) == sizeof(struct kvm_regs), "kvm_regs size");
+_Static_assert(sizeof(((hl_cpu_state *)0)->sregs) == sizeof(struct kvm_sregs), "kvm_sregs size");
+_Static_assert(sizeof(((hl_cpu_state *)0)->fpu) == sizeof(struct kvm_fpu), "kvm_fpu size");
+
 bool hl_kvm_is_pvm(void) { return access("/sys/module/kvm_pvm", F_OK) == 0; }
 
 static hl_status set_slot(hl_vm *vm, uint32_t slot, uint64_t gpa, void *host, uint64_t size,
@@ -114,7 +118,7 @@ hl_status hl_vm_create(hl_vm *vm, const hl_vm_setup *s, char *err)
         goto fail;
     }
     if ((st = set_slot(vm, 0, 0, s->slot0, s->slot0_size, KVM_MEM_READONLY, err)) ||
-        (st = set_slot(vm, 1, s->slot0_size, s->slot1, s->slot1_size, 0, err)))
+        (st = set_slot(vm, 1, s->slot0_size, s->slot1, s->slot1_size, KVM_MEM_LOG_DIRTY_PAGES, err)))
         goto fail;
     vm->vcpufd = ioctl(vm->vmfd, KVM_CREATE_VCPU, 0);
     if (vm->vcpufd < 0) {
@@ -133,7 +137,9 @@ hl_status hl_vm_create(hl_vm *vm, const hl_vm_setup *s, char *err)
         st = hl_errf(err, HL_ERR_HYPERVISOR, "mmap of kvm_run: %s", strerror(errno));
         goto fail;
     }
-    if ((st = set_cpuid(kvm, vm, err)) || (st = set_cpu_state(vm, s, err))) goto fail;
+    if ((st = set_cpuid(kvm, vm, err)) ||
+        (st = s->cpu ? hl_vm_cpu_set(vm, s->cpu, err) : set_cpu_state(vm, s, err)))
+        goto fail;
     close(kvm);
     return HL_OK;
 fail:
@@ -194,6 +200,43 @@ hl_status hl_vm_state_get(hl_vm *vm, hl_vm_state *st)
     st->rflags = r.rflags;
     st->rax = r.rax;
     st->cr2 = sr.cr2;
+    return HL_OK;
+}
+
+hl_status hl_vm_cpu_get(hl_vm *vm, hl_cpu_state *cpu, char *err)
+{
+    if (ioctl(vm->vcpufd, KVM_GET_REGS, cpu->regs) < 0 || ioctl(vm->vcpufd, KVM_GET_SREGS, cpu->sregs) < 0 ||
+        ioctl(vm->vcpufd, KVM_GET_FPU, cpu->fpu) < 0)
+        return hl_errf(err, HL_ERR_HYPERVISOR, "reading vCPU state: %s", strerror(errno));
+    return HL_OK;
+}
+
+hl_status hl_vm_cpu_set(hl_vm *vm, const hl_cpu_state *cpu, char *err)
+{
+    struct kvm_debugregs dbg;
+    memset(&dbg, 0, sizeof dbg);
+    dbg.dr6 = 0xffff0ff0; /* architectural reset values (SDM Vol. 3B §18.2) */
+    dbg.dr7 = 0x400;
+    vm->run->kvm_dirty_regs = 0;
+    if (ioctl(vm->vcpufd, KVM_SET_SREGS, cpu->sregs) < 0 || ioctl(vm->vcpufd, KVM_SET_REGS, cpu->regs) < 0 ||
+        ioctl(vm->vcpufd, KVM_SET_FPU, cpu->fpu) < 0 || ioctl(vm->vcpufd, KVM_SET_DEBUGREGS, &dbg) < 0)
+        return hl_errf(err, HL_ERR_HYPERVISOR, "loading vCPU state: %s", strerror(errno));
+    return HL_OK;
+}
+
+void hl_vm_regs_sync(hl_vm *vm, const hl_cpu_state *cpu)
+{
+    memcpy(&vm->run->s.regs.regs, cpu->regs, sizeof cpu->regs);
+    vm->run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
+}
+
+hl_status hl_vm_dirty_log(hl_vm *vm, uint64_t *bitmap, uint64_t *scratch, uint64_t npages, char *err)
+{
+    struct kvm_dirty_log dl = { .slot = 1, .dirty_bitmap = scratch };
+    uint64_t words = (npages + 63) / 64;
+    if (ioctl(vm->vmfd, KVM_GET_DIRTY_LOG, &dl) < 0)
+        return hl_errf(err, HL_ERR_HYPERVISOR, "KVM_GET_DIRTY_LOG: %s", strerror(errno));
+    for (uint64_t i = 0; i < words; i++) bitmap[i] |= scratch[i];
     return HL_OK;
 }
 

@@ -1,0 +1,370 @@
+/* snapshot.c - snapshots: take, restore, and new sandboxes from a snapshot.
+ *
+ * KVM's dirty log on the writable memslot tells which guest pages changed since the sandbox
+ * last equalled its base snapshot; the host adds the pages it wrote itself (buffers, meta).
+ * Taking a snapshot writes just those pages to a new sealed file; restoring copies just
+ * those pages back from the snapshot's read-only view and reloads the registers through
+ * kvm_run's sync_regs. Neither rewrites page tables or memslots, and neither costs anything
+ * in proportion to the size of guest memory. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+/* ---- objects ---- */
+void hl_guestfns_free(hl_guestfn *fns, int n)
+{
+    for (int i = 0; i < n; i++) free(fns[i].name);
+    free(fns);
+}
+
+hl_status hl_guestfns_copy(hl_guestfn **dst, const hl_guestfn *src, int n)
+{
+    *dst = calloc(n ? (size_t)n : 1, sizeof **dst);
+    if (!*dst) return HL_ERR_NO_MEMORY;
+    for (int i = 0; i < n; i++) {
+        (*dst)[i] = src[i];
+        if (!((*dst)[i].name = strdup(src[i].name))) {
+            hl_guestfns_free(*dst, i);
+            *dst = NULL;
+            return HL_ERR_NO_MEMORY;
+        }
+    }
+    return HL_OK;
+}
+
+hl_status hl_snapshot_from_image(hl_snapshot **out, const hl_layout *lo, hl_image *img, char *err)
+{
+    hl_snapshot *s = calloc(1, sizeof *s);
+    if (!s) {
+        hl_image_free(img);
+        return hl_errf(err, HL_ERR_NO_MEMORY, "out of memory");
+    }
+    s->refs = 1;
+    s->lo = *lo;
+    s->img = *img; /* ownership moves to the snapshot */
+    img->n = 0;
+    img->ext = NULL;
+    s->view = hl_reserve(lo->total);
+    if (!s->view) {
+        hl_snapshot_free(s);
+        return hl_errf(err, HL_ERR_NO_MEMORY, "out of address space for a snapshot view");
+    }
+    hl_status st = hl_image_map(&s->img, s->view, 0, lo->total / HL_PAGE, PROT_READ, MAP_SHARED, err);
+    if (st != HL_OK) {
+        hl_snapshot_free(s);
+        return st;
+    }
+    s->slot0_sum = hl_checksum(s->view, lo->ro_end);
+    *out = s;
+    return HL_OK;
+}
+
+void hl_snapshot_ref(hl_snapshot *s) { __atomic_add_fetch(&s->refs, 1, __ATOMIC_RELAXED); }
+
+void hl_snapshot_free(hl_snapshot *s)
+{
+    if (!s || __atomic_sub_fetch(&s->refs, 1, __ATOMIC_ACQ_REL) != 0) return;
+    if (s->view) munmap(s->view, s->lo.total);
+    hl_image_free(&s->img);
+    hl_guestfns_free(s->guestfns, s->nguestfns);
+    free(s->hostfns);
+    free(s);
+}
+
+uint64_t hl_snapshot_generation(const hl_snapshot *s) { return s ? s->generation : 0; }
+
+/* ---- dirty tracking ---- */
+static void set_bits(uint64_t *bm, uint64_t first, uint64_t n)
+{
+    for (uint64_t i = first; i < first + n; i++) bm[i / 64] |= 1ull << (i % 64);
+}
+
+/* Makes sb->dirty the full set of slot-1 pages that may differ from sb->base. */
+static hl_status collect_dirty(hl_sandbox *sb)
+{
+    hl_status st = hl_vm_dirty_log(&sb->vm, sb->dirty, sb->dirty_tmp, sb->npages1, sb->err);
+    uint64_t in_first = (sb->lo.input - sb->lo.ro_end) / HL_PAGE;
+    if (st != HL_OK) return st;
+    set_bits(sb->dirty, (sb->lo.meta - sb->lo.ro_end) / HL_PAGE, 1);
+    set_bits(sb->dirty, (sb->lo.output - sb->lo.ro_end) / HL_PAGE, 1);
+    set_bits(sb->dirty, in_first, HL_ALIGN_UP(sb->in_max, HL_PAGE) / HL_PAGE);
+    return HL_OK;
+}
+
+/* Calls fn for each run [first, first + n) of set bits in bm (npages bits). */
+static hl_status for_runs(const uint64_t *bm, uint64_t npages,
+                          hl_status (*fn)(void *ctx, uint64_t first, uint64_t n), void *ctx)
+{
+    uint64_t p = 0;
+    while (p < npages) {
+        uint64_t w = bm[p / 64] >> (p % 64);
+        if (!w) {
+            p = (p / 64 + 1) * 64;
+            continue;
+        }
+        p += (uint64_t)__builtin_ctzll(w);
+        if (p >= npages) break;
+        uint64_t q = p + 1;
+        while (q < npages && (bm[q / 64] >> (q % 64) & 1)) q++;
+        hl_status st = fn(ctx, p, q - p);
+        if (st != HL_OK) return st;
+        p = q;
+    }
+    return HL_OK;
+}
+
+/* ---- take ---- */
+struct take_ctx {
+    hl_sandbox *sb;
+    int fd;
+};
+static hl_status write_run(void *c, uint64_t first, uint64_t n)
+{
+    struct take_ctx *t = c;
+    const uint8_t *src = t->sb->slot1 + first * HL_PAGE;
+    off_t off = (off_t)(t->sb->lo.ro_end + first * HL_PAGE);
+    size_t len = n * HL_PAGE, done = 0;
+    while (done < len) {
+        ssize_t w = pwrite(t->fd, src + done, len - done, off + (off_t)done);
+        if (w <= 0)
+            return hl_errf(t->sb->err, HL_ERR_NO_MEMORY, "writing snapshot pages: %s",
+                           w < 0 ? strerror(errno) : "short write");
+        done += (size_t)w;
+    }
+    return HL_OK;
+}
+
+hl_status hl_snapshot_take(hl_sandbox *sb, hl_snapshot **out)
+{
+    hl_status st;
+    hl_image img = { 0, NULL };
+    hl_snapshot *s = NULL;
+    hl_memfile *file = NULL;
+    struct take_ctx t;
+    uint64_t gen;
+    int fd;
+
+    if (!sb || !out) return HL_ERR_INVALID_ARG;
+    *out = NULL;
+    if (sb->state != HL_STATE_READY)
+        return hl_errf(sb->err, HL_ERR_STATE, "cannot snapshot a %s sandbox",
+                       sb->state == HL_STATE_POISONED ? "poisoned" : "unrecoverable");
+    if ((st = collect_dirty(sb)) != HL_OK) return st;
+    fd = memfd_create("hyperlight-snapshot", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (fd < 0) return hl_errf(sb->err, HL_ERR_NO_MEMORY, "memfd_create: %s", strerror(errno));
+    if (!(file = hl_memfile_new(fd, 0))) {
+        close(fd);
+        return hl_errf(sb->err, HL_ERR_NO_MEMORY, "out of memory");
+    }
+    if (ftruncate(fd, (off_t)sb->lo.total) < 0) {
+        st = hl_errf(sb->err, HL_ERR_NO_MEMORY, "sizing snapshot file: %s", strerror(errno));
+        goto fail;
+    }
+    t = (struct take_ctx){ sb, fd };
+    if ((st = for_runs(sb->dirty, sb->npages1, write_run, &t)) != HL_OK) goto fail;
+    /* The snapshot's own meta page carries its generation: a guest restored to it sees it. */
+    gen = sb->gen_counter + 1;
+    if (pwrite(fd, &gen, 8, (off_t)(sb->lo.meta + offsetof(struct hl_meta, generation))) != 8) {
+        st = hl_errf(sb->err, HL_ERR_NO_MEMORY, "writing snapshot meta page: %s", strerror(errno));
+        goto fail;
+    }
+    if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) < 0) {
+        st = hl_errf(sb->err, HL_ERR_NO_MEMORY, "sealing snapshot: %s", strerror(errno));
+        goto fail;
+    }
+    if ((st = hl_image_derive(&sb->base->img, sb->dirty, sb->lo.ro_end / HL_PAGE, sb->npages1, file, &img))) {
+        hl_errf(sb->err, st, "out of memory");
+        goto fail;
+    }
+    if ((st = hl_snapshot_from_image(&s, &sb->lo, &img, sb->err)) != HL_OK) goto fail;
+    s->generation = gen;
+    s->has_cpu = true;
+    if ((st = hl_vm_cpu_get(&sb->vm, &s->cpu, sb->err)) != HL_OK) goto fail;
+    if (hl_guestfns_copy(&s->guestfns, sb->guestfns, sb->nguestfns) != HL_OK) {
+        st = hl_errf(sb->err, HL_ERR_NO_MEMORY, "out of memory");
+        goto fail;
+    }
+    s->nguestfns = sb->nguestfns;
+    if (sb->nhostfns) {
+        if (!(s->hostfns = calloc((size_t)sb->nhostfns, sizeof *s->hostfns))) {
+            st = hl_errf(sb->err, HL_ERR_NO_MEMORY, "out of memory");
+            goto fail;
+        }
+        for (int i = 0; i < sb->nhostfns; i++) {
+            s->hostfns[i] = sb->hostfns[i];
+            s->hostfns[i].fn = NULL; /* a snapshot records signatures, not callbacks */
+            s->hostfns[i].user = NULL;
+        }
+        s->nhostfns = sb->nhostfns;
+    }
+    hl_memfile_unref(file);
+    /* sb's memory now equals s exactly: it becomes sb's base. */
+    hl_snapshot_ref(s);
+    hl_snapshot_free(sb->base);
+    sb->base = s;
+    sb->gen_counter = gen;
+    memset(sb->dirty, 0, (sb->npages1 + 63) / 64 * 8);
+    sb->in_max = HL_BUF_EMPTY;
+    *out = s;
+    return HL_OK;
+fail:
+    hl_snapshot_free(s);
+    hl_image_free(&img);
+    hl_memfile_unref(file);
+    return st;
+}
+
+/* ---- restore ---- */
+static const char *incompatible(const hl_layout *a, const hl_layout *b, uint64_t sa, uint64_t sb_sum)
+{
+    if (a->sizes.heap != b->sizes.heap) return "heap size differs";
+    if (a->sizes.scratch != b->sizes.scratch) return "scratch size differs";
+    if (a->sizes.input != b->sizes.input) return "input buffer size differs";
+    if (a->sizes.output != b->sizes.output) return "output buffer size differs";
+    if (a->ro_end != b->ro_end || a->total != b->total) return "memory layout differs";
+    if (sa != sb_sum) return "guest image (code, page tables) differs";
+    return NULL;
+}
+
+struct copy_ctx {
+    hl_sandbox *sb;
+    const hl_snapshot *snap;
+};
+static hl_status copy_run(void *c, uint64_t first, uint64_t n)
+{
+    struct copy_ctx *k = c;
+    memcpy(k->sb->slot1 + first * HL_PAGE, k->snap->view + k->sb->lo.ro_end + first * HL_PAGE, n * HL_PAGE);
+    return HL_OK;
+}
+
+hl_status hl_restore(hl_sandbox *sb, hl_snapshot *snap)
+{
+    const char *why;
+    hl_status st;
+    if (!sb) return HL_ERR_INVALID_ARG;
+    if (!snap) return hl_errf(sb->err, HL_ERR_INVALID_ARG, "hl_restore: snapshot is NULL");
+    if (sb->state == HL_STATE_UNRECOVERABLE)
+        return hl_errf(sb->err, HL_ERR_STATE, "sandbox is unrecoverable: only hl_sandbox_free works");
+    if (!snap->has_cpu) return hl_errf(sb->err, HL_ERR_INVALID_ARG, "snapshot has no vCPU state");
+    if ((why = incompatible(&sb->lo, &snap->lo, sb->base->slot0_sum, snap->slot0_sum)))
+        return hl_errf(sb->err, HL_ERR_INVALID_ARG, "snapshot is incompatible with this sandbox: %s", why);
+
+    if (snap == sb->base) {
+        struct copy_ctx k = { sb, snap };
+        if ((st = collect_dirty(sb)) != HL_OK) goto fail;
+        for_runs(sb->dirty, sb->npages1, copy_run, &k);
+    } else {
+        /* Another image: map it over the old one. KVM sees the change through its MMU
+         * notifiers; the dirty log read afterwards only clears stale bits. */
+        if ((st = hl_image_map(&snap->img, sb->mem, sb->lo.ro_end / HL_PAGE, sb->npages1,
+                               PROT_READ | PROT_WRITE, MAP_PRIVATE, sb->err)) != HL_OK)
+            goto fail;
+        if ((st = hl_vm_dirty_log(&sb->vm, sb->dirty, sb->dirty_tmp, sb->npages1, sb->err)) != HL_OK) goto fail;
+        hl_snapshot_ref(snap);
+        hl_snapshot_free(sb->base);
+        sb->base = snap;
+    }
+    memset(sb->dirty, 0, (sb->npages1 + 63) / 64 * 8);
+    sb->in_max = HL_BUF_EMPTY;
+    sb->in_top = HL_BUF_EMPTY;
+    if (sb->state == HL_STATE_READY) {
+        hl_vm_regs_sync(&sb->vm, &snap->cpu);
+    } else if ((st = hl_vm_cpu_set(&sb->vm, &snap->cpu, sb->err)) != HL_OK) {
+        goto fail;
+    }
+    if (sb->gen_counter < snap->generation) sb->gen_counter = snap->generation;
+    sb->state = HL_STATE_READY;
+    sb->err[0] = 0;
+    sb->err_code = 0;
+    return HL_OK;
+fail:
+    sb->state = HL_STATE_UNRECOVERABLE;
+    {
+        char why2[HL_ERR_LEN];
+        memcpy(why2, sb->err, sizeof why2);
+        return hl_errf(sb->err, st, "restore failed, sandbox unrecoverable: %s", why2);
+    }
+}
+
+/* ---- new sandbox from a snapshot ---- */
+/* Checks that cfg registers every host function snap recorded, with the same signature. */
+static hl_status check_hostfns(const hl_snapshot *snap, const hl_config *cfg, char *err)
+{
+    char list[HL_ERR_LEN] = "";
+    size_t at = 0;
+    int bad = 0;
+    for (int i = 0; i < snap->nhostfns; i++) {
+        const hl_hostfn *want = &snap->hostfns[i];
+        const hl_hostfn *have = hl_hostfn_find(cfg->hostfns, cfg->nhostfns, want->name);
+        char sig[300], sig2[300];
+        bool same = have && have->ret == want->ret && have->nparams == want->nparams &&
+                    memcmp(have->params, want->params, (size_t)want->nparams * sizeof want->params[0]) == 0;
+        if (same) continue;
+        hl_signature_format(sig, sizeof sig, want->name, want->ret, want->params, want->nparams);
+        if (have) hl_signature_format(sig2, sizeof sig2, have->name, have->ret, have->params, have->nparams);
+        if (at < sizeof list)
+            at += (size_t)snprintf(list + at, sizeof list - at, "%s%s (%s%s)", bad ? "; " : "", sig,
+                                   have ? "registered as " : "missing", have ? sig2 : "");
+        bad++;
+    }
+    if (!bad) return HL_OK;
+    return hl_errf(err, HL_ERR_INVALID_ARG, "configuration lacks %d host function%s the snapshot needs: %s", bad,
+                   bad > 1 ? "s" : "", list);
+}
+
+/* On kvm_pvm a new vCPU runs natively only after the guest registers its virtual-IF page,
+ * which the host cannot do for it. So the vCPU starts at the guest's hl_resume (entry.S) with
+ * the snapshot's rip pushed on its stack: hl_resume registers the page and returns to it. */
+static hl_status resume_via_trampoline(hl_sandbox *sb, hl_cpu_state *cpu)
+{
+    struct hl_meta meta;
+    const hl_region *code, *stack;
+    uint64_t rsp = cpu->regs[HL_REG_RSP] - 8;
+    memcpy(&meta, sb->slot0 + sb->lo.meta, sizeof meta); /* read once; slot0 == mem */
+    code = hl_layout_find(&sb->lo, meta.resume_gva);
+    stack = hl_layout_find(&sb->lo, rsp);
+    if (!code || !(code->perm & HL_PERM_X) || !stack || stack->kind != HL_RGN_STACK ||
+        rsp - stack->gpa < 64 || rsp % 8)
+        return hl_errf(sb->err, HL_ERR_BAD_GUEST,
+                       "snapshot cannot be resumed: guest resume address 0x%llx or stack 0x%llx invalid",
+                       (unsigned long long)meta.resume_gva, (unsigned long long)rsp);
+    memcpy(sb->mem + rsp, &cpu->regs[HL_REG_RIP], 8);
+    set_bits(sb->dirty, (rsp - sb->lo.ro_end) / HL_PAGE, 1); /* a host write: restore must undo it */
+    cpu->regs[HL_REG_RSP] = rsp;
+    cpu->regs[HL_REG_RIP] = meta.resume_gva;
+    return HL_OK;
+}
+
+hl_status hl_sandbox_new_from_snapshot(hl_sandbox **out, hl_snapshot *snap, const hl_config *cfg)
+{
+    hl_sandbox *sb;
+    hl_status st;
+    hl_vm_setup vs;
+    hl_cpu_state cpu;
+    if (!out || !snap || !cfg)
+        return hl_set_thread_error(HL_ERR_INVALID_ARG, "hl_sandbox_new_from_snapshot: out, snap and cfg are required");
+    *out = NULL;
+    if (!snap->has_cpu) return hl_set_thread_error(HL_ERR_INVALID_ARG, "snapshot has no vCPU state");
+    if (!(sb = hl_sandbox_alloc())) return hl_set_thread_error(HL_ERR_NO_MEMORY, "out of memory");
+    if ((st = check_hostfns(snap, cfg, sb->err)) || (st = hl_sandbox_map(sb, snap)) ||
+        (st = hl_sandbox_adopt_config(sb, cfg)))
+        return hl_sandbox_finish(out, sb, st);
+    if (hl_guestfns_copy(&sb->guestfns, snap->guestfns, snap->nguestfns) != HL_OK)
+        return hl_sandbox_finish(out, sb, hl_errf(sb->err, HL_ERR_NO_MEMORY, "out of memory"));
+    sb->nguestfns = snap->nguestfns;
+    cpu = snap->cpu;
+    if (hl_kvm_is_pvm() && (st = resume_via_trampoline(sb, &cpu)) != HL_OK) return hl_sandbox_finish(out, sb, st);
+    vs = (hl_vm_setup){ .slot0 = sb->slot0, .slot0_size = sb->lo.ro_end, .slot1 = sb->slot1,
+                        .slot1_size = sb->lo.total - sb->lo.ro_end, .cpu = &cpu };
+    if ((st = hl_vm_create(&sb->vm, &vs, sb->err)) != HL_OK) return hl_sandbox_finish(out, sb, st);
+    sb->in_top = HL_BUF_EMPTY;
+    sb->state = HL_STATE_READY;
+    return hl_sandbox_finish(out, sb, HL_OK);
+}

@@ -1,0 +1,93 @@
+/* snap_guest.c - guest for the snapshot tests: state in data, bss and heap, and functions
+ * that dirty and check any number of pages. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "hyperlight_guest.h"
+
+#define ARENA_PAGES 1024
+static unsigned char arena[ARENA_PAGES][4096]; /* bss */
+static uint64_t counter = 0;                  /* data (zero here, but written) */
+static char *heap_str;                        /* heap */
+
+static uint64_t pattern(uint32_t seed, uint32_t page, uint32_t word)
+{
+    return ((uint64_t)seed << 40) ^ ((uint64_t)page << 20) ^ word ^ 0x9e3779b97f4a7c15ull * seed;
+}
+
+static int incr(const hl_value *a, int n, hl_value *r) { *r = hl_u64(++counter); return 0; }
+static int get(const hl_value *a, int n, hl_value *r) { *r = hl_u64(counter); return 0; }
+static int generation(const hl_value *a, int n, hl_value *r) { *r = hl_u64(hl_guest_generation()); return 0; }
+
+/* Fill(npages, seed): writes pattern(seed) over pages [0, npages) of the arena, spread out:
+ * page i of the call is arena page (i * stride) % ARENA_PAGES with stride 7 (coprime). */
+static uint32_t page_of(uint32_t i, uint32_t npages)
+{
+    return npages >= ARENA_PAGES ? i : (i * 7u) % ARENA_PAGES;
+}
+static int fill(const hl_value *a, int n, hl_value *r)
+{
+    uint32_t np = a[0].v.u32, seed = a[1].v.u32;
+    if (np > ARENA_PAGES) return hl_error(1, "at most %d pages", ARENA_PAGES);
+    for (uint32_t i = 0; i < np; i++) {
+        uint64_t *w = (uint64_t *)arena[page_of(i, np)];
+        for (uint32_t j = 0; j < 512; j++) w[j] = pattern(seed, page_of(i, np), j);
+    }
+    *r = hl_u32(np);
+    return 0;
+}
+/* Check(seed): pages of the whole arena that do not hold pattern(seed) exactly. */
+static int check(const hl_value *a, int n, hl_value *r)
+{
+    uint32_t seed = a[0].v.u32, bad = 0;
+    for (uint32_t p = 0; p < ARENA_PAGES; p++) {
+        const uint64_t *w = (const uint64_t *)arena[p];
+        for (uint32_t j = 0; j < 512; j++)
+            if (w[j] != pattern(seed, p, j)) {
+                bad++;
+                break;
+            }
+    }
+    *r = hl_u32(bad);
+    return 0;
+}
+static int set_str(const hl_value *a, int n, hl_value *r)
+{
+    free(heap_str);
+    heap_str = strdup(hl_value_str(&a[0]));
+    *r = hl_void();
+    return heap_str ? 0 : hl_error(1, "out of memory");
+}
+static int get_str(const hl_value *a, int n, hl_value *r)
+{
+    *r = hl_str(heap_str ? heap_str : "");
+    return 0;
+}
+static int die(const hl_value *a, int n, hl_value *r) { hl_abort(3, "told to abort"); }
+static int crash(const hl_value *a, int n, hl_value *r)
+{
+    *(volatile int *)0x10 = 1; /* NULL page: a fault */
+    return 0;
+}
+static int call_host(const hl_value *a, int n, hl_value *r)
+{
+    hl_value v;
+    int rc = hl_call_host("Twice", HL_I32, &v, a, 1);
+    if (rc) return hl_error(rc, "%s", hl_host_error());
+    *r = v;
+    return 0;
+}
+
+void hl_guest_main(void)
+{
+    hl_guest_register("Incr", incr, HL_U64, 0);
+    hl_guest_register("Get", get, HL_U64, 0);
+    hl_guest_register("Generation", generation, HL_U64, 0);
+    hl_guest_register("Fill", fill, HL_U32, 2, HL_U32, HL_U32);
+    hl_guest_register("Check", check, HL_U32, 1, HL_U32);
+    hl_guest_register("SetStr", set_str, HL_VOID, 1, HL_STRING);
+    hl_guest_register("GetStr", get_str, HL_STRING, 0);
+    hl_guest_register("Abort", die, HL_VOID, 0);
+    hl_guest_register("Crash", crash, HL_VOID, 0);
+    hl_guest_register("CallTwice", call_host, HL_I32, 1, HL_I32);
+}

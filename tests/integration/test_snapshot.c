@@ -1,0 +1,209 @@
+/* test_snapshot.c - snapshots on real KVM: take, restore, chains, new sandboxes from a
+ * snapshot, incompatible restores, host-function coverage, the snapshot never written. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+#include "internal.h" /* hl_checksum and the snapshot's view, to prove it is never written */
+
+#define ARENA_PAGES 1024
+
+static uint64_t call_u64(hl_sandbox *sb, const char *fn)
+{
+    hl_value r;
+    hl_status st = hl_call(sb, fn, HL_U64, NULL, 0, &r);
+    if (st != HL_OK) {
+        fprintf(stderr, "%s: %s\n", fn, hl_last_error(sb));
+        return UINT64_MAX;
+    }
+    return r.v.u64;
+}
+
+static uint32_t fill(hl_sandbox *sb, uint32_t pages, uint32_t seed)
+{
+    hl_value a[2] = { hl_u32(pages), hl_u32(seed) }, r;
+    if (hl_call(sb, "Fill", HL_U32, a, 2, &r) != HL_OK) {
+        fprintf(stderr, "Fill: %s\n", hl_last_error(sb));
+        return UINT32_MAX;
+    }
+    return r.v.u32;
+}
+
+static uint32_t bad_pages(hl_sandbox *sb, uint32_t seed)
+{
+    hl_value a = hl_u32(seed), r;
+    if (hl_call(sb, "Check", HL_U32, &a, 1, &r) != HL_OK) {
+        fprintf(stderr, "Check: %s\n", hl_last_error(sb));
+        return UINT32_MAX;
+    }
+    return r.v.u32;
+}
+
+static int twice(hl_host_call *c, const hl_value *a, int n, hl_value *r)
+{
+    *r = hl_i32(a[0].v.i32 * 2);
+    return 0;
+}
+
+int main(void)
+{
+    hl_config *cfg = hl_config_new();
+    hl_type i32 = HL_I32;
+    hl_config_register_host_fn(cfg, "Twice", HL_I32, &i32, 1, twice, NULL);
+    hl_sandbox *sb = must_sandbox("snap_guest", cfg), *b1, *b2, *c1;
+    hl_snapshot *a, *c, *d;
+    hl_value v;
+
+    /* state rollback: counter, bss arena, heap string, generation */
+    CHECK_INT(fill(sb, ARENA_PAGES, 7), ARENA_PAGES);
+    CHECK_INT(call_u64(sb, "Incr"), 1);
+    CHECK_INT(call_u64(sb, "Incr"), 2);
+    v = hl_str("before");
+    CHECK_INT(hl_call(sb, "SetStr", HL_VOID, &v, 1, &v), HL_OK);
+    CHECK_INT(call_u64(sb, "Generation"), 0);
+    CHECK_INT(hl_snapshot_take(sb, &a), HL_OK);
+    CHECK_INT(hl_snapshot_generation(a), 1);
+    uint64_t sum_a = hl_checksum(a->view, a->lo.total);
+    CHECK_INT(call_u64(sb, "Generation"), 0); /* not restored yet */
+    CHECK_INT(call_u64(sb, "Incr"), 3);
+    v = hl_str("after, and longer than before");
+    CHECK_INT(hl_call(sb, "SetStr", HL_VOID, &v, 1, &v), HL_OK);
+    CHECK_INT(fill(sb, 16, 9), 16);
+    CHECK_INT(bad_pages(sb, 7), 16);
+    CHECK_INT(hl_restore(sb, a), HL_OK);
+    CHECK_INT(hl_sandbox_state(sb), HL_STATE_READY);
+    CHECK_INT(call_u64(sb, "Get"), 2);
+    CHECK_INT(call_u64(sb, "Generation"), 1);
+    CHECK_INT(hl_call(sb, "GetStr", HL_STRING, NULL, 0, &v), HL_OK);
+    CHECK_STR(hl_value_str(&v), "before");
+    CHECK_INT(bad_pages(sb, 7), 0);
+
+    /* restore after dirtying 1, 16, 256 and all pages, checked from inside the guest */
+    uint32_t counts[] = { 1, 16, 256, ARENA_PAGES };
+    for (int i = 0; i < 4; i++) {
+        CHECK_INT(fill(sb, counts[i], 100 + i), counts[i]);
+        CHECK_INT(bad_pages(sb, 7), counts[i]);
+        CHECK_INT(hl_restore(sb, a), HL_OK);
+        CHECK_INT(bad_pages(sb, 7), 0);
+        CHECK_INT(call_u64(sb, "Get"), 2);
+        CHECK_INT(hl_restore(sb, a), HL_OK);
+    }
+
+    /* two sandboxes from one snapshot diverge independently */
+    CHECK_INT(hl_sandbox_new_from_snapshot(&b1, a, cfg), HL_OK);
+    CHECK_INT(hl_sandbox_new_from_snapshot(&b2, a, cfg), HL_OK);
+    CHECK_INT(call_u64(b1, "Generation"), 1);
+    CHECK_INT(call_u64(b1, "Incr"), 3);
+    CHECK_INT(call_u64(b1, "Incr"), 4);
+    CHECK_INT(call_u64(b2, "Incr"), 3);
+    CHECK_INT(fill(b1, 8, 11), 8);
+    CHECK_INT(bad_pages(b2, 7), 0);
+    CHECK_INT(bad_pages(b1, 7), 8);
+    CHECK_INT(call_u64(b2, "Get"), 3);
+    v = hl_i32(21);
+    CHECK_INT(hl_call(b2, "CallTwice", HL_I32, &v, 1, &v), HL_OK);
+    CHECK_INT(v.v.i32, 42);
+
+    /* a chain of three snapshots: a -> c (from b1) -> d (from a sandbox made from c) */
+    CHECK_INT(hl_snapshot_take(b1, &c), HL_OK);
+    CHECK_INT(hl_snapshot_generation(c), 2);
+    {
+        /* c owns only the pages b1 changed; every other page is shared with a's files */
+        hl_memfile *own = NULL;
+        uint64_t owned = 0, total = 0;
+        for (int i = 0; i < c->img.n; i++) {
+            total += c->img.ext[i].count;
+            int in_a = 0;
+            for (int j = 0; j < a->img.n; j++) in_a |= a->img.ext[j].file == c->img.ext[i].file;
+            if (!in_a) own = c->img.ext[i].file, owned += c->img.ext[i].count;
+        }
+        CHECK(own != NULL);
+        CHECK_INT(total, c->lo.total / 4096);
+        CHECK(owned >= 8 && owned < 32); /* 8 arena pages + counter, stack, buffers, meta */
+        printf("     chain: c has %d extents, owns %llu of %llu pages\n", c->img.n, (unsigned long long)owned,
+               (unsigned long long)total);
+    }
+    CHECK_INT(hl_sandbox_new_from_snapshot(&c1, c, cfg), HL_OK);
+    CHECK_INT(call_u64(c1, "Get"), 4);
+    CHECK_INT(call_u64(c1, "Generation"), 2);
+    CHECK_INT(bad_pages(c1, 7), 8);
+    CHECK_INT(fill(c1, ARENA_PAGES, 12), ARENA_PAGES);
+    CHECK_INT(call_u64(c1, "Incr"), 5);
+    CHECK_INT(hl_snapshot_take(c1, &d), HL_OK);
+    CHECK_INT(hl_snapshot_generation(d), 3);
+    CHECK_INT(call_u64(c1, "Incr"), 6);
+    CHECK_INT(hl_restore(c1, d), HL_OK);
+    CHECK_INT(call_u64(c1, "Get"), 5);
+    CHECK_INT(bad_pages(c1, 12), 0);
+    /* back up the chain: restore c1 to a (a different image than its base) */
+    CHECK_INT(hl_restore(c1, a), HL_OK);
+    CHECK_INT(call_u64(c1, "Get"), 2);
+    CHECK_INT(bad_pages(c1, 7), 0);
+    CHECK_INT(call_u64(c1, "Generation"), 1);
+    CHECK_INT(hl_restore(c1, c), HL_OK);
+    CHECK_INT(call_u64(c1, "Get"), 4);
+    CHECK_INT(bad_pages(c1, 7), 8);
+
+    /* restore of a poisoned sandbox: abort, and a guest fault */
+    CHECK_INT(hl_call(b2, "Abort", HL_VOID, NULL, 0, &v), HL_ERR_ABORTED);
+    CHECK_INT(hl_sandbox_state(b2), HL_STATE_POISONED);
+    CHECK_INT(hl_restore(b2, a), HL_OK);
+    CHECK_INT(hl_sandbox_state(b2), HL_STATE_READY);
+    CHECK_INT(call_u64(b2, "Get"), 2);
+    CHECK_INT(hl_call(b2, "Crash", HL_VOID, NULL, 0, &v), HL_ERR_FAULT);
+    CHECK_INT(hl_sandbox_state(b2), HL_STATE_POISONED);
+    CHECK_INT(hl_snapshot_take(b2, &d) == HL_ERR_STATE, 1);
+    CHECK_INT(hl_restore(b2, a), HL_OK);
+    CHECK_INT(call_u64(b2, "Incr"), 3);
+    CHECK_INT(bad_pages(b2, 7), 0);
+
+    /* incompatible restore is refused and changes nothing */
+    hl_config *big = hl_config_new();
+    hl_config_set_heap_size(big, 8u << 20);
+    hl_config_register_host_fn(big, "Twice", HL_I32, &i32, 1, twice, NULL);
+    hl_sandbox *other = must_sandbox("snap_guest", big);
+    CHECK_INT(call_u64(other, "Incr"), 1);
+    CHECK_INT(hl_restore(other, a), HL_ERR_INVALID_ARG);
+    CHECK_STR(hl_last_error(other), "snapshot is incompatible with this sandbox: heap size differs");
+    CHECK_INT(hl_sandbox_state(other), HL_STATE_READY);
+    CHECK_INT(call_u64(other, "Incr"), 2);
+    hl_sandbox *demo = must_sandbox("demo", cfg);
+    CHECK_INT(hl_restore(demo, a), HL_ERR_INVALID_ARG);
+    CHECK_HAS(hl_last_error(demo), "snapshot is incompatible with this sandbox");
+
+    /* host-function coverage when making a sandbox from a snapshot */
+    hl_config *bare = hl_config_new();
+    hl_sandbox *x = NULL;
+    CHECK_INT(hl_sandbox_new_from_snapshot(&x, a, bare), HL_ERR_INVALID_ARG);
+    CHECK(x == NULL);
+    CHECK_STR(hl_last_error(NULL), "configuration lacks 1 host function the snapshot needs: Twice(i32) -> i32 (missing)");
+    hl_type u32 = HL_U32;
+    hl_config_register_host_fn(bare, "Twice", HL_I32, &u32, 1, twice, NULL);
+    CHECK_INT(hl_sandbox_new_from_snapshot(&x, a, bare), HL_ERR_INVALID_ARG);
+    CHECK_STR(hl_last_error(NULL), "configuration lacks 1 host function the snapshot needs: Twice(i32) -> i32 "
+                                   "(registered as Twice(u32) -> i32)");
+
+    /* the snapshot's memory never changed, after all of the above */
+    for (int i = 0; i < 200; i++) {
+        fill(b1, 4, (uint32_t)i);
+        fill(b2, 4, (uint32_t)i);
+        if (i % 10 == 0) hl_restore(b1, a);
+    }
+    CHECK(hl_checksum(a->view, a->lo.total) == sum_a);
+
+    hl_snapshot_free(a);
+    hl_snapshot_free(c);
+    hl_snapshot_free(d);
+    /* sandboxes keep their snapshots alive */
+    CHECK_INT(call_u64(c1, "Get"), 4);
+    hl_sandbox_free(sb);
+    hl_sandbox_free(b1);
+    hl_sandbox_free(b2);
+    hl_sandbox_free(c1);
+    hl_sandbox_free(other);
+    hl_sandbox_free(demo);
+    hl_config_free(cfg);
+    hl_config_free(big);
+    hl_config_free(bare);
+    return check_exit("snapshot");
+}

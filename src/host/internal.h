@@ -118,6 +118,7 @@ enum hl_exit_kind {
     HL_EXIT_SHUTDOWN, /* triple fault */
     HL_EXIT_HLT,
     HL_EXIT_INTR,     /* KVM_RUN returned EINTR */
+    HL_EXIT_EMULATION, /* KVM could not emulate the guest's instruction */
     HL_EXIT_OTHER,    /* reason */
 };
 
@@ -162,6 +163,8 @@ hl_status hl_vm_create(hl_vm *vm, const hl_vm_setup *s, char *err);
 hl_status hl_vm_run(hl_vm *vm, hl_exit *ex, char *err);
 typedef struct hl_vm_state {
     uint64_t rip, rsp, rflags, cr2, rax;
+    int exception;       /* vector of the exception being delivered, or -1 if none known */
+    uint32_t error_code; /* its error code, if it has one */
 } hl_vm_state;
 hl_status hl_vm_state_get(hl_vm *vm, hl_vm_state *st);
 /* Full vCPU state through ioctls (snapshots, and resets of a poisoned vCPU). */

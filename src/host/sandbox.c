@@ -76,54 +76,77 @@ static uint64_t guest_rip(hl_sandbox *sb)
     return hl_vm_state_get(&sb->vm, &vs) == HL_OK ? vs.rip : 0;
 }
 
-/* Names the instruction at rip, for faults that are not page faults. */
-static const char *insn_name(hl_sandbox *sb, uint64_t rip)
+/* A page fault at cr2 with error code err (SDM Vol. 3A §4.7): name it from the layout. */
+static hl_status describe_page_fault(hl_sandbox *sb, const hl_vm_state *vs, uint32_t err)
 {
-    const uint8_t *p = hl_gpa_ro(sb, rip, 2);
-    if (!p) return "an exception";
-    if (p[0] == 0x0f && p[1] == 0x0b) return "an invalid-opcode exception (ud2)";
-    if (p[0] == 0xcc) return "a breakpoint exception (int3)";
-    if (p[0] == 0xcd) return "a software interrupt (int n)";
-    if (p[0] == 0x0f && (p[1] == 0x30 || p[1] == 0x32)) return "a privileged instruction (wrmsr/rdmsr)";
-    if (p[0] == 0xfa || p[0] == 0xfb) return "a privileged instruction (cli/sti)";
-    return "an exception";
+    const hl_region *d = hl_layout_find(&sb->lo, vs->cr2);
+    unsigned long long a = vs->cr2, ip = vs->rip;
+    const char *what = err & 0x10 ? "execution" : err & 2 ? "write" : "read";
+    if (err & 0x10)
+        return fail(sb, HL_ERR_FAULT, "guest fault: execution of non-executable memory at 0x%llx (%s)", a,
+                    d ? hl_region_name(d->kind) : "unmapped");
+    if (d && d->kind == HL_RGN_GUARD)
+        return fail(sb, HL_ERR_FAULT, "guest fault: stack overflow (%s of the stack guard page at 0x%llx), rip 0x%llx",
+                    what, a, ip);
+    if (!d || !d->perm)
+        return fail(sb, HL_ERR_FAULT, "guest fault: %s %s at 0x%llx, rip 0x%llx",
+                    a < HL_PAGE_SIZE ? "NULL pointer" : "unmapped memory", what, a, ip);
+    if ((err & 2) && !(d->perm & HL_PERM_W))
+        return fail(sb, HL_ERR_FAULT, "guest fault: write to read-only memory (%s) at 0x%llx, rip 0x%llx",
+                    hl_region_name(d->kind), a, ip);
+    return fail(sb, HL_ERR_FAULT, "guest fault: page fault (%s, error code 0x%x) at 0x%llx (%s), rip 0x%llx", what,
+                err, a, hl_region_name(d->kind), ip);
 }
 
-/* A triple fault (KVM_EXIT_SHUTDOWN): every guest exception ends here on kvm_pvm, so find
- * out what happened from rip, cr2 and the layout. */
+/* A triple fault (KVM_EXIT_SHUTDOWN): on kvm_pvm every guest exception ends here. KVM still
+ * knows which exception could not be delivered; the layout says what the address was. */
 static hl_status describe_fault(hl_sandbox *sb)
 {
     hl_vm_state vs;
     const hl_region *r;
+    unsigned long long ip;
     if (hl_vm_state_get(&sb->vm, &vs) != HL_OK)
         return poison(sb, fail(sb, HL_ERR_FAULT, "guest fault: triple fault (registers unreadable)"));
+    ip = vs.rip;
+    switch (vs.exception) {
+    case 14: return poison(sb, describe_page_fault(sb, &vs, vs.error_code));
+    case 0: return poison(sb, fail(sb, HL_ERR_FAULT, "guest fault: divide error at rip 0x%llx", ip));
+    case 3: /* a trap: rip is past the int3 */
+        return poison(sb, fail(sb, HL_ERR_FAULT, "guest fault: breakpoint (int3) at rip 0x%llx", ip - 1));
+    case 6: {
+        const uint8_t *p = hl_gpa_ro(sb, vs.rip, 2);
+        bool ud2 = p && p[0] == 0x0f && p[1] == 0x0b;
+        return poison(sb, fail(sb, HL_ERR_FAULT, "guest fault: invalid instruction%s at rip 0x%llx", ud2 ? " (ud2)" : "", ip));
+    }
+    case 13:
+        return poison(sb, fail(sb, HL_ERR_FAULT,
+                               "guest fault: general protection fault (privileged instruction or "
+                               "non-canonical address) at rip 0x%llx", ip));
+    case -1: break;
+    default:
+        return poison(sb, fail(sb, HL_ERR_FAULT, "guest fault: exception %d (error code 0x%x) at rip 0x%llx",
+                               vs.exception, vs.error_code, ip));
+    }
+    /* No exception recorded: infer from rip and cr2. */
     r = hl_layout_find(&sb->lo, vs.rip);
     if (!r || !(r->perm & HL_PERM_X))
-        return poison(sb, fail(sb, HL_ERR_FAULT,
-                               "guest fault: execution of non-executable memory at 0x%llx (%s)",
-                               (unsigned long long)vs.rip, r ? hl_region_name(r->kind) : "unmapped"));
-    if (vs.cr2) {
-        const hl_region *d = hl_layout_find(&sb->lo, vs.cr2);
-        if (d && d->kind == HL_RGN_GUARD)
-            return poison(sb, fail(sb, HL_ERR_FAULT,
-                                   "guest fault: stack overflow (access to the stack guard page at "
-                                   "0x%llx), rip 0x%llx",
-                                   (unsigned long long)vs.cr2, (unsigned long long)vs.rip));
-        if (!d || !d->perm)
-            return poison(sb, fail(sb, HL_ERR_FAULT, "guest fault: %s at 0x%llx, rip 0x%llx",
-                                   vs.cr2 < HL_PAGE_SIZE ? "NULL pointer access" : "access to unmapped memory",
-                                   (unsigned long long)vs.cr2, (unsigned long long)vs.rip));
-        if (!(d->perm & HL_PERM_W))
-            return poison(sb, fail(sb, HL_ERR_FAULT,
-                                   "guest fault: write to read-only memory (%s) at 0x%llx, rip 0x%llx",
-                                   hl_region_name(d->kind), (unsigned long long)vs.cr2,
-                                   (unsigned long long)vs.rip));
-        return poison(sb, fail(sb, HL_ERR_FAULT, "guest fault: page fault at 0x%llx (%s), rip 0x%llx",
-                               (unsigned long long)vs.cr2, hl_region_name(d->kind),
-                               (unsigned long long)vs.rip));
-    }
-    return poison(sb, fail(sb, HL_ERR_FAULT, "guest fault: %s at rip 0x%llx", insn_name(sb, vs.rip),
-                           (unsigned long long)vs.rip));
+        return poison(sb, fail(sb, HL_ERR_FAULT, "guest fault: execution of non-executable memory at 0x%llx (%s)",
+                               ip, r ? hl_region_name(r->kind) : "unmapped"));
+    return poison(sb, fail(sb, HL_ERR_FAULT, "guest fault: triple fault at rip 0x%llx (cr2 0x%llx)", ip,
+                           (unsigned long long)vs.cr2));
+}
+
+/* KVM could not emulate an instruction the guest ran (e.g. int 0x80 on kvm_pvm). */
+static hl_status describe_emulation_failure(hl_sandbox *sb)
+{
+    hl_vm_state vs;
+    const uint8_t *p;
+    if (hl_vm_state_get(&sb->vm, &vs) != HL_OK)
+        return poison(sb, fail(sb, HL_ERR_FAULT, "guest fault: instruction the hypervisor cannot emulate"));
+    p = hl_gpa_ro(sb, vs.rip, 2);
+    return poison(sb, fail(sb, HL_ERR_FAULT,
+                           "guest fault: instruction the hypervisor cannot emulate at rip 0x%llx (bytes %02x %02x)",
+                           (unsigned long long)vs.rip, p ? p[0] : 0, p ? p[1] : 0));
 }
 
 /* ---- output stack ---- */
@@ -189,8 +212,9 @@ static const hl_rec *drain(hl_sandbox *sb, int n, int last_kind, const char *wha
         if (!deliver(sb, &sb->recs[i])) return NULL;
     if (!last_kind) return sb->recs; /* non-NULL: success */
     if (n == 0 || sb->recs[n - 1].kind != last_kind) {
-        fail(sb, HL_ERR_PROTOCOL, "guest exited for %s but the output buffer does not end with a %s record",
-             what, what);
+        static const char *const kinds[] = { "?", "CALL", "RESULT", "HOSTCALL", "LOG", "PRINT", "ABORT", "FUNCS" };
+        fail(sb, HL_ERR_PROTOCOL, "guest signalled %s but the last record of its output buffer is not %s", what,
+             kinds[last_kind]);
         return NULL;
     }
     return &sb->recs[n - 1];
@@ -311,13 +335,13 @@ static hl_status run(hl_sandbox *sb, int mode, const hl_rec **last)
                                        ex.port, (unsigned long long)guest_rip(sb)));
             if ((n = take_output(sb)) < 0) return poison(sb, HL_ERR_PROTOCOL);
             if (ex.port == HL_PORT_FLUSH) {
-                if (!drain(sb, n, 0, "flush")) return poison(sb, HL_ERR_PROTOCOL);
+                if (!drain(sb, n, 0, "FLUSH")) return poison(sb, HL_ERR_PROTOCOL);
             } else if (ex.port == HL_PORT_HOSTCALL) {
-                const hl_rec *rec = drain(sb, n, HL_REC_HOSTCALL, "host call");
+                const hl_rec *rec = drain(sb, n, HL_REC_HOSTCALL, "HOSTCALL");
                 if (!rec) return poison(sb, HL_ERR_PROTOCOL);
                 if ((st = host_call(sb, rec)) != HL_OK) return st;
             } else if (ex.port == HL_PORT_ABORT) {
-                const hl_rec *rec = drain(sb, n, HL_REC_ABORT, "abort");
+                const hl_rec *rec = drain(sb, n, HL_REC_ABORT, "ABORT");
                 hl_reader r;
                 hl_msg_abort ab;
                 if (!rec) return poison(sb, HL_ERR_PROTOCOL);
@@ -329,14 +353,14 @@ static hl_status run(hl_sandbox *sb, int mode, const hl_rec **last)
                                        (int)ab.msg_len, ab.msg));
             } else {
                 *last = drain(sb, n, mode == RUN_INIT ? HL_REC_FUNCS : HL_REC_RESULT,
-                              mode == RUN_INIT ? "initialisation" : "result");
+                              "DONE");
                 if (!*last) return poison(sb, HL_ERR_PROTOCOL);
                 return HL_OK;
             }
             break;
         case HL_EXIT_IN:
             return poison(sb, fail(sb, HL_ERR_PROTOCOL, "guest %s I/O port 0x%x (rip 0x%llx)",
-                                   ex.is_write ? "used a string instruction on" : "read from", ex.port,
+                                   ex.is_write ? "used a string or narrow write on" : "read from", ex.port,
                                    (unsigned long long)guest_rip(sb)));
         case HL_EXIT_MMIO:
             return poison(sb, fail(sb, HL_ERR_FAULT,
@@ -345,6 +369,7 @@ static hl_status run(hl_sandbox *sb, int mode, const hl_rec **last)
                                    ex.is_write ? "write" : "read", (unsigned long long)ex.addr,
                                    (unsigned long long)guest_rip(sb)));
         case HL_EXIT_SHUTDOWN: return describe_fault(sb);
+        case HL_EXIT_EMULATION: return describe_emulation_failure(sb);
         case HL_EXIT_HLT:
             return poison(sb, fail(sb, HL_ERR_PROTOCOL, "guest executed hlt (rip 0x%llx)",
                                    (unsigned long long)guest_rip(sb)));

@@ -165,7 +165,9 @@ hl_status hl_vm_run(hl_vm *vm, hl_exit *ex, char *err)
     switch (run->exit_reason) {
     case KVM_EXIT_IO:
         ex->port = run->io.port;
-        if (run->io.direction == KVM_EXIT_IO_OUT && run->io.count == 1 && run->io.size <= 4) {
+        /* Our guests only ever use `outl %eax, %dx`. A byte or word OUT is how a string
+         * instruction (outsb/outsw) shows up here, one element per exit. */
+        if (run->io.direction == KVM_EXIT_IO_OUT && run->io.count == 1 && run->io.size == 4) {
             uint32_t v = 0;
             memcpy(&v, (uint8_t *)run + run->io.data_offset, run->io.size);
             ex->kind = HL_EXIT_OUT;
@@ -183,6 +185,9 @@ hl_status hl_vm_run(hl_vm *vm, hl_exit *ex, char *err)
     case KVM_EXIT_SHUTDOWN: ex->kind = HL_EXIT_SHUTDOWN; break;
     case KVM_EXIT_HLT: ex->kind = HL_EXIT_HLT; break;
     case KVM_EXIT_INTR: ex->kind = HL_EXIT_INTR; break;
+    case KVM_EXIT_INTERNAL_ERROR:
+        ex->kind = run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION ? HL_EXIT_EMULATION : HL_EXIT_OTHER;
+        break;
     default: ex->kind = HL_EXIT_OTHER; break;
     }
     return HL_OK;
@@ -192,9 +197,17 @@ hl_status hl_vm_state_get(hl_vm *vm, hl_vm_state *st)
 {
     struct kvm_regs r;
     struct kvm_sregs sr;
+    struct kvm_vcpu_events ev;
     memset(st, 0, sizeof *st);
+    st->exception = -1;
     if (ioctl(vm->vcpufd, KVM_GET_REGS, &r) < 0 || ioctl(vm->vcpufd, KVM_GET_SREGS, &sr) < 0)
         return HL_ERR_HYPERVISOR;
+    /* After a triple fault, KVM's exception slot still holds the vector (and error code) of
+     * the exception whose delivery failed, though no longer marked injected or pending. */
+    if (ioctl(vm->vcpufd, KVM_GET_VCPU_EVENTS, &ev) == 0) {
+        st->exception = ev.exception.nr;
+        st->error_code = ev.exception.has_error_code ? ev.exception.error_code : 0;
+    }
     st->rip = r.rip;
     st->rsp = r.rsp;
     st->rflags = r.rflags;

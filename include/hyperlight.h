@@ -189,6 +189,17 @@ HL_API hl_status hl_restore(hl_sandbox *sb, hl_snapshot *snap);
  * each missing or different one. */
 HL_API hl_status hl_sandbox_new_from_snapshot(hl_sandbox **out, hl_snapshot *snap, const hl_config *cfg);
 
+/* Saves snap to the file at path (written to a temporary name, then renamed): a versioned
+ * header (magic, format and ABI versions, sizes, checksum), the layout, vCPU state and
+ * function tables, then the memory image, page-aligned so that loading maps it. On failure
+ * hl_last_error(NULL) says why. */
+HL_API hl_status hl_snapshot_save(const hl_snapshot *snap, const char *path);
+/* Loads a snapshot saved by hl_snapshot_save. The header and checksum are verified before
+ * anything is used; a truncated, corrupt or incompatible file gives HL_ERR_BAD_GUEST (or
+ * HL_ERR_IO) and hl_last_error(NULL) names the problem. The memory is mapped from the file,
+ * so processes loading the same file share its pages in the page cache. */
+HL_API hl_status hl_snapshot_load(hl_snapshot **out, const char *path);
+
 /* Writes "name(i32, string) -> string" for a signature into buf; returns buf. */
 HL_API char *hl_signature_format(char *buf, size_t len, const char *name, hl_type ret,
                                  const hl_type *params, int nparams);

@@ -114,6 +114,15 @@ HL_API void *hl_host_call_alloc(hl_host_call *call, size_t bytes);
 HL_API int hl_host_call_error(hl_host_call *call, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* A time limit for every guest call of sandboxes made from cfg, in milliseconds (0, the
+ * default: none). A call that runs longer is stopped like hl_sandbox_interrupt does and
+ * fails with HL_ERR_CANCELLED ("... timed out after N ms"). */
+HL_API void hl_config_set_timeout(hl_config *cfg, uint64_t ms);
+
+/* True once the guest call this host function serves was interrupted or timed out; a long
+ * host function should then return early. The call ends as cancelled when it returns. */
+HL_API bool hl_host_call_cancelled(hl_host_call *call);
+
 /* Receives what the guest writes to stdout (stream 1) or stderr (stream 2). The default
  * writes both to the host's stdout. */
 typedef void (*hl_print_fn)(void *user, int stream, const char *data, size_t len);
@@ -138,6 +147,19 @@ HL_API hl_status hl_sandbox_new_from_memory(hl_sandbox **out, const void *elf, s
 HL_API void hl_sandbox_free(hl_sandbox *sb);
 
 HL_API hl_state hl_sandbox_state(const hl_sandbox *sb);
+
+/* Stops the guest call running in sb, from any thread, promptly: also a guest that spins
+ * without ever exiting, and one inside a host function (which may poll
+ * hl_host_call_cancelled; the call ends when it returns). The call fails with
+ * HL_ERR_CANCELLED and sb becomes Poisoned (hl_restore makes it Ready). An interrupt when
+ * no call runs does nothing: it never cancels a later call. Safe to call concurrently with
+ * anything but hl_sandbox_free of sb. Uses the signal SIGRTMIN+1 (a handler is installed
+ * once per process) to kick the thread running the vCPU out of KVM_RUN. */
+HL_API void hl_sandbox_interrupt(hl_sandbox *sb);
+
+/* Sets the time limit for the following calls on sb (0: none), overriding the
+ * configuration's. */
+HL_API void hl_sandbox_set_timeout(hl_sandbox *sb, uint64_t ms);
 
 /* Calls guest function `name` with args[0..nargs) and expects a value of type ret_type
  * (HL_VOID for none). On HL_OK *ret holds the value; a string or bytes return points into

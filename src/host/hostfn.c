@@ -124,6 +124,13 @@ hl_status hl_config_register_host_fn(hl_config *cfg, const char *name, hl_type r
     return HL_OK;
 }
 
+void hl_config_set_timeout(hl_config *cfg, uint64_t ms)
+{
+    if (cfg) cfg->timeout_ms = ms;
+}
+
+bool hl_host_call_cancelled(hl_host_call *call) { return call && call->sb && hl_cancelled(call->sb) != 0; }
+
 void hl_config_set_print(hl_config *cfg, hl_print_fn fn, void *user)
 {
     if (!cfg) return;

@@ -2,8 +2,11 @@
 #ifndef HL_INTERNAL_H
 #define HL_INTERNAL_H
 
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <time.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -175,6 +178,8 @@ void hl_vm_regs_sync(hl_vm *vm, const hl_cpu_state *cpu);
 /* ORs the pages of slot 1 written since the last call into bitmap (npages bits), using
  * scratch (same size) for KVM's answer. KVM re-arms write tracking for those pages. */
 hl_status hl_vm_dirty_log(hl_vm *vm, uint64_t *bitmap, uint64_t *scratch, uint64_t npages, char *err);
+/* Sets (or clears) kvm_run->immediate_exit: KVM_RUN returns EINTR at once while it is set. */
+void hl_vm_kick(hl_vm *vm, bool on);
 void hl_vm_destroy(hl_vm *vm);
 
 /* ---- memory images (memory.c) ---- */
@@ -221,6 +226,7 @@ typedef struct hl_hostfn {
 
 struct hl_config {
     hl_sizes sizes;
+    uint64_t timeout_ms;
     int nhostfns, caphostfns;
     hl_hostfn *hostfns;
     hl_print_fn print;
@@ -234,6 +240,7 @@ const hl_hostfn *hl_hostfn_find(const hl_hostfn *fns, int n, const char *name);
 
 struct hl_host_call {
     void *user;
+    hl_sandbox *sb;
     char err[HL_ERR_LEN];
     int err_code;
     void **allocs;
@@ -304,7 +311,33 @@ struct hl_sandbox {
     int err_code;
     char err[HL_ERR_LEN];
     uint64_t exits;     /* VM exits since creation (tests and benchmarks read it) */
+    /* cancellation (cancel.c); run_word, cancel_seq and cancel_why are shared with
+     * hl_sandbox_interrupt on other threads and with the signal handler */
+    uint64_t call_seq;   /* number of the current or last call */
+    uint64_t run_word;   /* call_seq << 2 | IN_GUEST | RUNNING */
+    uint64_t cancel_seq; /* highest call number cancelled */
+    int cancel_why;      /* HL_CANCEL_* */
+    pthread_t tid;       /* thread running the current call */
+    uint64_t timeout_ms; /* per-call time limit, 0 = none */
+    bool has_timer;
+    int timer_tid;
+    timer_t timer;
 };
+
+/* ---- cancellation (cancel.c) ---- */
+#define HL_SIGNAL (SIGRTMIN + 1)
+#define HL_CANCEL_INTERRUPT 1
+#define HL_CANCEL_TIMEOUT 2
+hl_status hl_cancel_init(hl_sandbox *sb);
+void hl_cancel_fini(hl_sandbox *sb);
+hl_status hl_cancel_begin(hl_sandbox *sb);
+void hl_cancel_end(hl_sandbox *sb);
+void hl_cancel_enter_guest(hl_sandbox *sb);
+void hl_cancel_leave_guest(hl_sandbox *sb);
+/* HL_CANCEL_* if the current call was cancelled, else 0. */
+int hl_cancelled(hl_sandbox *sb);
+/* After an EINTR: true if nobody cancelled the call (then the vCPU may simply resume). */
+bool hl_cancel_spurious(hl_sandbox *sb);
 
 hl_sandbox *hl_sandbox_alloc(void);
 hl_status hl_sandbox_finish(hl_sandbox **out, hl_sandbox *sb, hl_status st);

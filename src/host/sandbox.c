@@ -289,6 +289,7 @@ static hl_status host_call(hl_sandbox *sb, const hl_rec *rec)
     }
     memset(&ctx, 0, sizeof ctx);
     ctx.user = fn->user;
+    ctx.sb = sb;
     memset(&ret, 0, sizeof ret);
     ret.type = fn->ret;
     rc = fn->fn(&ctx, call.args, call.argc, &ret);
@@ -319,13 +320,24 @@ out:
 enum { RUN_INIT, RUN_CALL };
 
 /* Runs the guest until it finishes (DONE), then returns its final record in *last. */
-static hl_status run(hl_sandbox *sb, int mode, const hl_rec **last)
+static hl_status cancelled(hl_sandbox *sb, const char *what)
+{
+    if (hl_cancelled(sb) == HL_CANCEL_TIMEOUT)
+        return poison(sb, fail(sb, HL_ERR_CANCELLED, "%s timed out after %llu ms", what,
+                               (unsigned long long)sb->timeout_ms));
+    return poison(sb, fail(sb, HL_ERR_CANCELLED, "%s was interrupted (hl_sandbox_interrupt)", what));
+}
+
+static hl_status run(hl_sandbox *sb, int mode, const hl_rec **last, const char *what)
 {
     hl_exit ex;
     hl_status st;
     int n;
     for (;;) {
-        if ((st = hl_vm_run(&sb->vm, &ex, sb->err)) != HL_OK) return poison(sb, st);
+        hl_cancel_enter_guest(sb);
+        st = hl_vm_run(&sb->vm, &ex, sb->err);
+        hl_cancel_leave_guest(sb);
+        if (st != HL_OK) return poison(sb, st);
         sb->exits++;
         switch (ex.kind) {
         case HL_EXIT_OUT:
@@ -340,6 +352,7 @@ static hl_status run(hl_sandbox *sb, int mode, const hl_rec **last)
                 const hl_rec *rec = drain(sb, n, HL_REC_HOSTCALL, "HOSTCALL");
                 if (!rec) return poison(sb, HL_ERR_PROTOCOL);
                 if ((st = host_call(sb, rec)) != HL_OK) return st;
+                if (hl_cancelled(sb)) return cancelled(sb, what); /* cancelled while the host function ran */
             } else if (ex.port == HL_PORT_ABORT) {
                 const hl_rec *rec = drain(sb, n, HL_REC_ABORT, "ABORT");
                 hl_reader r;
@@ -373,7 +386,9 @@ static hl_status run(hl_sandbox *sb, int mode, const hl_rec **last)
         case HL_EXIT_HLT:
             return poison(sb, fail(sb, HL_ERR_PROTOCOL, "guest executed hlt (rip 0x%llx)",
                                    (unsigned long long)guest_rip(sb)));
-        case HL_EXIT_INTR: break; /* a signal for this thread, not for us: resume */
+        case HL_EXIT_INTR:
+            if (!hl_cancel_spurious(sb)) return cancelled(sb, what);
+            break; /* a signal for this thread, not for us: resume */
         default:
             return poison(sb, fail(sb, HL_ERR_HYPERVISOR, "unexpected VM exit (KVM exit reason %u, rip 0x%llx)",
                                    ex.reason, (unsigned long long)guest_rip(sb)));
@@ -514,7 +529,8 @@ hl_status hl_sandbox_adopt_config(hl_sandbox *sb, const hl_config *cfg)
     sb->outcopy = malloc(sb->lo.sizes.output);
     sb->recs = malloc((size_t)sb->maxrecs * sizeof *sb->recs);
     if (!sb->outcopy || !sb->recs) return fail(sb, HL_ERR_NO_MEMORY, "out of memory");
-    return HL_OK;
+    sb->timeout_ms = cfg->timeout_ms;
+    return hl_cancel_init(sb);
 }
 
 static hl_status create(hl_sandbox *sb, const uint8_t *data, size_t len, const hl_config *cfg)
@@ -542,7 +558,10 @@ static hl_status create(hl_sandbox *sb, const uint8_t *data, size_t len, const h
                         .rdi = HL_PEB_GPA };
     if ((st = hl_vm_create(&sb->vm, &vs, sb->err))) return st;
     sb->in_top = HL_BUF_EMPTY;
-    if ((st = run(sb, RUN_INIT, &last)) != HL_OK) {
+    if ((st = hl_cancel_begin(sb)) != HL_OK) return st;
+    st = run(sb, RUN_INIT, &last, "guest initialisation");
+    hl_cancel_end(sb);
+    if (st != HL_OK) {
         char why[HL_ERR_LEN];
         memcpy(why, sb->err, sizeof why);
         return fail(sb, st, "guest initialisation failed: %s", why);
@@ -634,6 +653,7 @@ hl_status hl_set_thread_error(hl_status st, const char *msg)
 void hl_sandbox_free(hl_sandbox *sb)
 {
     if (!sb) return;
+    hl_cancel_fini(sb);
     hl_vm_destroy(&sb->vm);
     if (sb->mem) munmap(sb->mem, sb->lo.total);
     hl_snapshot_free(sb->base);
@@ -649,6 +669,11 @@ void hl_sandbox_free(hl_sandbox *sb)
 
 hl_state hl_sandbox_state(const hl_sandbox *sb) { return sb ? sb->state : HL_STATE_UNRECOVERABLE; }
 const char *hl_last_error(const hl_sandbox *sb) { return sb ? sb->err : tls_err; }
+void hl_sandbox_set_timeout(hl_sandbox *sb, uint64_t ms)
+{
+    if (sb) sb->timeout_ms = ms;
+}
+
 int hl_last_error_code(const hl_sandbox *sb) { return sb ? sb->err_code : 0; }
 uint64_t hl_sandbox_exit_count(const hl_sandbox *sb) { return sb ? sb->exits : 0; }
 
@@ -730,7 +755,10 @@ hl_status hl_call(hl_sandbox *sb, const char *name, hl_type ret_type, const hl_v
     put_top(sb, sb->lo.input, top);
     sb->in_top = top;
 
-    st = run(sb, RUN_CALL, &last);
+    if ((st = hl_cancel_begin(sb)) != HL_OK) return st;
+    snprintf(msg, sizeof msg, "call to guest function '%s'", name);
+    st = run(sb, RUN_CALL, &last, msg);
+    hl_cancel_end(sb);
     put_top(sb, sb->lo.input, HL_BUF_EMPTY);
     sb->in_top = HL_BUF_EMPTY;
     if (st != HL_OK) return st;

@@ -253,6 +253,11 @@ hl_status hl_vm_dirty_log(hl_vm *vm, uint64_t *bitmap, uint64_t *scratch, uint64
     return HL_OK;
 }
 
+void hl_vm_kick(hl_vm *vm, bool on)
+{
+    if (vm->run) __atomic_store_n(&vm->run->immediate_exit, on ? 1 : 0, __ATOMIC_SEQ_CST);
+}
+
 void hl_vm_destroy(hl_vm *vm)
 {
     if (vm->run) munmap(vm->run, vm->run_size);

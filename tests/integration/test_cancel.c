@@ -1,0 +1,232 @@
+/* test_cancel.c - cancellation on real KVM: interrupts from other threads, time limits,
+ * host functions in progress, a vCPU faulting forever inside KVM_RUN, and a stress test. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+static double now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
+}
+
+static int slow_saw_cancel;
+static int noop(hl_host_call *c, const hl_value *a, int n, hl_value *r)
+{
+    *r = hl_i32(0);
+    return 0;
+}
+static int slow(hl_host_call *c, const hl_value *a, int n, hl_value *r)
+{
+    double t0 = now_ms();
+    while (now_ms() - t0 < 5000) {
+        if (hl_host_call_cancelled(c)) {
+            slow_saw_cancel = 1;
+            break;
+        }
+        usleep(1000);
+    }
+    *r = hl_i32(1);
+    return 0;
+}
+
+struct later {
+    hl_sandbox *sb;
+    int delay_ms;
+    double sent;
+};
+static void *interrupt_later(void *p)
+{
+    struct later *l = p;
+    usleep((useconds_t)l->delay_ms * 1000);
+    l->sent = now_ms();
+    hl_sandbox_interrupt(l->sb);
+    return NULL;
+}
+
+/* Calls fn in sb, interrupting it from another thread after delay_ms; returns the status
+ * and sets *latency to the time from the interrupt to the call's return. */
+static hl_status call_interrupted(hl_sandbox *sb, const char *fn, hl_type rt, int delay_ms, double *latency)
+{
+    pthread_t th;
+    struct later l = { sb, delay_ms, 0 };
+    hl_value r;
+    pthread_create(&th, NULL, interrupt_later, &l);
+    hl_status st = hl_call(sb, fn, rt, NULL, 0, &r);
+    double end = now_ms();
+    pthread_join(th, NULL);
+    *latency = end - l.sent;
+    return st;
+}
+
+static uint64_t count(hl_sandbox *sb)
+{
+    hl_value r;
+    return hl_call(sb, "Count", HL_U64, NULL, 0, &r) == HL_OK ? r.v.u64 : UINT64_MAX;
+}
+
+/* ---- stress: many sandboxes, random interrupts ---- */
+#define NSTRESS 50
+struct worker {
+    hl_sandbox *sb;
+    hl_snapshot *snap;
+    unsigned seed;
+    uint64_t sent; /* interrupts sent to sb (written by the controller) */
+    int false_cancels, forever_stopped, forever_calls, short_ok, short_cancelled, other;
+};
+static struct worker workers[NSTRESS];
+static volatile int stress_done;
+
+static void *worker_main(void *p)
+{
+    struct worker *w = p;
+    for (int i = 0; i < 12; i++) {
+        int forever = rand_r(&w->seed) % 3 == 0;
+        hl_value a = hl_u64((uint64_t)(rand_r(&w->seed) % 200000)), r;
+        uint64_t before = __atomic_load_n(&w->sent, __ATOMIC_SEQ_CST);
+        hl_status st = forever ? hl_call(w->sb, "Spin", HL_VOID, NULL, 0, &r)
+                               : hl_call(w->sb, "SpinFor", HL_U64, &a, 1, &r);
+        uint64_t after = __atomic_load_n(&w->sent, __ATOMIC_SEQ_CST);
+        if (st == HL_ERR_CANCELLED && before == after) w->false_cancels++;
+        if (forever) {
+            w->forever_calls++;
+            if (st == HL_ERR_CANCELLED) w->forever_stopped++;
+        } else if (st == HL_OK && r.v.u64 == a.v.u64) {
+            w->short_ok++;
+        } else if (st == HL_ERR_CANCELLED) {
+            w->short_cancelled++;
+        } else {
+            w->other++;
+        }
+        if (st != HL_OK && hl_restore(w->sb, w->snap) != HL_OK) w->other++;
+    }
+    return NULL;
+}
+
+static void *controller(void *p)
+{
+    unsigned seed = 12345;
+    while (!stress_done) {
+        struct worker *w = &workers[rand_r(&seed) % NSTRESS];
+        __atomic_add_fetch(&w->sent, 1, __ATOMIC_SEQ_CST); /* counted before it is sent */
+        hl_sandbox_interrupt(w->sb);
+        usleep(200);
+    }
+    return NULL;
+}
+
+int main(void)
+{
+    hl_config *cfg = hl_config_new();
+    hl_config_register_host_fn(cfg, "Noop", HL_I32, NULL, 0, noop, NULL);
+    hl_config_register_host_fn(cfg, "Slow", HL_I32, NULL, 0, slow, NULL);
+    hl_sandbox *sb = must_sandbox("cancel_guest", cfg);
+    hl_snapshot *snap;
+    hl_value r;
+    double lat;
+    CHECK_INT(hl_snapshot_take(sb, &snap), HL_OK);
+
+    /* an interrupt when nothing runs does nothing, now or for the next call */
+    hl_sandbox_interrupt(sb);
+    hl_sandbox_interrupt(sb);
+    CHECK_INT(count(sb), 1);
+    CHECK_INT(hl_sandbox_state(sb), HL_STATE_READY);
+
+    /* a guest spinning without exits */
+    CHECK_INT(call_interrupted(sb, "Spin", HL_VOID, 50, &lat), HL_ERR_CANCELLED);
+    CHECK_STR(hl_last_error(sb), "call to guest function 'Spin' was interrupted (hl_sandbox_interrupt)");
+    CHECK_INT(hl_sandbox_state(sb), HL_STATE_POISONED);
+    CHECK(lat < 100);
+    printf("     interrupt latency, spinning guest: %.3f ms\n", lat);
+    CHECK_INT(hl_call(sb, "Count", HL_U64, NULL, 0, &r), HL_ERR_STATE);
+    CHECK_INT(hl_restore(sb, snap), HL_OK);
+    CHECK_INT(count(sb), 1);
+    CHECK_INT(count(sb), 2);
+
+    /* a guest calling the host in a tight loop */
+    CHECK_INT(call_interrupted(sb, "HostLoop", HL_VOID, 50, &lat), HL_ERR_CANCELLED);
+    CHECK_STR(hl_last_error(sb), "call to guest function 'HostLoop' was interrupted (hl_sandbox_interrupt)");
+    CHECK(lat < 100);
+    CHECK_INT(hl_restore(sb, snap), HL_OK);
+
+    /* a host function in progress sees the cancellation; the call ends when it returns */
+    slow_saw_cancel = 0;
+    CHECK_INT(call_interrupted(sb, "CallSlow", HL_I32, 50, &lat), HL_ERR_CANCELLED);
+    CHECK_INT(slow_saw_cancel, 1);
+    CHECK(lat < 100);
+    printf("     interrupt latency, inside a host function: %.3f ms\n", lat);
+    CHECK_INT(hl_restore(sb, snap), HL_OK);
+
+    /* a vCPU that faults forever inside KVM_RUN (page tables without U on kvm_pvm) */
+    CHECK_INT(call_interrupted(sb, "FaultForever", HL_VOID, 100, &lat), HL_ERR_CANCELLED);
+    CHECK(lat < 200);
+    printf("     interrupt latency, vCPU faulting inside KVM_RUN: %.3f ms\n", lat);
+    CHECK_INT(hl_restore(sb, snap), HL_OK);
+    CHECK_INT(count(sb), 1);
+
+    /* time limits: per sandbox, then from the configuration */
+    hl_sandbox_set_timeout(sb, 100);
+    double t0 = now_ms();
+    CHECK_INT(hl_call(sb, "Spin", HL_VOID, NULL, 0, &r), HL_ERR_CANCELLED);
+    double took = now_ms() - t0;
+    CHECK_STR(hl_last_error(sb), "call to guest function 'Spin' timed out after 100 ms");
+    CHECK(took >= 99 && took < 400);
+    CHECK_INT(hl_restore(sb, snap), HL_OK);
+    hl_value a = hl_u64(1000);
+    CHECK_INT(hl_call(sb, "SpinFor", HL_U64, &a, 1, &r), HL_OK); /* a short call within the limit */
+    usleep(150 * 1000);                                           /* the disarmed timer stays quiet */
+    CHECK_INT(count(sb), 1);
+    hl_sandbox_set_timeout(sb, 0);
+
+    hl_config *tcfg = hl_config_new();
+    hl_config_register_host_fn(tcfg, "Noop", HL_I32, NULL, 0, noop, NULL);
+    hl_config_register_host_fn(tcfg, "Slow", HL_I32, NULL, 0, slow, NULL);
+    hl_config_set_timeout(tcfg, 50);
+    hl_sandbox *tsb = must_sandbox("cancel_guest", tcfg);
+    CHECK_INT(hl_call(tsb, "FaultForever", HL_VOID, NULL, 0, &r), HL_ERR_CANCELLED);
+    CHECK_STR(hl_last_error(tsb), "call to guest function 'FaultForever' timed out after 50 ms");
+    hl_sandbox_free(tsb);
+    hl_sandbox *fsb;
+    CHECK_INT(hl_sandbox_new_from_snapshot(&fsb, snap, tcfg), HL_OK);
+    CHECK_INT(hl_call(fsb, "HostLoop", HL_VOID, NULL, 0, &r), HL_ERR_CANCELLED);
+    CHECK_STR(hl_last_error(fsb), "call to guest function 'HostLoop' timed out after 50 ms");
+    hl_sandbox_free(fsb);
+
+    /* stress: 50 sandboxes on 50 threads, random interrupts, restore after each cancel */
+    pthread_t th[NSTRESS], ctl;
+    for (int i = 0; i < NSTRESS; i++) {
+        workers[i].seed = (unsigned)i * 7919u + 1;
+        workers[i].snap = snap;
+        CHECK_INT(hl_sandbox_new_from_snapshot(&workers[i].sb, snap, cfg), HL_OK);
+    }
+    pthread_create(&ctl, NULL, controller, NULL);
+    for (int i = 0; i < NSTRESS; i++) pthread_create(&th[i], NULL, worker_main, &workers[i]);
+    for (int i = 0; i < NSTRESS; i++) pthread_join(th[i], NULL);
+    stress_done = 1;
+    pthread_join(ctl, NULL);
+    int falses = 0, fc = 0, fs = 0, ok = 0, sc = 0, other = 0;
+    for (int i = 0; i < NSTRESS; i++) {
+        falses += workers[i].false_cancels;
+        fc += workers[i].forever_calls;
+        fs += workers[i].forever_stopped;
+        ok += workers[i].short_ok;
+        sc += workers[i].short_cancelled;
+        other += workers[i].other;
+        CHECK_INT(count(workers[i].sb) >= 1, 1); /* every sandbox still works */
+        hl_sandbox_free(workers[i].sb);
+    }
+    printf("     stress: %d endless calls all stopped: %d; short calls ok %d, cancelled %d\n", fc, fs, ok, sc);
+    CHECK_INT(falses, 0);
+    CHECK_INT(fs, fc);
+    CHECK_INT(other, 0);
+
+    hl_snapshot_free(snap);
+    hl_sandbox_free(sb);
+    hl_config_free(cfg);
+    hl_config_free(tcfg);
+    return check_exit("cancel");
+}

@@ -211,6 +211,26 @@ HL_API hl_status hl_restore(hl_sandbox *sb, hl_snapshot *snap);
  * each missing or different one. */
 HL_API hl_status hl_sandbox_new_from_snapshot(hl_sandbox **out, hl_snapshot *snap, const hl_config *cfg);
 
+/* ---- pools --------------------------------------------------------------------------- */
+typedef struct hl_pool hl_pool;
+
+/* A pool of sandboxes made from snap with cfg (copied), ready ahead of need so that taking
+ * one costs no VM creation. With background, a thread creates them and keeps `size` ready;
+ * without, hl_pool_new creates all `size` before it returns. */
+HL_API hl_status hl_pool_new(hl_pool **out, hl_snapshot *snap, const hl_config *cfg, int size,
+                             bool background);
+/* Takes a Ready sandbox in snap's state; when none is ready, creates one (as
+ * hl_sandbox_new_from_snapshot). Thread-safe. */
+HL_API hl_status hl_pool_get(hl_pool *pool, hl_sandbox **out);
+/* Gives sb back: it is restored to the pool's snapshot (memory, registers, buffers: nothing
+ * of its last user remains) and kept if the pool has room, else freed. If the restore fails
+ * sb is freed and its status returned. Thread-safe. */
+HL_API hl_status hl_pool_put(hl_pool *pool, hl_sandbox *sb);
+/* Sandboxes ready now. */
+HL_API int hl_pool_ready(hl_pool *pool);
+/* Stops the filler and frees the ready sandboxes. Sandboxes taken out stay valid. */
+HL_API void hl_pool_free(hl_pool *pool);
+
 /* Saves snap to the file at path (written to a temporary name, then renamed): a versioned
  * header (magic, format and ABI versions, sizes, checksum), the layout, vCPU state and
  * function tables, then the memory image, page-aligned so that loading maps it. On failure

@@ -1,6 +1,7 @@
 /* test_snapshot.c - snapshots on real KVM: take, restore, chains, new sandboxes from a
  * snapshot, incompatible restores, host-function coverage, the snapshot never written. */
 #include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 
 #include "harness.h"
@@ -190,6 +191,58 @@ int main(void)
         if (i % 10 == 0) hl_restore(b1, a);
     }
     CHECK(hl_checksum(a->view, a->lo.total) == sum_a);
+
+    /* pools: ready sandboxes in a's state; put scrubs them */
+    hl_pool *pool;
+    hl_sandbox *p1, *p2, *extra[6];
+    CHECK_INT(hl_pool_new(&pool, a, cfg, 4, true), HL_OK);
+    for (int i = 0; i < 500 && hl_pool_ready(pool) < 4; i++) usleep(10000);
+    CHECK_INT(hl_pool_ready(pool), 4);
+    CHECK_INT(hl_pool_get(pool, &p1), HL_OK);
+    CHECK_INT(call_u64(p1, "Get"), 2);
+    CHECK_INT(call_u64(p1, "Incr"), 3);
+    CHECK_INT(fill(p1, 64, 5), 64);
+    v = hl_str("secret of the last user");
+    CHECK_INT(hl_call(p1, "SetStr", HL_VOID, &v, 1, &v), HL_OK);
+    CHECK_INT(hl_pool_put(pool, p1), HL_OK);
+    for (int i = 0; i < 6; i++) CHECK_INT(hl_pool_get(pool, &extra[i]), HL_OK); /* 4 ready + 2 on demand */
+    for (int i = 0; i < 6; i++) {
+        CHECK_INT(call_u64(extra[i], "Get"), 2);
+        CHECK_INT(hl_call(extra[i], "GetStr", HL_STRING, NULL, 0, &v), HL_OK);
+        CHECK_STR(hl_value_str(&v), "before");
+    }
+    CHECK_INT(bad_pages(extra[0], 7), 0);
+    CHECK_INT(hl_call(extra[1], "Crash", HL_VOID, NULL, 0, &v), HL_ERR_FAULT);
+    CHECK_INT(hl_pool_put(pool, extra[1]), HL_OK); /* a poisoned sandbox is scrubbed too */
+    CHECK_INT(hl_pool_get(pool, &p2), HL_OK);
+    CHECK_INT(hl_sandbox_state(p2), HL_STATE_READY);
+    CHECK_INT(call_u64(p2, "Get"), 2);
+    hl_pool_free(pool);
+    CHECK_INT(call_u64(extra[0], "Get"), 2); /* taken sandboxes outlive the pool */
+    hl_sandbox_free(p2);
+    for (int i = 0; i < 6; i++)
+        if (i != 1) hl_sandbox_free(extra[i]);
+
+    /* resident memory of idle sandboxes made from one snapshot */
+    {
+        enum { N = 20 };
+        hl_sandbox *idle[N];
+        long before = -1, after = -1;
+        char line[256];
+        FILE *f = fopen("/proc/self/status", "r");
+        while (f && fgets(line, sizeof line, f)) sscanf(line, "RssAnon: %ld", &before);
+        if (f) fclose(f);
+        for (int i = 0; i < N; i++) {
+            CHECK_INT(hl_sandbox_new_from_snapshot(&idle[i], a, cfg), HL_OK);
+            CHECK_INT(call_u64(idle[i], "Get"), 2);
+        }
+        f = fopen("/proc/self/status", "r");
+        while (f && fgets(line, sizeof line, f)) sscanf(line, "RssAnon: %ld", &after);
+        if (f) fclose(f);
+        printf("     idle sandboxes from one snapshot: %.0f KiB anonymous memory each\n", (after - before) / (double)N);
+        CHECK(after - before < N * 512); /* generous: the benchmark measures it precisely */
+        for (int i = 0; i < N; i++) hl_sandbox_free(idle[i]);
+    }
 
     hl_snapshot_free(a);
     hl_snapshot_free(c);

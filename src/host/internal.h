@@ -310,6 +310,7 @@ struct hl_sandbox {
     size_t retcap;
     int err_code;
     char err[HL_ERR_LEN];
+    char poison_why[HL_ERR_LEN]; /* the failure that poisoned the sandbox */
     uint64_t exits;     /* VM exits since creation (tests and benchmarks read it) */
     /* cancellation (cancel.c); run_word, cancel_seq and cancel_why are shared with
      * hl_sandbox_interrupt on other threads and with the signal handler */

@@ -29,7 +29,11 @@ static void add(hl_layout *lo, int kind, hl_gpa gpa, uint64_t size, unsigned per
 hl_status hl_layout_build(hl_layout *lo, const hl_elf *elf, const hl_sizes *sizes, char *err)
 {
     hl_gpa at;
+    const uint64_t each_max = 1ull << 30; /* far above the API's limits; keeps sums exact */
     memset(lo, 0, sizeof *lo);
+    if (sizes->heap > each_max || sizes->scratch > each_max || sizes->input > each_max ||
+        sizes->output > each_max || (sizes->heap | sizes->scratch | sizes->input | sizes->output) % HL_PAGE)
+        return hl_errf(err, HL_ERR_INVALID_ARG, "memory sizes must be page multiples of at most 1 GiB each");
     lo->sizes = *sizes;
     lo->entry = elf->entry;
     lo->ro_end = elf->ro_end;

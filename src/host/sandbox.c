@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -67,6 +68,7 @@ static hl_status fail(hl_sandbox *sb, hl_status st, const char *fmt, ...)
 static hl_status poison(hl_sandbox *sb, hl_status st)
 {
     sb->state = HL_STATE_POISONED;
+    memcpy(sb->poison_why, sb->err, sizeof sb->poison_why); /* named by later refusals */
     return st;
 }
 
@@ -298,6 +300,11 @@ static hl_status host_call(hl_sandbox *sb, const hl_rec *rec)
     } else if (ret.type != fn->ret) {
         snprintf(msg, sizeof msg, "host function '%s' returned %s, but is registered as returning %s",
                  call.name, hl_type_name(ret.type), hl_type_name(fn->ret));
+        pushed = push_result(sb, false, NULL, HL_GUEST_ERR_HOST_FN, msg);
+    } else if ((ret.type == HL_STRING || ret.type == HL_BYTES) && ret.v.buf.len &&
+               (!ret.v.buf.ptr || (ret.type == HL_STRING && memchr(ret.v.buf.ptr, 0, ret.v.buf.len)))) {
+        snprintf(msg, sizeof msg, "host function '%s' returned an invalid %s (%s)", call.name,
+                 hl_type_name(ret.type), ret.v.buf.ptr ? "holds a NUL byte" : "NULL pointer with a length");
         pushed = push_result(sb, false, NULL, HL_GUEST_ERR_HOST_FN, msg);
     } else {
         pushed = push_result(sb, true, &ret, 0, NULL);
@@ -588,15 +595,21 @@ hl_status hl_sandbox_new_from_file(hl_sandbox **out, const char *path, const hl_
     FILE *f;
     uint8_t *data = NULL;
     long size;
+    struct stat stt;
     hl_status st;
     if (out) *out = NULL;
     if (!path) return hl_errf(tls_err, HL_ERR_INVALID_ARG, "hl_sandbox_new_from_file: path is NULL");
     f = fopen(path, "rb");
     if (!f) return hl_errf(tls_err, HL_ERR_IO, "cannot open guest '%s': %s", path, strerror(errno));
-    if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
+    if (fstat(fileno(f), &stt) < 0) {
         st = hl_errf(tls_err, HL_ERR_IO, "cannot read guest '%s': %s", path, strerror(errno));
         goto done;
     }
+    if (!S_ISREG(stt.st_mode)) {
+        st = hl_errf(tls_err, HL_ERR_IO, "cannot read guest '%s': not a regular file", path);
+        goto done;
+    }
+    size = (long)stt.st_size;
     if ((uint64_t)size > (uint64_t)HL_ELF_MAX_SPAN * 2) {
         st = hl_errf(tls_err, HL_ERR_BAD_GUEST, "guest '%s' is too large (%ld bytes)", path, size);
         goto done;
@@ -723,12 +736,9 @@ hl_status hl_call(hl_sandbox *sb, const char *name, hl_type ret_type, const hl_v
 
     if (!sb) return HL_ERR_INVALID_ARG;
     sb->err_code = 0;
-    if (sb->state != HL_STATE_READY) {
-        char why[HL_ERR_LEN];
-        memcpy(why, sb->err, sizeof why);
+    if (sb->state != HL_STATE_READY)
         return fail(sb, HL_ERR_STATE, "sandbox is %s (after: %s)",
-                    sb->state == HL_STATE_POISONED ? "poisoned" : "unrecoverable", why);
-    }
+                    sb->state == HL_STATE_POISONED ? "poisoned" : "unrecoverable", sb->poison_why);
     if (!name || !ret || nargs < 0 || nargs > HL_MAX_ARGS || (nargs && !args))
         return fail(sb, HL_ERR_INVALID_ARG, "hl_call: name and ret are required and nargs must be 0..%d",
                     HL_MAX_ARGS);

@@ -61,7 +61,10 @@ hl_status hl_snapshot_from_image(hl_snapshot **out, const hl_layout *lo, hl_imag
         hl_snapshot_free(s);
         return st;
     }
-    s->slot0_sum = hl_checksum(s->view, lo->ro_end);
+    /* What the guest can see of slot 0 (PEB, page tables, image); not the untouched gap
+     * between the page tables and the image, whose reading would only allocate pages. */
+    s->slot0_sum = hl_checksum(s->view, lo->pt_end) ^
+                   hl_checksum(s->view + HL_IMAGE_BASE, lo->ro_end - HL_IMAGE_BASE) * 31;
     *out = s;
     return HL_OK;
 }

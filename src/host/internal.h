@@ -139,6 +139,7 @@ typedef struct hl_vm {
     struct kvm_run *run;
     size_t run_size;
     bool pvm;
+    bool manual_dirty; /* KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 is on */
 } hl_vm;
 
 /* The vCPU state a snapshot keeps: KVM's struct kvm_regs, kvm_sregs and kvm_fpu, as bytes
@@ -175,9 +176,13 @@ hl_status hl_vm_cpu_get(hl_vm *vm, hl_cpu_state *cpu, char *err);
 hl_status hl_vm_cpu_set(hl_vm *vm, const hl_cpu_state *cpu, char *err);
 /* Loads the general registers at the next KVM_RUN through kvm_run's sync_regs (no ioctl). */
 void hl_vm_regs_sync(hl_vm *vm, const hl_cpu_state *cpu);
-/* ORs the pages of slot 1 written since the last call into bitmap (npages bits), using
- * scratch (same size) for KVM's answer. KVM re-arms write tracking for those pages. */
+/* ORs the pages of slot 1 KVM reports dirty into bitmap (npages bits), leaving KVM's answer
+ * in scratch (same size). With manual protection (vm->manual_dirty) the pages stay dirty
+ * and writable until hl_vm_dirty_clear; without it KVM re-protects them at once. */
 hl_status hl_vm_dirty_log(hl_vm *vm, uint64_t *bitmap, uint64_t *scratch, uint64_t npages, char *err);
+/* Write-protects the pages set in bitmap again, so their next write is logged (a no-op
+ * without manual protection). Changes bitmap. */
+hl_status hl_vm_dirty_clear(hl_vm *vm, uint64_t *bitmap, uint64_t npages, char *err);
 /* Sets (or clears) kvm_run->immediate_exit: KVM_RUN returns EINTR at once while it is set. */
 void hl_vm_kick(hl_vm *vm, bool on);
 void hl_vm_destroy(hl_vm *vm);
@@ -289,6 +294,8 @@ struct hl_sandbox {
     uint64_t npages1;    /* pages in slot 1 */
     uint64_t *dirty;     /* slot-1 pages that may differ from base */
     uint64_t *dirty_tmp; /* scratch for KVM's dirty log */
+    uint64_t *dirty_prev; /* KVM's dirty log at the previous restore */
+    uint64_t restores;
     uint64_t in_max;     /* highest input-stack top since the memory equalled base */
     uint64_t gen_counter;
     /* from the configuration */

@@ -455,8 +455,9 @@ hl_status hl_sandbox_map(hl_sandbox *sb, hl_snapshot *snap)
     sb->npages1 = (sb->lo.total - sb->lo.ro_end) / HL_PAGE;
     sb->dirty = calloc((sb->npages1 + 63) / 64, 8);
     sb->dirty_tmp = calloc((sb->npages1 + 63) / 64, 8);
+    sb->dirty_prev = calloc((sb->npages1 + 63) / 64, 8);
     sb->mem = hl_reserve(sb->lo.total);
-    if (!sb->dirty || !sb->dirty_tmp || !sb->mem)
+    if (!sb->dirty || !sb->dirty_tmp || !sb->dirty_prev || !sb->mem)
         return fail(sb, HL_ERR_NO_MEMORY, "out of memory for guest memory of %llu bytes",
                     (unsigned long long)sb->lo.total);
     sb->slot0 = sb->mem;
@@ -672,6 +673,7 @@ void hl_sandbox_free(hl_sandbox *sb)
     hl_snapshot_free(sb->base);
     free(sb->dirty);
     free(sb->dirty_tmp);
+    free(sb->dirty_prev);
     hl_guestfns_free(sb->guestfns, sb->nguestfns);
     free(sb->hostfns);
     free(sb->outcopy);

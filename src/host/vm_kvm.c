@@ -131,6 +131,13 @@ hl_status hl_vm_create(hl_vm *vm, const hl_vm_setup *s, char *err)
         st = hl_errf(err, HL_ERR_HYPERVISOR, "KVM_CREATE_VM: %s", strerror(errno));
         goto fail;
     }
+    /* Manual dirty-log protection: KVM_GET_DIRTY_LOG then leaves pages writable until we
+     * clear them, so pages a guest writes on every call need not fault on every call. */
+    {
+        struct kvm_enable_cap cap = { .cap = KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2,
+                                      .args = { KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE } };
+        vm->manual_dirty = ioctl(vm->vmfd, KVM_ENABLE_CAP, &cap) == 0;
+    }
     if ((st = set_slot(vm, 0, 0, s->slot0, s->slot0_size, KVM_MEM_READONLY, err)) ||
         (st = set_slot(vm, 1, s->slot0_size, s->slot1, s->slot1_size, KVM_MEM_LOG_DIRTY_PAGES, err)))
         goto fail;
@@ -264,6 +271,16 @@ hl_status hl_vm_dirty_log(hl_vm *vm, uint64_t *bitmap, uint64_t *scratch, uint64
     if (ioctl(vm->vmfd, KVM_GET_DIRTY_LOG, &dl) < 0)
         return hl_errf(err, HL_ERR_HYPERVISOR, "KVM_GET_DIRTY_LOG: %s", strerror(errno));
     for (uint64_t i = 0; i < words; i++) bitmap[i] |= scratch[i];
+    return HL_OK;
+}
+
+hl_status hl_vm_dirty_clear(hl_vm *vm, uint64_t *bitmap, uint64_t npages, char *err)
+{
+    struct kvm_clear_dirty_log cl = { .slot = 1, .first_page = 0, .num_pages = (uint32_t)npages,
+                                      .dirty_bitmap = bitmap };
+    if (!vm->manual_dirty) return HL_OK; /* KVM_GET_DIRTY_LOG re-protected everything already */
+    if (ioctl(vm->vmfd, KVM_CLEAR_DIRTY_LOG, &cl) < 0)
+        return hl_errf(err, HL_ERR_HYPERVISOR, "KVM_CLEAR_DIRTY_LOG: %s", strerror(errno));
     return HL_OK;
 }
 

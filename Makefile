@@ -49,7 +49,10 @@ EXAMPLE_HOSTS := $(patsubst examples/host/%.c,$(B)/bin/%,$(wildcard examples/hos
 BENCH := $(patsubst bench/%.c,$(B)/bin/%,$(wildcard bench/*.c))
 BENCH_GUESTS := $(patsubst bench/guests/%.c,$(B)/tests/guests/%.elf,$(wildcard bench/guests/*.c))
 
-.PHONY: all setup lib guest-sdk guests tests demo test unit integration bench install clean format
+.PHONY: all setup lib guest-sdk guests tests demo test unit integration bench install clean format \
+	test-asan asan-inner fuzz fuzz-smoke
+# Keep intermediate objects: without this make deletes them and relinks every time.
+.SECONDARY:
 all: lib guest-sdk $(CLI) guests $(EXAMPLE_HOSTS) $(PC)
 lib: $(LIB_A) $(LIB_SO) $(STAGED_HEADERS)
 guest-sdk: $(GUEST_SDK)
@@ -160,6 +163,35 @@ demo: all
 
 test: tests
 	$(Q)bash tests/run.sh $(B)
+
+# The host side built with AddressSanitizer and UBSan into $(B)/asan; the guests are the
+# normal build's (they are not host code).
+ASAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+test-asan: all guests
+	$(Q)$(MAKE) --no-print-directory B=$(B)/asan SETUP_STAMP=$(SETUP_STAMP) \
+		EXTRA_CFLAGS="$(ASAN_FLAGS) -U_FORTIFY_SOURCE" EXTRA_LDFLAGS="$(ASAN_FLAGS)" asan-inner
+	$(Q)ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+		bash tests/run.sh $(B)/asan $(B)
+asan-inner: $(UNIT_TESTS) $(INTEG_TESTS)
+
+# libFuzzer harnesses (clang) for every decoder of guest- or file-supplied bytes. fuzz-smoke
+# runs each for FUZZ_SECONDS on a scratch copy of its committed seed corpus.
+FUZZ_SECONDS ?= 20
+FUZZERS := $(patsubst tests/fuzz/%.c,$(B)/fuzz/%,$(wildcard tests/fuzz/*.c))
+fuzz: $(FUZZERS)
+$(B)/fuzz/%: tests/fuzz/%.c $(HOST_SRC) $(wildcard src/host/*.h src/common/*.h include/*.h include/hyperlight/*.h)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  FUZZ    $@")
+	$(Q)clang -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Isrc/common -Isrc/host \
+		-o $@ $< $(HOST_SRC) -pthread
+fuzz-smoke: $(FUZZERS)
+	$(Q)for f in $(FUZZERS); do n=$$(basename $$f); n=$${n#fuzz_}; \
+		rm -rf $(B)/fuzz/work-$$n && mkdir -p $(B)/fuzz/work-$$n && \
+		echo "  fuzz $$n for $(FUZZ_SECONDS) s" && \
+		$$f -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -print_final_stats=1 \
+			-artifact_prefix=$(B)/fuzz/work-$$n/ $(B)/fuzz/work-$$n tests/fuzz/corpus/$$n \
+			> $(B)/fuzz/work-$$n.log 2>&1 || { tail -40 $(B)/fuzz/work-$$n.log; exit 1; }; \
+		grep -E 'stat::number_of_executed_units|cov:' $(B)/fuzz/work-$$n.log | tail -2; done
 
 unit: $(UNIT_TESTS)
 	$(Q)for t in $(UNIT_TESTS); do $$t || exit 1; done

@@ -47,7 +47,6 @@ const char *hl_config_error(const hl_config *cfg) { return cfg ? cfg->err : "no 
 static hl_status set_size(hl_config *cfg, uint64_t *field, const char *what, size_t bytes,
                           uint64_t min, uint64_t max)
 {
-    if (!cfg) return HL_ERR_INVALID_ARG;
     if (bytes < min)
         return hl_errf(cfg->err, HL_ERR_INVALID_ARG, "%s %zu is below the minimum %llu", what, bytes,
                        (unsigned long long)min);
@@ -61,18 +60,22 @@ static hl_status set_size(hl_config *cfg, uint64_t *field, const char *what, siz
 
 hl_status hl_config_set_heap_size(hl_config *cfg, size_t b)
 {
+    if (!cfg) return HL_ERR_INVALID_ARG;
     return set_size(cfg, &cfg->sizes.heap, "heap size", b, HL_HEAP_MIN, HL_HEAP_MAX);
 }
 hl_status hl_config_set_scratch_size(hl_config *cfg, size_t b)
 {
+    if (!cfg) return HL_ERR_INVALID_ARG;
     return set_size(cfg, &cfg->sizes.scratch, "scratch size", b, HL_SCRATCH_MIN, HL_SCRATCH_MAX);
 }
 hl_status hl_config_set_input_size(hl_config *cfg, size_t b)
 {
+    if (!cfg) return HL_ERR_INVALID_ARG;
     return set_size(cfg, &cfg->sizes.input, "input buffer size", b, HL_BUFFER_MIN, HL_BUFFER_MAX);
 }
 hl_status hl_config_set_output_size(hl_config *cfg, size_t b)
 {
+    if (!cfg) return HL_ERR_INVALID_ARG;
     return set_size(cfg, &cfg->sizes.output, "output buffer size", b, HL_BUFFER_MIN, HL_BUFFER_MAX);
 }
 

@@ -153,7 +153,10 @@ int main(void)
     CHECK_INT(call_u64(b2, "Get"), 2);
     CHECK_INT(hl_call(b2, "Crash", HL_VOID, NULL, 0, &v), HL_ERR_FAULT);
     CHECK_INT(hl_sandbox_state(b2), HL_STATE_POISONED);
-    CHECK_INT(hl_snapshot_take(b2, &d) == HL_ERR_STATE, 1);
+    hl_snapshot *none = (hl_snapshot *)1;
+    CHECK_INT(hl_snapshot_take(b2, &none), HL_ERR_STATE);
+    CHECK(none == NULL);
+    CHECK_STR(hl_last_error(b2), "cannot snapshot a poisoned sandbox");
     CHECK_INT(hl_restore(b2, a), HL_OK);
     CHECK_INT(call_u64(b2, "Incr"), 3);
     CHECK_INT(bad_pages(b2, 7), 0);

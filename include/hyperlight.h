@@ -114,6 +114,14 @@ HL_API void *hl_host_call_alloc(hl_host_call *call, size_t bytes);
 HL_API int hl_host_call_error(hl_host_call *call, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Limits per guest call on the host calls a guest makes and on the bytes it prints and logs
+ * (defaults: HL_MAX_HOST_CALLS_DEFAULT, HL_MAX_OUTPUT_DEFAULT). A call that goes beyond
+ * either fails with HL_ERR_CANCELLED naming the limit, and its sandbox is Poisoned. Abort,
+ * error and log messages are each cut at HL_MAX_MESSAGE bytes. */
+#define HL_MAX_HOST_CALLS_DEFAULT 1000000u
+#define HL_MAX_OUTPUT_DEFAULT (64u << 20)
+HL_API hl_status hl_config_set_limits(hl_config *cfg, uint64_t max_host_calls, uint64_t max_output_bytes);
+
 /* A time limit for every guest call of sandboxes made from cfg, in milliseconds (0, the
  * default: none). A call that runs longer is stopped like hl_sandbox_interrupt does and
  * fails with HL_ERR_CANCELLED ("... timed out after N ms"). */

@@ -32,6 +32,8 @@ hl_config *hl_config_new(void)
     cfg->sizes.input = HL_BUFFER_DEFAULT;
     cfg->sizes.output = HL_BUFFER_DEFAULT;
     cfg->print = default_print;
+    cfg->max_host_calls = HL_MAX_HOST_CALLS_DEFAULT;
+    cfg->max_output = HL_MAX_OUTPUT_DEFAULT;
     return cfg;
 }
 
@@ -123,6 +125,17 @@ hl_status hl_config_register_host_fn(hl_config *cfg, const char *name, hl_type r
     if (nparams) memcpy(slot->params, params, (size_t)nparams * sizeof *params);
     slot->fn = fn;
     slot->user = user;
+    cfg->err[0] = 0;
+    return HL_OK;
+}
+
+hl_status hl_config_set_limits(hl_config *cfg, uint64_t max_host_calls, uint64_t max_output_bytes)
+{
+    if (!cfg) return HL_ERR_INVALID_ARG;
+    if (max_host_calls == 0 || max_output_bytes == 0)
+        return hl_errf(cfg->err, HL_ERR_INVALID_ARG, "limits must be at least 1");
+    cfg->max_host_calls = max_host_calls;
+    cfg->max_output = max_output_bytes;
     cfg->err[0] = 0;
     return HL_OK;
 }

@@ -232,6 +232,8 @@ typedef struct hl_hostfn {
 struct hl_config {
     hl_sizes sizes;
     uint64_t timeout_ms;
+    uint64_t max_host_calls; /* per guest call */
+    uint64_t max_output;     /* bytes of prints and log messages per guest call */
     int nhostfns, caphostfns;
     hl_hostfn *hostfns;
     hl_print_fn print;
@@ -280,6 +282,7 @@ struct hl_snapshot {
 /* Creates a snapshot of image img (one reference taken on each of its files). */
 hl_status hl_snapshot_from_image(hl_snapshot **out, const hl_layout *lo, hl_image *img, char *err);
 void hl_snapshot_ref(hl_snapshot *s);
+hl_status hl_restore_ex(hl_sandbox *sb, hl_snapshot *snap, bool full_cpu);
 hl_status hl_guestfns_copy(hl_guestfn **dst, const hl_guestfn *src, int n);
 void hl_guestfns_free(hl_guestfn *fns, int n);
 
@@ -327,6 +330,9 @@ struct hl_sandbox {
     int cancel_why;      /* HL_CANCEL_* */
     pthread_t tid;       /* thread running the current call */
     uint64_t timeout_ms; /* per-call time limit, 0 = none */
+    uint64_t max_host_calls, max_output;      /* limits per guest call */
+    uint64_t call_host_calls, call_output;    /* this call's use of them */
+    hl_status drain_status;                   /* why the last drain() failed */
     bool has_timer;
     int timer_tid;
     timer_t timer;

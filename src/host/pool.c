@@ -134,8 +134,9 @@ hl_status hl_pool_put(hl_pool *pool, hl_sandbox *sb)
 {
     hl_status st;
     if (!pool || !sb) return HL_ERR_INVALID_ARG;
-    /* Scrub before anyone else can see it: memory, registers and buffers back to snap. */
-    if ((st = hl_restore(sb, pool->snap)) != HL_OK) {
+    /* Scrub before anyone else can see it: memory, every vCPU register and the buffers
+     * back to snap (the next user may be someone else). */
+    if ((st = hl_restore_ex(sb, pool->snap, true)) != HL_OK) {
         hl_sandbox_free(sb);
         return st;
     }

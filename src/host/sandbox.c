@@ -174,6 +174,13 @@ static int take_output(hl_sandbox *sb)
     return n;
 }
 
+static bool over_output(hl_sandbox *sb)
+{
+    fail(sb, HL_ERR_CANCELLED, "guest call stopped: it printed and logged more than the limit of %llu bytes",
+         (unsigned long long)sb->max_output);
+    return false;
+}
+
 /* Delivers a PRINT or LOG record. Returns false (with the error set) if the record is bad. */
 static bool deliver(hl_sandbox *sb, const hl_rec *rec)
 {
@@ -185,6 +192,7 @@ static bool deliver(hl_sandbox *sb, const hl_rec *rec)
             fail(sb, HL_ERR_PROTOCOL, "guest print record at offset 0x%zx: bad stream", rec->offset);
             return false;
         }
+        if ((sb->call_output += rec->len - 1) > sb->max_output) return over_output(sb);
         if (sb->print && rec->len > 1) sb->print(sb->print_user, stream, (const char *)rec->payload + 1, rec->len - 1);
         return true;
     }
@@ -195,6 +203,7 @@ static bool deliver(hl_sandbox *sb, const hl_rec *rec)
             fail(sb, HL_ERR_PROTOCOL, "guest log record at offset 0x%zx malformed: %s", rec->offset, r.why);
             return false;
         }
+        if ((sb->call_output += lg.msg_len) > sb->max_output) return over_output(sb);
         memcpy(msg, lg.msg, lg.msg_len);
         msg[lg.msg_len] = 0;
         if (sb->log) sb->log(sb->log_user, lg.level, msg, lg.file, lg.line);
@@ -210,8 +219,12 @@ static bool deliver(hl_sandbox *sb, const hl_rec *rec)
 static const hl_rec *drain(hl_sandbox *sb, int n, int last_kind, const char *what)
 {
     int upto = last_kind ? n - 1 : n;
+    sb->drain_status = HL_ERR_PROTOCOL;
     for (int i = 0; i < upto; i++)
-        if (!deliver(sb, &sb->recs[i])) return NULL;
+        if (!deliver(sb, &sb->recs[i])) {
+            if (sb->call_output > sb->max_output) sb->drain_status = HL_ERR_CANCELLED;
+            return NULL;
+        }
     if (!last_kind) return sb->recs; /* non-NULL: success */
     if (n == 0 || sb->recs[n - 1].kind != last_kind) {
         static const char *const kinds[] = { "?", "CALL", "RESULT", "HOSTCALL", "LOG", "PRINT", "ABORT", "FUNCS" };
@@ -354,17 +367,21 @@ static hl_status run(hl_sandbox *sb, int mode, const hl_rec **last, const char *
                                        ex.port, (unsigned long long)guest_rip(sb)));
             if ((n = take_output(sb)) < 0) return poison(sb, HL_ERR_PROTOCOL);
             if (ex.port == HL_PORT_FLUSH) {
-                if (!drain(sb, n, 0, "FLUSH")) return poison(sb, HL_ERR_PROTOCOL);
+                if (!drain(sb, n, 0, "FLUSH")) return poison(sb, sb->drain_status);
             } else if (ex.port == HL_PORT_HOSTCALL) {
                 const hl_rec *rec = drain(sb, n, HL_REC_HOSTCALL, "HOSTCALL");
-                if (!rec) return poison(sb, HL_ERR_PROTOCOL);
+                if (!rec) return poison(sb, sb->drain_status);
+                if (++sb->call_host_calls > sb->max_host_calls)
+                    return poison(sb, fail(sb, HL_ERR_CANCELLED,
+                                           "%s stopped: it made more than the limit of %llu host calls", what,
+                                           (unsigned long long)sb->max_host_calls));
                 if ((st = host_call(sb, rec)) != HL_OK) return st;
                 if (hl_cancelled(sb)) return cancelled(sb, what); /* cancelled while the host function ran */
             } else if (ex.port == HL_PORT_ABORT) {
                 const hl_rec *rec = drain(sb, n, HL_REC_ABORT, "ABORT");
                 hl_reader r;
                 hl_msg_abort ab;
-                if (!rec) return poison(sb, HL_ERR_PROTOCOL);
+                if (!rec) return poison(sb, sb->drain_status);
                 hl_r_init(&r, rec->payload, rec->len);
                 if (!hl_decode_abort(&r, &ab))
                     return poison(sb, fail(sb, HL_ERR_PROTOCOL, "guest abort record malformed: %s", r.why));
@@ -374,7 +391,7 @@ static hl_status run(hl_sandbox *sb, int mode, const hl_rec **last, const char *
             } else {
                 *last = drain(sb, n, mode == RUN_INIT ? HL_REC_FUNCS : HL_REC_RESULT,
                               "DONE");
-                if (!*last) return poison(sb, HL_ERR_PROTOCOL);
+                if (!*last) return poison(sb, sb->drain_status);
                 return HL_OK;
             }
             break;
@@ -538,6 +555,8 @@ hl_status hl_sandbox_adopt_config(hl_sandbox *sb, const hl_config *cfg)
     sb->recs = malloc((size_t)sb->maxrecs * sizeof *sb->recs);
     if (!sb->outcopy || !sb->recs) return fail(sb, HL_ERR_NO_MEMORY, "out of memory");
     sb->timeout_ms = cfg->timeout_ms;
+    sb->max_host_calls = cfg->max_host_calls;
+    sb->max_output = cfg->max_output;
     return hl_cancel_init(sb);
 }
 
@@ -566,6 +585,7 @@ static hl_status create(hl_sandbox *sb, const uint8_t *data, size_t len, const h
                         .rdi = HL_PEB_GPA };
     if ((st = hl_vm_create(&sb->vm, &vs, sb->err))) return st;
     sb->in_top = HL_BUF_EMPTY;
+    sb->call_host_calls = sb->call_output = 0;
     if ((st = hl_cancel_begin(sb)) != HL_OK) return st;
     st = run(sb, RUN_INIT, &last, "guest initialisation");
     hl_cancel_end(sb);
@@ -767,6 +787,7 @@ hl_status hl_call(hl_sandbox *sb, const char *name, hl_type ret_type, const hl_v
     put_top(sb, sb->lo.input, top);
     sb->in_top = top;
 
+    sb->call_host_calls = sb->call_output = 0;
     if ((st = hl_cancel_begin(sb)) != HL_OK) return st;
     snprintf(msg, sizeof msg, "call to guest function '%s'", name);
     st = run(sb, RUN_CALL, &last, msg);

@@ -247,6 +247,29 @@ fail:
     return st;
 }
 
+/* On kvm_pvm a new vCPU runs natively only after the guest registers its virtual-IF page,
+ * which the host cannot do for it. So the vCPU starts at the guest's hl_resume (entry.S) with
+ * the snapshot's rip pushed on its stack: hl_resume registers the page and returns to it. */
+static hl_status resume_via_trampoline(hl_sandbox *sb, hl_cpu_state *cpu)
+{
+    struct hl_meta meta;
+    const hl_region *code, *stack;
+    uint64_t rsp = cpu->regs[HL_REG_RSP] - 8;
+    memcpy(&meta, sb->slot0 + sb->lo.meta, sizeof meta); /* read once; slot0 == mem */
+    code = hl_layout_find(&sb->lo, meta.resume_gva);
+    stack = hl_layout_find(&sb->lo, rsp);
+    if (!code || !(code->perm & HL_PERM_X) || !stack || stack->kind != HL_RGN_STACK ||
+        rsp - stack->gpa < 64 || rsp % 8)
+        return hl_errf(sb->err, HL_ERR_BAD_GUEST,
+                       "snapshot cannot be resumed: guest resume address 0x%llx or stack 0x%llx invalid",
+                       (unsigned long long)meta.resume_gva, (unsigned long long)rsp);
+    memcpy(sb->mem + rsp, &cpu->regs[HL_REG_RIP], 8);
+    set_bits(sb->dirty, (rsp - sb->lo.ro_end) / HL_PAGE, 1); /* a host write: restore must undo it */
+    cpu->regs[HL_REG_RSP] = rsp;
+    cpu->regs[HL_REG_RIP] = meta.resume_gva;
+    return HL_OK;
+}
+
 /* ---- restore ---- */
 static const char *incompatible(const hl_layout *a, const hl_layout *b, uint64_t sa, uint64_t sb_sum)
 {
@@ -270,7 +293,12 @@ static hl_status copy_run(void *c, uint64_t first, uint64_t n)
     return HL_OK;
 }
 
-hl_status hl_restore(hl_sandbox *sb, hl_snapshot *snap)
+hl_status hl_restore(hl_sandbox *sb, hl_snapshot *snap) { return hl_restore_ex(sb, snap, false); }
+
+/* full_cpu: reload every vCPU register (general, segment and control, x87/SSE, debug)
+ * through ioctls, as for a poisoned sandbox; otherwise a Ready sandbox gets its general
+ * registers through sync_regs (no ioctl) and the guest resets x87/SSE at each call. */
+hl_status hl_restore_ex(hl_sandbox *sb, hl_snapshot *snap, bool full_cpu)
 {
     const char *why;
     hl_status st;
@@ -303,10 +331,15 @@ hl_status hl_restore(hl_sandbox *sb, hl_snapshot *snap)
     memset(sb->dirty, 0, (sb->npages1 + 63) / 64 * 8);
     sb->in_max = HL_BUF_EMPTY;
     sb->in_top = HL_BUF_EMPTY;
-    if (sb->state == HL_STATE_READY) {
+    if (sb->state == HL_STATE_READY && !full_cpu) {
         hl_vm_regs_sync(&sb->vm, &snap->cpu);
-    } else if ((st = hl_vm_cpu_set(&sb->vm, &snap->cpu, sb->err)) != HL_OK) {
-        goto fail;
+    } else {
+        /* A call that was cut short may have been a vCPU's first, stopped before the guest
+         * registered its virtual-IF page: on kvm_pvm go through hl_resume again (it is
+         * idempotent) rather than lose native mode. */
+        hl_cpu_state cpu = snap->cpu;
+        if (sb->vm.pvm && (st = resume_via_trampoline(sb, &cpu)) != HL_OK) goto fail;
+        if ((st = hl_vm_cpu_set(&sb->vm, &cpu, sb->err)) != HL_OK) goto fail;
     }
     if (sb->gen_counter < snap->generation) sb->gen_counter = snap->generation;
     sb->state = HL_STATE_READY;
@@ -346,29 +379,6 @@ static hl_status check_hostfns(const hl_snapshot *snap, const hl_config *cfg, ch
     if (!bad) return HL_OK;
     return hl_errf(err, HL_ERR_INVALID_ARG, "configuration lacks %d host function%s the snapshot needs: %s", bad,
                    bad > 1 ? "s" : "", list);
-}
-
-/* On kvm_pvm a new vCPU runs natively only after the guest registers its virtual-IF page,
- * which the host cannot do for it. So the vCPU starts at the guest's hl_resume (entry.S) with
- * the snapshot's rip pushed on its stack: hl_resume registers the page and returns to it. */
-static hl_status resume_via_trampoline(hl_sandbox *sb, hl_cpu_state *cpu)
-{
-    struct hl_meta meta;
-    const hl_region *code, *stack;
-    uint64_t rsp = cpu->regs[HL_REG_RSP] - 8;
-    memcpy(&meta, sb->slot0 + sb->lo.meta, sizeof meta); /* read once; slot0 == mem */
-    code = hl_layout_find(&sb->lo, meta.resume_gva);
-    stack = hl_layout_find(&sb->lo, rsp);
-    if (!code || !(code->perm & HL_PERM_X) || !stack || stack->kind != HL_RGN_STACK ||
-        rsp - stack->gpa < 64 || rsp % 8)
-        return hl_errf(sb->err, HL_ERR_BAD_GUEST,
-                       "snapshot cannot be resumed: guest resume address 0x%llx or stack 0x%llx invalid",
-                       (unsigned long long)meta.resume_gva, (unsigned long long)rsp);
-    memcpy(sb->mem + rsp, &cpu->regs[HL_REG_RIP], 8);
-    set_bits(sb->dirty, (rsp - sb->lo.ro_end) / HL_PAGE, 1); /* a host write: restore must undo it */
-    cpu->regs[HL_REG_RSP] = rsp;
-    cpu->regs[HL_REG_RIP] = meta.resume_gva;
-    return HL_OK;
 }
 
 hl_status hl_sandbox_new_from_snapshot(hl_sandbox **out, hl_snapshot *snap, const hl_config *cfg)

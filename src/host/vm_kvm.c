@@ -60,11 +60,34 @@ static struct {
 static int supported_cpuid_errno;
 static pthread_once_t cpuid_once = PTHREAD_ONCE_INIT;
 
+/* What the guest sees: the host's features minus what tells it about the hypervisor or the
+ * host and that a guest has no use for (CPUID is emulated by KVM from this table, also on
+ * kvm_pvm): the hypervisor-present bit and KVM's 0x40000000 leaves, VMX and SVM, and the
+ * processor brand string. Intel SDM Vol. 2A, CPUID. */
+static void filter_cpuid(struct kvm_cpuid2 *cp)
+{
+    static const char brand[48] = "hyperlight virtual CPU";
+    uint32_t out = 0;
+    for (uint32_t i = 0; i < cp->nent; i++) {
+        struct kvm_cpuid_entry2 *e = &cp->entries[i];
+        if (e->function >= 0x40000000 && e->function <= 0x400000ff) continue; /* hypervisor leaves */
+        if (e->function == 1) e->ecx &= ~((1u << 31) | (1u << 5));             /* hypervisor, VMX */
+        if (e->function == 0x80000001) e->ecx &= ~(1u << 2);                    /* SVM */
+        if (e->function >= 0x80000002 && e->function <= 0x80000004) {
+            const uint32_t *w = (const uint32_t *)brand + (e->function - 0x80000002) * 4;
+            e->eax = w[0], e->ebx = w[1], e->ecx = w[2], e->edx = w[3];
+        }
+        cp->entries[out++] = *e;
+    }
+    cp->nent = out;
+}
+
 static void query_cpuid(void)
 {
     int kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
     supported_cpuid.h.nent = CPUID_MAX;
     if (kvm < 0 || ioctl(kvm, KVM_GET_SUPPORTED_CPUID, &supported_cpuid) < 0) supported_cpuid_errno = errno ? errno : EIO;
+    else filter_cpuid(&supported_cpuid.h);
     if (kvm >= 0) close(kvm);
 }
 

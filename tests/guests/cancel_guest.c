@@ -1,4 +1,6 @@
 /* cancel_guest.c - guest for the cancellation tests: calls that never end, in every way. */
+#include <stdio.h>
+
 #include "hyperlight_guest.h"
 
 static volatile uint64_t sink;
@@ -55,8 +57,20 @@ static int count(const hl_value *a, int n, hl_value *r)
     return 0;
 }
 
+static int print_forever(const hl_value *a, int n, hl_value *r)
+{
+    for (;;) printf("all work and no play makes a dull guest\n");
+}
+
+static int log_forever(const hl_value *a, int n, hl_value *r)
+{
+    for (;;) HL_INFO("all work and no play");
+}
+
 void hl_guest_main(void)
 {
+    hl_guest_register("PrintForever", print_forever, HL_VOID, 0);
+    hl_guest_register("LogForever", log_forever, HL_VOID, 0);
     hl_guest_register("Spin", spin, HL_VOID, 0);
     hl_guest_register("SpinFor", spin_for, HL_U64, 1, HL_U64);
     hl_guest_register("HostLoop", host_loop, HL_VOID, 0);

@@ -6,6 +6,7 @@
  *
  * Addresses are passed through an empty asm so the compiler cannot see that they are NULL
  * or otherwise invalid (GCC would turn a visible NULL dereference into ud2). */
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -453,8 +454,21 @@ __attribute__((noreturn)) static int forever(const hl_value *args, int argc, hl_
     for (;;) __asm__ volatile("" ::: "memory");
 }
 
+/* Cpuid(leaf) -> "eax ebx ecx edx" in hex, as the guest sees them. */
+static int cpuid(const hl_value *args, int argc, hl_value *ret)
+{
+    uint32_t a = args[0].v.u32, b, c = 0, d;
+    char *s = hl_ret_alloc(64);
+    if (!s) return hl_error(1, "out of memory");
+    __asm__ volatile("cpuid" : "+a"(a), "=b"(b), "+c"(c), "=d"(d));
+    snprintf(s, 64, "%08x %08x %08x %08x", a, b, c, d);
+    *ret = hl_str(s);
+    return 0;
+}
+
 void hl_guest_main(void)
 {
+    hl_guest_register("Cpuid", cpuid, HL_STRING, 1, HL_U32);
     hl_guest_register("Ping", ping, HL_I32, 1, HL_I32);
     hl_guest_register("Addr", addr, HL_U64, 1, HL_STRING);
     hl_guest_register("Spin", spin, HL_U64, 1, HL_U64);

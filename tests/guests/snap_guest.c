@@ -1,5 +1,6 @@
 /* snap_guest.c - guest for the snapshot tests: state in data, bss and heap, and functions
  * that dirty and check any number of pages. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -78,8 +79,33 @@ static int call_host(const hl_value *a, int n, hl_value *r)
     return 0;
 }
 
+/* SetFpu(u64): leaves v in xmm7, rounding toward zero in MXCSR and a non-default x87
+ * control word. GetFpu() -> string: what a call sees of those at its start. */
+static int set_fpu(const hl_value *a, int n, hl_value *r)
+{
+    uint64_t v = a[0].v.u64;
+    uint32_t mxcsr = 0x7f80; /* round toward zero */
+    uint16_t fcw = 0x0c7f;
+    __asm__ volatile("movq %0, %%xmm7\n\tldmxcsr %1\n\tfldcw %2" : : "r"(v), "m"(mxcsr), "m"(fcw) : "xmm7");
+    *r = hl_void();
+    return 0;
+}
+static int get_fpu(const hl_value *a, int n, hl_value *r)
+{
+    uint64_t v;
+    uint32_t mxcsr;
+    uint16_t fcw;
+    char *s = hl_ret_alloc(80);
+    __asm__ volatile("movq %%xmm7, %0\n\tstmxcsr %1\n\tfnstcw %2" : "=r"(v), "=m"(mxcsr), "=m"(fcw));
+    snprintf(s, 80, "xmm7=%llx mxcsr=%x fcw=%x", (unsigned long long)v, mxcsr, fcw);
+    *r = hl_str(s);
+    return 0;
+}
+
 void hl_guest_main(void)
 {
+    hl_guest_register("SetFpu", set_fpu, HL_VOID, 1, HL_U64);
+    hl_guest_register("GetFpu", get_fpu, HL_STRING, 0);
     hl_guest_register("Incr", incr, HL_U64, 0);
     hl_guest_register("Get", get, HL_U64, 0);
     hl_guest_register("Generation", generation, HL_U64, 0);

@@ -95,14 +95,17 @@ static void *worker_main(void *p)
         if (forever) {
             w->forever_calls++;
             if (st == HL_ERR_CANCELLED) w->forever_stopped++;
+            else if (w->other++ < 2) fprintf(stderr, "endless call: %s: %s\n", hl_status_name(st), hl_last_error(w->sb));
         } else if (st == HL_OK && r.v.u64 == a.v.u64) {
             w->short_ok++;
         } else if (st == HL_ERR_CANCELLED) {
             w->short_cancelled++;
         } else {
-            w->other++;
+            if (w->other++ < 2) fprintf(stderr, "unexpected: %s: %s\n", hl_status_name(st), hl_last_error(w->sb));
         }
-        if (st != HL_OK && hl_restore(w->sb, w->snap) != HL_OK) w->other++;
+        if (st != HL_OK && hl_restore(w->sb, w->snap) != HL_OK) {
+            if (w->other++ < 2) fprintf(stderr, "restore: %s\n", hl_last_error(w->sb));
+        }
     }
     return NULL;
 }
@@ -195,6 +198,31 @@ int main(void)
     CHECK_INT(hl_call(fsb, "HostLoop", HL_VOID, NULL, 0, &r), HL_ERR_CANCELLED);
     CHECK_STR(hl_last_error(fsb), "call to guest function 'HostLoop' timed out after 50 ms");
     hl_sandbox_free(fsb);
+
+    /* limits per call: host calls, and bytes printed or logged */
+    hl_config *lcfg = hl_config_new();
+    hl_config_register_host_fn(lcfg, "Noop", HL_I32, NULL, 0, noop, NULL);
+    hl_config_set_print(lcfg, NULL, NULL);
+    CHECK_INT(hl_config_set_limits(lcfg, 0, 1), HL_ERR_INVALID_ARG);
+    CHECK_STR(hl_config_error(lcfg), "limits must be at least 1");
+    CHECK_INT(hl_config_set_limits(lcfg, 100, 1u << 20), HL_OK);
+    hl_sandbox *lsb = must_sandbox("cancel_guest", lcfg);
+    hl_snapshot *lsnap;
+    CHECK_INT(hl_snapshot_take(lsb, &lsnap), HL_OK);
+    CHECK_INT(hl_call(lsb, "HostLoop", HL_VOID, NULL, 0, &r), HL_ERR_CANCELLED);
+    CHECK_STR(hl_last_error(lsb), "call to guest function 'HostLoop' stopped: it made more than the limit of 100 host calls");
+    CHECK_INT(hl_sandbox_state(lsb), HL_STATE_POISONED);
+    CHECK_INT(hl_restore(lsb, lsnap), HL_OK);
+    CHECK_INT(hl_call(lsb, "PrintForever", HL_VOID, NULL, 0, &r), HL_ERR_CANCELLED);
+    CHECK_STR(hl_last_error(lsb), "guest call stopped: it printed and logged more than the limit of 1048576 bytes");
+    CHECK_INT(hl_restore(lsb, lsnap), HL_OK);
+    CHECK_INT(hl_call(lsb, "LogForever", HL_VOID, NULL, 0, &r), HL_ERR_CANCELLED);
+    CHECK_STR(hl_last_error(lsb), "guest call stopped: it printed and logged more than the limit of 1048576 bytes");
+    CHECK_INT(hl_restore(lsb, lsnap), HL_OK);
+    CHECK_INT(count(lsb), 1);
+    hl_snapshot_free(lsnap);
+    hl_sandbox_free(lsb);
+    hl_config_free(lcfg);
 
     /* stress: 50 sandboxes on 50 threads, random interrupts, restore after each cancel */
     pthread_t th[NSTRESS], ctl;

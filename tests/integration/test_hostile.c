@@ -278,6 +278,25 @@ static void test_corrupt_output(void)
             "guest signalled DONE but the last record of its output buffer is not RESULT", NULL);
 }
 
+/* CPUID hides the hypervisor and the host's identity (the guest has no use for them). */
+static void test_cpuid(void)
+{
+    hl_value a, r;
+    unsigned eax, ebx, ecx, edx;
+    a = hl_u32(1);
+    CHECK_INT(hl_call(healthy, "Cpuid", HL_STRING, &a, 1, &r), HL_OK);
+    CHECK_INT(sscanf(hl_value_str(&r), "%x %x %x %x", &eax, &ebx, &ecx, &edx), 4);
+    CHECK_INT(ecx >> 31, 0);        /* hypervisor-present bit */
+    CHECK_INT((ecx >> 5) & 1, 0);   /* VMX */
+    CHECK_INT((edx >> 25) & 1, 1);  /* SSE is still there */
+    a = hl_u32(0x40000000);
+    CHECK_INT(hl_call(healthy, "Cpuid", HL_STRING, &a, 1, &r), HL_OK);
+    CHECK_STR(hl_value_str(&r), "00000000 00000000 00000000 00000000"); /* no "KVMKVMKVM" */
+    a = hl_u32(0x80000002);
+    CHECK_INT(hl_call(healthy, "Cpuid", HL_STRING, &a, 1, &r), HL_OK);
+    CHECK_STR(hl_value_str(&r), "65707968 67696c72 76207468 75747269"); /* "hyperlight virtu" */
+}
+
 int main(void)
 {
     int fds0 = count_fds();
@@ -304,6 +323,7 @@ int main(void)
     test_memory_faults();
     test_instructions();
     test_corrupt_output();
+    test_cpuid();
 
     /* the process is intact: a new sandbox works, and nothing leaked file descriptors */
     {

@@ -79,6 +79,18 @@ int main(void)
     CHECK_STR(hl_value_str(&v), "before");
     CHECK_INT(bad_pages(sb, 7), 0);
 
+    /* x87/SSE state never carries from one call, or one restore, to the next */
+    v = hl_u64(0x1234567887654321ull);
+    CHECK_INT(hl_call(sb, "SetFpu", HL_VOID, &v, 1, &v), HL_OK);
+    CHECK_INT(hl_call(sb, "GetFpu", HL_STRING, NULL, 0, &v), HL_OK);
+    CHECK_STR(hl_value_str(&v), "xmm7=0 mxcsr=1f80 fcw=37f");
+    v = hl_u64(0x1234567887654321ull);
+    CHECK_INT(hl_call(sb, "SetFpu", HL_VOID, &v, 1, &v), HL_OK);
+    CHECK_INT(hl_restore(sb, a), HL_OK);
+    CHECK_INT(hl_call(sb, "GetFpu", HL_STRING, NULL, 0, &v), HL_OK);
+    CHECK_STR(hl_value_str(&v), "xmm7=0 mxcsr=1f80 fcw=37f");
+    CHECK_INT(hl_restore(sb, a), HL_OK);
+
     /* restore after dirtying 1, 16, 256 and all pages, checked from inside the guest */
     uint32_t counts[] = { 1, 16, 256, ARENA_PAGES };
     for (int i = 0; i < 4; i++) {

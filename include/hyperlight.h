@@ -131,6 +131,20 @@ HL_API void hl_config_set_timeout(hl_config *cfg, uint64_t ms);
  * host function should then return early. The call ends as cancelled when it returns. */
 HL_API bool hl_host_call_cancelled(hl_host_call *call);
 
+/* A blob the guest can read (hl_guest_init_data), copied now, placed read-only in every
+ * sandbox made from cfg, and part of its snapshots. At most HL_INIT_DATA_MAX bytes; len 0
+ * removes it. */
+#define HL_INIT_DATA_MAX (64u << 20)
+HL_API hl_status hl_config_set_init_data(hl_config *cfg, const void *data, size_t len);
+
+/* Maps the host file at path read-only into every sandbox made from cfg, under label (1..47
+ * bytes, unique); the guest finds it with hl_guest_file(label). The file is opened now and
+ * shared with the page cache, never copied; the guest cannot write it (a write is a fault).
+ * At most HL_MAX_FILES files of at most HL_FILE_MAX bytes each. The file must not shrink
+ * while sandboxes use it. Snapshots keep the files they were taken with mapped. */
+#define HL_FILE_MAX (1u << 30)
+HL_API hl_status hl_config_map_file(hl_config *cfg, const char *path, const char *label);
+
 /* Receives what the guest writes to stdout (stream 1) or stderr (stream 2). The default
  * writes both to the host's stdout. */
 typedef void (*hl_print_fn)(void *user, int stream, const char *data, size_t len);

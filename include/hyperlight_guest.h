@@ -63,6 +63,11 @@ void hl_log(int level, const char *file, int line, const char *fmt, ...)
 #define HL_ERROR(...) hl_log(HL_LOG_ERROR, __FILE__, __LINE__, __VA_ARGS__)
 #define HL_CRITICAL(...) hl_log(HL_LOG_CRITICAL, __FILE__, __LINE__, __VA_ARGS__)
 
+/* The init data the host gave (hl_config_set_init_data): read-only; NULL and *len 0 if none. */
+const void *hl_guest_init_data(size_t *len);
+/* The host file mapped under label (hl_config_map_file): read-only; NULL if there is none. */
+const void *hl_guest_file(const char *label, size_t *len);
+
 /* The PEB the host wrote (sizes and addresses of the guest's memory). */
 const struct hl_peb *hl_guest_peb(void);
 /* The snapshot generation this guest's memory was last restored from (0: never). */

@@ -37,6 +37,8 @@
 /* ---- PEB: written once by the host at GPA HL_PEB_GPA, read-only to the guest ----------- */
 #define HL_PEB_MAGIC HL_U(0x4250484c) /* "LHPB" little-endian */
 #define HL_PEB_FLAG_PVM HL_U(0x1)     /* host runs on kvm_pvm: register the VIF page first */
+#define HL_MAX_FILES 8                /* host files mapped into one guest */
+#define HL_FILE_LABEL_MAX 47          /* bytes in a file mapping's label, excluding the NUL */
 
 #ifndef __ASSEMBLER__
 struct hl_peb {
@@ -54,7 +56,11 @@ struct hl_peb {
     uint64_t output_size;
     uint64_t init_data_gpa; /* optional blob given at creation (read-only), 0 if none */
     uint64_t init_data_size;
-    uint64_t reserved[3];
+    uint64_t nfiles;        /* host files mapped read-only into the guest */
+    struct hl_peb_file {
+        uint64_t gpa, size;
+        char label[HL_FILE_LABEL_MAX + 1]; /* NUL-terminated */
+    } files[HL_MAX_FILES];
 };
 
 /* One writable page of host/guest bookkeeping, GPA given by hl_peb.meta_gpa. */

@@ -402,6 +402,23 @@ int hl_call_host(const char *name, hl_type ret_type, hl_value *ret, const hl_val
 
 /* ---- start ---- */
 const struct hl_peb *hl_guest_peb(void) { return peb; }
+
+const void *hl_guest_init_data(size_t *len)
+{
+    if (len) *len = peb->init_data_size;
+    return peb->init_data_size ? (const void *)(uintptr_t)peb->init_data_gpa : NULL;
+}
+
+const void *hl_guest_file(const char *label, size_t *len)
+{
+    for (uint64_t i = 0; label && i < peb->nfiles && i < HL_MAX_FILES; i++)
+        if (strcmp(peb->files[i].label, label) == 0) {
+            if (len) *len = peb->files[i].size;
+            return (const void *)(uintptr_t)peb->files[i].gpa;
+        }
+    if (len) *len = 0;
+    return NULL;
+}
 uint64_t hl_guest_generation(void) { return meta ? meta->generation : 0; }
 
 extern char hl_resume[];

@@ -1,8 +1,12 @@
 /* hostfn.c - configuration objects and the host-function registry. */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -41,7 +45,96 @@ void hl_config_free(hl_config *cfg)
 {
     if (!cfg) return;
     free(cfg->hostfns);
+    free(cfg->init_data);
+    hl_files_close(cfg->files, cfg->sizes.nfiles);
     free(cfg);
+}
+
+bool hl_files_dup(hl_file *dst, const hl_file *src, int n)
+{
+    for (int i = 0; i < n; i++) {
+        dst[i] = src[i];
+        if ((dst[i].fd = fcntl(src[i].fd, F_DUPFD_CLOEXEC, 0)) < 0) {
+            hl_files_close(dst, i);
+            return false;
+        }
+    }
+    return true;
+}
+
+void hl_files_close(hl_file *files, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (files[i].fd >= 0) close(files[i].fd);
+}
+
+hl_config *hl_config_clone(const hl_config *cfg)
+{
+    hl_config *c = malloc(sizeof *c);
+    if (!c) return NULL;
+    *c = *cfg;
+    c->hostfns = NULL;
+    c->init_data = NULL;
+    c->sizes.nfiles = 0;
+    if (cfg->nhostfns && !(c->hostfns = malloc((size_t)cfg->nhostfns * sizeof *c->hostfns))) goto fail;
+    if (cfg->nhostfns) memcpy(c->hostfns, cfg->hostfns, (size_t)cfg->nhostfns * sizeof *c->hostfns);
+    c->caphostfns = c->nhostfns;
+    if (cfg->sizes.init) {
+        if (!(c->init_data = malloc(cfg->sizes.init))) goto fail;
+        memcpy(c->init_data, cfg->init_data, cfg->sizes.init);
+    }
+    if (!hl_files_dup(c->files, cfg->files, cfg->sizes.nfiles)) goto fail;
+    c->sizes.nfiles = cfg->sizes.nfiles;
+    return c;
+fail:
+    hl_config_free(c);
+    return NULL;
+}
+
+hl_status hl_config_set_init_data(hl_config *cfg, const void *data, size_t len)
+{
+    void *copy = NULL;
+    if (!cfg) return HL_ERR_INVALID_ARG;
+    if (len > HL_INIT_DATA_MAX)
+        return hl_errf(cfg->err, HL_ERR_INVALID_ARG, "init data of %zu bytes is above the maximum %u", len,
+                       HL_INIT_DATA_MAX);
+    if (len && !data) return hl_errf(cfg->err, HL_ERR_INVALID_ARG, "init data is NULL");
+    if (len && !(copy = malloc(len))) return hl_errf(cfg->err, HL_ERR_NO_MEMORY, "out of memory");
+    if (len) memcpy(copy, data, len);
+    free(cfg->init_data);
+    cfg->init_data = copy;
+    cfg->sizes.init = len;
+    cfg->err[0] = 0;
+    return HL_OK;
+}
+
+hl_status hl_config_map_file(hl_config *cfg, const char *path, const char *label)
+{
+    struct stat st;
+    size_t llen = label ? strlen(label) : 0;
+    int fd, n;
+    if (!cfg) return HL_ERR_INVALID_ARG;
+    n = cfg->sizes.nfiles;
+    if (!path || llen == 0 || llen > HL_FILE_LABEL_MAX)
+        return hl_errf(cfg->err, HL_ERR_INVALID_ARG, "map file: a path and a label of 1..%d bytes are required",
+                       HL_FILE_LABEL_MAX);
+    if (n == HL_MAX_FILES)
+        return hl_errf(cfg->err, HL_ERR_INVALID_ARG, "map file '%s': at most %d files per sandbox", path, HL_MAX_FILES);
+    for (int i = 0; i < n; i++)
+        if (strcmp(cfg->sizes.file_label[i], label) == 0)
+            return hl_errf(cfg->err, HL_ERR_INVALID_ARG, "map file '%s': label '%s' is already used", path, label);
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+        return hl_errf(cfg->err, HL_ERR_IO, "map file '%s': %s", path, strerror(errno));
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size == 0 || (uint64_t)st.st_size > HL_FILE_MAX) {
+        close(fd);
+        return hl_errf(cfg->err, HL_ERR_IO, "map file '%s': not a regular file of 1..%u bytes", path, HL_FILE_MAX);
+    }
+    cfg->files[n] = (hl_file){ .fd = fd, .size = (uint64_t)st.st_size };
+    memcpy(cfg->sizes.file_label[n], label, llen + 1);
+    cfg->sizes.file_size[n] = (uint64_t)st.st_size;
+    cfg->sizes.nfiles = n + 1;
+    cfg->err[0] = 0;
+    return HL_OK;
 }
 
 const char *hl_config_error(const hl_config *cfg) { return cfg ? cfg->err : "no configuration"; }

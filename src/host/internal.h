@@ -60,6 +60,8 @@ enum hl_region_kind {
     HL_RGN_STACK,
     HL_RGN_INPUT,
     HL_RGN_OUTPUT,
+    HL_RGN_INIT,
+    HL_RGN_FILE,
 };
 #define HL_PERM_R 1u
 #define HL_PERM_W 2u
@@ -72,19 +74,25 @@ typedef struct hl_region {
     unsigned perm;  /* HL_PERM_*, 0 = not mapped */
 } hl_region;
 
-#define HL_MAX_REGIONS (HL_ELF_MAX_SEGS + 12)
+#define HL_MAX_REGIONS (HL_ELF_MAX_SEGS + 12 + HL_MAX_FILES)
 
 typedef struct hl_sizes {
     uint64_t heap, scratch, input, output;
+    uint64_t init;                    /* init data, bytes (its region is page-rounded) */
+    int nfiles;
+    uint64_t file_size[HL_MAX_FILES]; /* bytes of each mapped file */
+    char file_label[HL_MAX_FILES][HL_FILE_LABEL_MAX + 1];
 } hl_sizes;
 
 typedef struct hl_layout {
     hl_sizes sizes;
     hl_gpa ro_end;     /* slot 0 = [0, ro_end), slot 1 = [ro_end, total) */
-    hl_gpa total;
+    hl_gpa total;      /* end of the memory image */
+    hl_gpa end;        /* end of everything mapped: mapped files follow the image */
     hl_gpa pt_end;     /* page tables occupy [HL_PT_GPA, pt_end) */
     hl_gpa entry;
-    hl_gpa meta, heap, guard, stack, input, output;
+    hl_gpa meta, heap, guard, stack, input, output, init;
+    hl_gpa file_gpa[HL_MAX_FILES]; /* each in a memslot of its own (2 + i) */
     int nregions;
     hl_region regions[HL_MAX_REGIONS];
 } hl_layout;
@@ -153,6 +161,10 @@ typedef struct hl_cpu_state {
 #define HL_REG_RIP 16
 
 typedef struct hl_vm_setup {
+    int nfiles;       /* read-only slots 2.. for mapped files: */
+    hl_gpa file_gpa[HL_MAX_FILES];
+    void *file_host[HL_MAX_FILES];
+    uint64_t file_len[HL_MAX_FILES];
     void *slot0;      /* host view of [0, slot0_size), read-only */
     uint64_t slot0_size;
     void *slot1;      /* host view of [slot0_size, slot0_size + slot1_size), writable */
@@ -229,8 +241,17 @@ typedef struct hl_hostfn {
     void *user;
 } hl_hostfn;
 
+/* A host file mapped read-only into guests: kept open by configurations, snapshots and
+ * sandboxes (each holds its own descriptor). */
+typedef struct hl_file {
+    int fd;
+    uint64_t size;
+} hl_file;
+
 struct hl_config {
     hl_sizes sizes;
+    void *init_data;             /* copied at hl_config_set_init_data; sizes.init bytes */
+    hl_file files[HL_MAX_FILES]; /* sizes.nfiles of them; labels in sizes */
     uint64_t timeout_ms;
     uint64_t max_host_calls; /* per guest call */
     uint64_t max_output;     /* bytes of prints and log messages per guest call */
@@ -243,6 +264,13 @@ struct hl_config {
     char err[HL_ERR_LEN];
 };
 
+/* Copies cfg (host functions, init data, file descriptors): for pools. NULL if out of memory. */
+hl_config *hl_config_clone(const hl_config *cfg);
+/* dup()s the descriptors of n files into dst; false (nothing kept) on failure. */
+bool hl_files_dup(hl_file *dst, const hl_file *src, int n);
+void hl_files_close(hl_file *files, int n);
+/* Maps sb's files (sb->files) and fills the file part of a VM setup. */
+hl_status hl_sandbox_map_files(hl_sandbox *sb, hl_vm_setup *vs);
 const hl_hostfn *hl_hostfn_find(const hl_hostfn *fns, int n, const char *name);
 
 struct hl_host_call {
@@ -277,6 +305,8 @@ struct hl_snapshot {
     hl_guestfn *guestfns;
     int nhostfns;
     hl_hostfn *hostfns; /* names and signatures only */
+    int nfiles;
+    hl_file files[HL_MAX_FILES]; /* the files mapped when it was taken */
 };
 
 /* Creates a snapshot of image img (one reference taken on each of its files). */
@@ -294,6 +324,9 @@ struct hl_sandbox {
     uint8_t *slot0; /* = mem: read-only, shared view of [0, lo.ro_end) */
     uint8_t *slot1; /* = mem + ro_end: private writable view of [lo.ro_end, lo.total) */
     hl_snapshot *base;   /* the image the memory was last made equal to */
+    int nfiles;
+    hl_file files[HL_MAX_FILES];       /* mapped files */
+    void *file_host[HL_MAX_FILES];     /* their read-only mappings */
     uint64_t npages1;    /* pages in slot 1 */
     uint64_t *dirty;     /* slot-1 pages that may differ from base */
     uint64_t *dirty_tmp; /* scratch for KVM's dirty log */

@@ -13,11 +13,13 @@
 
 #include "internal.h"
 
+_Static_assert(sizeof(struct hl_peb) <= HL_PAGE_SIZE, "the PEB must fit its page");
+
 const char *hl_region_name(int kind)
 {
     static const char *const names[] = { "PEB",  "code",  "read-only data", "data",
                                          "meta", "heap",  "stack guard",    "stack",
-                                         "input buffer", "output buffer" };
+                                         "input buffer", "output buffer", "init data", "mapped file" };
     return kind >= 0 && kind < (int)(sizeof names / sizeof names[0]) ? names[kind] : "?";
 }
 
@@ -34,6 +36,12 @@ hl_status hl_layout_build(hl_layout *lo, const hl_elf *elf, const hl_sizes *size
     if (sizes->heap > each_max || sizes->scratch > each_max || sizes->input > each_max ||
         sizes->output > each_max || (sizes->heap | sizes->scratch | sizes->input | sizes->output) % HL_PAGE)
         return hl_errf(err, HL_ERR_INVALID_ARG, "memory sizes must be page multiples of at most 1 GiB each");
+    if (sizes->init > each_max || sizes->nfiles < 0 || sizes->nfiles > HL_MAX_FILES)
+        return hl_errf(err, HL_ERR_INVALID_ARG, "init data or mapped files out of range");
+    for (int i = 0; i < sizes->nfiles; i++)
+        if (sizes->file_size[i] == 0 || sizes->file_size[i] > each_max)
+            return hl_errf(err, HL_ERR_INVALID_ARG, "mapped file '%s' is empty or larger than 1 GiB",
+                           sizes->file_label[i]);
     lo->sizes = *sizes;
     lo->entry = elf->entry;
     lo->ro_end = elf->ro_end;
@@ -67,7 +75,19 @@ hl_status hl_layout_build(hl_layout *lo, const hl_elf *elf, const hl_sizes *size
     lo->output = at;
     add(lo, HL_RGN_OUTPUT, at, sizes->output, HL_PERM_R | HL_PERM_W);
     at += sizes->output;
+    if (sizes->init) {
+        lo->init = at;
+        add(lo, HL_RGN_INIT, at, HL_ALIGN_UP(sizes->init, HL_PAGE), HL_PERM_R);
+        at += HL_ALIGN_UP(sizes->init, HL_PAGE);
+    }
     lo->total = at;
+    for (int i = 0; i < sizes->nfiles; i++) {
+        at += HL_PAGE; /* an unmapped page between neighbours catches overruns */
+        lo->file_gpa[i] = at;
+        add(lo, HL_RGN_FILE, at, HL_ALIGN_UP(sizes->file_size[i], HL_PAGE), HL_PERM_R);
+        at += HL_ALIGN_UP(sizes->file_size[i], HL_PAGE);
+    }
+    lo->end = at;
     if (hl_pt_pages_needed(lo) > HL_PT_MAX_PAGES)
         return hl_errf(err, HL_ERR_INVALID_ARG,
                        "guest memory of %llu MiB needs %llu page-table pages, more than the %u "
@@ -101,4 +121,12 @@ void hl_layout_peb(const hl_layout *lo, bool pvm, struct hl_peb *peb)
     peb->input_size = lo->sizes.input;
     peb->output_gpa = lo->output;
     peb->output_size = lo->sizes.output;
+    peb->init_data_gpa = lo->init;
+    peb->init_data_size = lo->sizes.init;
+    peb->nfiles = (uint64_t)lo->sizes.nfiles;
+    for (int i = 0; i < lo->sizes.nfiles; i++) {
+        peb->files[i].gpa = lo->file_gpa[i];
+        peb->files[i].size = lo->sizes.file_size[i];
+        memcpy(peb->files[i].label, lo->sizes.file_label[i], sizeof peb->files[i].label);
+    }
 }

@@ -23,24 +23,6 @@ struct hl_pool {
     pthread_t filler;
 };
 
-static hl_config *config_copy(const hl_config *cfg)
-{
-    hl_config *c = malloc(sizeof *c);
-    if (!c) return NULL;
-    *c = *cfg;
-    c->hostfns = NULL;
-    if (cfg->nhostfns) {
-        c->hostfns = malloc((size_t)cfg->nhostfns * sizeof *c->hostfns);
-        if (!c->hostfns) {
-            free(c);
-            return NULL;
-        }
-        memcpy(c->hostfns, cfg->hostfns, (size_t)cfg->nhostfns * sizeof *c->hostfns);
-    }
-    c->caphostfns = c->nhostfns;
-    return c;
-}
-
 static void *fill(void *p)
 {
     hl_pool *pool = p;
@@ -84,7 +66,7 @@ hl_status hl_pool_new(hl_pool **out, hl_snapshot *snap, const hl_config *cfg, in
     pthread_cond_init(&pool->want, NULL);
     pool->target = size;
     pool->ready = calloc(size ? (size_t)size : 1, sizeof *pool->ready);
-    pool->cfg = config_copy(cfg);
+    pool->cfg = hl_config_clone(cfg);
     hl_snapshot_ref(snap);
     pool->snap = snap;
     if (!pool->ready || !pool->cfg) {

@@ -490,9 +490,25 @@ hl_status hl_sandbox_map(hl_sandbox *sb, hl_snapshot *snap)
     return HL_OK;
 }
 
+hl_status hl_sandbox_map_files(hl_sandbox *sb, hl_vm_setup *vs)
+{
+    for (int i = 0; i < sb->nfiles; i++) {
+        uint64_t len = HL_ALIGN_UP(sb->files[i].size, HL_PAGE);
+        void *p = mmap(NULL, len, PROT_READ, MAP_SHARED, sb->files[i].fd, 0);
+        if (p == MAP_FAILED)
+            return fail(sb, HL_ERR_IO, "mapping file '%s': %s", sb->lo.sizes.file_label[i], strerror(errno));
+        sb->file_host[i] = p;
+        vs->file_gpa[i] = sb->lo.file_gpa[i];
+        vs->file_host[i] = p;
+        vs->file_len[i] = len;
+    }
+    vs->nfiles = sb->nfiles;
+    return HL_OK;
+}
+
 /* Builds the guest's initial memory in a sealed memfd: the image the guest boots from. */
 static hl_status boot_image(hl_sandbox *sb, const hl_elf *elf, const uint8_t *data, bool pvm,
-                            hl_snapshot **out)
+                            const void *init_data, hl_snapshot **out)
 {
     uint8_t *mem;
     hl_status st;
@@ -520,6 +536,7 @@ static hl_status boot_image(hl_sandbox *sb, const hl_elf *elf, const uint8_t *da
     hl_layout_peb(&sb->lo, pvm, (struct hl_peb *)(mem + HL_PEB_GPA));
     memcpy(mem + sb->lo.input, &empty, 8);
     memcpy(mem + sb->lo.output, &empty, 8);
+    if (sb->lo.sizes.init) memcpy(mem + sb->lo.init, init_data, sb->lo.sizes.init);
     munmap(mem, sb->lo.total);
     if (st != HL_OK) goto out;
     /* The image never changes again: seal it so no mapping can write it back. */
@@ -572,7 +589,7 @@ static hl_status create(hl_sandbox *sb, const uint8_t *data, size_t len, const h
 
     if ((st = hl_elf_parse(data, len, &elf, sb->err)) ||
         (st = hl_layout_build(&sb->lo, &elf, &cfg->sizes, sb->err)) ||
-        (st = boot_image(sb, &elf, data, pvm, &boot)))
+        (st = boot_image(sb, &elf, data, pvm, cfg->init_data, &boot)))
         return st;
     st = hl_sandbox_map(sb, boot);
     hl_snapshot_free(boot); /* sb holds its own reference */
@@ -583,7 +600,10 @@ static hl_status create(hl_sandbox *sb, const uint8_t *data, size_t len, const h
                         .slot1_size = sb->lo.total - sb->lo.ro_end, .cr3 = HL_PT_GPA,
                         .rip = sb->lo.entry, .rsp = sb->lo.stack + sb->lo.sizes.scratch,
                         .rdi = HL_PEB_GPA };
-    if ((st = hl_vm_create(&sb->vm, &vs, sb->err))) return st;
+    if (!hl_files_dup(sb->files, cfg->files, cfg->sizes.nfiles))
+        return fail(sb, HL_ERR_IO, "duplicating mapped file descriptors: %s", strerror(errno));
+    sb->nfiles = cfg->sizes.nfiles;
+    if ((st = hl_sandbox_map_files(sb, &vs)) || (st = hl_vm_create(&sb->vm, &vs, sb->err))) return st;
     sb->in_top = HL_BUF_EMPTY;
     sb->call_host_calls = sb->call_output = 0;
     if ((st = hl_cancel_begin(sb)) != HL_OK) return st;
@@ -690,6 +710,9 @@ void hl_sandbox_free(hl_sandbox *sb)
     hl_cancel_fini(sb);
     hl_vm_destroy(&sb->vm);
     if (sb->mem) munmap(sb->mem, sb->lo.total);
+    for (int i = 0; i < sb->nfiles; i++)
+        if (sb->file_host[i]) munmap(sb->file_host[i], HL_ALIGN_UP(sb->files[i].size, HL_PAGE));
+    hl_files_close(sb->files, sb->nfiles);
     hl_snapshot_free(sb->base);
     free(sb->dirty);
     free(sb->dirty_tmp);

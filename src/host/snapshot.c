@@ -76,6 +76,7 @@ void hl_snapshot_free(hl_snapshot *s)
     if (!s || __atomic_sub_fetch(&s->refs, 1, __ATOMIC_ACQ_REL) != 0) return;
     if (s->view) munmap(s->view, s->lo.total);
     hl_image_free(&s->img);
+    hl_files_close(s->files, s->nfiles);
     hl_guestfns_free(s->guestfns, s->nguestfns);
     free(s->hostfns);
     free(s);
@@ -214,6 +215,11 @@ hl_status hl_snapshot_take(hl_sandbox *sb, hl_snapshot **out)
         goto fail;
     }
     s->nguestfns = sb->nguestfns;
+    if (!hl_files_dup(s->files, sb->files, sb->nfiles)) {
+        st = hl_errf(sb->err, HL_ERR_IO, "duplicating mapped file descriptors: %s", strerror(errno));
+        goto fail;
+    }
+    s->nfiles = sb->nfiles;
     if (sb->nhostfns) {
         if (!(s->hostfns = calloc((size_t)sb->nhostfns, sizeof *s->hostfns))) {
             st = hl_errf(sb->err, HL_ERR_NO_MEMORY, "out of memory");
@@ -277,6 +283,11 @@ static const char *incompatible(const hl_layout *a, const hl_layout *b, uint64_t
     if (a->sizes.scratch != b->sizes.scratch) return "scratch size differs";
     if (a->sizes.input != b->sizes.input) return "input buffer size differs";
     if (a->sizes.output != b->sizes.output) return "output buffer size differs";
+    if (a->sizes.init != b->sizes.init) return "init data size differs";
+    if (a->sizes.nfiles != b->sizes.nfiles) return "mapped files differ";
+    for (int i = 0; i < a->sizes.nfiles; i++)
+        if (a->sizes.file_size[i] != b->sizes.file_size[i] || strcmp(a->sizes.file_label[i], b->sizes.file_label[i]))
+            return "mapped files differ";
     if (a->ro_end != b->ro_end || a->total != b->total) return "memory layout differs";
     if (sa != sb_sum) return "guest image (code, page tables) differs";
     return NULL;
@@ -402,7 +413,12 @@ hl_status hl_sandbox_new_from_snapshot(hl_sandbox **out, hl_snapshot *snap, cons
     if (hl_kvm_is_pvm() && (st = resume_via_trampoline(sb, &cpu)) != HL_OK) return hl_sandbox_finish(out, sb, st);
     vs = (hl_vm_setup){ .slot0 = sb->slot0, .slot0_size = sb->lo.ro_end, .slot1 = sb->slot1,
                         .slot1_size = sb->lo.total - sb->lo.ro_end, .cpu = &cpu };
-    if ((st = hl_vm_create(&sb->vm, &vs, sb->err)) != HL_OK) return hl_sandbox_finish(out, sb, st);
+    if (!hl_files_dup(sb->files, snap->files, snap->nfiles))
+        return hl_sandbox_finish(out, sb, hl_errf(sb->err, HL_ERR_IO, "duplicating mapped file descriptors: %s",
+                                                  strerror(errno)));
+    sb->nfiles = snap->nfiles;
+    if ((st = hl_sandbox_map_files(sb, &vs)) || (st = hl_vm_create(&sb->vm, &vs, sb->err)) != HL_OK)
+        return hl_sandbox_finish(out, sb, st);
     sb->in_top = HL_BUF_EMPTY;
     sb->state = HL_STATE_READY;
     return hl_sandbox_finish(out, sb, HL_OK);

@@ -164,6 +164,9 @@ hl_status hl_vm_create(hl_vm *vm, const hl_vm_setup *s, char *err)
     if ((st = set_slot(vm, 0, 0, s->slot0, s->slot0_size, KVM_MEM_READONLY, err)) ||
         (st = set_slot(vm, 1, s->slot0_size, s->slot1, s->slot1_size, KVM_MEM_LOG_DIRTY_PAGES, err)))
         goto fail;
+    for (int i = 0; i < s->nfiles; i++)
+        if ((st = set_slot(vm, 2 + (uint32_t)i, s->file_gpa[i], s->file_host[i], s->file_len[i], KVM_MEM_READONLY, err)))
+            goto fail;
     vm->vcpufd = ioctl(vm->vmfd, KVM_CREATE_VCPU, 0);
     if (vm->vcpufd < 0) {
         st = hl_errf(err, HL_ERR_HYPERVISOR, "KVM_CREATE_VCPU: %s", strerror(errno));

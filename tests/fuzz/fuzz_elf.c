@@ -111,7 +111,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     hl_elf elf;
     hl_layout lo;
-    hl_sizes sz = { HL_HEAP_DEFAULT, HL_SCRATCH_DEFAULT, HL_BUFFER_DEFAULT, HL_BUFFER_DEFAULT };
+    hl_sizes sz = { .heap = HL_HEAP_DEFAULT, .scratch = HL_SCRATCH_DEFAULT, .input = HL_BUFFER_DEFAULT, .output = HL_BUFFER_DEFAULT };
     char err[HL_ERR_LEN];
     hl_status st;
     uint8_t *mem;

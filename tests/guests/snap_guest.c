@@ -102,8 +102,45 @@ static int get_fpu(const hl_value *a, int n, hl_value *r)
     return 0;
 }
 
+static uint64_t fnv(const unsigned char *p, size_t n)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 0x100000001b3ull;
+    return h;
+}
+/* InitSum() -> u64: FNV-1a of the init data (0 when there is none). */
+static int init_sum(const hl_value *a, int n, hl_value *r)
+{
+    size_t len;
+    const unsigned char *p = hl_guest_init_data(&len);
+    *r = hl_u64(p ? fnv(p, len) : 0);
+    return 0;
+}
+/* FileSum(label) -> u64: FNV-1a of the mapped file; an error if there is no such file. */
+static int file_sum(const hl_value *a, int n, hl_value *r)
+{
+    size_t len;
+    const unsigned char *p = hl_guest_file(hl_value_str(&a[0]), &len);
+    if (!p) return hl_error(2, "no file labelled '%s'", hl_value_str(&a[0]));
+    *r = hl_u64(fnv(p, len));
+    return 0;
+}
+/* FileWrite(label): tries to write the mapped file (a fault). */
+static int file_write(const hl_value *a, int n, hl_value *r)
+{
+    size_t len;
+    volatile unsigned char *p = (volatile unsigned char *)hl_guest_file(hl_value_str(&a[0]), &len);
+    if (!p) return hl_error(2, "no file labelled '%s'", hl_value_str(&a[0]));
+    p[0] = 'X';
+    *r = hl_void();
+    return 0;
+}
+
 void hl_guest_main(void)
 {
+    hl_guest_register("InitSum", init_sum, HL_U64, 0);
+    hl_guest_register("FileSum", file_sum, HL_U64, 1, HL_STRING);
+    hl_guest_register("FileWrite", file_write, HL_VOID, 1, HL_STRING);
     hl_guest_register("SetFpu", set_fpu, HL_VOID, 1, HL_U64);
     hl_guest_register("GetFpu", get_fpu, HL_STRING, 0);
     hl_guest_register("Incr", incr, HL_U64, 0);

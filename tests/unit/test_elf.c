@@ -252,7 +252,7 @@ static void test_demo(const uint8_t *demo, size_t len)
     {
         hl_layout lo;
         char err[HL_ERR_LEN];
-        hl_sizes sz = { HL_HEAP_DEFAULT, HL_SCRATCH_DEFAULT, HL_BUFFER_DEFAULT, HL_BUFFER_DEFAULT };
+        hl_sizes sz = { .heap = HL_HEAP_DEFAULT, .scratch = HL_SCRATCH_DEFAULT, .input = HL_BUFFER_DEFAULT, .output = HL_BUFFER_DEFAULT };
         CHECK_INT(hl_layout_build(&lo, &elf, &sz, err), HL_OK);
         CHECK_INT(lo.ro_end, elf.ro_end);
         CHECK_INT(lo.meta, elf.end);

@@ -169,7 +169,7 @@ static void check_layout(const char *name, const hl_elf *elf, hl_sizes sz)
         CHECK_INT(peb.output_size, sz.output);
         CHECK_INT(peb.init_data_gpa, 0);
         CHECK_INT(peb.init_data_size, 0);
-        CHECK_INT(peb.reserved[0] | peb.reserved[1] | peb.reserved[2], 0);
+        CHECK_INT(peb.nfiles, 0);
         /* The stack's guard page is right below it, unmapped. */
         CHECK(hl_layout_find(&lo, peb.stack_gpa - 1) && hl_layout_find(&lo, peb.stack_gpa - 1)->perm == 0);
         /* The PEB fits its page and the meta page holds struct hl_meta. */
@@ -186,9 +186,9 @@ static const seg_spec DEMO[] = {
 
 int main(void)
 {
-    const hl_sizes dflt = { HL_HEAP_DEFAULT, HL_SCRATCH_DEFAULT, HL_BUFFER_DEFAULT, HL_BUFFER_DEFAULT };
-    const hl_sizes min = { HL_HEAP_MIN, HL_SCRATCH_MIN, HL_BUFFER_MIN, HL_BUFFER_MIN };
-    const hl_sizes max = { HL_HEAP_MAX, HL_SCRATCH_MAX, HL_BUFFER_MAX, HL_BUFFER_MAX };
+    const hl_sizes dflt = { .heap = HL_HEAP_DEFAULT, .scratch = HL_SCRATCH_DEFAULT, .input = HL_BUFFER_DEFAULT, .output = HL_BUFFER_DEFAULT };
+    const hl_sizes min = { .heap = HL_HEAP_MIN, .scratch = HL_SCRATCH_MIN, .input = HL_BUFFER_MIN, .output = HL_BUFFER_MIN };
+    const hl_sizes max = { .heap = HL_HEAP_MAX, .scratch = HL_SCRATCH_MAX, .input = HL_BUFFER_MAX, .output = HL_BUFFER_MAX };
     hl_elf demo = make_elf(DEMO, 3, 0x200000);
 
     check_layout("demo, default sizes", &demo, dflt);
@@ -228,7 +228,7 @@ int main(void)
     {
         hl_layout lo;
         char err[HL_ERR_LEN] = "";
-        hl_sizes big = { 1024 * MiB, 1024 * MiB, HL_BUFFER_DEFAULT, HL_BUFFER_DEFAULT };
+        hl_sizes big = { .heap = 1024 * MiB, .scratch = 1024 * MiB, .input = HL_BUFFER_DEFAULT, .output = HL_BUFFER_DEFAULT };
         CHECK_INT(hl_layout_build(&lo, &demo, &big, err), HL_ERR_INVALID_ARG);
         CHECK_HAS(err, "page-table pages");
         CHECK_HAS(err, "guest memory of 2");
@@ -265,7 +265,9 @@ int main(void)
     CHECK_STR(hl_region_name(HL_RGN_STACK), "stack");
     CHECK_STR(hl_region_name(HL_RGN_INPUT), "input buffer");
     CHECK_STR(hl_region_name(HL_RGN_OUTPUT), "output buffer");
-    CHECK_STR(hl_region_name(HL_RGN_OUTPUT + 1), "?");
+    CHECK_STR(hl_region_name(HL_RGN_INIT), "init data");
+    CHECK_STR(hl_region_name(HL_RGN_FILE), "mapped file");
+    CHECK_STR(hl_region_name(HL_RGN_FILE + 1), "?");
     CHECK_STR(hl_region_name(-1), "?");
     CHECK_STR(hl_region_name(INT_MAX), "?");
     CHECK_STR(hl_region_name(INT_MIN), "?");

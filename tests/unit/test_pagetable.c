@@ -329,9 +329,9 @@ static uint64_t check_config(const char *name, const hl_elf *elf, hl_sizes sz)
 
 /* ---- configurations ------------------------------------------------------------------- */
 
-static const hl_sizes SZ_DEFAULT = { HL_HEAP_DEFAULT, HL_SCRATCH_DEFAULT, HL_BUFFER_DEFAULT, HL_BUFFER_DEFAULT };
-static const hl_sizes SZ_MIN = { HL_HEAP_MIN, HL_SCRATCH_MIN, HL_BUFFER_MIN, HL_BUFFER_MIN };
-static const hl_sizes SZ_MAX = { HL_HEAP_MAX, HL_SCRATCH_MAX, HL_BUFFER_MAX, HL_BUFFER_MAX };
+static const hl_sizes SZ_DEFAULT = { .heap = HL_HEAP_DEFAULT, .scratch = HL_SCRATCH_DEFAULT, .input = HL_BUFFER_DEFAULT, .output = HL_BUFFER_DEFAULT };
+static const hl_sizes SZ_MIN = { .heap = HL_HEAP_MIN, .scratch = HL_SCRATCH_MIN, .input = HL_BUFFER_MIN, .output = HL_BUFFER_MIN };
+static const hl_sizes SZ_MAX = { .heap = HL_HEAP_MAX, .scratch = HL_SCRATCH_MAX, .input = HL_BUFFER_MAX, .output = HL_BUFFER_MAX };
 
 /* Like the demo guest: code R+X, rodata R, data+bss RW. */
 static const seg_spec DEMO[] = {
@@ -348,7 +348,8 @@ int main(void)
     check_config("demo, minimum sizes", &demo, SZ_MIN);
     check_config("demo, maximum sizes (heap 256 MiB)", &demo, SZ_MAX);
     check_config("demo, odd sizes", &demo,
-                 (hl_sizes){ 3 * MiB + 4 * KiB, 2 * MiB - 4 * KiB, 20 * KiB, 2 * MiB + 8 * KiB });
+                 (hl_sizes){ .heap = 3 * MiB + 4 * KiB, .scratch = 2 * MiB - 4 * KiB, .input = 20 * KiB,
+                             .output = 2 * MiB + 8 * KiB });
     {
         static const seg_spec one[] = { { 0x200000, 0x1234, HL_SEG_R | HL_SEG_X } };
         hl_elf e = make_elf(one, 1, 0x200010);
@@ -389,7 +390,7 @@ int main(void)
                                       { 0x10000000, 0x1000, HL_SEG_R },
                                       { 0x201ff000, 0x1000, HL_SEG_R | HL_SEG_W } };
         hl_elf e = make_elf(s, 3, 0x200000);
-        hl_sizes sz = { 600 * MiB, 64 * KiB, 16 * KiB, 16 * KiB };
+        hl_sizes sz = { .heap = 600 * MiB, .scratch = 64 * KiB, .input = 16 * KiB, .output = 16 * KiB };
         hl_layout lo;
         char err[HL_ERR_LEN];
         CHECK_INT(e.end, HL_IMAGE_BASE + HL_ELF_MAX_SPAN);

@@ -15,7 +15,7 @@ WARN := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
 HOST_CFLAGS := -std=gnu11 -O2 -g $(WARN) -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIC \
 	-fvisibility=hidden -DHL_BUILDING_LIBRARY -Iinclude -Isrc/common -Isrc/host -MMD -MP \
 	$(EXTRA_CFLAGS)
-HOST_LDFLAGS := -pthread $(EXTRA_LDFLAGS)
+HOST_LDFLAGS := -pthread -lseccomp $(EXTRA_LDFLAGS)
 GUEST_CFLAGS := -std=gnu11 -O2 -g $(WARN) -ffreestanding -fno-pic -fno-pie -mno-red-zone \
 	-fno-stack-protector -mno-avx -fno-asynchronous-unwind-tables -ffunction-sections \
 	-isystem $(PICOLIBC)/include -Iinclude -Isrc/common -MMD -MP
@@ -75,7 +75,7 @@ $(LIB_A): $(HOST_OBJ)
 
 $(LIB_SO): $(HOST_OBJ)
 	@mkdir -p $(dir $@)
-	$(Q)$(CC) -shared -Wl,-soname,libhyperlight.so $(HOST_LDFLAGS) -o $@ $^
+	$(Q)$(CC) -shared -Wl,-soname,libhyperlight.so -o $@ $^ $(HOST_LDFLAGS)
 
 $(B)/include/%.h: include/%.h
 	@mkdir -p $(dir $@)
@@ -83,7 +83,7 @@ $(B)/include/%.h: include/%.h
 
 $(PC): Makefile
 	@mkdir -p $(dir $@)
-	$(Q)printf 'prefix=%s\nincludedir=$${prefix}/include\nlibdir=$${prefix}/lib\n\nName: hyperlight\nDescription: run functions in KVM micro-VM sandboxes\nVersion: 0.1.0\nCflags: -I$${includedir}\nLibs: -L$${libdir} -lhyperlight\nLibs.private: -pthread\n' \
+	$(Q)printf 'prefix=%s\nincludedir=$${prefix}/include\nlibdir=$${prefix}/lib\n\nName: hyperlight\nDescription: run functions in KVM micro-VM sandboxes\nVersion: 0.1.0\nCflags: -I$${includedir}\nLibs: -L$${libdir} -lhyperlight\nLibs.private: -pthread -lseccomp\n' \
 		"$(if $(PC_PREFIX),$(PC_PREFIX),$(abspath $(B)))" > $@
 
 # ---- guest SDK ----
@@ -183,7 +183,7 @@ $(B)/fuzz/%: tests/fuzz/%.c $(HOST_SRC) $(wildcard src/host/*.h src/common/*.h i
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  FUZZ    $@")
 	$(Q)clang -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Isrc/common -Isrc/host \
-		-o $@ $< $(HOST_SRC) -pthread
+		-o $@ $< $(HOST_SRC) -pthread -lseccomp
 fuzz-smoke: $(FUZZERS)
 	$(Q)for f in $(FUZZERS); do n=$$(basename $$f); n=$${n#fuzz_}; \
 		rm -rf $(B)/fuzz/work-$$n && mkdir -p $(B)/fuzz/work-$$n && \

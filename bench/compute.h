@@ -13,6 +13,10 @@
 
 #define BENCH_TABLE_WORDS 4096u /* power of two */
 
+/* Pages of the guest's Dirty() arena: the most pages one call can dirty (call + restore rows
+ * dirty 0, 1, 16 and 256 of them). Shared so the host's floor VM gets an arena as large. */
+#define BENCH_DIRTY_MAX_PAGES 256u
+
 /* noipa: no inlining or constant propagation, so host and guest get the same machine code. */
 __attribute__((noipa)) static uint64_t bench_compute(uint64_t *tab, uint32_t n)
 {

@@ -13,17 +13,34 @@
  *   compute      the loop of compute.h in the guest (Compute) and natively on the host
  *   create       hl_sandbox_new_from_file + hl_sandbox_free, and (extra row)
  *                hl_sandbox_new_from_snapshot + hl_sandbox_free
+ * Snapshots (each against a floor measured here, on minimal VMs of the same shape):
+ *   Dirty(n) + hl_restore for n = 0, 1, 16, 256 pages, against exit + KVM_GET_DIRTY_LOG +
+ *                copy of the pages (pages left writable, and re-protected each time)
+ *   hl_snapshot_take after Dirty(16)
+ *   new sandbox from a snapshot + first call: unpooled (floor: a fresh KVM VM, creation to
+ *                first exit), pooled (floor: exit + dirty log), and a never-used pooled one
+ *   hl_snapshot_load + new sandbox + first call
+ *   fork+exec, posix_spawn and bwrap of a static binary, for comparison
+ *   interrupt latency: hl_sandbox_interrupt to hl_call returning, guest spinning or in a host
+ *                function
+ *   resident memory per extra idle sandbox
  * All rows are measured in interleaved rounds so the noise of the shared cores hits each of
  * them alike. Afterwards, one counting pass reads the kvm tracepoints (kvm_exit,
  * kvm_userspace_exit, kvm_emulate_insn, ...) and the ioctl syscalls of this thread per call.
  *
+ * Build with EXTRA_CFLAGS=-DHL_BENCH_NO_SNAPFILE while hl_snapshot_save/load (snapfile.c)
+ * are not in the library: the snapshot-file row then says n/a.
+ *
  * usage: hyperlight-bench [--guest PATH] [--out DIR] [--rounds N] [--no-json] */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <linux/kvm.h>
 #include <linux/perf_event.h>
+#include <pthread.h>
+#include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +50,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -48,10 +66,22 @@
 #define COMPUTE_N 10000000u   /* iterations of bench_compute */
 #define CREATE_BATCH 2        /* sandbox creations per round */
 #define COUNT_OPS 2000        /* calls in the counting pass */
+/* (the per-round and counting-pass sample counts of the snapshot rows are in rows[]) */
+#define NDIRTY 4
+static const uint32_t dirty_n[NDIRTY] = { 0, 1, 16, BENCH_DIRTY_MAX_PAGES };
+#define POOL_SIZE 2           /* sandboxes each pool keeps ready */
+#define MEM_SANDBOXES 50      /* extra idle sandboxes for the memory figure */
+#define INTR_TIMEOUT_MS 5000  /* guard: an interrupt that does not land fails the run */
+#define SPIN_DELAY_NS 300000u /* from Spin() saying it starts to the interrupt */
+#define SLOW_DELAY_NS 50000u  /* from Slow() starting to the interrupt */
 
-/* ---- targets (the issue's) ---- */
+/* ---- targets (the issues') ---- */
 #define TARGET_EMPTY_VS_FLOOR 1.3
 #define TARGET_COMPUTE_SPEED 0.9
+#define TARGET_RESTORE_VS_FLOOR 1.3      /* call + restore / its floor */
+#define TARGET_POOLED_NEW_CALL_US 50.0   /* pooled new sandbox + first call */
+#define TARGET_UNPOOLED_VS_FRESH_VM 1.2  /* unpooled new sandbox + first call / fresh VM */
+#define TARGET_RSS_PER_SANDBOX_KIB 128.0 /* per extra idle sandbox */
 
 static void die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 static void die(const char *fmt, ...)
@@ -70,6 +100,13 @@ static inline uint64_t now_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void sleep_ns(uint64_t ns)
+{
+    struct timespec ts = { (time_t)(ns / 1000000000u), (long)(ns % 1000000000u) };
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
 }
 
 /* ---- samples ---- */
@@ -235,22 +272,61 @@ static counts ctr_per_op(const counters *c, const uint64_t a[NCTR], const uint64
     return r;
 }
 
-/* ---- the floor: a minimal VM in the same CPU mode, exiting with `out` in a loop ---- */
+/* A timed part of one sample, and (in the counting pass) the counter deltas over it, summed
+ * over the samples of a row: preparation and clean-up around it are neither timed nor
+ * counted. */
+typedef struct span {
+    counters *c;         /* NULL: timing only */
+    bool keep;           /* timed rounds: keep the sub-samples (parts of a sample) */
+    uint64_t t0;
+    uint64_t a[NCTR];
+    uint64_t acc[NCTR];
+    uint64_t exits;      /* hl_sandbox_exit_count deltas in the timed parts */
+    bool has_exits;
+} span;
+
+static inline void span_begin(span *s)
+{
+    if (s->c && s->c->ok) ctr_read(s->c, s->a);
+    s->t0 = now_ns();
+}
+
+/* Returns the time since span_begin. */
+static inline uint64_t span_end(span *s)
+{
+    uint64_t t = now_ns() - s->t0;
+    if (s->c && s->c->ok) {
+        uint64_t z[NCTR];
+        ctr_read(s->c, z);
+        for (int i = 0; i < NCTR; i++) s->acc[i] += z[i] - s->a[i];
+        if (s->acc[C_SYSCALL]) s->acc[C_SYSCALL]--; /* the second read counted itself */
+    }
+    return t;
+}
+
+/* ---- the floors: minimal VMs in the same CPU mode, exiting with `out` in a loop ---- */
 typedef struct floor_vm {
     hl_vm vm;
     uint8_t *mem;
     size_t len;
+    hl_vm_setup setup; /* what hl_vm_create gets (the fresh-VM floor creates VMs from it) */
     char err[HL_ERR_LEN];
 } floor_vm;
 
 #define FLOOR_PORT 0x10
+#define FLOOR_CODE HL_IMAGE_BASE
+#define FLOOR_DATA (HL_IMAGE_BASE + HL_PAGE) /* slot 1: the VIF page, then the arena */
+#define FLOOR_ARENA (FLOOR_DATA + HL_PAGE)
 
-static void floor_create(floor_vm *f)
+/* Builds the memory of a floor VM (page tables, code) and its hl_vm_setup; no VM yet.
+ * slot1_size: the writable slot, HL_PAGE for the bare floor (just the virtual-IF page), or a
+ * sandbox's slot-1 size for the dirty floors, whose guest writes one byte in each of n pages
+ * of the arena (the BENCH_DIRTY_MAX_PAGES pages after the VIF page) before each `out`. */
+static void floor_prepare(floor_vm *f, bool arena, uint32_t n, uint64_t slot1_size)
 {
-    const hl_gpa code = HL_IMAGE_BASE, data = HL_IMAGE_BASE + HL_PAGE; /* data: VIF page */
+    const hl_gpa code = FLOOR_CODE, data = FLOOR_DATA;
     const bool pvm = hl_kvm_is_pvm();
     hl_layout lo;
-    hl_vm_setup s;
     size_t loop_off;
     uint8_t *p;
 
@@ -258,17 +334,22 @@ static void floor_create(floor_vm *f)
     memset(&lo, 0, sizeof lo);
     lo.regions[lo.nregions++] = (hl_region){ .kind = HL_RGN_CODE, .gpa = code, .size = HL_PAGE,
                                              .perm = HL_PERM_R | HL_PERM_X };
-    lo.regions[lo.nregions++] = (hl_region){ .kind = HL_RGN_DATA, .gpa = data, .size = HL_PAGE,
+    lo.regions[lo.nregions++] = (hl_region){ .kind = HL_RGN_DATA, .gpa = data, .size = slot1_size,
                                              .perm = HL_PERM_R | HL_PERM_W };
     lo.ro_end = data;
-    lo.total = data + HL_PAGE;
+    lo.total = data + slot1_size;
     lo.entry = code;
     f->len = lo.total;
     f->mem = mmap(NULL, f->len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (f->mem == MAP_FAILED) die("floor VM: mmap: %s", strerror(errno));
     if (hl_pt_build(&lo, f->mem, f->len, f->err) != HL_OK) die("floor VM: %s", f->err);
     /* Same entry protocol as src/guest/entry.S: register the VIF page first (kvm_pvm), then
-     *     loop: out %eax, $FLOOR_PORT; jmp loop */
+     * the loop. Bare floor:
+     *     loop: out %eax, $FLOOR_PORT; jmp loop
+     * Dirty floor (n pages):
+     *     loop: mov $n, %ecx; mov $FLOOR_ARENA, %edi; test %ecx, %ecx; jz done
+     *     wr:   movb %cl, (%rdi); add $4096, %rdi; dec %ecx; jnz wr
+     *     done: out %eax, $FLOOR_PORT; jmp loop */
     p = f->mem + code;
     *p++ = 0xb9; /* mov $HL_MSR_PVM_VIF, %ecx */
     memcpy(p, &(uint32_t){ HL_MSR_PVM_VIF }, 4), p += 4;
@@ -277,12 +358,31 @@ static void floor_create(floor_vm *f)
     *p++ = 0x31, *p++ = 0xd2; /* xor %edx, %edx */
     *p++ = 0x0f, *p++ = 0x30; /* wrmsr */
     loop_off = (size_t)(p - (f->mem + code));
-    *p++ = 0xe7, *p++ = FLOOR_PORT; /* out %eax, $FLOOR_PORT */
-    *p++ = 0xeb, *p++ = 0xfc;       /* jmp -4 (to the out) */
-    s = (hl_vm_setup){ .slot0 = f->mem, .slot0_size = lo.ro_end, .slot1 = f->mem + lo.ro_end,
-                       .slot1_size = lo.total - lo.ro_end, .cr3 = HL_PT_GPA,
-                       .rip = pvm ? code : code + loop_off, .rsp = lo.total, .rdi = 0 };
-    if (hl_vm_create(&f->vm, &s, f->err) != HL_OK) die("floor VM: %s", f->err);
+    if (arena) {
+        *p++ = 0xb9; /* mov $n, %ecx */
+        memcpy(p, &n, 4), p += 4;
+        *p++ = 0xbf; /* mov $FLOOR_ARENA, %edi */
+        memcpy(p, &(uint32_t){ (uint32_t)FLOOR_ARENA }, 4), p += 4;
+        *p++ = 0x85, *p++ = 0xc9;                                     /* test %ecx, %ecx */
+        *p++ = 0x74, *p++ = 13;                                       /* jz done (+13) */
+        *p++ = 0x88, *p++ = 0x0f;                                     /* wr: movb %cl, (%rdi) */
+        *p++ = 0x48, *p++ = 0x81, *p++ = 0xc7;                        /* add $4096, %rdi */
+        memcpy(p, &(uint32_t){ 4096 }, 4), p += 4;
+        *p++ = 0xff, *p++ = 0xc9;                                     /* dec %ecx */
+        *p++ = 0x75, *p++ = (uint8_t)-13;                             /* jnz wr */
+    }
+    *p++ = 0xe7, *p++ = FLOOR_PORT; /* done: out %eax, $FLOOR_PORT */
+    *p++ = 0xeb;                    /* jmp loop */
+    *p = (uint8_t)(int8_t)((ptrdiff_t)loop_off - (ptrdiff_t)(p + 1 - (f->mem + code)));
+    f->setup = (hl_vm_setup){ .slot0 = f->mem, .slot0_size = lo.ro_end, .slot1 = f->mem + lo.ro_end,
+                              .slot1_size = lo.total - lo.ro_end, .cr3 = HL_PT_GPA,
+                              .rip = pvm ? code : code + loop_off, .rsp = lo.total, .rdi = 0 };
+}
+
+static void floor_create(floor_vm *f)
+{
+    floor_prepare(f, false, 0, HL_PAGE);
+    if (hl_vm_create(&f->vm, &f->setup, f->err) != HL_OK) die("floor VM: %s", f->err);
 }
 
 static inline void floor_exit(floor_vm *f)
@@ -299,7 +399,100 @@ static void floor_destroy(floor_vm *f)
     munmap(f->mem, f->len);
 }
 
-/* ---- the host function Nop: timestamps each call so one round trip is one sample ---- */
+/* The fresh-VM floor: KVM_CREATE_VM ... first exit, as hl_vm_create + one hl_vm_run of the
+ * bare floor's memory (prepared once; the VM is destroyed outside the timed part). */
+static void floor_fresh_vm(floor_vm *f, span *sp, uint64_t *t, samples *run_part)
+{
+    hl_vm vm;
+    hl_exit ex;
+    uint64_t t1;
+    span_begin(sp);
+    if (hl_vm_create(&vm, &f->setup, f->err) != HL_OK) die("fresh floor VM: %s", f->err);
+    t1 = now_ns();
+    if (hl_vm_run(&vm, &ex, f->err) != HL_OK) die("fresh floor VM: %s", f->err);
+    *t = span_end(sp);
+    if (sp->keep) add_sample(run_part, sp->t0 + *t - t1);
+    if (ex.kind != HL_EXIT_OUT || ex.port != FLOOR_PORT)
+        die("fresh floor VM: unexpected exit (kind %d, KVM reason %u, port 0x%x)", ex.kind, ex.reason, ex.port);
+    hl_vm_destroy(&vm);
+}
+
+/* A dirty floor: the least a call + restore of a guest that writes n pages can cost with this
+ * design. One run = registers reloaded through kvm_run's sync_regs (as hl_restore does), one
+ * KVM_RUN in which the guest writes its n pages natively and exits, KVM_GET_DIRTY_LOG of a
+ * slot as large as a sandbox's slot 1, and memcpy of every page the log reports from a
+ * pristine copy. With reprotect, KVM_CLEAR_DIRTY_LOG then write-protects those pages again,
+ * so the next run's writes fault; without, they stay writable (KVM's manual dirty-log
+ * protection keeps reporting them), as the library does for pages every call writes. */
+typedef struct dfloor {
+    floor_vm f;
+    uint32_t n;
+    uint64_t npages1, words;
+    uint8_t *pristine;           /* slot 1 before the guest ran: what a restore copies back */
+    uint64_t *bm, *scratch, *clear;
+    hl_cpu_state cpu;            /* registers at the loop's exit, reloaded before each run */
+    uint64_t copied;             /* pages copied by the last run */
+} dfloor;
+
+static void dfloor_run(dfloor *d, bool reprotect)
+{
+    hl_exit ex;
+    uint8_t *slot1 = d->f.mem + FLOOR_DATA;
+    hl_vm_regs_sync(&d->f.vm, &d->cpu);
+    if (hl_vm_run(&d->f.vm, &ex, d->f.err) != HL_OK) die("dirty floor VM: %s", d->f.err);
+    if (ex.kind != HL_EXIT_OUT || ex.port != FLOOR_PORT)
+        die("dirty floor VM: unexpected exit (kind %d, KVM reason %u, port 0x%x)", ex.kind, ex.reason, ex.port);
+    memset(d->bm, 0, d->words * 8);
+    if (hl_vm_dirty_log(&d->f.vm, d->bm, d->scratch, d->npages1, d->f.err) != HL_OK)
+        die("dirty floor VM: %s", d->f.err);
+    d->copied = 0;
+    for (uint64_t p = 0; p < d->npages1;) {
+        uint64_t w = d->bm[p / 64] >> (p % 64), q;
+        if (!w) {
+            p = (p / 64 + 1) * 64;
+            continue;
+        }
+        p += (uint64_t)__builtin_ctzll(w);
+        if (p >= d->npages1) break;
+        for (q = p + 1; q < d->npages1 && (d->bm[q / 64] >> (q % 64) & 1); q++)
+            ;
+        memcpy(slot1 + p * HL_PAGE, d->pristine + p * HL_PAGE, (q - p) * HL_PAGE);
+        d->copied += q - p;
+        p = q;
+    }
+    if (reprotect) {
+        memcpy(d->clear, d->scratch, d->words * 8);
+        if (hl_vm_dirty_clear(&d->f.vm, d->clear, d->npages1, d->f.err) != HL_OK)
+            die("dirty floor VM: %s", d->f.err);
+    }
+}
+
+/* pristine: slot1_size bytes of zeros (as the guest's slot 1 starts), shared by the floors. */
+static void dfloor_create(dfloor *d, uint32_t n, uint64_t slot1_size, uint8_t *pristine)
+{
+    if (slot1_size < (1 + BENCH_DIRTY_MAX_PAGES) * HL_PAGE) die("dirty floor VM: slot 1 too small");
+    memset(d, 0, sizeof *d);
+    floor_prepare(&d->f, true, n, slot1_size);
+    d->n = n;
+    d->npages1 = slot1_size / HL_PAGE;
+    d->words = (d->npages1 + 63) / 64;
+    d->pristine = pristine;
+    if (!(d->bm = calloc(d->words, 8)) || !(d->scratch = calloc(d->words, 8)) || !(d->clear = calloc(d->words, 8)))
+        die("out of memory");
+    if (hl_vm_create(&d->f.vm, &d->f.setup, d->f.err) != HL_OK) die("dirty floor VM: %s", d->f.err);
+    floor_exit(&d->f); /* VIF registration, then the loop's first pass */
+    if (hl_vm_cpu_get(&d->f.vm, &d->cpu, d->f.err) != HL_OK) die("dirty floor VM: %s", d->f.err);
+    dfloor_run(d, true);
+}
+
+static void dfloor_destroy(dfloor *d)
+{
+    free(d->bm), free(d->scratch), free(d->clear);
+    floor_destroy(&d->f);
+}
+
+/* ---- the host functions: Nop timestamps each call so one round trip is one sample;
+ * Spinning and Slow serve the interrupt-latency rows ---- */
 static struct {
     uint64_t t[HOSTCALLS + 1];
     int n;
@@ -313,26 +506,67 @@ static int host_nop(hl_host_call *call, const hl_value *args, int nargs, hl_valu
     return 0;
 }
 
+static int spinning_flag, slow_flag; /* set by Spinning and Slow when the guest reaches them */
+
+/* Spin() calls it once before it starts spinning: tells the interrupting thread to get ready. */
+static int host_spinning(hl_host_call *call, const hl_value *args, int nargs, hl_value *ret)
+{
+    __atomic_store_n(&spinning_flag, 1, __ATOMIC_RELEASE);
+    *ret = hl_i32(0);
+    return 0;
+}
+
+/* A host function that works until its call is interrupted, polling hl_host_call_cancelled. */
+static int host_slow(hl_host_call *call, const hl_value *args, int nargs, hl_value *ret)
+{
+    uint64_t deadline = now_ns() + (uint64_t)INTR_TIMEOUT_MS * 1000000u;
+    __atomic_store_n(&slow_flag, 1, __ATOMIC_RELEASE);
+    while (!hl_host_call_cancelled(call))
+        if (now_ns() > deadline) return hl_host_call_error(call, 1, "Slow: never interrupted");
+    *ret = hl_i32(0);
+    return 0;
+}
+
 /* ---- the rows ---- */
 enum {
     R_FLOOR, R_EMPTY, R_ECHO, R_HOSTCALL, R_CALL_RESTORE, /* per call: ratio to the floor */
-    R_GUEST_COMPUTE, R_NATIVE_COMPUTE, R_CREATE, R_SNAP_CREATE, NROWS
+    R_GUEST_COMPUTE, R_NATIVE_COMPUTE, R_CREATE, R_SNAP_CREATE,
+    /* snapshots (each of the next three: one row per dirty_n[i]) */
+    R_DFLOOR_W,                        /* floor: exit + dirty log + copy, pages left writable */
+    R_DFLOOR_P = R_DFLOOR_W + NDIRTY,  /* the same, pages re-protected after each restore */
+    R_DIRTY = R_DFLOOR_P + NDIRTY,     /* hl_call(Dirty n) + hl_restore */
+    R_SNAP_TAKE = R_DIRTY + NDIRTY,    /* hl_snapshot_take after Dirty(16) */
+    R_FLOOR_VM,                        /* floor: fresh KVM VM, creation to first exit */
+    R_NEW_CALL,                        /* hl_sandbox_new_from_snapshot + first call */
+    R_POOL_CALL,                       /* hl_pool_get + first call */
+    R_POOL_PUT,                        /* hl_pool_put (the scrub) */
+    R_POOL_NOBG,                       /* the same as R_POOL_CALL, pool without a filler thread */
+    R_POOL_FRESH,                      /* hl_pool_get of a never-used sandbox + first call */
+    R_LOAD_CALL,                       /* hl_snapshot_load + new from snapshot + first call */
+    R_FORK_EXEC, R_SPAWN, R_BWRAP,     /* processes, for comparison */
+    R_INTR_SPIN, R_INTR_HOSTFN,        /* interrupt latency */
+    NROWS
 };
 
 typedef struct row {
     const char *name;  /* JSON name */
     const char *label; /* table label */
+    const char *tag;   /* short name, shown next to ratios taken to this row */
     samples s;
     stats st;
     double ratio;       /* to the floor (or guest/native for compute); 0: none */
     const char *ratio_of;
+    int floor;          /* new rows: the row the ratio is taken to (-1: none) */
+    int batch;          /* new rows: samples per round */
+    int count_ops;      /* new rows: samples in the counting pass */
+    const char *err;    /* not measured, and why */
     double exits_per_op; /* hl_sandbox_exit_count; negative: not applicable */
     counts ctr;
     bool have_ctr;
 } row;
 
 static row rows[NROWS] = {
-    [R_FLOOR] = { .name = "floor_exit_round_trip", .label = "floor: bare VM exit round trip" },
+    [R_FLOOR] = { .name = "floor_exit_round_trip", .label = "floor: bare VM exit round trip", .tag = "exit" },
     [R_EMPTY] = { .name = "empty_call", .label = "empty call: Empty() -> i32" },
     [R_ECHO] = { .name = "echo_hello", .label = "Echo(\"hello\") -> string" },
     [R_HOSTCALL] = { .name = "host_call_round_trip", .label = "host call round trip (Nop)" },
@@ -341,7 +575,58 @@ static row rows[NROWS] = {
     [R_CALL_RESTORE] = { .name = "empty_call_restore", .label = "empty call + hl_restore" },
     [R_CREATE] = { .name = "sandbox_create_free", .label = "sandbox create + free" },
     [R_SNAP_CREATE] = { .name = "sandbox_from_snapshot_free", .label = "sandbox from snapshot + free" },
+    [R_SNAP_TAKE] = { .name = "snapshot_take_16", .label = "hl_snapshot_take after Dirty(16)", .floor = -1,
+                      .batch = 20, .count_ops = 20 },
+    [R_FLOOR_VM] = { .name = "floor_fresh_vm_first_exit", .label = "floor: fresh VM, create -> 1st exit",
+                     .tag = "vm", .floor = -1, .batch = 4, .count_ops = 5 },
+    [R_NEW_CALL] = { .name = "new_from_snapshot_first_call", .label = "new from snapshot + 1st call",
+                     .tag = "new", .floor = R_FLOOR_VM, .batch = 4, .count_ops = 5 },
+    [R_POOL_CALL] = { .name = "pool_get_first_call", .label = "pool: hl_pool_get + 1st call",
+                      .floor = R_DFLOOR_W + 0, .batch = 100, .count_ops = 100 },
+    [R_POOL_PUT] = { .name = "pool_put_scrub", .label = "pool: hl_pool_put (scrub)", .floor = -1,
+                     .batch = 0 /* samples come from R_POOL_CALL */, .count_ops = 100 },
+    [R_POOL_NOBG] = { .name = "pool_no_filler_get_first_call", .label = "  same, pool without filler thread",
+                      .floor = R_DFLOOR_W + 0, .batch = 100, .count_ops = 100 },
+    [R_POOL_FRESH] = { .name = "pool_get_unused_first_call", .label = "pool: get never-used + 1st call",
+                       .floor = R_DFLOOR_W + 0, .batch = 3, .count_ops = 3 },
+    [R_LOAD_CALL] = { .name = "snapshot_load_new_first_call", .label = "load file + new + 1st call",
+                      .floor = R_FLOOR_VM, .batch = 4, .count_ops = 5 },
+    [R_FORK_EXEC] = { .name = "fork_exec_static", .label = "fork+exec static binary, wait",
+                      .floor = R_NEW_CALL, .batch = 10, .count_ops = 5 },
+    [R_SPAWN] = { .name = "posix_spawn_static", .label = "posix_spawn static binary, wait",
+                  .floor = R_NEW_CALL, .batch = 10, .count_ops = 5 },
+    [R_BWRAP] = { .name = "bwrap_static", .label = "bwrap --unshare-all static binary", .floor = R_NEW_CALL,
+                  .batch = 2, .count_ops = 2 },
+    [R_INTR_SPIN] = { .name = "interrupt_spinning_guest", .label = "interrupt -> return, guest spinning",
+                      .floor = R_FLOOR, .batch = 10, .count_ops = 10 },
+    [R_INTR_HOSTFN] = { .name = "interrupt_in_host_function", .label = "interrupt -> return, in host fn",
+                        .floor = R_FLOOR, .batch = 10, .count_ops = 10 },
 };
+
+/* Names and labels of the rows per dirty page count. */
+static void rows_init(void)
+{
+    static char buf[3 * NDIRTY][3][64];
+    for (int i = 0; i < NDIRTY; i++) {
+        const unsigned n = dirty_n[i];
+        row *w = &rows[R_DFLOOR_W + i], *p = &rows[R_DFLOOR_P + i], *d = &rows[R_DIRTY + i];
+        snprintf(buf[i][0], 64, "floor_dirty_%u_writable", n);
+        snprintf(buf[i][1], 64, "floor: exit+dirty log+copy %u pg", n);
+        snprintf(buf[i][2], 64, "dlog%u", n);
+        *w = (row){ .name = buf[i][0], .label = buf[i][1], .tag = buf[i][2], .floor = R_FLOOR,
+                    .batch = n >= 256 ? 100 : 200, .count_ops = 100 };
+        snprintf(buf[NDIRTY + i][0], 64, "floor_dirty_%u_reprotected", n);
+        snprintf(buf[NDIRTY + i][1], 64, "  same, re-protected each time");
+        snprintf(buf[NDIRTY + i][2], 64, "dlog%up", n);
+        *p = (row){ .name = buf[NDIRTY + i][0], .label = buf[NDIRTY + i][1], .tag = buf[NDIRTY + i][2],
+                    .floor = R_DFLOOR_W + i, .batch = n >= 256 ? 10 : n >= 16 ? 50 : 100,
+                    .count_ops = n >= 256 ? 10 : 50 };
+        snprintf(buf[2 * NDIRTY + i][0], 64, "dirty_%u_call_restore", n);
+        snprintf(buf[2 * NDIRTY + i][1], 64, "Dirty(%u) + hl_restore", n);
+        *d = (row){ .name = buf[2 * NDIRTY + i][0], .label = buf[2 * NDIRTY + i][1], .floor = R_DFLOOR_W + i,
+                    .batch = n >= 256 ? 100 : 200, .count_ops = 100 };
+    }
+}
 
 typedef struct bench {
     const char *guest;
@@ -355,6 +640,28 @@ typedef struct bench {
     hl_sandbox *sbr;         /* sandbox restored to snap after each call */
     hl_snapshot *snap;       /* sbr's state right after creation */
     samples restore_only;    /* the hl_restore part of the call + restore row */
+    /* snapshot rows */
+    dfloor df[NDIRTY];       /* dirty floors (pages left writable), one VM per page count */
+    dfloor dfp[NDIRTY];      /* dirty floors (pages re-protected), one VM per page count */
+    uint8_t *pristine;       /* zeros, what the dirty floors copy back */
+    uint64_t slot1_size;
+    hl_sandbox *sbd[NDIRTY]; /* Dirty(n) + restore, one sandbox per page count ... */
+    hl_snapshot *snapd[NDIRTY]; /* ... restored to its snapshot taken right after creation */
+    samples dirty_restore[NDIRTY]; /* the hl_restore part */
+    hl_sandbox *sbt;         /* snapshot take: restored to snapt, then Dirty(16), then taken */
+    hl_snapshot *snapt;
+    floor_vm fresh;          /* memory of the fresh-VM floor */
+    samples fresh_first_run; /* the first KVM_RUN part of the fresh-VM floor */
+    samples new_first_call;  /* the hl_call part of new from snapshot + first call */
+    hl_pool *pool;           /* get + call + put */
+    samples pool_warm, pool_cold; /* its get + call samples, by whether the sandbox had run before */
+    hl_pool *pool_fresh;     /* get + call, never put back: every get is a sandbox never used */
+    hl_pool *pool_nobg;      /* get + call + put, without a filler thread */
+    samples load_only;       /* the hl_snapshot_load part of the load row */
+    hl_sandbox *sbi;         /* interrupted calls */
+    char tmpdir[64];         /* static binary and snapshot file */
+    char static_bin[PATH_MAX], bwrap[PATH_MAX], snapfile[PATH_MAX];
+    const char *static_how;  /* how the static binary was made */
 } bench;
 
 static void call_or_die(bench *b, const char *name, hl_type rt, const hl_value *args, int nargs, hl_value *ret)
@@ -424,6 +731,497 @@ static void op_create(bench *b, uint64_t *t_free)
     t0 = now_ns();
     hl_sandbox_free(sb);
     *t_free = now_ns() - t0;
+}
+
+/* ---- the snapshot rows: one sample each (preparation and clean-up untimed) ---- */
+static void call_on(hl_sandbox *sb, const char *name, const hl_value *args, int nargs, hl_value *ret)
+{
+    hl_status st = hl_call(sb, name, HL_I32, args, nargs, ret);
+    if (st != HL_OK) die("%s: %s: %s", name, hl_status_name(st), hl_last_error(sb));
+}
+
+static void restore_or_die(hl_sandbox *sb, hl_snapshot *snap)
+{
+    hl_status st = hl_restore(sb, snap);
+    if (st != HL_OK) die("hl_restore: %s: %s", hl_status_name(st), hl_last_error(sb));
+}
+
+/* Waits (untimed) until the background filler has made the pool full again, so that no VM
+ * creation runs on the other core during a timed part. */
+static void pool_wait_full(hl_pool *p)
+{
+    uint64_t deadline = now_ns() + 10000000000ull;
+    while (hl_pool_ready(p) < POOL_SIZE) {
+        if (now_ns() > deadline) die("the pool's filler did not refill the pool within 10 s");
+        sleep_ns(50000);
+    }
+}
+
+/* After a batch of a pool row: each hl_pool_get wakes the filler, which then creates a
+ * sandbox (and frees it if a put filled the pool meanwhile) on the other core. Let that end
+ * before the next row runs. */
+static void pool_settle(bench *b, int r)
+{
+    if (r == R_POOL_CALL || r == R_POOL_PUT) sleep_ns(5000000);
+    if (r == R_POOL_FRESH) pool_wait_full(b->pool_fresh), sleep_ns(1000000);
+}
+
+static uint64_t sample_dirty(bench *b, int i, span *sp)
+{
+    hl_sandbox *sb = b->sbd[i];
+    hl_value arg = hl_u32(dirty_n[i]), ret;
+    uint64_t e0 = hl_sandbox_exit_count(sb), t, t1;
+    hl_status st, st2;
+    span_begin(sp);
+    st = hl_call(sb, "Dirty", HL_I32, &arg, 1, &ret);
+    t1 = now_ns();
+    st2 = hl_restore(sb, b->snapd[i]);
+    t = span_end(sp);
+    if (st != HL_OK) die("Dirty(%u): %s: %s", dirty_n[i], hl_status_name(st), hl_last_error(sb));
+    if (st2 != HL_OK) die("hl_restore: %s: %s", hl_status_name(st2), hl_last_error(sb));
+    if (ret.v.i32 != (int32_t)dirty_n[i]) die("Dirty(%u) returned %d", dirty_n[i], ret.v.i32);
+    if (sp->keep) add_sample(&b->dirty_restore[i], sp->t0 + t - t1);
+    sp->exits += hl_sandbox_exit_count(sb) - e0;
+    sp->has_exits = true;
+    return t;
+}
+
+static uint64_t sample_take(bench *b, span *sp)
+{
+    hl_value arg = hl_u32(16), ret;
+    hl_snapshot *s = NULL;
+    hl_status st;
+    uint64_t t;
+    restore_or_die(b->sbt, b->snapt);
+    call_on(b->sbt, "Dirty", &arg, 1, &ret);
+    span_begin(sp);
+    st = hl_snapshot_take(b->sbt, &s);
+    t = span_end(sp);
+    if (st != HL_OK) die("hl_snapshot_take: %s: %s", hl_status_name(st), hl_last_error(b->sbt));
+    hl_snapshot_free(s);
+    return t;
+}
+
+static uint64_t sample_new_call(bench *b, span *sp)
+{
+    hl_sandbox *sb = NULL;
+    hl_value ret;
+    hl_status st, st2 = HL_OK;
+    uint64_t t, t1;
+    span_begin(sp);
+    st = hl_sandbox_new_from_snapshot(&sb, b->snap, b->cfg);
+    t1 = now_ns();
+    if (st == HL_OK) st2 = hl_call(sb, "Empty", HL_I32, NULL, 0, &ret);
+    t = span_end(sp);
+    if (st != HL_OK) die("hl_sandbox_new_from_snapshot: %s: %s", hl_status_name(st), hl_last_error(NULL));
+    if (st2 != HL_OK) die("Empty (new sandbox): %s: %s", hl_status_name(st2), hl_last_error(sb));
+    if (sp->keep) add_sample(&b->new_first_call, sp->t0 + t - t1);
+    sp->exits += hl_sandbox_exit_count(sb);
+    sp->has_exits = true;
+    hl_sandbox_free(sb);
+    return t;
+}
+
+/* put_only: time hl_pool_put alone (the counting pass of the scrub row); otherwise time
+ * get + first call, and keep the put's time as a sample of the scrub row. */
+static uint64_t sample_pool(bench *b, hl_pool *pool, span *sp, bool put_only)
+{
+    hl_sandbox *sb = NULL;
+    hl_value ret;
+    hl_status st, st2 = HL_OK;
+    uint64_t t = 0, e0 = 0, t1;
+    if (!put_only) span_begin(sp);
+    st = hl_pool_get(pool, &sb);
+    if (st == HL_OK) e0 = hl_sandbox_exit_count(sb), st2 = hl_call(sb, "Empty", HL_I32, NULL, 0, &ret);
+    if (!put_only) t = span_end(sp);
+    if (st != HL_OK) die("hl_pool_get: %s: %s", hl_status_name(st), hl_last_error(NULL));
+    if (st2 != HL_OK) die("Empty (pooled sandbox): %s: %s", hl_status_name(st2), hl_last_error(sb));
+    if (!put_only) {
+        sp->exits += hl_sandbox_exit_count(sb) - e0;
+        sp->has_exits = true;
+        /* a sandbox that never ran (exit count 0) came from the filler; else from a put */
+        if (sp->keep && pool == b->pool) add_sample(e0 ? &b->pool_warm : &b->pool_cold, t);
+    }
+    if (put_only) span_begin(sp);
+    t1 = now_ns();
+    st = hl_pool_put(pool, sb);
+    if (put_only) t = span_end(sp);
+    else if (sp->keep && pool == b->pool) add_sample(&rows[R_POOL_PUT].s, now_ns() - t1);
+    if (st != HL_OK) die("hl_pool_put: %s", hl_status_name(st));
+    return t;
+}
+
+static uint64_t sample_pool_fresh(bench *b, span *sp)
+{
+    hl_sandbox *sb = NULL;
+    hl_value ret;
+    hl_status st, st2 = HL_OK;
+    uint64_t t, e0 = 0;
+    pool_wait_full(b->pool_fresh);
+    span_begin(sp);
+    st = hl_pool_get(b->pool_fresh, &sb);
+    if (st == HL_OK) e0 = hl_sandbox_exit_count(sb), st2 = hl_call(sb, "Empty", HL_I32, NULL, 0, &ret);
+    t = span_end(sp);
+    if (st != HL_OK) die("hl_pool_get: %s: %s", hl_status_name(st), hl_last_error(NULL));
+    if (st2 != HL_OK) die("Empty (pooled sandbox): %s: %s", hl_status_name(st2), hl_last_error(sb));
+    sp->exits += hl_sandbox_exit_count(sb) - e0;
+    sp->has_exits = true;
+    hl_sandbox_free(sb); /* never back into the pool: its next get is a sandbox never used */
+    return t;
+}
+
+static uint64_t sample_load(bench *b, span *sp)
+{
+#ifdef HL_BENCH_NO_SNAPFILE
+    die("snapshot files are switched off (HL_BENCH_NO_SNAPFILE)");
+#else
+    hl_snapshot *s = NULL;
+    hl_sandbox *sb = NULL;
+    hl_value ret;
+    hl_status st, st2 = HL_ERR_STATE, st3 = HL_ERR_STATE;
+    uint64_t t, t1;
+    span_begin(sp);
+    st = hl_snapshot_load(&s, b->snapfile);
+    t1 = now_ns();
+    if (st == HL_OK) st2 = hl_sandbox_new_from_snapshot(&sb, s, b->cfg);
+    if (st2 == HL_OK) st3 = hl_call(sb, "Empty", HL_I32, NULL, 0, &ret);
+    t = span_end(sp);
+    if (st != HL_OK) die("hl_snapshot_load: %s: %s", hl_status_name(st), hl_last_error(NULL));
+    if (st2 != HL_OK) die("hl_sandbox_new_from_snapshot (loaded): %s: %s", hl_status_name(st2), hl_last_error(NULL));
+    if (st3 != HL_OK) die("Empty (loaded snapshot): %s: %s", hl_status_name(st3), hl_last_error(sb));
+    if (sp->keep) add_sample(&b->load_only, t1 - sp->t0);
+    sp->exits += hl_sandbox_exit_count(sb);
+    sp->has_exits = true;
+    hl_sandbox_free(sb);
+    hl_snapshot_free(s);
+    return t;
+#endif
+}
+
+/* ---- processes, for comparison ---- */
+extern char **environ;
+
+static int wait_child(pid_t pid)
+{
+    int status;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR) die("waitpid: %s", strerror(errno));
+    return status;
+}
+
+static void check_status(const char *what, int status)
+{
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        die("%s: the child %s %d", what, WIFEXITED(status) ? "exited with" : "died of signal",
+            WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+}
+
+static uint64_t sample_process(bench *b, int r, span *sp)
+{
+    char *const argv_true[] = { b->static_bin, NULL };
+    char *const argv_bwrap[] = { b->bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--unshare-all", b->static_bin,
+                                 NULL };
+    pid_t pid;
+    int e, status;
+    uint64_t t;
+    span_begin(sp);
+    if (r == R_FORK_EXEC) {
+        pid = fork();
+        if (pid < 0) die("fork: %s", strerror(errno));
+        if (pid == 0) {
+            execve(b->static_bin, argv_true, environ);
+            _exit(127);
+        }
+    } else if ((e = posix_spawn(&pid, r == R_BWRAP ? b->bwrap : b->static_bin, NULL, NULL,
+                                r == R_BWRAP ? argv_bwrap : argv_true, environ)) != 0) {
+        die("posix_spawn %s: %s", r == R_BWRAP ? b->bwrap : b->static_bin, strerror(e));
+    }
+    status = wait_child(pid);
+    t = span_end(sp);
+    check_status(rows[r].label, status);
+    return t;
+}
+
+/* The process rows run in a helper process forked at startup, before any VM exists: forking
+ * the benchmark itself would write-protect every guest page of every sandbox for copy-on-
+ * write (KVM then re-faults them all: the rows after it would pay), and would time the
+ * copying of the benchmark's page tables rather than the start of a process. The helper is
+ * a small single-threaded process; it times each sample itself and sends the time back. */
+typedef struct spawner {
+    pid_t pid;
+    int req, resp; /* requests to the helper (row numbers), times from it */
+} spawner;
+
+static spawner helper = { -1, -1, -1 };
+
+static bool io_full(int fd, void *buf, size_t len, bool wr)
+{
+    uint8_t *p = buf;
+    while (len) {
+        ssize_t k = wr ? write(fd, p, len) : read(fd, p, len);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) return false;
+        p += k, len -= (size_t)k;
+    }
+    return true;
+}
+
+static void spawner_start(bench *b)
+{
+    int q[2], r[2];
+    if (pipe2(q, O_CLOEXEC) < 0 || pipe2(r, O_CLOEXEC) < 0) die("pipe: %s", strerror(errno));
+    fflush(NULL);
+    helper.pid = fork();
+    if (helper.pid < 0) die("fork: %s", strerror(errno));
+    if (helper.pid == 0) {
+        int rr;
+        close(q[1]), close(r[0]);
+        while (io_full(q[0], &rr, sizeof rr, false)) {
+            span sp = { 0 };
+            uint64_t t = sample_process(b, rr, &sp);
+            if (!io_full(r[1], &t, sizeof t, true)) break;
+        }
+        _exit(0);
+    }
+    close(q[0]), close(r[1]);
+    helper.req = q[1];
+    helper.resp = r[0];
+}
+
+static uint64_t spawner_sample(int r)
+{
+    uint64_t t;
+    if (!io_full(helper.req, &r, sizeof r, true) || !io_full(helper.resp, &t, sizeof t, false))
+        die("the process helper died (see its message above)");
+    return t;
+}
+
+static void spawner_stop(void)
+{
+    if (helper.pid <= 0) return;
+    close(helper.req), close(helper.resp);
+    wait_child(helper.pid);
+    helper.pid = -1;
+}
+
+/* Runs bwrap once with its output captured: NULL if it works, else why not. */
+static char *bwrap_check(bench *b)
+{
+    char *const argv[] = { b->bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--unshare-all", b->static_bin, NULL };
+    char out[1024], *msg;
+    posix_spawn_file_actions_t fa;
+    int p[2], e, status;
+    size_t n = 0;
+    ssize_t k;
+    pid_t pid;
+    if (pipe2(p, O_CLOEXEC) < 0) die("pipe: %s", strerror(errno));
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, p[1], 1);
+    posix_spawn_file_actions_adddup2(&fa, p[1], 2);
+    e = posix_spawn(&pid, b->bwrap, &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    close(p[1]);
+    if (e != 0) {
+        close(p[0]);
+        if (asprintf(&msg, "error: cannot run %s: %s", b->bwrap, strerror(e)) < 0) die("out of memory");
+        return msg;
+    }
+    while (n < sizeof out - 1 && (k = read(p[0], out + n, sizeof out - 1 - n)) > 0) n += (size_t)k;
+    out[n] = 0;
+    close(p[0]);
+    status = wait_child(pid);
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return NULL;
+    out[strcspn(out, "\n")] = 0;
+    if (asprintf(&msg, "error: bwrap %s %d: %s", WIFEXITED(status) ? "exited with" : "died of signal",
+                 WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), out) < 0)
+        die("out of memory");
+    return msg;
+}
+
+/* Finds prog in $PATH; false if absent. */
+static bool find_in_path(const char *prog, char *out, size_t len)
+{
+    const char *path = getenv("PATH");
+    if (!path || !*path) path = "/usr/local/bin:/usr/bin:/bin";
+    while (*path) {
+        size_t l = strcspn(path, ":");
+        if (l && (size_t)snprintf(out, len, "%.*s/%s", (int)l, path, prog) < len && access(out, X_OK) == 0)
+            return true;
+        path += l + (path[l] == ':');
+    }
+    return false;
+}
+
+/* Builds the static binary the process rows start: a C program returning 0 at once, linked
+ * with `gcc -static -O2` into the benchmark's temporary directory. NULL, or why it failed. */
+static char *build_static_binary(bench *b)
+{
+    char src[PATH_MAX], cmd[4 * PATH_MAX], log[PATH_MAX], line[256] = "", *msg;
+    FILE *f;
+    int rc;
+    snprintf(src, sizeof src, "%s/true.c", b->tmpdir);
+    snprintf(b->static_bin, sizeof b->static_bin, "%s/true", b->tmpdir);
+    snprintf(log, sizeof log, "%s/gcc.log", b->tmpdir);
+    if (!(f = fopen(src, "w"))) die("cannot write %s: %s", src, strerror(errno));
+    fputs("int main(void) { return 0; }\n", f);
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "gcc -static -O2 -o '%s' '%s' >'%s' 2>&1", b->static_bin, src, log);
+    rc = system(cmd);
+    b->static_how = "gcc -static -O2 of `int main(void) { return 0; }` (glibc, static)";
+    if (rc == 0 && access(b->static_bin, X_OK) == 0) return NULL;
+    if ((f = fopen(log, "r"))) {
+        if (!fgets(line, sizeof line, f)) line[0] = 0;
+        fclose(f);
+    }
+    line[strcspn(line, "\n")] = 0;
+    if (asprintf(&msg, "error: no static binary (gcc -static failed: %s)", line[0] ? line : "no output") < 0)
+        die("out of memory");
+    return msg;
+}
+
+/* ---- interrupt latency: another thread interrupts a call; time from hl_sandbox_interrupt
+ * to hl_call returning ---- */
+typedef struct intr_arg {
+    hl_sandbox *sb;
+    int *flag;          /* set by the host function the guest reaches first */
+    uint64_t delay_ns;  /* then wait this long, so the guest (or host function) is well in */
+    uint64_t t0;        /* when hl_sandbox_interrupt was called; 0 if it never was */
+} intr_arg;
+
+static void *interrupter(void *p)
+{
+    intr_arg *a = p;
+    uint64_t deadline = now_ns() + (uint64_t)INTR_TIMEOUT_MS * 1000000u;
+    while (!__atomic_load_n(a->flag, __ATOMIC_ACQUIRE)) {
+        if (now_ns() > deadline) return NULL;
+        sleep_ns(10000);
+    }
+    sleep_ns(a->delay_ns);
+    a->t0 = now_ns();
+    hl_sandbox_interrupt(a->sb);
+    return NULL;
+}
+
+/* spin: Spin() (a guest spinning without exits); else CallSlow() (inside host function Slow). */
+static uint64_t sample_interrupt(bench *b, bool spin, span *sp)
+{
+    intr_arg a = { b->sbi, spin ? &spinning_flag : &slow_flag, spin ? SPIN_DELAY_NS : SLOW_DELAY_NS, 0 };
+    hl_value ret;
+    hl_status st;
+    pthread_t th;
+    uint64_t t1, e0 = hl_sandbox_exit_count(b->sbi);
+    int e;
+    __atomic_store_n(a.flag, 0, __ATOMIC_RELEASE);
+    if ((e = pthread_create(&th, NULL, interrupter, &a)) != 0) die("pthread_create: %s", strerror(e));
+    span_begin(sp); /* the counters cover the whole call: the interrupt comes from another thread */
+    st = hl_call(b->sbi, spin ? "Spin" : "CallSlow", HL_I32, NULL, 0, &ret);
+    t1 = now_ns();
+    span_end(sp);
+    pthread_join(th, NULL);
+    if (st != HL_ERR_CANCELLED || !a.t0 || !strstr(hl_last_error(b->sbi), "interrupted"))
+        die("%s: expected an interrupted call, got %s: %s", spin ? "Spin" : "CallSlow", hl_status_name(st),
+            hl_last_error(b->sbi));
+    sp->exits += hl_sandbox_exit_count(b->sbi) - e0;
+    sp->has_exits = true;
+    restore_or_die(b->sbi, b->snap);
+    return t1 - a.t0;
+}
+
+/* One sample of a row of the snapshot issue (rows R_DFLOOR_W and after). */
+static uint64_t sample_row(bench *b, int r, span *sp)
+{
+    uint64_t t;
+    if (r >= R_DFLOOR_W && r < R_DFLOOR_P) {
+        span_begin(sp);
+        dfloor_run(&b->df[r - R_DFLOOR_W], false);
+        return span_end(sp);
+    }
+    if (r >= R_DFLOOR_P && r < R_DIRTY) {
+        span_begin(sp);
+        dfloor_run(&b->dfp[r - R_DFLOOR_P], true);
+        return span_end(sp);
+    }
+    if (r >= R_DIRTY && r < R_DIRTY + NDIRTY) return sample_dirty(b, r - R_DIRTY, sp);
+    switch (r) {
+    case R_SNAP_TAKE: return sample_take(b, sp);
+    case R_FLOOR_VM: floor_fresh_vm(&b->fresh, sp, &t, &b->fresh_first_run); return t;
+    case R_NEW_CALL: return sample_new_call(b, sp);
+    case R_POOL_CALL: return sample_pool(b, b->pool, sp, false);
+    case R_POOL_PUT: return sample_pool(b, b->pool, sp, true);
+    case R_POOL_NOBG: return sample_pool(b, b->pool_nobg, sp, false);
+    case R_POOL_FRESH: return sample_pool_fresh(b, sp);
+    case R_LOAD_CALL: return sample_load(b, sp);
+    case R_FORK_EXEC:
+    case R_SPAWN:
+    case R_BWRAP: return spawner_sample(r); /* timed in the helper process */
+    case R_INTR_SPIN: return sample_interrupt(b, true, sp);
+    case R_INTR_HOSTFN: return sample_interrupt(b, false, sp);
+    }
+    die("no sample function for row %d", r);
+}
+
+/* ---- resident memory per extra idle sandbox ---- */
+enum { M_RSS_ANON, M_RSS_FILE, M_RSS_SHMEM, M_VM_RSS, M_PSS, M_PSS_ANON, M_PSS_FILE, M_PSS_SHMEM, M_SLAB,
+       M_SUNRECLAIM, M_PAGETABLES, M_SECPAGETABLES, M_KSTACK, NMEM };
+static const struct {
+    const char *file, *key, *json;
+} mem_src[NMEM] = {
+    { "/proc/self/status", "RssAnon:", "rss_anon_kib" },
+    { "/proc/self/status", "RssFile:", "rss_file_kib" },
+    { "/proc/self/status", "RssShmem:", "rss_shmem_kib" },
+    { "/proc/self/status", "VmRSS:", "vm_rss_kib" },
+    { "/proc/self/smaps_rollup", "Pss:", "pss_kib" },
+    { "/proc/self/smaps_rollup", "Pss_Anon:", "pss_anon_kib" },
+    { "/proc/self/smaps_rollup", "Pss_File:", "pss_file_kib" },
+    { "/proc/self/smaps_rollup", "Pss_Shmem:", "pss_shmem_kib" },
+    { "/proc/meminfo", "Slab:", "kernel_slab_kib" },
+    { "/proc/meminfo", "SUnreclaim:", "kernel_slab_unreclaimable_kib" },
+    { "/proc/meminfo", "PageTables:", "kernel_page_tables_kib" },
+    { "/proc/meminfo", "SecPageTables:", "kernel_secondary_page_tables_kib" },
+    { "/proc/meminfo", "KernelStack:", "kernel_stack_kib" },
+};
+
+/* kB values of mem_src; -1 where absent. */
+static void mem_read(double v[NMEM])
+{
+    char line[256];
+    for (int i = 0; i < NMEM; i++) v[i] = -1;
+    for (int i = 0; i < NMEM; i++) {
+        FILE *f;
+        if (v[i] >= 0 || !(f = fopen(mem_src[i].file, "r"))) continue;
+        while (fgets(line, sizeof line, f))
+            for (int j = i; j < NMEM; j++)
+                if (strcmp(mem_src[j].file, mem_src[i].file) == 0 &&
+                    strncmp(line, mem_src[j].key, strlen(mem_src[j].key)) == 0)
+                    v[j] = strtod(line + strlen(mem_src[j].key), NULL);
+        fclose(f);
+    }
+}
+
+typedef struct memres {
+    int n;              /* extra sandboxes */
+    double per[NMEM];   /* kB per extra sandbox; below -0.5e9: not available */
+} memres;
+
+/* Creates one sandbox from snap and makes one call (warm: shared pages and allocations),
+ * then MEM_SANDBOXES more, one call each, and divides the growth by MEM_SANDBOXES. The
+ * /proc/meminfo figures are system-wide (other tenants add noise). */
+static void measure_memory(bench *b, memres *m)
+{
+    hl_sandbox *sb[MEM_SANDBOXES + 1];
+    double a[NMEM], z[NMEM];
+    hl_value ret;
+    for (int i = 0; i <= MEM_SANDBOXES; i++) {
+        if (i == 1) mem_read(a);
+        if (hl_sandbox_new_from_snapshot(&sb[i], b->snap, b->cfg) != HL_OK)
+            die("memory: hl_sandbox_new_from_snapshot: %s", hl_last_error(NULL));
+        call_on(sb[i], "Empty", NULL, 0, &ret);
+    }
+    mem_read(z);
+    m->n = MEM_SANDBOXES;
+    for (int i = 0; i < NMEM; i++)
+        m->per[i] = a[i] >= 0 && z[i] >= 0 ? (z[i] - a[i]) / MEM_SANDBOXES : -1e9;
+    for (int i = 0; i <= MEM_SANDBOXES; i++) hl_sandbox_free(sb[i]);
 }
 
 /* One batch of row r: adds its samples. */
@@ -500,6 +1298,14 @@ static void run_batch(bench *b, int r)
             add_sample(&rows[r].s, now_ns() - t0);
             add_sample(&b->free_only, tf);
         }
+        break;
+    default: /* the snapshot rows */
+        if (rows[r].err) break;
+        for (int i = 0; i < rows[r].batch; i++) {
+            span sp = { .keep = true };
+            add_sample(&rows[r].s, sample_row(b, r, &sp));
+        }
+        pool_settle(b, r);
         break;
     }
 }
@@ -586,8 +1392,18 @@ static void count_row(bench *b, counters *c, int r)
         ctr_read(c, z);
         break;
     }
-    default:
+    default: { /* the snapshot rows: counters over the timed parts only */
+        span sp = { .c = c };
+        ops = (uint64_t)rows[r].count_ops;
+        if (rows[r].err || !ops || r == R_FORK_EXEC || r == R_SPAWN || r == R_BWRAP) return; /* (helper's) */
+        for (uint64_t i = 0; i < ops; i++) sample_row(b, r, &sp);
+        pool_settle(b, r);
+        for (int i = 0; i < NCTR; i++)
+            rows[r].ctr.c[i] = c->ok && c->slot[i] >= 0 ? (double)sp.acc[i] / (double)ops : -1;
+        rows[r].have_ctr = c->ok;
+        rows[r].exits_per_op = sp.has_exits ? (double)sp.exits / (double)ops : -1;
         return;
+    }
     }
     if (r != R_FLOOR && r != R_NATIVE_COMPUTE && r != R_CREATE && r != R_SNAP_CREATE)
         rows[r].exits_per_op = (double)(hl_sandbox_exit_count(b->sb) - e0) / (double)ops;
@@ -655,11 +1471,55 @@ typedef struct target {
     double value, limit;
     bool at_most; /* value must be <= limit (else >=) */
     bool known, pass;
+    double margin; /* rounding margin for whole-number counts */
 } target;
+
+static void json_row_extra(FILE *f, int r, const bench *b, double amortised, uint64_t free_med, const stats *restore)
+{
+    if (r == R_HOSTCALL) fprintf(f, ", \"amortised_ns\": %.0f", amortised);
+    if (r == R_CREATE) fprintf(f, ", \"free_median_ns\": %" PRIu64, free_med);
+    if (r == R_CALL_RESTORE)
+        fprintf(f, ", \"restore_median_ns\": %" PRIu64 ", \"restore_p99_ns\": %" PRIu64, restore->median,
+                restore->p99);
+    if (r == R_GUEST_COMPUTE && rows[R_GUEST_COMPUTE].st.median)
+        fprintf(f, ", \"speed_vs_native\": %.3f",
+                (double)rows[R_NATIVE_COMPUTE].st.median / (double)rows[R_GUEST_COMPUTE].st.median);
+    if (r >= R_DFLOOR_W && r < R_DIRTY + NDIRTY) fprintf(f, ", \"dirty_pages\": %u", dirty_n[(r - R_DFLOOR_W) % NDIRTY]);
+    if (r >= R_DFLOOR_W && r < R_DFLOOR_P) fprintf(f, ", \"pages_copied_per_restore\": %" PRIu64, b->df[r - R_DFLOOR_W].copied);
+    if (r >= R_DIRTY && r < R_DIRTY + NDIRTY) {
+        int i = r - R_DIRTY;
+        stats rs = compute_stats((samples *)&b->dirty_restore[i]);
+        const row *p = &rows[R_DFLOOR_P + i];
+        fprintf(f, ", \"restore_median_ns\": %" PRIu64, rs.median);
+        if (p->st.median && rows[r].st.median)
+            fprintf(f, ", \"ratio_vs_reprotected_floor\": %.3f", (double)rows[r].st.median / (double)p->st.median);
+        if (rows[R_DFLOOR_W + i].st.mean > 0)
+            fprintf(f, ", \"mean_ratio\": %.3f", rows[r].st.mean / rows[R_DFLOOR_W + i].st.mean);
+    }
+    if (r == R_FLOOR_VM)
+        fprintf(f, ", \"first_run_median_ns\": %" PRIu64, compute_stats((samples *)&b->fresh_first_run).median);
+    if (r == R_POOL_CALL && b->pool_warm.n + b->pool_cold.n) {
+        fprintf(f, ", \"never_ran_fraction\": %.3f",
+                (double)b->pool_cold.n / (double)(b->pool_warm.n + b->pool_cold.n));
+        if (b->pool_cold.n)
+            fprintf(f, ", \"never_ran_median_ns\": %" PRIu64, compute_stats((samples *)&b->pool_cold).median);
+        if (b->pool_warm.n)
+            fprintf(f, ", \"returned_median_ns\": %" PRIu64, compute_stats((samples *)&b->pool_warm).median);
+    }
+    if (r == R_NEW_CALL) fprintf(f, ", \"first_call_median_ns\": %" PRIu64, compute_stats((samples *)&b->new_first_call).median);
+    if (r == R_LOAD_CALL && b->load_only.n)
+        fprintf(f, ", \"load_median_ns\": %" PRIu64, compute_stats((samples *)&b->load_only).median);
+    if (r == R_FORK_EXEC || r == R_SPAWN || r == R_BWRAP) {
+        fprintf(f, ", \"binary\": ");
+        json_str(f, b->static_bin);
+        fprintf(f, ", \"binary_made_by\": ");
+        json_str(f, b->static_how ? b->static_how : "");
+    }
+}
 
 static void write_json(const char *path, const char *when, const char *machine, const char *source, bool pvm,
                        const target *t, int nt, double amortised, uint64_t free_med, const stats *restore,
-                       const bench *b)
+                       const bench *b, const memres *m)
 {
     FILE *f = fopen(path, "w");
     if (!f) {
@@ -678,6 +1538,12 @@ static void write_json(const char *path, const char *when, const char *machine, 
             COMPUTE_N, HOSTCALLS);
     for (int r = 0; r < NROWS; r++) {
         const row *w = &rows[r];
+        if (w->err) {
+            fprintf(f, "    {\"name\": \"%s\", \"iterations\": 0, \"median_ns\": null, \"error\": ", w->name);
+            json_str(f, w->err);
+            fprintf(f, "}%s\n", r + 1 < NROWS ? "," : "");
+            continue;
+        }
         fprintf(f, "    {\"name\": \"%s\", \"iterations\": %zu, \"median_ns\": %" PRIu64 ", \"p99_ns\": %" PRIu64
                    ", \"min_ns\": %" PRIu64 ", \"mean_ns\": %.0f",
                 w->name, w->s.n, w->st.median, w->st.p99, w->st.min, w->st.mean);
@@ -685,13 +1551,7 @@ static void write_json(const char *path, const char *when, const char *machine, 
             fprintf(f, ", \"ratio\": %.3f, \"ratio_of\": ", w->ratio);
             json_str(f, w->ratio_of);
         }
-        if (r == R_HOSTCALL) fprintf(f, ", \"amortised_ns\": %.0f", amortised);
-        if (r == R_CREATE) fprintf(f, ", \"free_median_ns\": %" PRIu64, free_med);
-        if (r == R_CALL_RESTORE) fprintf(f, ", \"restore_median_ns\": %" PRIu64 ", \"restore_p99_ns\": %" PRIu64,
-                                         restore->median, restore->p99);
-        if (r == R_GUEST_COMPUTE && rows[R_GUEST_COMPUTE].st.median)
-            fprintf(f, ", \"speed_vs_native\": %.3f",
-                    (double)rows[R_NATIVE_COMPUTE].st.median / (double)rows[R_GUEST_COMPUTE].st.median);
+        json_row_extra(f, r, b, amortised, free_med, restore);
         if (w->exits_per_op >= 0) fprintf(f, ", \"exits_per_call\": %.3f", w->exits_per_op);
         if (w->have_ctr) {
             fprintf(f, ", \"per_call\": {");
@@ -703,7 +1563,13 @@ static void write_json(const char *path, const char *when, const char *machine, 
         }
         fprintf(f, "}%s\n", r + 1 < NROWS ? "," : "");
     }
-    fprintf(f, "  ],\n  \"targets\": {\n");
+    fprintf(f, "  ],\n  \"memory_per_idle_sandbox\": {\"sandboxes\": %d", m->n);
+    for (int i = 0; i < NMEM; i++) {
+        fprintf(f, ", \"%s\": ", mem_src[i].json);
+        if (m->per[i] > -0.5e9) fprintf(f, "%.1f", m->per[i]);
+        else fputs("null", f);
+    }
+    fprintf(f, "},\n  \"targets\": {\n");
     for (int i = 0; i < nt; i++) {
         fprintf(f, "    \"%s\": {\"description\": ", t[i].name);
         json_str(f, t[i].desc);
@@ -745,6 +1611,47 @@ static void fmt_ctr(char *buf, size_t len, const row *w, int i)
     else snprintf(buf, len, "%.2f", w->ctr.c[i]);
 }
 
+#define LABEL_W 36
+
+static void print_row(int r)
+{
+    const row *w = &rows[r];
+    char med[32], p99[32], ratio[32], ex[16], cc[7][16];
+    static const int col[7] = { C_UEXIT, C_EMUL, C_SPTE, C_IOCTL, C_RUN, C_REGIO, C_SYSCALL };
+    if (w->err) {
+        printf("%-*s %s\n", LABEL_W, w->label, w->err);
+        return;
+    }
+    fmt_ns(med, sizeof med, (double)w->st.median);
+    fmt_ns(p99, sizeof p99, (double)w->st.p99);
+    if (w->ratio > 0 && r >= R_DFLOOR_W && w->floor >= 0)
+        snprintf(ratio, sizeof ratio, "%.2fx %s", w->ratio, rows[w->floor].tag);
+    else if (w->ratio > 0) snprintf(ratio, sizeof ratio, "%.2fx", w->ratio);
+    else snprintf(ratio, sizeof ratio, "-");
+    if (w->exits_per_op >= 0) snprintf(ex, sizeof ex, "%.2f", w->exits_per_op);
+    else snprintf(ex, sizeof ex, "-");
+    for (int i = 0; i < 7; i++) fmt_ctr(cc[i], sizeof cc[i], w, col[i]);
+    printf("%-*s %6zu %10s %10s %12s | %5s %5s %5s %6s %5s %5s %5s %5s\n", LABEL_W, w->label, w->s.n, med, p99, ratio,
+           ex, cc[0], cc[1], cc[2], cc[3], cc[4], cc[5], cc[6]);
+}
+
+static void print_section(const char *title)
+{
+    printf("-- %s\n", title);
+}
+
+static void cleanup_tmp(bench *b)
+{
+    char p[PATH_MAX + 16];
+    if (!b->tmpdir[0]) return;
+    static const char *const files[] = { "true", "true.c", "gcc.log", "snapshot.hls" };
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        snprintf(p, sizeof p, "%s/%s", b->tmpdir, files[i]);
+        unlink(p);
+    }
+    rmdir(b->tmpdir);
+}
+
 int main(int argc, char **argv)
 {
     static char guest_buf[PATH_MAX], out_buf[PATH_MAX];
@@ -755,8 +1662,11 @@ int main(int argc, char **argv)
     hl_type none[1] = { HL_VOID };
     hl_value ret;
     uint64_t t_start = now_ns();
+    memres mres;
 
     memset(&b, 0, sizeof b);
+    memset(&mres, 0, sizeof mres);
+    rows_init();
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--guest") == 0 && i + 1 < argc) b.guest = argv[++i];
         else if (strcmp(argv[i], "--out") == 0 && i + 1 < argc) out_dir = argv[++i];
@@ -785,9 +1695,22 @@ int main(int argc, char **argv)
 
     /* ---- setup ---- */
     const bool pvm = hl_kvm_is_pvm();
+    /* first the process rows' static binary and helper process, while this process is small */
+    snprintf(b.tmpdir, sizeof b.tmpdir, "/tmp/hyperlight-bench-XXXXXX");
+    if (!mkdtemp(b.tmpdir)) die("mkdtemp: %s", strerror(errno));
+    {
+        char *why = build_static_binary(&b);
+        if (why) rows[R_FORK_EXEC].err = rows[R_SPAWN].err = rows[R_BWRAP].err = why;
+        else if (!find_in_path("bwrap", b.bwrap, sizeof b.bwrap))
+            rows[R_BWRAP].err = "error: bwrap not found in PATH (scripts/setup.sh installs bubblewrap)";
+        else rows[R_BWRAP].err = bwrap_check(&b);
+        if (!why) spawner_start(&b);
+    }
     if (!(b.cfg = hl_config_new())) die("out of memory");
-    if (hl_config_register_host_fn(b.cfg, "Nop", HL_I32, none, 0, host_nop, NULL) != HL_OK)
-        die("registering Nop: %s", hl_config_error(b.cfg));
+    if (hl_config_register_host_fn(b.cfg, "Nop", HL_I32, none, 0, host_nop, NULL) != HL_OK ||
+        hl_config_register_host_fn(b.cfg, "Spinning", HL_I32, none, 0, host_spinning, NULL) != HL_OK ||
+        hl_config_register_host_fn(b.cfg, "Slow", HL_I32, none, 0, host_slow, NULL) != HL_OK)
+        die("registering host functions: %s", hl_config_error(b.cfg));
     if (hl_sandbox_new_from_file(&b.sb, b.guest, b.cfg) != HL_OK)
         die("cannot create a sandbox from %s: %s", b.guest, hl_last_error(NULL));
     if (hl_sandbox_new_from_file(&b.sbr, b.guest, b.cfg) != HL_OK)
@@ -796,6 +1719,42 @@ int main(int argc, char **argv)
     floor_create(&b.fl);
     if (!(b.tab = malloc(BENCH_TABLE_WORDS * sizeof *b.tab))) die("out of memory");
     b.compute_check = bench_compute(b.tab, COMPUTE_N);
+
+    /* snapshot rows: sandboxes, each with its snapshot taken right after creation */
+    for (int i = 0; i < NDIRTY; i++) {
+        if (hl_sandbox_new_from_file(&b.sbd[i], b.guest, b.cfg) != HL_OK)
+            die("cannot create a sandbox from %s: %s", b.guest, hl_last_error(NULL));
+        if (hl_snapshot_take(b.sbd[i], &b.snapd[i]) != HL_OK) die("hl_snapshot_take: %s", hl_last_error(b.sbd[i]));
+        if (!i) {
+            b.slot1_size = b.sbd[i]->lo.total - b.sbd[i]->lo.ro_end;
+            b.pristine = mmap(NULL, b.slot1_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+            if (b.pristine == MAP_FAILED) die("mmap: %s", strerror(errno));
+            memset(b.pristine, 0, b.slot1_size); /* every page touched: a copy reads real pages */
+        }
+        dfloor_create(&b.df[i], dirty_n[i], b.slot1_size, b.pristine);
+        dfloor_create(&b.dfp[i], dirty_n[i], b.slot1_size, b.pristine);
+    }
+    if (hl_sandbox_new_from_file(&b.sbt, b.guest, b.cfg) != HL_OK)
+        die("cannot create a sandbox from %s: %s", b.guest, hl_last_error(NULL));
+    if (hl_snapshot_take(b.sbt, &b.snapt) != HL_OK) die("hl_snapshot_take: %s", hl_last_error(b.sbt));
+    floor_prepare(&b.fresh, false, 0, HL_PAGE);
+    if (hl_pool_new(&b.pool, b.snap, b.cfg, POOL_SIZE, true) != HL_OK ||
+        hl_pool_new(&b.pool_fresh, b.snap, b.cfg, POOL_SIZE, true) != HL_OK ||
+        hl_pool_new(&b.pool_nobg, b.snap, b.cfg, POOL_SIZE, false) != HL_OK)
+        die("hl_pool_new: %s", hl_last_error(NULL));
+    if (hl_sandbox_new_from_snapshot(&b.sbi, b.snap, b.cfg) != HL_OK)
+        die("hl_sandbox_new_from_snapshot: %s", hl_last_error(NULL));
+    hl_sandbox_set_timeout(b.sbi, INTR_TIMEOUT_MS); /* a guard: an interrupt that never lands fails the run */
+#ifdef HL_BENCH_NO_SNAPFILE
+    rows[R_LOAD_CALL].err = "n/a: snapshot files switched off (built with -DHL_BENCH_NO_SNAPFILE)";
+#else
+    snprintf(b.snapfile, sizeof b.snapfile, "%s/snapshot.hls", b.tmpdir);
+    if (hl_snapshot_save(b.snap, b.snapfile) != HL_OK) {
+        char *msg;
+        if (asprintf(&msg, "n/a: hl_snapshot_save failed: %s", hl_last_error(NULL)) < 0) die("out of memory");
+        rows[R_LOAD_CALL].err = msg;
+    }
+#endif
 
     /* ---- warm-up: first exits (the VIF wrmsr), page faults in guest and host memory ---- */
     for (int i = 0; i < 200; i++) floor_exit(&b.fl);
@@ -813,6 +1772,15 @@ int main(int argc, char **argv)
         op_call_restore(&b, &tr);
     }
     call_or_die(&b, "Empty", HL_I32, NULL, 0, &ret);
+    pool_wait_full(b.pool);
+    pool_wait_full(b.pool_fresh);
+    pool_wait_full(b.pool_nobg);
+    for (int r = R_DFLOOR_W; r < NROWS; r++) {
+        span sp = { 0 };
+        int n = rows[r].batch < 20 ? rows[r].batch : 20;
+        if (rows[r].err) continue;
+        for (int k = 0; k < n; k++) sample_row(&b, r, &sp);
+    }
 
     /* ---- timed rounds: every row each round, starting with a different one ---- */
     for (int k = 0; k < rounds; k++)
@@ -823,6 +1791,13 @@ int main(int argc, char **argv)
     ctr_open(&c);
     for (int r = 0; r < NROWS; r++) count_row(&b, &c, r);
     ctr_close(&c);
+
+    /* ---- memory per idle sandbox (pools gone first: no filler thread at work) ---- */
+    hl_pool_free(b.pool);
+    hl_pool_free(b.pool_fresh);
+    hl_pool_free(b.pool_nobg);
+    b.pool = b.pool_fresh = b.pool_nobg = NULL;
+    measure_memory(&b, &mres);
 
     /* ---- statistics ---- */
     for (int r = 0; r < NROWS; r++) rows[r].st = compute_stats(&rows[r].s);
@@ -838,6 +1813,14 @@ int main(int argc, char **argv)
     rows[R_GUEST_COMPUTE].ratio_of = "guest median / native median";
     rows[R_NATIVE_COMPUTE].ratio = 1;
     rows[R_NATIVE_COMPUTE].ratio_of = "guest median / native median";
+    for (int r = R_DFLOOR_W; r < NROWS; r++) {
+        static char of[NROWS][96];
+        row *w = &rows[r];
+        if (w->err || w->floor < 0 || rows[w->floor].err || !w->st.median || !rows[w->floor].st.median) continue;
+        w->ratio = (double)w->st.median / (double)rows[w->floor].st.median;
+        snprintf(of[r], sizeof of[r], "median / %s median", rows[w->floor].name);
+        w->ratio_of = of[r];
+    }
     /* (HostRoundTrip(n) - empty call) / n */
     const double amortised = ((double)hct.median - (double)rows[R_EMPTY].st.median) / HOSTCALLS;
 
@@ -848,24 +1831,48 @@ int main(int argc, char **argv)
         if (rows[r].have_ctr && rows[r].ctr.c[C_REGIO] >= 0 && rows[r].ctr.c[C_REGIO] > regio)
             regio = rows[r].ctr.c[C_REGIO];
     const double speed = (double)rows[R_NATIVE_COMPUTE].st.median / (double)rows[R_GUEST_COMPUTE].st.median;
-    target t[] = {
+    const double rss_user = mres.per[M_RSS_ANON] > -0.5e9 && mres.per[M_RSS_FILE] > -0.5e9
+                                ? mres.per[M_RSS_ANON] + mres.per[M_RSS_FILE]
+                                : -1;
+    static char tname[NDIRTY][64], tdesc[NDIRTY][160];
+    target t[4 + NDIRTY + 3] = {
         { "empty_call_vs_floor", "empty call median <= 1.3 x floor median", rows[R_EMPTY].ratio,
-          TARGET_EMPTY_VS_FLOOR, true, true, false },
+          TARGET_EMPTY_VS_FLOOR, true, true, false, 0 },
         { "guest_compute_speed", "guest compute speed (native time / guest time) >= 0.9", speed,
-          TARGET_COMPUTE_SPEED, false, true, false },
+          TARGET_COMPUTE_SPEED, false, true, false, 0 },
         { "exits_per_empty_call", "one VM exit per call (kvm:kvm_userspace_exit per empty call)",
-          e->have_ctr && e->ctr.c[C_UEXIT] >= 0 ? e->ctr.c[C_UEXIT] : e->exits_per_op, 1.0, true, true,
-          false },
+          e->have_ctr && e->ctr.c[C_UEXIT] >= 0 ? e->ctr.c[C_UEXIT] : e->exits_per_op, 1.0, true, true, false,
+          0.005 },
         { "register_ioctls_per_call",
           "no vCPU register ioctl on the call path (KVM_GET/SET_REGS, SREGS, FPU, MSRS, ... per call "
           "or host call: the most of the empty call, Echo and host call rows)",
-          regio, 0.0, true, regio >= 0, false },
+          regio, 0.0, true, regio >= 0, false, 0.005 },
     };
-    const int nt = (int)(sizeof t / sizeof t[0]);
-    /* Exits and ioctls are whole numbers per call: allow a rounding margin only. */
+    int nt = 4;
+    for (int i = 0; i < NDIRTY; i++) {
+        const row *d = &rows[R_DIRTY + i];
+        snprintf(tname[i], sizeof tname[i], "call_restore_dirty_%u_vs_floor", dirty_n[i]);
+        snprintf(tdesc[i], sizeof tdesc[i],
+                 "Dirty(%u) + hl_restore median <= 1.3 x its floor (exit + dirty log + copy of %u pages, "
+                 "pages left writable)",
+                 dirty_n[i], dirty_n[i]);
+        t[nt++] = (target){ tname[i], tdesc[i], d->ratio, TARGET_RESTORE_VS_FLOOR, true, d->ratio > 0, false, 0 };
+    }
+    t[nt++] = (target){ "pooled_new_sandbox_first_call_us",
+                        "hl_pool_get + first call median <= 50 us (absolute; its floor is in the table)",
+                        (double)rows[R_POOL_CALL].st.median / 1e3, TARGET_POOLED_NEW_CALL_US, true,
+                        rows[R_POOL_CALL].st.median > 0, false, 0 };
+    t[nt++] = (target){ "unpooled_new_sandbox_first_call_vs_fresh_vm",
+                        "hl_sandbox_new_from_snapshot + first call median <= 1.2 x fresh KVM VM creation to first "
+                        "exit",
+                        rows[R_NEW_CALL].ratio, TARGET_UNPOOLED_VS_FRESH_VM, true, rows[R_NEW_CALL].ratio > 0, false,
+                        0 };
+    t[nt++] = (target){ "rss_per_idle_sandbox_kib",
+                        "resident memory (RssAnon + RssFile) per extra idle sandbox <= 128 KiB", rss_user,
+                        TARGET_RSS_PER_SANDBOX_KIB, true, rss_user > -0.5, false, 0 };
     for (int i = 0; i < nt; i++)
         if (t[i].known)
-            t[i].pass = t[i].at_most ? t[i].value <= t[i].limit + (i >= 2 ? 0.005 : 0) : t[i].value >= t[i].limit;
+            t[i].pass = t[i].at_most ? t[i].value <= t[i].limit + t[i].margin : t[i].value >= t[i].limit;
 
     /* ---- print ---- */
     char machine[512], when[64], fname[96], source[128];
@@ -880,25 +1887,26 @@ int main(int argc, char **argv)
            pvm ? "kvm_pvm" : "kvm", pvm ? "guest in native supervisor mode" : "hardware KVM", b.guest);
     printf("rounds: %d, interleaved; compute loop: %u iterations; host calls per HostRoundTrip: %d\n\n", rounds,
            COMPUTE_N, HOSTCALLS);
-    printf("%-32s %7s %10s %10s %7s | %5s %5s %5s %5s %5s %5s %5s %5s\n", "", "", "", "", "", "exits", "kvm", "kvm",
-           "kvm", "", "", "reg", "");
-    printf("%-32s %7s %10s %10s %7s | %5s %5s %5s %5s %5s %5s %5s %5s\n", "row", "iters", "median", "p99", "ratio",
-           "(lib)", "uexit", "emul", "spte", "ioctl", "RUN", "ioctl", "sysc");
-    for (int r = 0; r < NROWS; r++) {
-        const row *w = &rows[r];
-        char med[32], p99[32], ratio[32], ex[16], cc[7][16];
-        static const int col[7] = { C_UEXIT, C_EMUL, C_SPTE, C_IOCTL, C_RUN, C_REGIO, C_SYSCALL };
-        fmt_ns(med, sizeof med, (double)w->st.median);
-        fmt_ns(p99, sizeof p99, (double)w->st.p99);
-        if (w->ratio > 0) snprintf(ratio, sizeof ratio, "%.2fx", w->ratio);
-        else snprintf(ratio, sizeof ratio, "-");
-        if (w->exits_per_op >= 0) snprintf(ex, sizeof ex, "%.2f", w->exits_per_op);
-        else snprintf(ex, sizeof ex, "-");
-        for (int i = 0; i < 7; i++) fmt_ctr(cc[i], sizeof cc[i], w, col[i]);
-        printf("%-32s %7zu %10s %10s %7s | %5s %5s %5s %5s %5s %5s %5s %5s\n", w->label, w->s.n, med, p99, ratio, ex,
-               cc[0], cc[1], cc[2], cc[3], cc[4], cc[5], cc[6]);
+    printf("%-*s %6s %10s %10s %12s | %5s %5s %5s %6s %5s %5s %5s %5s\n", LABEL_W, "", "", "", "", "", "exits", "kvm",
+           "kvm", "kvm", "", "", "reg", "");
+    printf("%-*s %6s %10s %10s %12s | %5s %5s %5s %6s %5s %5s %5s %5s\n", LABEL_W, "row", "iters", "median", "p99",
+           "ratio", "(lib)", "uexit", "emul", "spte", "ioctl", "RUN", "ioctl", "sysc");
+    print_section("calls (ratio: median / bare exit floor; compute: guest / native)");
+    for (int r = 0; r < R_DFLOOR_W; r++) print_row(r);
+    print_section("call + restore, guest writing n pages (ratio to the floor in the tag column; dlogN = floor for "
+                  "N pages, writable)");
+    for (int i = 0; i < NDIRTY; i++) {
+        print_row(R_DFLOOR_W + i);
+        print_row(R_DFLOOR_P + i);
+        print_row(R_DIRTY + i);
     }
-    printf("\nratio: median / floor median (compute: guest / native). Counts per call (host call: per host call),\n"
+    print_section("snapshots, new sandboxes (vm = fresh VM floor; dlog0 = pooled floor: exit + dirty log)");
+    for (int r = R_SNAP_TAKE; r <= R_LOAD_CALL; r++) print_row(r);
+    print_section("processes, for comparison (ratio: / new from snapshot + 1st call)");
+    for (int r = R_FORK_EXEC; r <= R_BWRAP; r++) print_row(r);
+    print_section("interrupt latency: hl_sandbox_interrupt -> hl_call returns (ratio: / bare exit)");
+    for (int r = R_INTR_SPIN; r <= R_INTR_HOSTFN; r++) print_row(r);
+    printf("\nCounts per call (host call: per host call; new rows: per sample, timed part only),\n"
            "from a separate counting pass: exits (lib) = hl_sandbox_exit_count; kvm_*: kvm tracepoints\n"
            "(emul 1.00 = only the exiting OUT is emulated: the guest runs natively; spte = kvm_mmu_spte_requested:\n"
            "guest page mappings KVM installed, i.e. guest page faults); ioctl, RUN (KVM_RUN),\n"
@@ -921,14 +1929,55 @@ int main(int argc, char **argv)
         printf("sandbox create + free: hl_sandbox_free alone %s (median)\n", fm);
         fmt_ns(fm, sizeof fm, (double)rst.median);
         printf("empty call + hl_restore: hl_restore alone %s (median)\n", fm);
+        for (int i = 0; i < NDIRTY; i++) {
+            stats ds = compute_stats(&b.dirty_restore[i]);
+            const row *d = &rows[R_DIRTY + i], *p = &rows[R_DFLOOR_P + i];
+            fmt_ns(fm, sizeof fm, (double)ds.median);
+            const row *w = &rows[R_DFLOOR_W + i];
+            printf("Dirty(%u) + hl_restore: hl_restore alone %s; %.2fx the re-protected floor; means: %.2fx the "
+                   "writable floor's; floor copies %" PRIu64 " pages per restore\n",
+                   dirty_n[i], fm, p->st.median ? (double)d->st.median / (double)p->st.median : 0.0,
+                   w->st.mean > 0 ? d->st.mean / w->st.mean : 0.0, b.df[i].copied);
+        }
+        {
+            char fr[32], nc[32];
+            stats fs = compute_stats(&b.fresh_first_run), nfc = compute_stats(&b.new_first_call);
+            fmt_ns(fr, sizeof fr, (double)fs.median);
+            fmt_ns(nc, sizeof nc, (double)nfc.median);
+            printf("fresh VM floor: the first KVM_RUN alone %s; new from snapshot + 1st call: the 1st call alone %s\n",
+                   fr, nc);
+        }
+        if (b.pool_warm.n + b.pool_cold.n) {
+            char wm[32], cm[32];
+            fmt_ns(wm, sizeof wm, (double)compute_stats(&b.pool_warm).median);
+            fmt_ns(cm, sizeof cm, (double)compute_stats(&b.pool_cold).median);
+            printf("pool get + 1st call: %.0f%% of the gets returned a sandbox that never ran (made by the filler "
+                   "while the previous one was out): median %s; the others (returned by hl_pool_put) %s\n",
+                   100.0 * (double)b.pool_cold.n / (double)(b.pool_warm.n + b.pool_cold.n),
+                   b.pool_cold.n ? cm : "-", b.pool_warm.n ? wm : "-");
+        }
+        if (b.load_only.n) {
+            fmt_ns(fm, sizeof fm, (double)compute_stats(&b.load_only).median);
+            printf("load file + new + 1st call: hl_snapshot_load alone %s (file in the page cache)\n", fm);
+        }
+        if (!rows[R_FORK_EXEC].err) printf("static binary: %s, %s\n", b.static_bin, b.static_how);
     }
+    printf("\nmemory per extra idle sandbox (%d sandboxes from one snapshot, one call each), KiB:\n", mres.n);
+    printf("  process: RssAnon %.1f  RssFile %.1f  RssShmem %.1f  (VmRSS %.1f)   Pss %.1f (anon %.1f, file %.1f, "
+           "shmem %.1f)\n",
+           mres.per[M_RSS_ANON], mres.per[M_RSS_FILE], mres.per[M_RSS_SHMEM], mres.per[M_VM_RSS], mres.per[M_PSS],
+           mres.per[M_PSS_ANON], mres.per[M_PSS_FILE], mres.per[M_PSS_SHMEM]);
+    printf("  kernel (system-wide /proc/meminfo, noisy): Slab %.1f (unreclaimable %.1f)  PageTables %.1f  "
+           "SecPageTables %.1f  KernelStack %.1f\n",
+           mres.per[M_SLAB], mres.per[M_SUNRECLAIM], mres.per[M_PAGETABLES], mres.per[M_SECPAGETABLES],
+           mres.per[M_KSTACK]);
     if (!c.ok) printf("note: tracepoint counters unavailable (perf_event_open needs root or perf_event_paranoid <= 1)\n");
     printf("\ntargets:\n");
     for (int i = 0; i < nt; i++) {
         if (t[i].known)
-            printf("  %-4s %-26s %.3f %s %.3f  (%s)\n", t[i].pass ? "PASS" : "FAIL", t[i].name, t[i].value,
+            printf("  %-4s %-44s %.3f %s %.3f  (%s)\n", t[i].pass ? "PASS" : "FAIL", t[i].name, t[i].value,
                    t[i].at_most ? "<=" : ">=", t[i].limit, t[i].desc);
-        else printf("  %-4s %-26s (%s: not measurable here)\n", "?", t[i].name, t[i].desc);
+        else printf("  %-4s %-44s (%s: not measurable here)\n", "?", t[i].name, t[i].desc);
     }
 
     /* ---- JSON ---- */
@@ -937,23 +1986,42 @@ int main(int argc, char **argv)
         if (mkdir(out_dir, 0777) != 0 && errno != EEXIST)
             fprintf(stderr, "hyperlight-bench: cannot create %s: %s\n", out_dir, strerror(errno));
         snprintf(path, sizeof path, "%s/%s", out_dir, fname);
-        write_json(path, when, machine, source, pvm, t, nt, amortised, fst.median, &rst, &b);
+        write_json(path, when, machine, source, pvm, t, nt, amortised, fst.median, &rst, &b, &mres);
         printf("\nwrote %s", path);
         snprintf(path, sizeof path, "%s/latest.json", out_dir);
-        write_json(path, when, machine, source, pvm, t, nt, amortised, fst.median, &rst, &b);
+        write_json(path, when, machine, source, pvm, t, nt, amortised, fst.median, &rst, &b, &mres);
         printf(" and %s\n", path);
     }
     printf("total time: %.1f s\n", (double)(now_ns() - t_start) / 1e9);
 
     floor_destroy(&b.fl);
+    munmap(b.fresh.mem, b.fresh.len);
+    for (int i = 0; i < NDIRTY; i++) {
+        dfloor_destroy(&b.df[i]);
+        dfloor_destroy(&b.dfp[i]);
+        hl_sandbox_free(b.sbd[i]);
+        hl_snapshot_free(b.snapd[i]);
+        free(b.dirty_restore[i].v);
+    }
+    hl_sandbox_free(b.sbt);
+    hl_snapshot_free(b.snapt);
+    hl_sandbox_free(b.sbi);
     hl_sandbox_free(b.sb);
     hl_sandbox_free(b.sbr);
     hl_snapshot_free(b.snap);
     hl_config_free(b.cfg);
+    spawner_stop();
+    munmap(b.pristine, b.slot1_size);
+    cleanup_tmp(&b);
     free(b.tab);
     for (int r = 0; r < NROWS; r++) free(rows[r].s.v);
     free(b.hostcall_total.v);
     free(b.free_only.v);
     free(b.restore_only.v);
+    free(b.new_first_call.v);
+    free(b.fresh_first_run.v);
+    free(b.pool_warm.v);
+    free(b.pool_cold.v);
+    free(b.load_only.v);
     return 0;
 }

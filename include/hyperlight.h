@@ -91,7 +91,8 @@ HL_API hl_status hl_config_set_scratch_size(hl_config *cfg, size_t bytes);
 HL_API hl_status hl_config_set_input_size(hl_config *cfg, size_t bytes);
 HL_API hl_status hl_config_set_output_size(hl_config *cfg, size_t bytes);
 
-/* A host function: called on the thread running hl_call while the guest waits. args has
+/* A host function: called on the thread running hl_call (for a confined sandbox: its worker
+ * thread, see hl_config_set_confinement) while the guest waits. args has
  * nargs values matching the registered parameter types (strings and bytes point into memory
  * valid until the function returns). Set *ret to a value of the registered return type
  * (strings/bytes must stay valid until the function returns: use hl_host_call_alloc for
@@ -155,6 +156,45 @@ HL_API void hl_config_set_print(hl_config *cfg, hl_print_fn fn, void *user);
 typedef void (*hl_log_fn)(void *user, int level, const char *msg, const char *file,
                           uint32_t line);
 HL_API void hl_config_set_log(hl_config *cfg, hl_log_fn fn, void *user);
+
+/* Crash dumps (opt-in, off by default): when a guest call or initialisation ends in a guest
+ * fault (HL_ERR_FAULT: bad memory access, stack overflow, invalid instruction, ...), write an
+ * ELF core file of the guest (registers and mapped memory) into directory dir, to open with
+ * `gdb guest.elf core` (docs/coredump.md). The file is named
+ * hyperlight-<pid>-<counter>-<unix time>.core, created new (never overwriting, never through
+ * a symlink) with mode 0600; the call's error text then ends in " (core dump: PATH)", or in
+ * " (core dump failed: REASON)" if it could not be written (the call's status is HL_ERR_FAULT
+ * either way). dir must exist and be a writable directory now, else HL_ERR_INVALID_ARG and
+ * the setting is unchanged; it is kept as an absolute path of at most HL_CORE_DIR_MAX bytes.
+ * NULL or "" turns dumps off. Sandboxes take the setting when they are created. */
+#define HL_CORE_DIR_MAX 255
+HL_API hl_status hl_config_set_core_dir(hl_config *cfg, const char *dir);
+
+/* Confinement (opt-in, off by default; docs/confinement.md). With on, every sandbox made from
+ * cfg gets a worker thread of its own, and each hl_call on it runs there, host functions and
+ * print and log functions included, under a seccomp filter: the thread may make only the
+ * system calls that running the vCPU needs (ioctl KVM_RUN on its own vCPU, futex, signal
+ * return, timers, malloc's anonymous non-executable memory, write to fd 1 when the default
+ * print function is used: the list is in docs/confinement.md), plus those declared below.
+ * The thread calling hl_call is never confined; it waits for the worker. hl_sandbox_free
+ * stops and joins the worker. A system call that is not allowed is not made: it returns -1
+ * with errno EPERM, the guest call is cancelled (hl_host_call_cancelled becomes true), and
+ * when the host function returns the call fails with HL_ERR_CANCELLED ("call to guest
+ * function 'F' stopped: host function 'H' made a system call that is not allowed: openat
+ * (257)"); the sandbox is Poisoned (hl_restore makes it Ready). Guest initialisation (inside
+ * hl_sandbox_new_*) runs on the creating thread and is not confined. Cannot be combined with
+ * hl_config_set_core_dir (creation fails with HL_ERR_INVALID_ARG). Linux x86-64 only. */
+HL_API hl_status hl_config_set_confinement(hl_config *cfg, bool on);
+/* Declares the system calls host function `name` (registered in cfg before) makes, as
+ * x86-64 numbers from <sys/syscall.h> (SYS_openat, SYS_read, ...); replaces its earlier
+ * declaration (n = 0: none); registering the function again clears it. An unknown name is
+ * HL_ERR_NOT_FOUND, a number that is not a system call HL_ERR_INVALID_ARG. A seccomp filter
+ * is per thread, not per function: a confined sandbox allows, during the whole call, the
+ * union of what its host functions declare. */
+HL_API hl_status hl_config_host_fn_syscalls(hl_config *cfg, const char *name, const int *nrs, int n);
+/* Adds system calls every confined sandbox of cfg allows, for the print and log functions
+ * (which also run on the worker). */
+HL_API hl_status hl_config_allow_syscalls(hl_config *cfg, const int *nrs, int n);
 
 /* ---- sandboxes ---------------------------------------------------------------------- */
 

@@ -1,12 +1,16 @@
 /* hyperlight.c - the command-line tool: call a function in a fresh sandbox, list a guest's
- * functions. Exit status: 0 success, 1 the sandbox or the call failed, 2 usage error. */
+ * functions, save a sandbox's state as a snapshot file. A snapshot file may stand wherever a
+ * guest ELF may (recognised by its magic). Exit status: 0 success, 1 the sandbox, the call or
+ * the snapshot failed, 2 usage error. */
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "hyperlight.h"
 
@@ -14,8 +18,13 @@
 #define EXIT_USAGE 2
 
 static const char usage[] =
-    "usage: hyperlight call [OPTIONS] GUEST.elf FUNCTION [ARG...]\n"
-    "       hyperlight info [OPTIONS] GUEST.elf\n"
+    "usage: hyperlight call [OPTIONS] GUEST FUNCTION [ARG...]\n"
+    "       hyperlight info [OPTIONS] GUEST\n"
+    "       hyperlight snapshot [OPTIONS] GUEST OUT.snap [FUNCTION [ARG...]]\n"
+    "\n"
+    "GUEST is a guest ELF or a snapshot file. `snapshot` creates a sandbox, makes one call if\n"
+    "FUNCTION is given (its return value is printed; if it fails, nothing is saved), and saves\n"
+    "the sandbox's state to OUT.snap; `call` and `info` on a snapshot file start from that state.\n"
     "\n"
     "ARG is TYPE:VALUE with TYPE one of i32 u32 i64 u64 f32 f64 bool str bytes (bytes in hex),\n"
     "or a bare value, read as the type the function's signature expects.\n"
@@ -26,7 +35,8 @@ static const char usage[] =
     "  --scratch SIZE       guest stack (default 256K)\n"
     "  --input-size SIZE    input buffer (default 256K)\n"
     "  --output-size SIZE   output buffer (default 256K)\n"
-    "SIZE is a byte count with an optional K, M or G suffix.\n"
+    "SIZE is a byte count with an optional K, M or G suffix. The options do not apply to a\n"
+    "snapshot file, whose sizes are fixed.\n"
     "Host functions available to the guest: GetWeekday() -> string.\n";
 
 static int usage_error(const char *fmt, const char *detail)
@@ -228,11 +238,63 @@ static int cmd_call(hl_sandbox *sb, const char *fname, int argc, char **argv)
     return rc;
 }
 
+/* Whether path is a snapshot file (by its magic; any failure to read says no, and the ELF
+ * loader then reports the problem). */
+static bool is_snapshot_file(const char *path)
+{
+    char magic[8];
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    bool yes;
+    if (fd < 0) return false;
+    yes = read(fd, magic, sizeof magic) == (ssize_t)sizeof magic && !memcmp(magic, "HLSNAP01", 8);
+    close(fd);
+    return yes;
+}
+
+/* Creates the sandbox for GUEST (an ELF or a snapshot file). Returns 0 or an exit status. */
+static int open_sandbox(hl_sandbox **sb, const char *path, const hl_config *cfg, const char *size_opt)
+{
+    hl_snapshot *snap = NULL;
+    hl_status st;
+    if (!is_snapshot_file(path)) {
+        if (hl_sandbox_new_from_file(sb, path, cfg) == HL_OK) return 0;
+        fprintf(stderr, "hyperlight: %s\n", hl_last_error(NULL));
+        return EXIT_FAIL;
+    }
+    if (size_opt) return usage_error("%s does not apply to a snapshot file (its sizes are fixed)", size_opt);
+    if (hl_snapshot_load(&snap, path) != HL_OK) {
+        fprintf(stderr, "hyperlight: %s\n", hl_last_error(NULL));
+        return EXIT_FAIL;
+    }
+    st = hl_sandbox_new_from_snapshot(sb, snap, cfg);
+    hl_snapshot_free(snap); /* the sandbox keeps what it needs */
+    if (st == HL_OK) return 0;
+    fprintf(stderr, "hyperlight: %s: %s\n", path, hl_last_error(NULL));
+    return EXIT_FAIL;
+}
+
+/* Saves sb's state to path. */
+static int cmd_snapshot(hl_sandbox *sb, const char *path)
+{
+    hl_snapshot *snap = NULL;
+    int rc = 0;
+    if (hl_snapshot_take(sb, &snap) != HL_OK) {
+        fprintf(stderr, "hyperlight: taking the snapshot: %s\n", hl_last_error(sb));
+        return EXIT_FAIL;
+    }
+    if (hl_snapshot_save(snap, path) != HL_OK) {
+        fprintf(stderr, "hyperlight: %s\n", hl_last_error(NULL));
+        rc = EXIT_FAIL;
+    }
+    hl_snapshot_free(snap);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     hl_config *cfg;
     hl_sandbox *sb = NULL;
-    const char *cmd;
+    const char *cmd, *size_opt = NULL;
     int i = 2, rc;
 
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
@@ -240,7 +302,8 @@ int main(int argc, char **argv)
         return argc < 2 ? EXIT_USAGE : 0;
     }
     cmd = argv[1];
-    if (strcmp(cmd, "call") && strcmp(cmd, "info")) return usage_error("unknown command '%s'", cmd);
+    if (strcmp(cmd, "call") && strcmp(cmd, "info") && strcmp(cmd, "snapshot"))
+        return usage_error("unknown command '%s'", cmd);
     if (!(cfg = hl_config_new())) {
         fprintf(stderr, "hyperlight: out of memory\n");
         return EXIT_FAIL;
@@ -272,9 +335,10 @@ int main(int argc, char **argv)
             rc = usage_error("%s", hl_config_error(cfg));
             goto out;
         }
+        size_opt = argv[i];
     }
     if (i >= argc) {
-        rc = usage_error("%s: missing GUEST.elf", cmd);
+        rc = usage_error("%s: missing GUEST", cmd);
         goto out;
     }
     if (!strcmp(cmd, "call") && i + 1 >= argc) {
@@ -285,13 +349,20 @@ int main(int argc, char **argv)
         rc = usage_error("info: unexpected argument '%s'", argv[i + 1]);
         goto out;
     }
-    hl_config_register_host_fn(cfg, "GetWeekday", HL_STRING, NULL, 0, get_weekday, NULL);
-    if (hl_sandbox_new_from_file(&sb, argv[i], cfg) != HL_OK) {
-        fprintf(stderr, "hyperlight: %s\n", hl_last_error(NULL));
-        rc = EXIT_FAIL;
+    if (!strcmp(cmd, "snapshot") && i + 1 >= argc) {
+        rc = usage_error("snapshot: missing OUT.snap%s", "");
         goto out;
     }
-    rc = !strcmp(cmd, "info") ? cmd_info(sb) : cmd_call(sb, argv[i + 1], argc - i - 2, argv + i + 2);
+    hl_config_register_host_fn(cfg, "GetWeekday", HL_STRING, NULL, 0, get_weekday, NULL);
+    if ((rc = open_sandbox(&sb, argv[i], cfg, size_opt)) != 0) goto out;
+    if (!strcmp(cmd, "info")) {
+        rc = cmd_info(sb);
+    } else if (!strcmp(cmd, "call")) {
+        rc = cmd_call(sb, argv[i + 1], argc - i - 2, argv + i + 2);
+    } else {
+        if (i + 2 < argc) rc = cmd_call(sb, argv[i + 2], argc - i - 3, argv + i + 3);
+        if (!rc) rc = cmd_snapshot(sb, argv[i + 1]);
+    }
 out:
     hl_sandbox_free(sb);
     hl_config_free(cfg);

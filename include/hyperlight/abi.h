@@ -68,14 +68,11 @@ struct hl_meta {
     uint8_t pvm_vif[16];   /* kvm_pvm virtual-IF block: u8 if, u8 pending, u8 pad[6], u64 cr2 */
     uint64_t generation;   /* host: generation of the snapshot this memory came from */
     uint64_t host_flags;   /* host: reserved */
-    uint64_t guest_state;  /* guest: HL_GUEST_STATE_* (read by the host in error reports) */
+    uint64_t reserved0;
     uint64_t resume_gva;   /* guest: address of hl_resume (entry.S), see docs/abi.md */
     uint64_t reserved[3];
 };
 #endif
-#define HL_GUEST_STATE_BOOT HL_U(0)
-#define HL_GUEST_STATE_IDLE HL_U(1)
-#define HL_GUEST_STATE_RUNNING HL_U(2)
 
 /* ---- value types ---------------------------------------------------------------------- */
 #ifndef __ASSEMBLER__
@@ -96,6 +93,7 @@ typedef enum hl_type {
 #define HL_MAX_ARGS 16        /* arguments per call, both directions */
 #define HL_MAX_NAME 255       /* bytes in a function name, excluding the NUL */
 #define HL_MAX_FUNCS 1024     /* guest functions a guest may register */
+#define HL_RESERVED_PREFIX "hl." /* guest function names the SDK keeps for itself */
 
 /* ---- buffers: stacks of records --------------------------------------------------------
  * A buffer (input or output) starts with a u64 `top`: the offset of the first free byte

@@ -26,8 +26,9 @@ typedef struct gfn {
     int argc;
     hl_type params[HL_MAX_ARGS];
 } gfn;
-static gfn *fns;
-static int nfns, capfns;
+static gfn fns_static[32]; /* most guests fit here: dispatch then touches no heap page */
+static gfn *fns = fns_static;
+static int nfns, capfns = 32;
 static char reg_error[128];
 
 /* ---- per-call state ---- */
@@ -168,6 +169,15 @@ void hl_log(int level, const char *file, int line, const char *fmt, ...)
 }
 
 /* ---- registration ---- */
+/* hl.warm: does nothing. A host pool calls it to fault in a new VM's hot pages before the
+ * VM is handed out (the host hides names starting with "hl."). */
+static int warm(const hl_value *args, int argc, hl_value *ret)
+{
+    (void)args, (void)argc;
+    *ret = hl_void();
+    return 0;
+}
+
 int hl_guest_register(const char *name, hl_guest_fn fn, hl_type ret, int argc, ...)
 {
     va_list ap;
@@ -175,16 +185,22 @@ int hl_guest_register(const char *name, hl_guest_fn fn, hl_type ret, int argc, .
     size_t len = name ? strlen(name) : 0;
     const char *bad = NULL;
     if (len == 0 || len > HL_MAX_NAME || !fn) bad = "invalid name or function";
+    else if (strncmp(name, "hl.", 3) == 0 && fn != warm) bad = "names starting with 'hl.' are reserved";
     else if (argc < 0 || argc > HL_MAX_ARGS) bad = "too many parameters";
     else if ((unsigned)ret > HL_TYPE_MAX) bad = "invalid return type";
     else if (nfns == HL_MAX_FUNCS) bad = "too many functions";
     for (int i = 0; !bad && i < nfns; i++)
         if (strcmp(fns[i].name, name) == 0) bad = "duplicate name";
     if (!bad && nfns == capfns) {
-        int cap = capfns ? capfns * 2 : 16;
-        gfn *n = realloc(fns, (size_t)cap * sizeof *n);
-        if (!n) bad = "out of memory";
-        else fns = n, capfns = cap;
+        int cap = capfns * 2;
+        gfn *n = malloc((size_t)cap * sizeof *n);
+        if (!n) {
+            bad = "out of memory";
+        } else {
+            memcpy(n, fns, (size_t)nfns * sizeof *n);
+            if (fns != fns_static) free(fns);
+            fns = n, capfns = cap;
+        }
     }
     if (bad) {
         if (!reg_error[0]) snprintf(reg_error, sizeof reg_error, "%s: %s", name ? name : "(null)", bad);
@@ -435,18 +451,16 @@ __attribute__((noreturn)) void hl_guest_start(const struct hl_peb *p)
     in_size = p->input_size;
     out_buf = (uint8_t *)(uintptr_t)p->output_gpa;
     out_size = p->output_size;
-    meta->guest_state = HL_GUEST_STATE_BOOT;
     meta->resume_gva = (uint64_t)(uintptr_t)hl_resume;
     hl_guest_heap_init((void *)(uintptr_t)p->heap_gpa, p->heap_size);
     for (void (**f)(void) = __init_array_start; f && f < __init_array_end; f++) (*f)();
+    hl_guest_register("hl.warm", warm, HL_VOID, 0);
     hl_guest_main();
     if (reg_error[0]) hl_abort(HL_GUEST_ERR_ABI, "guest function registration failed: %s", reg_error);
     hl_guest_print_flush();
     if (!push(HL_REC_FUNCS, enc_funcs, NULL)) abort_msg(HL_GUEST_ERR_OUTPUT_FULL, "function table does not fit the output buffer");
     for (;;) {
-        meta->guest_state = HL_GUEST_STATE_IDLE;
         port_out(HL_PORT_DONE);
-        meta->guest_state = HL_GUEST_STATE_RUNNING;
         dispatch();
     }
 }

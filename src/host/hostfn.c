@@ -19,7 +19,7 @@ hl_status hl_errf(char *err, hl_status st, const char *fmt, ...)
     return st;
 }
 
-static void default_print(void *user, int stream, const char *data, size_t len)
+void hl_default_print(void *user, int stream, const char *data, size_t len)
 {
     (void)user;
     (void)stream;
@@ -35,7 +35,7 @@ hl_config *hl_config_new(void)
     cfg->sizes.scratch = HL_SCRATCH_DEFAULT;
     cfg->sizes.input = HL_BUFFER_DEFAULT;
     cfg->sizes.output = HL_BUFFER_DEFAULT;
-    cfg->print = default_print;
+    cfg->print = hl_default_print;
     cfg->max_host_calls = HL_MAX_HOST_CALLS_DEFAULT;
     cfg->max_output = HL_MAX_OUTPUT_DEFAULT;
     return cfg;
@@ -252,6 +252,17 @@ void hl_config_set_log(hl_config *cfg, hl_log_fn fn, void *user)
     if (!cfg) return;
     cfg->log = fn;
     cfg->log_user = user;
+}
+
+hl_status hl_config_set_core_dir(hl_config *cfg, const char *dir)
+{
+    char abs[HL_CORE_DIR_MAX + 1];
+    hl_status st;
+    if (!cfg) return HL_ERR_INVALID_ARG;
+    if ((st = hl_coredump_dir_check(dir, abs, cfg->err)) != HL_OK) return st;
+    memcpy(cfg->core_dir, abs, sizeof abs);
+    cfg->err[0] = 0;
+    return HL_OK;
 }
 
 /* ---- the context of one host-function call ---- */

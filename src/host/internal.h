@@ -232,6 +232,12 @@ uint8_t *hl_reserve(uint64_t bytes);
 uint64_t hl_checksum(const uint8_t *p, uint64_t len);
 
 /* ---- configuration and host functions (hostfn.c) ---- */
+/* A set of x86-64 system call numbers (confinement, confine.c). */
+#define HL_SYSCALL_LIMIT 512
+typedef struct hl_syscall_set {
+    uint64_t bits[HL_SYSCALL_LIMIT / 64];
+} hl_syscall_set;
+
 typedef struct hl_hostfn {
     char name[HL_MAX_NAME + 1];
     hl_type ret;
@@ -239,6 +245,7 @@ typedef struct hl_hostfn {
     hl_type params[HL_MAX_ARGS];
     hl_host_fn fn;
     void *user;
+    hl_syscall_set syscalls; /* declared with hl_config_host_fn_syscalls */
 } hl_hostfn;
 
 /* A host file mapped read-only into guests: kept open by configurations, snapshots and
@@ -261,6 +268,9 @@ struct hl_config {
     void *print_user;
     hl_log_fn log;
     void *log_user;
+    char core_dir[HL_CORE_DIR_MAX + 1]; /* crash dumps go here; "" = off (coredump.c) */
+    bool confine;         /* hl_config_set_confinement */
+    hl_syscall_set allow; /* hl_config_allow_syscalls */
     char err[HL_ERR_LEN];
 };
 
@@ -285,6 +295,7 @@ struct hl_host_call {
 /* ---- sandbox (sandbox.c) ---- */
 typedef struct hl_guestfn {
     char *name;
+    bool hidden; /* reserved by the SDK (HL_RESERVED_PREFIX): callable, not listed */
     hl_type ret;
     int nparams;
     hl_type params[HL_MAX_ARGS];
@@ -311,6 +322,8 @@ struct hl_snapshot {
 
 /* Creates a snapshot of image img (one reference taken on each of its files). */
 hl_status hl_snapshot_from_image(hl_snapshot **out, const hl_layout *lo, hl_image *img, char *err);
+hl_status hl_snapshot_from_image_sum(hl_snapshot **out, const hl_layout *lo, hl_image *img, uint64_t sum,
+                                     bool have_sum, char *err);
 void hl_snapshot_ref(hl_snapshot *s);
 hl_status hl_restore_ex(hl_sandbox *sb, hl_snapshot *snap, bool full_cpu);
 hl_status hl_guestfns_copy(hl_guestfn **dst, const hl_guestfn *src, int n);
@@ -354,6 +367,7 @@ struct hl_sandbox {
     int err_code;
     char err[HL_ERR_LEN];
     char poison_why[HL_ERR_LEN]; /* the failure that poisoned the sandbox */
+    char core_dir[HL_CORE_DIR_MAX + 1]; /* crash dumps go here; "" = off */
     uint64_t exits;     /* VM exits since creation (tests and benchmarks read it) */
     /* cancellation (cancel.c); run_word, cancel_seq and cancel_why are shared with
      * hl_sandbox_interrupt on other threads and with the signal handler */
@@ -369,12 +383,14 @@ struct hl_sandbox {
     bool has_timer;
     int timer_tid;
     timer_t timer;
+    struct hl_confine *confine; /* the worker of a confined sandbox, else NULL (confine.c) */
 };
 
 /* ---- cancellation (cancel.c) ---- */
 #define HL_SIGNAL (SIGRTMIN + 1)
 #define HL_CANCEL_INTERRUPT 1
 #define HL_CANCEL_TIMEOUT 2
+#define HL_CANCEL_CONFINE 3 /* a refused system call (confine.c) */
 hl_status hl_cancel_init(hl_sandbox *sb);
 void hl_cancel_fini(hl_sandbox *sb);
 hl_status hl_cancel_begin(hl_sandbox *sb);
@@ -385,6 +401,26 @@ void hl_cancel_leave_guest(hl_sandbox *sb);
 int hl_cancelled(hl_sandbox *sb);
 /* After an EINTR: true if nobody cancelled the call (then the vCPU may simply resume). */
 bool hl_cancel_spurious(hl_sandbox *sb);
+
+/* ---- confinement (confine.c) ---- */
+typedef struct hl_confine hl_confine;
+/* For a cfg with confinement on: starts sb's worker thread (after the host functions and
+ * print function were taken from cfg). A no-op otherwise. */
+hl_status hl_confine_start(hl_sandbox *sb, const hl_config *cfg);
+/* Stops and joins the worker; a no-op for a sandbox without one. */
+void hl_confine_stop(hl_sandbox *sb);
+/* True on the worker thread of sb. */
+bool hl_confine_on_worker(const hl_sandbox *sb);
+/* Runs hl_call(sb, ...) on sb's worker and returns its status. */
+hl_status hl_confine_call(hl_sandbox *sb, const char *name, hl_type ret_type, const hl_value *args, int nargs,
+                          hl_value *ret);
+/* After host function `hostfn` returned: if a system call was refused since the call began
+ * and not yet reported, writes the call's error into sb->err and returns true. */
+bool hl_confine_stopped(hl_sandbox *sb, const char *hostfn);
+/* "openat", ... for an x86-64 system call number, into buf. */
+const char *hl_confine_syscall_name(int nr, char *buf, size_t len);
+/* The default print function (hostfn.c). */
+void hl_default_print(void *user, int stream, const char *data, size_t len);
 
 hl_sandbox *hl_sandbox_alloc(void);
 hl_status hl_sandbox_finish(hl_sandbox **out, hl_sandbox *sb, hl_status st);
@@ -398,6 +434,16 @@ hl_status hl_set_thread_error(hl_status st, const char *msg);
 uint8_t *hl_gpa_rw(hl_sandbox *sb, hl_gpa gpa, uint64_t len);
 /* Same for any guest memory (slot 0 or 1), read-only. */
 const uint8_t *hl_gpa_ro(const hl_sandbox *sb, hl_gpa gpa, uint64_t len);
+
+/* ---- crash dumps (coredump.c) ---- */
+/* Checks that dir is an existing, writable directory and stores its absolute path in
+ * out[HL_CORE_DIR_MAX + 1] ("" for a NULL or empty dir: dumps off). */
+hl_status hl_coredump_dir_check(const char *dir, char *out, char *err);
+/* Called on a guest fault, after sb->err describes it: if sb has a core directory, writes
+ * an ELF core file of the guest there and appends " (core dump: PATH)" or " (core dump
+ * failed: REASON)" to sb->err. sig is the signal the core reports, or 0 to derive it from
+ * the pending exception. Returns st. */
+hl_status hl_coredump_fault(hl_sandbox *sb, hl_status st, int sig);
 
 /* Exit counter, for tests and benchmarks (not in the public header). */
 HL_API uint64_t hl_sandbox_exit_count(const hl_sandbox *sb);

@@ -108,34 +108,40 @@ static hl_status describe_fault(hl_sandbox *sb)
     const hl_region *r;
     unsigned long long ip;
     if (hl_vm_state_get(&sb->vm, &vs) != HL_OK)
-        return poison(sb, fail(sb, HL_ERR_FAULT, "guest fault: triple fault (registers unreadable)"));
+        return poison(sb, hl_coredump_fault(sb, fail(sb, HL_ERR_FAULT, "guest fault: triple fault (registers unreadable)"),
+                                            0));
     ip = vs.rip;
     switch (vs.exception) {
-    case 14: return poison(sb, describe_page_fault(sb, &vs, vs.error_code));
-    case 0: return poison(sb, fail(sb, HL_ERR_FAULT, "guest fault: divide error at rip 0x%llx", ip));
+    case 14: return poison(sb, hl_coredump_fault(sb, describe_page_fault(sb, &vs, vs.error_code), 0));
+    case 0:
+        return poison(sb, hl_coredump_fault(sb, fail(sb, HL_ERR_FAULT, "guest fault: divide error at rip 0x%llx", ip), 0));
     case 3: /* a trap: rip is past the int3 */
-        return poison(sb, fail(sb, HL_ERR_FAULT, "guest fault: breakpoint (int3) at rip 0x%llx", ip - 1));
+        return poison(sb, hl_coredump_fault(sb, fail(sb, HL_ERR_FAULT, "guest fault: breakpoint (int3) at rip 0x%llx",
+                                                     ip - 1), 0));
     case 6: {
         const uint8_t *p = hl_gpa_ro(sb, vs.rip, 2);
         bool ud2 = p && p[0] == 0x0f && p[1] == 0x0b;
-        return poison(sb, fail(sb, HL_ERR_FAULT, "guest fault: invalid instruction%s at rip 0x%llx", ud2 ? " (ud2)" : "", ip));
+        return poison(sb, hl_coredump_fault(sb, fail(sb, HL_ERR_FAULT, "guest fault: invalid instruction%s at rip 0x%llx",
+                                                     ud2 ? " (ud2)" : "", ip), 0));
     }
     case 13:
-        return poison(sb, fail(sb, HL_ERR_FAULT,
+        return poison(sb, hl_coredump_fault(sb, fail(sb, HL_ERR_FAULT,
                                "guest fault: general protection fault (privileged instruction or "
-                               "non-canonical address) at rip 0x%llx", ip));
+                               "non-canonical address) at rip 0x%llx", ip), 0));
     case -1: break;
     default:
-        return poison(sb, fail(sb, HL_ERR_FAULT, "guest fault: exception %d (error code 0x%x) at rip 0x%llx",
-                               vs.exception, vs.error_code, ip));
+        return poison(sb, hl_coredump_fault(sb, fail(sb, HL_ERR_FAULT,
+                                                     "guest fault: exception %d (error code 0x%x) at rip 0x%llx",
+                                                     vs.exception, vs.error_code, ip), 0));
     }
     /* No exception recorded: infer from rip and cr2. */
     r = hl_layout_find(&sb->lo, vs.rip);
     if (!r || !(r->perm & HL_PERM_X))
-        return poison(sb, fail(sb, HL_ERR_FAULT, "guest fault: execution of non-executable memory at 0x%llx (%s)",
-                               ip, r ? hl_region_name(r->kind) : "unmapped"));
-    return poison(sb, fail(sb, HL_ERR_FAULT, "guest fault: triple fault at rip 0x%llx (cr2 0x%llx)", ip,
-                           (unsigned long long)vs.cr2));
+        return poison(sb, hl_coredump_fault(sb, fail(sb, HL_ERR_FAULT,
+                                                     "guest fault: execution of non-executable memory at 0x%llx (%s)",
+                                                     ip, r ? hl_region_name(r->kind) : "unmapped"), 0));
+    return poison(sb, hl_coredump_fault(sb, fail(sb, HL_ERR_FAULT, "guest fault: triple fault at rip 0x%llx (cr2 0x%llx)",
+                                                 ip, (unsigned long long)vs.cr2), 0));
 }
 
 /* KVM could not emulate an instruction the guest ran (e.g. int 0x80 on kvm_pvm). */
@@ -144,11 +150,12 @@ static hl_status describe_emulation_failure(hl_sandbox *sb)
     hl_vm_state vs;
     const uint8_t *p;
     if (hl_vm_state_get(&sb->vm, &vs) != HL_OK)
-        return poison(sb, fail(sb, HL_ERR_FAULT, "guest fault: instruction the hypervisor cannot emulate"));
+        return poison(sb, hl_coredump_fault(sb, fail(sb, HL_ERR_FAULT,
+                                                     "guest fault: instruction the hypervisor cannot emulate"), SIGILL));
     p = hl_gpa_ro(sb, vs.rip, 2);
-    return poison(sb, fail(sb, HL_ERR_FAULT,
+    return poison(sb, hl_coredump_fault(sb, fail(sb, HL_ERR_FAULT,
                            "guest fault: instruction the hypervisor cannot emulate at rip 0x%llx (bytes %02x %02x)",
-                           (unsigned long long)vs.rip, p ? p[0] : 0, p ? p[1] : 0));
+                           (unsigned long long)vs.rip, p ? p[0] : 0, p ? p[1] : 0), SIGILL));
 }
 
 /* ---- output stack ---- */
@@ -308,6 +315,12 @@ static hl_status host_call(hl_sandbox *sb, const hl_rec *rec)
     memset(&ret, 0, sizeof ret);
     ret.type = fn->ret;
     rc = fn->fn(&ctx, call.args, call.argc, &ret);
+    if (sb->confine && hl_confine_stopped(sb, call.name)) {
+        /* it made a system call the confinement refused: sb->err says which */
+        for (int i = 0; i < ctx.nallocs; i++) free(ctx.allocs[i]);
+        free(ctx.allocs);
+        return poison(sb, HL_ERR_CANCELLED);
+    }
     if (rc != 0) {
         pushed = push_result(sb, false, NULL, rc, ctx.err[0] ? ctx.err : "host function failed");
     } else if (ret.type != fn->ret) {
@@ -448,6 +461,7 @@ static hl_status read_funcs(hl_sandbox *sb, const hl_rec *rec)
             if (strcmp(sb->guestfns[k].name, name) == 0) hl_r_fail(&r, "duplicate function name");
         if (r.why) break;
         if (!(f->name = strdup(name))) return fail(sb, HL_ERR_NO_MEMORY, "out of memory");
+        f->hidden = strncmp(name, HL_RESERVED_PREFIX, strlen(HL_RESERVED_PREFIX)) == 0;
         sb->nguestfns++;
     }
     if (!hl_r_done(&r))
@@ -574,7 +588,9 @@ hl_status hl_sandbox_adopt_config(hl_sandbox *sb, const hl_config *cfg)
     sb->timeout_ms = cfg->timeout_ms;
     sb->max_host_calls = cfg->max_host_calls;
     sb->max_output = cfg->max_output;
-    return hl_cancel_init(sb);
+    memcpy(sb->core_dir, cfg->core_dir, sizeof sb->core_dir);
+    hl_status st = hl_cancel_init(sb);
+    return st != HL_OK ? st : hl_confine_start(sb, cfg); /* a confined sandbox's worker */
 }
 
 static hl_status create(hl_sandbox *sb, const uint8_t *data, size_t len, const hl_config *cfg)
@@ -707,6 +723,7 @@ hl_status hl_set_thread_error(hl_status st, const char *msg)
 void hl_sandbox_free(hl_sandbox *sb)
 {
     if (!sb) return;
+    hl_confine_stop(sb); /* first: the worker uses the vCPU */
     hl_cancel_fini(sb);
     hl_vm_destroy(&sb->vm);
     if (sb->mem) munmap(sb->mem, sb->lo.total);
@@ -735,12 +752,21 @@ void hl_sandbox_set_timeout(hl_sandbox *sb, uint64_t ms)
 int hl_last_error_code(const hl_sandbox *sb) { return sb ? sb->err_code : 0; }
 uint64_t hl_sandbox_exit_count(const hl_sandbox *sb) { return sb ? sb->exits : 0; }
 
-int hl_guest_fn_count(const hl_sandbox *sb) { return sb ? sb->nguestfns : 0; }
+int hl_guest_fn_count(const hl_sandbox *sb)
+{
+    int n = 0;
+    for (int i = 0; sb && i < sb->nguestfns; i++) n += !sb->guestfns[i].hidden;
+    return n;
+}
 
-hl_status hl_guest_fn_info(const hl_sandbox *sb, int i, const char **name, hl_type *ret,
+hl_status hl_guest_fn_info(const hl_sandbox *sb, int visible, const char **name, hl_type *ret,
                            const hl_type **params, int *nparams)
 {
-    if (!sb || i < 0 || i >= sb->nguestfns) return HL_ERR_INVALID_ARG;
+    int i = 0;
+    if (!sb || visible < 0) return HL_ERR_INVALID_ARG;
+    for (; i < sb->nguestfns; i++)
+        if (!sb->guestfns[i].hidden && visible-- == 0) break;
+    if (i >= sb->nguestfns) return HL_ERR_INVALID_ARG;
     if (name) *name = sb->guestfns[i].name;
     if (ret) *ret = sb->guestfns[i].ret;
     if (params) *params = sb->guestfns[i].params;
@@ -780,6 +806,8 @@ hl_status hl_call(hl_sandbox *sb, const char *name, hl_type ret_type, const hl_v
     hl_status st;
 
     if (!sb) return HL_ERR_INVALID_ARG;
+    /* a confined sandbox's calls run whole on its worker thread (confine.c) */
+    if (sb->confine && !hl_confine_on_worker(sb)) return hl_confine_call(sb, name, ret_type, args, nargs, ret);
     sb->err_code = 0;
     if (sb->state != HL_STATE_READY)
         return fail(sb, HL_ERR_STATE, "sandbox is %s (after: %s)",

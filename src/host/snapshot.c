@@ -41,6 +41,14 @@ hl_status hl_guestfns_copy(hl_guestfn **dst, const hl_guestfn *src, int n)
 
 hl_status hl_snapshot_from_image(hl_snapshot **out, const hl_layout *lo, hl_image *img, char *err)
 {
+    return hl_snapshot_from_image_sum(out, lo, img, 0, false, err);
+}
+
+/* As hl_snapshot_from_image, with slot 0's checksum given (have_sum) rather than computed:
+ * a snapshot taken from a sandbox has its parent's slot 0. */
+hl_status hl_snapshot_from_image_sum(hl_snapshot **out, const hl_layout *lo, hl_image *img, uint64_t sum,
+                                     bool have_sum, char *err)
+{
     hl_snapshot *s = calloc(1, sizeof *s);
     if (!s) {
         hl_image_free(img);
@@ -63,8 +71,9 @@ hl_status hl_snapshot_from_image(hl_snapshot **out, const hl_layout *lo, hl_imag
     }
     /* What the guest can see of slot 0 (PEB, page tables, image); not the untouched gap
      * between the page tables and the image, whose reading would only allocate pages. */
-    s->slot0_sum = hl_checksum(s->view, lo->pt_end) ^
-                   hl_checksum(s->view + HL_IMAGE_BASE, lo->ro_end - HL_IMAGE_BASE) * 31;
+    s->slot0_sum = have_sum ? sum
+                            : hl_checksum(s->view, lo->pt_end) ^
+                                  hl_checksum(s->view + HL_IMAGE_BASE, lo->ro_end - HL_IMAGE_BASE) * 31;
     *out = s;
     return HL_OK;
 }
@@ -111,11 +120,14 @@ static hl_status collect_dirty(hl_sandbox *sb)
 static hl_status rearm_tracking(hl_sandbox *sb, bool all)
 {
     uint64_t words = (sb->npages1 + 63) / 64;
+    bool relearn;
     if (!sb->vm.manual_dirty) return HL_OK;
-    all = all || ++sb->restores % 64 == 0;
+    relearn = ++sb->restores % 64 == 0;
     for (uint64_t w = 0; w < words; w++) {
         uint64_t reported = sb->dirty_tmp[w];
-        sb->dirty_tmp[w] = all ? reported : reported & ~sb->dirty_prev[w];
+        sb->dirty_tmp[w] = all || relearn ? reported : reported & ~sb->dirty_prev[w];
+        /* after a periodic re-protection, a page reported again at the next restore is hot
+         * again at once: it faults once, not twice */
         sb->dirty_prev[w] = all ? 0 : reported;
     }
     return hl_vm_dirty_clear(&sb->vm, sb->dirty_tmp, sb->npages1, sb->err);
@@ -206,7 +218,7 @@ hl_status hl_snapshot_take(hl_sandbox *sb, hl_snapshot **out)
         hl_errf(sb->err, st, "out of memory");
         goto fail;
     }
-    if ((st = hl_snapshot_from_image(&s, &sb->lo, &img, sb->err)) != HL_OK) goto fail;
+    if ((st = hl_snapshot_from_image_sum(&s, &sb->lo, &img, sb->base->slot0_sum, true, sb->err)) != HL_OK) goto fail;
     s->generation = gen;
     s->has_cpu = true;
     if ((st = hl_vm_cpu_get(&sb->vm, &s->cpu, sb->err)) != HL_OK) goto fail;
@@ -347,9 +359,9 @@ hl_status hl_restore_ex(hl_sandbox *sb, hl_snapshot *snap, bool full_cpu)
     } else {
         /* A call that was cut short may have been a vCPU's first, stopped before the guest
          * registered its virtual-IF page: on kvm_pvm go through hl_resume again (it is
-         * idempotent) rather than lose native mode. */
+         * idempotent) rather than lose native mode. A Ready vCPU has registered it. */
         hl_cpu_state cpu = snap->cpu;
-        if (sb->vm.pvm && (st = resume_via_trampoline(sb, &cpu)) != HL_OK) goto fail;
+        if (sb->vm.pvm && sb->state != HL_STATE_READY && (st = resume_via_trampoline(sb, &cpu)) != HL_OK) goto fail;
         if ((st = hl_vm_cpu_set(&sb->vm, &cpu, sb->err)) != HL_OK) goto fail;
     }
     if (sb->gen_counter < snap->generation) sb->gen_counter = snap->generation;

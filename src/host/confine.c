@@ -1,0 +1,468 @@
+/* confine.c - opt-in seccomp confinement of the thread that runs a sandbox's guest calls
+ * (docs/confinement.md).
+ *
+ * A seccomp filter cannot be removed from a thread, so a confined sandbox gets a worker
+ * thread of its own, started when the sandbox is created. The first call loads the filter
+ * on it (the vCPU's file descriptor, which the filter names, exists only then); from then on
+ * hl_call on the sandbox hands the whole call, host-function callbacks included, to the
+ * worker and waits for it. The guest therefore only ever runs on the confined thread, and the
+ * thread that called hl_call is never confined.
+ *
+ * The filter's default action is SECCOMP_RET_TRAP: a system call outside the allowlist is not
+ * executed; the kernel sends SIGSYS to the worker. Our handler records the call, makes it
+ * return -EPERM, and cancels the guest call; the host function goes on (it sees EPERM) and,
+ * when it returns, the call fails with HL_ERR_CANCELLED naming the host function and the
+ * system call, and the sandbox is Poisoned.
+ *
+ * Hand-off: two futex words, req (bumped by the caller per job, and to quit) and done (set
+ * by the worker to the req it finished). One sandbox is used by one thread at a time, so
+ * there is at most one job. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <linux/futex.h>
+#include <linux/kvm.h>
+#include <pthread.h>
+#include <sched.h>
+#include <seccomp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define REQ_QUIT 0x80000000u
+#ifndef SYS_SECCOMP
+#define SYS_SECCOMP 1 /* si_code of a SIGSYS from a seccomp filter (asm-generic/siginfo.h) */
+#endif
+
+struct hl_confine {
+    hl_sandbox *sb;
+    pthread_t thread;
+    uint32_t req;  /* futex word: job number (low 31 bits) | REQ_QUIT */
+    uint32_t done; /* futex word: the job number the worker finished last */
+    uint32_t worker_sleeps, caller_sleeps; /* the side is (about to be) in FUTEX_WAIT */
+    bool dead;     /* the worker thread ended on its own (a host function ended it) */
+    bool loaded;   /* the filter is installed on the worker */
+    int filter_fd; /* the vCPU fd the filter allows ioctls on */
+    bool stdout_print; /* the default print function is in use: write(1) is allowed */
+    hl_syscall_set allow; /* declared by the embedder: host functions and hl_config_allow_syscalls */
+    /* the job */
+    const char *name;
+    hl_type ret_type;
+    const hl_value *args;
+    int nargs;
+    hl_value *ret;
+    hl_status st;
+    /* violations of the current job (written by the SIGSYS handler on the worker) */
+    bool in_job;
+    int violations;
+    int violation_nr;
+    bool reported; /* host_call turned the violation into the call's error */
+};
+
+/* The worker's own structure on a worker thread, else NULL (read by the SIGSYS handler). */
+static __thread hl_confine *tls_worker;
+
+static pthread_once_t sigsys_once = PTHREAD_ONCE_INIT;
+static int sigsys_errno;
+static struct sigaction old_sigsys;
+
+static long futex(uint32_t *addr, int op, uint32_t val, const struct timespec *ts)
+{
+    return syscall(SYS_futex, addr, op, val, ts, NULL, 0);
+}
+
+static uint64_t mono_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+/* How long each side polls before it sleeps: the caller for the end of the call, the worker
+ * for the next call. Waking a sleeping thread costs tens of microseconds when its CPU is idle
+ * in a VM; polling with sched_yield keeps a short call from paying that twice, and gives
+ * the CPU away when anything else wants it (on a busy machine the two threads may share
+ * one CPU, where plain spinning would only delay the other side). */
+#define SPIN_NS 100000u
+
+/* Waits until *word differs from old: polls for up to spin_ns, then sleeps on the futex,
+ * saying so in *sleeps so that post() wakes it. Returns the value seen (old again after the
+ * timeout). */
+static uint32_t wait_change(uint32_t *word, uint32_t old, uint32_t *sleeps, uint64_t spin_ns,
+                            const struct timespec *timeout)
+{
+    uint32_t v;
+    if (spin_ns) {
+        uint64_t t0 = mono_ns();
+        for (;;) {
+            if ((v = __atomic_load_n(word, __ATOMIC_ACQUIRE)) != old) return v;
+            sched_yield();
+            if (mono_ns() - t0 > spin_ns) break;
+        }
+    }
+    __atomic_store_n(sleeps, 1, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(word, __ATOMIC_SEQ_CST) == old) futex(word, FUTEX_WAIT_PRIVATE, old, timeout);
+    __atomic_store_n(sleeps, 0, __ATOMIC_RELAXED);
+    return __atomic_load_n(word, __ATOMIC_ACQUIRE);
+}
+
+/* Sets *word to v and wakes its waiter if it sleeps. */
+static void post(uint32_t *word, uint32_t v, uint32_t *sleeps)
+{
+    __atomic_store_n(word, v, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(sleeps, __ATOMIC_SEQ_CST)) futex(word, FUTEX_WAKE_PRIVATE, 1, NULL);
+}
+
+/* ---- SIGSYS ---- */
+/* A SIGSYS that is not ours goes where it went before the library installed its handler. */
+static void chain_sigsys(int sig, siginfo_t *si, void *uc)
+{
+    if (old_sigsys.sa_flags & SA_SIGINFO) {
+        if (old_sigsys.sa_sigaction) old_sigsys.sa_sigaction(sig, si, uc);
+    } else if (old_sigsys.sa_handler == SIG_DFL) {
+        /* the default action (terminate with a core dump) once this handler returns */
+        signal(SIGSYS, SIG_DFL);
+        raise(SIGSYS);
+    } else if (old_sigsys.sa_handler != SIG_IGN) {
+        old_sigsys.sa_handler(sig);
+    }
+}
+
+/* Runs on the worker when its filter refused a system call. Async-signal-safe: only
+ * stores to memory (and the kick, which is a store to kvm_run). */
+static void on_sigsys(int sig, siginfo_t *si, void *ucv)
+{
+    hl_confine *c = tls_worker;
+    ucontext_t *uc = ucv;
+    if (!c || si->si_code != SYS_SECCOMP) {
+        chain_sigsys(sig, si, ucv);
+        return;
+    }
+    if (c->violations++ == 0) c->violation_nr = si->si_syscall;
+    uc->uc_mcontext.gregs[REG_RAX] = -EPERM; /* the refused call returns -1 / EPERM */
+    if (c->in_job) {
+        /* Cancel the guest call: a host function sees hl_host_call_cancelled(), and the guest
+         * does not run again (its next KVM_RUN returns at once). */
+        hl_sandbox *sb = c->sb;
+        uint64_t seq = sb->call_seq, cur = __atomic_load_n(&sb->cancel_seq, __ATOMIC_SEQ_CST);
+        __atomic_store_n(&sb->cancel_why, HL_CANCEL_CONFINE, __ATOMIC_SEQ_CST);
+        while (cur < seq && !__atomic_compare_exchange_n(&sb->cancel_seq, &cur, seq, false, __ATOMIC_SEQ_CST,
+                                                          __ATOMIC_SEQ_CST))
+            ;
+        hl_vm_kick(&sb->vm, true);
+    }
+}
+
+static void install_sigsys(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_sigsys;
+    sa.sa_flags = SA_SIGINFO;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGSYS, &sa, &old_sigsys) < 0) sigsys_errno = errno;
+}
+
+/* ---- the filter ---- */
+const char *hl_confine_syscall_name(int nr, char *buf, size_t len)
+{
+    char *s = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, nr);
+    snprintf(buf, len, "%s", s ? s : "unknown system call");
+    free(s);
+    return buf;
+}
+
+static bool set_has(const hl_syscall_set *s, int nr)
+{
+    return nr >= 0 && nr < HL_SYSCALL_LIMIT && (s->bits[nr / 64] >> (nr % 64) & 1);
+}
+
+/* Builds the allowlist (docs/confinement.md lists and explains each entry) and loads it on
+ * the calling thread, the worker. */
+static hl_status load_filter(hl_confine *c, char *err)
+{
+    static const unsigned long vcpu_ioctls[] = { KVM_RUN, KVM_GET_REGS, KVM_GET_SREGS, KVM_GET_VCPU_EVENTS,
+                                                 KVM_GET_FPU };
+    static const int plain[] = {
+        SCMP_SYS(futex),         SCMP_SYS(rt_sigreturn),  SCMP_SYS(rt_sigprocmask), SCMP_SYS(restart_syscall),
+        SCMP_SYS(exit),          SCMP_SYS(gettid),        SCMP_SYS(timer_create),   SCMP_SYS(timer_settime),
+        SCMP_SYS(timer_delete),  SCMP_SYS(clock_gettime), SCMP_SYS(brk),            SCMP_SYS(munmap),
+        SCMP_SYS(mremap),        SCMP_SYS(sched_yield),
+    };
+    static const int advice[] = { MADV_DONTNEED, MADV_FREE, MADV_HUGEPAGE, MADV_NOHUGEPAGE };
+    int fd = c->sb->vm.vcpufd, rc = 0;
+    scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_TRAP);
+    if (!ctx) return hl_errf(err, HL_ERR_NO_MEMORY, "confinement: seccomp_init failed");
+    /* another architecture's system calls (int 0x80, x32): refused like any other */
+    rc = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_TRAP);
+    for (size_t i = 0; !rc && i < sizeof vcpu_ioctls / sizeof vcpu_ioctls[0]; i++)
+        rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 2, SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffu, fd),
+                              SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, vcpu_ioctls[i]));
+    for (size_t i = 0; !rc && i < sizeof plain / sizeof plain[0]; i++)
+        rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, plain[i], 0);
+    /* memory for malloc: anonymous, never executable */
+    if (!rc)
+        rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mmap), 2, SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0),
+                              SCMP_A3(SCMP_CMP_MASKED_EQ, MAP_ANONYMOUS, MAP_ANONYMOUS));
+    if (!rc)
+        rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mprotect), 1, SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
+    for (size_t i = 0; !rc && i < sizeof advice / sizeof advice[0]; i++)
+        rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(madvise), 1, SCMP_A2(SCMP_CMP_EQ, (unsigned)advice[i]));
+    /* abort() in a host function: SIGABRT to this process, as without confinement */
+    if (!rc) rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(getpid), 0);
+    if (!rc)
+        rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 2, SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffu,
+                                                                                (unsigned)getpid()),
+                              SCMP_A2(SCMP_CMP_MASKED_EQ, 0xffffffffu, SIGABRT));
+    if (!rc && c->stdout_print)
+        rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(write), 1, SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffu, 1));
+    for (int nr = 0; !rc && nr < HL_SYSCALL_LIMIT; nr++)
+        if (set_has(&c->allow, nr)) rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0);
+    if (rc) {
+        seccomp_release(ctx);
+        return hl_errf(err, HL_ERR_HYPERVISOR, "confinement: building the seccomp filter: %s", strerror(-rc));
+    }
+    rc = seccomp_load(ctx);
+    seccomp_release(ctx);
+    if (rc) return hl_errf(err, HL_ERR_HYPERVISOR, "confinement: loading the seccomp filter: %s", strerror(-rc));
+    c->loaded = true;
+    c->filter_fd = fd;
+    return HL_OK;
+}
+
+/* ---- the worker ---- */
+/* After the call: a refused system call that host_call did not report (made outside a host
+ * function) still fails the call. */
+static hl_status after_call(hl_confine *c, hl_status st)
+{
+    hl_sandbox *sb = c->sb;
+    char name[64];
+    if (!c->violations || c->reported) return st;
+    snprintf(sb->err, sizeof sb->err,
+             "call to guest function '%s' stopped: a system call that is not allowed was made outside host "
+             "functions (by the print or log function, or by the library): %s (%d)",
+             c->name ? c->name : "?", hl_confine_syscall_name(c->violation_nr, name, sizeof name), c->violation_nr);
+    if (sb->state == HL_STATE_READY) sb->state = HL_STATE_POISONED;
+    memcpy(sb->poison_why, sb->err, sizeof sb->poison_why);
+    return HL_ERR_CANCELLED;
+}
+
+static void run_job(hl_confine *c)
+{
+    hl_sandbox *sb = c->sb;
+    if (!c->loaded && (c->st = load_filter(c, sb->err)) != HL_OK) return;
+    if (sb->vm.vcpufd != c->filter_fd) {
+        c->st = hl_errf(sb->err, HL_ERR_HYPERVISOR, "confinement: the vCPU changed since the filter was loaded");
+        return;
+    }
+    c->violations = 0;
+    c->reported = false;
+    c->in_job = true;
+    c->st = hl_call(sb, c->name, c->ret_type, c->args, c->nargs, c->ret);
+    c->in_job = false;
+    c->st = after_call(c, c->st);
+}
+
+static void *worker_main(void *arg)
+{
+    hl_confine *c = arg;
+    uint32_t seen = 0;
+    sigset_t mask;
+    /* Only the library's signals reach the worker: HL_SIGNAL (interrupts, time limits) and
+     * SIGSYS; the synchronous ones are delivered regardless. Others go to other threads, so
+     * no handler of the embedder runs under the filter. */
+    sigfillset(&mask);
+    sigdelset(&mask, HL_SIGNAL);
+    sigdelset(&mask, SIGSYS);
+    sigdelset(&mask, SIGSEGV);
+    sigdelset(&mask, SIGBUS);
+    sigdelset(&mask, SIGFPE);
+    sigdelset(&mask, SIGILL);
+    sigdelset(&mask, SIGTRAP);
+    pthread_sigmask(SIG_SETMASK, &mask, NULL);
+    prctl(PR_SET_NAME, "hl-confine"); /* as ps and /proc/PID/task/TID/comm show it */
+    free(malloc(64)); /* malloc sets up this thread's arena and cache now, unconfined */
+    tls_worker = c;
+    for (;;) {
+        uint32_t r = wait_change(&c->req, seen, &c->worker_sleeps, SPIN_NS, NULL);
+        if (r == seen) continue;
+        if (r & REQ_QUIT) break;
+        seen = r;
+        run_job(c);
+        post(&c->done, r, &c->caller_sleeps);
+    }
+    /* tls_worker stays set: a refused call in glibc's thread exit returns EPERM, harmlessly */
+    return NULL;
+}
+
+/* ---- the caller's side ---- */
+/* Like the default print (hostfn.c), without stdio's buffer for the guest's bytes: the
+ * stream's first use would fstat() it, which the filter does not allow. Flushing stdout
+ * first keeps the order of what the embedder printed before. */
+static void confined_print(void *user, int stream, const char *data, size_t len)
+{
+    (void)user, (void)stream;
+    fflush(stdout);
+    while (len) {
+        ssize_t n = write(1, data, len);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        data += n;
+        len -= (size_t)n;
+    }
+}
+
+hl_status hl_confine_start(hl_sandbox *sb, const hl_config *cfg)
+{
+    hl_confine *c;
+    int rc;
+    if (!cfg->confine) return HL_OK;
+    if (cfg->core_dir[0])
+        return hl_errf(sb->err, HL_ERR_INVALID_ARG,
+                       "confinement cannot be combined with crash dumps (hl_config_set_core_dir): a dump "
+                       "writes a file from the confined thread");
+    pthread_once(&sigsys_once, install_sigsys);
+    if (sigsys_errno)
+        return hl_errf(sb->err, HL_ERR_HYPERVISOR, "confinement: installing the SIGSYS handler: %s",
+                       strerror(sigsys_errno));
+    if (!(c = calloc(1, sizeof *c))) return hl_errf(sb->err, HL_ERR_NO_MEMORY, "out of memory");
+    c->sb = sb;
+    c->filter_fd = -1;
+    c->allow = cfg->allow;
+    for (int i = 0; i < sb->nhostfns; i++)
+        for (int w = 0; w < HL_SYSCALL_LIMIT / 64; w++) c->allow.bits[w] |= sb->hostfns[i].syscalls.bits[w];
+    if (sb->print == hl_default_print) {
+        sb->print = confined_print;
+        c->stdout_print = true;
+    }
+    if ((rc = pthread_create(&c->thread, NULL, worker_main, c)) != 0) {
+        free(c);
+        return hl_errf(sb->err, HL_ERR_NO_MEMORY, "confinement: creating the worker thread: %s", strerror(rc));
+    }
+    sb->confine = c;
+    return HL_OK;
+}
+
+void hl_confine_stop(hl_sandbox *sb)
+{
+    hl_confine *c = sb->confine;
+    if (!c) return;
+    if (!c->dead) {
+        __atomic_or_fetch(&c->req, REQ_QUIT, __ATOMIC_SEQ_CST);
+        futex(&c->req, FUTEX_WAKE_PRIVATE, 1, NULL);
+        pthread_join(c->thread, NULL);
+    }
+    free(c);
+    sb->confine = NULL;
+}
+
+bool hl_confine_on_worker(const hl_sandbox *sb) { return tls_worker && tls_worker == sb->confine; }
+
+hl_status hl_confine_call(hl_sandbox *sb, const char *name, hl_type ret_type, const hl_value *args, int nargs,
+                          hl_value *ret)
+{
+    hl_confine *c = sb->confine;
+    uint32_t r;
+    if (c->dead) {
+        sb->err_code = 0;
+        return hl_errf(sb->err, HL_ERR_STATE, "sandbox is unrecoverable (after: %s)", sb->poison_why);
+    }
+    c->name = name;
+    c->ret_type = ret_type;
+    c->args = args;
+    c->nargs = nargs;
+    c->ret = ret;
+    r = (c->req + 1) & ~REQ_QUIT;
+    post(&c->req, r, &c->worker_sleeps);
+    for (;;) {
+        /* A host function may end the worker thread itself (pthread_exit, or exit() whose
+         * exit_group the filter refuses, after which glibc ends the thread): look every
+         * 100 ms whether it still exists rather than wait forever. */
+        struct timespec tick = { 0, 100 * 1000 * 1000 };
+        uint32_t d = __atomic_load_n(&c->done, __ATOMIC_ACQUIRE);
+        if (d == r) return c->st;
+        if (wait_change(&c->done, d, &c->caller_sleeps, SPIN_NS, &tick) == d &&
+            pthread_tryjoin_np(c->thread, NULL) == 0) {
+            char sc[64], why[128] = "";
+            c->dead = true;
+            hl_cancel_end(sb); /* nothing runs any more: interrupts must not signal the gone thread */
+            sb->state = HL_STATE_UNRECOVERABLE;
+            if (c->violations)
+                snprintf(why, sizeof why, "; first refused system call: %s (%d)",
+                         hl_confine_syscall_name(c->violation_nr, sc, sizeof sc), c->violation_nr);
+            snprintf(sb->err, sizeof sb->err,
+                     "call to guest function '%s' stopped: the confined worker thread ended during the call "
+                     "(a host function ended it)%s", name, why);
+            memcpy(sb->poison_why, sb->err, sizeof sb->poison_why);
+            return HL_ERR_CANCELLED;
+        }
+    }
+}
+
+bool hl_confine_stopped(hl_sandbox *sb, const char *hostfn)
+{
+    hl_confine *c = sb->confine;
+    char name[64];
+    if (!c || !c->violations || c->reported || tls_worker != c) return false;
+    c->reported = true;
+    snprintf(sb->err, sizeof sb->err,
+             "call to guest function '%s' stopped: host function '%s' made a system call that is not allowed: %s (%d)",
+             c->name, hostfn, hl_confine_syscall_name(c->violation_nr, name, sizeof name), c->violation_nr);
+    return true;
+}
+
+/* ---- configuration ---- */
+hl_status hl_config_set_confinement(hl_config *cfg, bool on)
+{
+    if (!cfg) return HL_ERR_INVALID_ARG;
+    cfg->confine = on;
+    cfg->err[0] = 0;
+    return HL_OK;
+}
+
+/* Adds nrs[0..n) to *set (after emptying it if replace); on an invalid number *set is unchanged. */
+static hl_status add_syscalls(hl_config *cfg, hl_syscall_set *set, bool replace, const char *what, const int *nrs,
+                              int n)
+{
+    hl_syscall_set s = *set;
+    if (replace) memset(&s, 0, sizeof s);
+    if (n < 0 || (n && !nrs))
+        return hl_errf(cfg->err, HL_ERR_INVALID_ARG, "%s: %d system calls (nrs is required when n > 0)", what, n);
+    for (int i = 0; i < n; i++) {
+        char *name = nrs[i] >= 0 && nrs[i] < HL_SYSCALL_LIMIT
+                         ? seccomp_syscall_resolve_num_arch(SCMP_ARCH_X86_64, nrs[i])
+                         : NULL;
+        if (!name)
+            return hl_errf(cfg->err, HL_ERR_INVALID_ARG, "%s: %d is not an x86-64 system call number", what, nrs[i]);
+        free(name);
+        s.bits[nrs[i] / 64] |= 1ull << (nrs[i] % 64);
+    }
+    *set = s;
+    cfg->err[0] = 0;
+    return HL_OK;
+}
+
+hl_status hl_config_host_fn_syscalls(hl_config *cfg, const char *name, const int *nrs, int n)
+{
+    hl_hostfn *fn;
+    char what[HL_MAX_NAME + 32];
+    if (!cfg) return HL_ERR_INVALID_ARG;
+    if (!name) return hl_errf(cfg->err, HL_ERR_INVALID_ARG, "hl_config_host_fn_syscalls: name is required");
+    if (!(fn = (hl_hostfn *)hl_hostfn_find(cfg->hostfns, cfg->nhostfns, name)))
+        return hl_errf(cfg->err, HL_ERR_NOT_FOUND, "host function '%s' is not registered", name);
+    snprintf(what, sizeof what, "host function '%s'", name);
+    return add_syscalls(cfg, &fn->syscalls, true, what, nrs, n);
+}
+
+hl_status hl_config_allow_syscalls(hl_config *cfg, const int *nrs, int n)
+{
+    if (!cfg) return HL_ERR_INVALID_ARG;
+    return add_syscalls(cfg, &cfg->allow, false, "hl_config_allow_syscalls", nrs, n);
+}

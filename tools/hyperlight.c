@@ -35,6 +35,7 @@ static const char usage[] =
     "  --scratch SIZE       guest stack (default 256K)\n"
     "  --input-size SIZE    input buffer (default 256K)\n"
     "  --output-size SIZE   output buffer (default 256K)\n"
+    "  --timeout MS         stop a call that runs longer than MS milliseconds (exit status 1)\n"
     "SIZE is a byte count with an optional K, M or G suffix. The options do not apply to a\n"
     "snapshot file, whose sizes are fixed.\n"
     "Host functions available to the guest: GetWeekday() -> string.\n";
@@ -318,6 +319,18 @@ int main(int argc, char **argv)
         if (i + 1 >= argc) {
             rc = usage_error("option %s needs a value", argv[i]);
             goto out;
+        }
+        if (!strcmp(argv[i], "--timeout")) {
+            char *end;
+            unsigned long long ms;
+            errno = 0;
+            ms = strtoull(argv[i + 1], &end, 10);
+            if (!isdigit((unsigned char)argv[i + 1][0]) || *end || errno || ms == 0) {
+                rc = usage_error("bad timeout '%s' (milliseconds, at least 1)", argv[i + 1]);
+                goto out;
+            }
+            hl_config_set_timeout(cfg, ms);
+            continue;
         }
         if (parse_size(argv[i + 1], &size)) {
             rc = usage_error("bad size '%s'", argv[i + 1]);

@@ -1,6 +1,7 @@
 /* test_cancel.c - cancellation on real KVM: interrupts from other threads, time limits,
  * host functions in progress, a vCPU faulting forever inside KVM_RUN, and a stress test. */
 #include <pthread.h>
+#include <sys/wait.h>
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
@@ -223,6 +224,22 @@ int main(void)
     hl_snapshot_free(lsnap);
     hl_sandbox_free(lsb);
     hl_config_free(lcfg);
+
+    /* the CLI's --timeout */
+    {
+        char cmd[1024], out[512] = "";
+        const char *b = getenv("HL_BUILD") ? getenv("HL_BUILD") : "build";
+        snprintf(cmd, sizeof cmd, "%s/bin/hyperlight call --timeout 100 %s Spin 2>&1", b, guest_path("cancel_guest"));
+        FILE *p = popen(cmd, "r");
+        size_t n = p ? fread(out, 1, sizeof out - 1, p) : 0;
+        out[n] = 0;
+        int status = p ? pclose(p) : -1;
+        CHECK_INT(WIFEXITED(status) ? WEXITSTATUS(status) : -1, 1);
+        CHECK_STR(out, "hyperlight: call to guest function 'Spin' timed out after 100 ms\n");
+        snprintf(cmd, sizeof cmd, "%s/bin/hyperlight call --timeout 0 %s Spin 2>/dev/null", b, guest_path("cancel_guest"));
+        status = system(cmd);
+        CHECK_INT(WIFEXITED(status) ? WEXITSTATUS(status) : -1, 2);
+    }
 
     /* stress: 50 sandboxes on 50 threads, random interrupts, restore after each cancel */
     pthread_t th[NSTRESS], ctl;

@@ -417,8 +417,6 @@ hl_status hl_confine_call(hl_sandbox *sb, const char *name, hl_type ret_type, co
 /* After host function `hostfn` returned: if a system call was refused since the call began
  * and not yet reported, writes the call's error into sb->err and returns true. */
 bool hl_confine_stopped(hl_sandbox *sb, const char *hostfn);
-/* "openat", ... for an x86-64 system call number, into buf. */
-const char *hl_confine_syscall_name(int nr, char *buf, size_t len);
 /* The default print function (hostfn.c). */
 void hl_default_print(void *user, int stream, const char *data, size_t len);
 

@@ -53,9 +53,9 @@ static hl_status set_slot(hl_vm *vm, uint32_t slot, uint64_t gpa, void *host, ui
 /* KVM_GET_SUPPORTED_CPUID costs ~0.4 ms here and its answer never changes: ask once per
  * process. (Immutable after the first call; pthread_once makes it safe across threads.) */
 enum { CPUID_MAX = 256 };
-static struct {
-    struct kvm_cpuid2 h;
-    struct kvm_cpuid_entry2 e[CPUID_MAX];
+static union {
+    struct kvm_cpuid2 h; /* followed by its CPUID_MAX entries */
+    uint8_t bytes[sizeof(struct kvm_cpuid2) + CPUID_MAX * sizeof(struct kvm_cpuid_entry2)];
 } supported_cpuid;
 static int supported_cpuid_errno;
 static pthread_once_t cpuid_once = PTHREAD_ONCE_INIT;

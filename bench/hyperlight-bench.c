@@ -18,12 +18,16 @@
  *                copy of the pages (pages left writable, and re-protected each time)
  *   hl_snapshot_take after Dirty(16)
  *   new sandbox from a snapshot + first call: unpooled (floor: a fresh KVM VM, creation to
- *                first exit), pooled (floor: exit + dirty log), and a never-used pooled one
+ *                first exit), pooled (floor: exit + dirty log), and a pooled one no caller used
+ *                before (made and warmed by the pool's filler)
  *   hl_snapshot_load + new sandbox + first call
  *   fork+exec, posix_spawn and bwrap of a static binary, for comparison
  *   interrupt latency: hl_sandbox_interrupt to hl_call returning, guest spinning or in a host
  *                function
  *   resident memory per extra idle sandbox
+ * Seccomp confinement (hl_config_set_confinement): the empty call and the host call round trip
+ * on a confined sandbox of the same guest (its calls run on a worker thread under a seccomp
+ * allowlist), each against the unconfined row measured in the same rounds
  * All rows are measured in interleaved rounds so the noise of the shared cores hits each of
  * them alike. Afterwards, one counting pass reads the kvm tracepoints (kvm_exit,
  * kvm_userspace_exit, kvm_emulate_insn, ...) and the ioctl syscalls of this thread per call.
@@ -195,7 +199,8 @@ typedef struct counts {
     double c[NCTR]; /* per operation; negative: not available */
 } counts;
 
-static int tp_open(const char *event, const char *filter, int group)
+/* tid: the thread to count (0: this one) */
+static int tp_open(const char *event, const char *filter, int group, pid_t tid)
 {
     int fd;
     char path[256];
@@ -216,7 +221,7 @@ static int tp_open(const char *event, const char *filter, int group)
     a.config = id;
     a.read_format = PERF_FORMAT_GROUP;
     a.disabled = group < 0; /* the leader starts disabled; members follow it */
-    fd = (int)syscall(SYS_perf_event_open, &a, 0, -1, group, PERF_FLAG_FD_CLOEXEC);
+    fd = (int)syscall(SYS_perf_event_open, &a, tid, -1, group, PERF_FLAG_FD_CLOEXEC);
     if (fd >= 0 && filter[0] && ioctl(fd, PERF_EVENT_IOC_SET_FILTER, filter) < 0) {
         close(fd);
         return -1;
@@ -224,14 +229,16 @@ static int tp_open(const char *event, const char *filter, int group)
     return fd;
 }
 
-static void ctr_open(counters *c)
+/* The counters of thread tid (0: the calling thread; else another thread of this process,
+ * such as a confined sandbox's worker). */
+static void ctr_open(counters *c, pid_t tid)
 {
     int leader = -1;
     memset(c, 0, sizeof *c);
     for (int i = 0; i < NCTR; i++) {
         char filter[1024];
         ctr_filter(i, filter, sizeof filter);
-        c->fd[i] = tp_open(ctr_event[i], filter, leader);
+        c->fd[i] = tp_open(ctr_event[i], filter, leader, tid);
         c->slot[i] = -1;
         if (c->fd[i] < 0) continue;
         if (leader < 0) leader = c->fd[i];
@@ -497,11 +504,14 @@ static struct {
     uint64_t t[HOSTCALLS + 1];
     int n;
     bool on;
+    bool want_tid; /* record the thread Nop runs on (once, at setup: a confined sandbox's worker) */
+    pid_t tid;
 } nop_log;
 
 static int host_nop(hl_host_call *call, const hl_value *args, int nargs, hl_value *ret)
 {
     if (nop_log.on && nop_log.n < (int)(sizeof nop_log.t / sizeof nop_log.t[0])) nop_log.t[nop_log.n++] = now_ns();
+    if (nop_log.want_tid) nop_log.tid = (pid_t)syscall(SYS_gettid); /* gettid: on the confined allowlist */
     *ret = hl_i32(1);
     return 0;
 }
@@ -541,10 +551,12 @@ enum {
     R_POOL_CALL,                       /* hl_pool_get + first call */
     R_POOL_PUT,                        /* hl_pool_put (the scrub) */
     R_POOL_NOBG,                       /* the same as R_POOL_CALL, pool without a filler thread */
-    R_POOL_FRESH,                      /* hl_pool_get of a never-used sandbox + first call */
+    R_POOL_FRESH,                      /* hl_pool_get of a sandbox no caller used + first call */
     R_LOAD_CALL,                       /* hl_snapshot_load + new from snapshot + first call */
     R_FORK_EXEC, R_SPAWN, R_BWRAP,     /* processes, for comparison */
     R_INTR_SPIN, R_INTR_HOSTFN,        /* interrupt latency */
+    R_EMPTY_CONF,                      /* empty call on a confined sandbox (seccomp, worker thread) */
+    R_HOSTCALL_CONF,                   /* host call round trip on the confined sandbox */
     NROWS
 };
 
@@ -567,9 +579,9 @@ typedef struct row {
 
 static row rows[NROWS] = {
     [R_FLOOR] = { .name = "floor_exit_round_trip", .label = "floor: bare VM exit round trip", .tag = "exit" },
-    [R_EMPTY] = { .name = "empty_call", .label = "empty call: Empty() -> i32" },
+    [R_EMPTY] = { .name = "empty_call", .label = "empty call: Empty() -> i32", .tag = "empty" },
     [R_ECHO] = { .name = "echo_hello", .label = "Echo(\"hello\") -> string" },
-    [R_HOSTCALL] = { .name = "host_call_round_trip", .label = "host call round trip (Nop)" },
+    [R_HOSTCALL] = { .name = "host_call_round_trip", .label = "host call round trip (Nop)", .tag = "hcall" },
     [R_GUEST_COMPUTE] = { .name = "guest_compute", .label = "compute loop, guest" },
     [R_NATIVE_COMPUTE] = { .name = "native_compute", .label = "compute loop, native" },
     [R_CALL_RESTORE] = { .name = "empty_call_restore", .label = "empty call + hl_restore" },
@@ -587,7 +599,7 @@ static row rows[NROWS] = {
                      .batch = 0 /* samples come from R_POOL_CALL */, .count_ops = 100 },
     [R_POOL_NOBG] = { .name = "pool_no_filler_get_first_call", .label = "  same, pool without filler thread",
                       .floor = R_DFLOOR_W + 0, .batch = 100, .count_ops = 100 },
-    [R_POOL_FRESH] = { .name = "pool_get_unused_first_call", .label = "pool: get never-used + 1st call",
+    [R_POOL_FRESH] = { .name = "pool_get_unused_first_call", .label = "pool: get unused (warmed) + 1st call",
                        .floor = R_DFLOOR_W + 0, .batch = 3, .count_ops = 3 },
     [R_LOAD_CALL] = { .name = "snapshot_load_new_first_call", .label = "load file + new + 1st call",
                       .floor = R_FLOOR_VM, .batch = 4, .count_ops = 5 },
@@ -601,6 +613,12 @@ static row rows[NROWS] = {
                       .floor = R_FLOOR, .batch = 10, .count_ops = 10 },
     [R_INTR_HOSTFN] = { .name = "interrupt_in_host_function", .label = "interrupt -> return, in host fn",
                         .floor = R_FLOOR, .batch = 10, .count_ops = 10 },
+    /* batches as the unconfined rows (run_batch, count_row): samples per round and in the
+     * counting pass are BATCH / COUNT_OPS and HOSTCALL_BATCH x (HOSTCALLS - 1) / COUNT_OPS */
+    [R_EMPTY_CONF] = { .name = "empty_call_confined", .label = "empty call, confined sandbox",
+                       .floor = R_EMPTY },
+    [R_HOSTCALL_CONF] = { .name = "host_call_round_trip_confined", .label = "host call round trip, confined",
+                          .floor = R_HOSTCALL },
 };
 
 /* Names and labels of the rows per dirty page count. */
@@ -654,47 +672,63 @@ typedef struct bench {
     samples fresh_first_run; /* the first KVM_RUN part of the fresh-VM floor */
     samples new_first_call;  /* the hl_call part of new from snapshot + first call */
     hl_pool *pool;           /* get + call + put */
-    samples pool_warm, pool_cold; /* its get + call samples, by whether the sandbox had run before */
-    hl_pool *pool_fresh;     /* get + call, never put back: every get is a sandbox never used */
+    /* its get + call samples, by where the sandbox came from: returned by the benchmark's
+     * hl_pool_put, made (and warmed) by the filler, or created in hl_pool_get (never ran) */
+    samples pool_warm, pool_filler, pool_cold;
+    samples pool_filler_get; /* the hl_pool_get part of the pool_filler samples */
+    struct { hl_sandbox *sb; uint64_t exits; } pool_put_log[16]; /* the last puts to pool */
+    unsigned pool_puts;
+    hl_pool *pool_fresh;     /* get + call, never put back: every get is one the filler made and warmed */
     hl_pool *pool_nobg;      /* get + call + put, without a filler thread */
     samples load_only;       /* the hl_snapshot_load part of the load row */
     hl_sandbox *sbi;         /* interrupted calls */
+    hl_config *cfgc;         /* cfg + hl_config_set_confinement(cfgc, true) */
+    hl_sandbox *sbc;         /* confined sandbox of the same guest: its calls run on its worker */
+    samples hostcall_total_conf; /* HostRoundTrip(HOSTCALLS) call times on sbc */
+    pid_t worker_tid;        /* sbc's worker thread (0: unknown), for its counters */
     char tmpdir[64];         /* static binary and snapshot file */
     char static_bin[PATH_MAX], bwrap[PATH_MAX], snapfile[PATH_MAX];
     const char *static_how;  /* how the static binary was made */
 } bench;
 
-static void call_or_die(bench *b, const char *name, hl_type rt, const hl_value *args, int nargs, hl_value *ret)
+/* A sandbox made from a configuration with hl_config_set_confinement(cfg, true): its calls
+ * run on its worker thread (src/host/internal.h). */
+static bool sb_confined(const hl_sandbox *sb) { return sb->confine != NULL; }
+
+/* sb: b->sb, or b->sbc (the confined sandbox) */
+static void call_or_die(hl_sandbox *sb, const char *name, hl_type rt, const hl_value *args, int nargs, hl_value *ret)
 {
-    hl_status st = hl_call(b->sb, name, rt, args, nargs, ret);
-    if (st != HL_OK) die("%s: %s: %s", name, hl_status_name(st), hl_last_error(b->sb));
+    hl_status st = hl_call(sb, name, rt, args, nargs, ret);
+    if (st != HL_OK)
+        die("%s%s: %s: %s", name, sb_confined(sb) ? " (confined sandbox)" : "", hl_status_name(st),
+            hl_last_error(sb));
 }
 
-static void op_empty(bench *b)
+static void op_empty(hl_sandbox *sb)
 {
     hl_value ret;
-    call_or_die(b, "Empty", HL_I32, NULL, 0, &ret);
+    call_or_die(sb, "Empty", HL_I32, NULL, 0, &ret);
 }
 
 static void op_echo(bench *b)
 {
     static const hl_value arg = { .type = HL_STRING, .v.buf = { "hello", 5 } };
     hl_value ret;
-    call_or_die(b, "Echo", HL_STRING, &arg, 1, &ret);
+    call_or_die(b->sb, "Echo", HL_STRING, &arg, 1, &ret);
     if (ret.v.buf.len != 5 || memcmp(ret.v.buf.ptr, "hello", 5) != 0) die("Echo returned a wrong string");
 }
 
-static void op_hostcalls(bench *b, uint32_t n)
+static void op_hostcalls(hl_sandbox *sb, uint32_t n)
 {
     hl_value arg = hl_u32(n), ret;
-    call_or_die(b, "HostRoundTrip", HL_U32, &arg, 1, &ret);
+    call_or_die(sb, "HostRoundTrip", HL_U32, &arg, 1, &ret);
     if (ret.v.u32 != n) die("HostRoundTrip(%u) returned %u", n, ret.v.u32);
 }
 
 static uint64_t op_guest_compute(bench *b)
 {
     hl_value arg = hl_u32(COMPUTE_N), ret;
-    call_or_die(b, "Compute", HL_U64, &arg, 1, &ret);
+    call_or_die(b->sb, "Compute", HL_U64, &arg, 1, &ret);
     return ret.v.u64;
 }
 
@@ -757,9 +791,9 @@ static void pool_wait_full(hl_pool *p)
     }
 }
 
-/* After a batch of a pool row: each hl_pool_get wakes the filler, which then creates a
- * sandbox (and frees it if a put filled the pool meanwhile) on the other core. Let that end
- * before the next row runs. */
+/* After a batch of a pool row: a get that leaves the pool at half its size or less wakes the
+ * filler, which then creates and warms a sandbox (and frees it if a put filled the pool
+ * meanwhile) on the other core. Let that end before the next row runs. */
 static void pool_settle(bench *b, int r)
 {
     if (r == R_POOL_CALL || r == R_POOL_PUT) sleep_ns(5000000);
@@ -822,6 +856,20 @@ static uint64_t sample_new_call(bench *b, span *sp)
     return t;
 }
 
+/* Where a sandbox hl_pool_get returned from b->pool came from (e0: its exit count then): one
+ * the benchmark put back (same pointer, same exit count as at that put), one created in
+ * hl_pool_get because the pool was empty (it never ran: 0 exits), or one the filler made
+ * (and warmed with hl.warm calls, so it has exits but never served a call of ours). */
+static samples *pool_origin(bench *b, hl_sandbox *sb, uint64_t e0)
+{
+    unsigned n = b->pool_puts < 16 ? b->pool_puts : 16;
+    for (unsigned i = 0; i < n; i++) {
+        unsigned k = (b->pool_puts - 1 - i) % 16;
+        if (b->pool_put_log[k].sb == sb) return b->pool_put_log[k].exits == e0 ? &b->pool_warm : &b->pool_filler;
+    }
+    return e0 ? &b->pool_filler : &b->pool_cold;
+}
+
 /* put_only: time hl_pool_put alone (the counting pass of the scrub row); otherwise time
  * get + first call, and keep the put's time as a sample of the scrub row. */
 static uint64_t sample_pool(bench *b, hl_pool *pool, span *sp, bool put_only)
@@ -829,9 +877,10 @@ static uint64_t sample_pool(bench *b, hl_pool *pool, span *sp, bool put_only)
     hl_sandbox *sb = NULL;
     hl_value ret;
     hl_status st, st2 = HL_OK;
-    uint64_t t = 0, e0 = 0, t1;
+    uint64_t t = 0, e0 = 0, t1, tg = 0;
     if (!put_only) span_begin(sp);
     st = hl_pool_get(pool, &sb);
+    if (!put_only) tg = now_ns();
     if (st == HL_OK) e0 = hl_sandbox_exit_count(sb), st2 = hl_call(sb, "Empty", HL_I32, NULL, 0, &ret);
     if (!put_only) t = span_end(sp);
     if (st != HL_OK) die("hl_pool_get: %s: %s", hl_status_name(st), hl_last_error(NULL));
@@ -839,8 +888,16 @@ static uint64_t sample_pool(bench *b, hl_pool *pool, span *sp, bool put_only)
     if (!put_only) {
         sp->exits += hl_sandbox_exit_count(sb) - e0;
         sp->has_exits = true;
-        /* a sandbox that never ran (exit count 0) came from the filler; else from a put */
-        if (sp->keep && pool == b->pool) add_sample(e0 ? &b->pool_warm : &b->pool_cold, t);
+        if (sp->keep && pool == b->pool) {
+            samples *o = pool_origin(b, sb, e0);
+            add_sample(o, t);
+            if (o == &b->pool_filler) add_sample(&b->pool_filler_get, tg - sp->t0);
+        }
+    }
+    if (pool == b->pool) { /* hl_pool_put may free sb (pool full): its address may come back */
+        b->pool_put_log[b->pool_puts % 16].sb = sb;
+        b->pool_put_log[b->pool_puts % 16].exits = hl_sandbox_exit_count(sb);
+        b->pool_puts++;
     }
     if (put_only) span_begin(sp);
     t1 = now_ns();
@@ -866,7 +923,7 @@ static uint64_t sample_pool_fresh(bench *b, span *sp)
     if (st2 != HL_OK) die("Empty (pooled sandbox): %s: %s", hl_status_name(st2), hl_last_error(sb));
     sp->exits += hl_sandbox_exit_count(sb) - e0;
     sp->has_exits = true;
-    hl_sandbox_free(sb); /* never back into the pool: its next get is a sandbox never used */
+    hl_sandbox_free(sb); /* never back into the pool: its next get is one the filler made (and warmed) */
     return t;
 }
 
@@ -1237,12 +1294,15 @@ static void run_batch(bench *b, int r)
         }
         break;
     case R_EMPTY:
+    case R_EMPTY_CONF: {
+        hl_sandbox *sb = r == R_EMPTY ? b->sb : b->sbc;
         for (int i = 0; i < BATCH; i++) {
             t0 = now_ns();
-            op_empty(b);
+            op_empty(sb);
             add_sample(&rows[r].s, now_ns() - t0);
         }
         break;
+    }
     case R_ECHO:
         for (int i = 0; i < BATCH; i++) {
             t0 = now_ns();
@@ -1251,19 +1311,24 @@ static void run_batch(bench *b, int r)
         }
         break;
     case R_HOSTCALL:
+    case R_HOSTCALL_CONF: {
+        /* confined: Nop runs on sbc's worker thread, which runs the whole call; the hand-off
+         * (futex words, confine.c) happens only at the start and the end of the call */
+        hl_sandbox *sb = r == R_HOSTCALL ? b->sb : b->sbc;
         for (int i = 0; i < HOSTCALL_BATCH; i++) {
             nop_log.n = 0;
             nop_log.on = true;
             t0 = now_ns();
-            op_hostcalls(b, HOSTCALLS);
+            op_hostcalls(sb, HOSTCALLS);
             t1 = now_ns();
             nop_log.on = false;
-            add_sample(&b->hostcall_total, t1 - t0);
+            add_sample(r == R_HOSTCALL ? &b->hostcall_total : &b->hostcall_total_conf, t1 - t0);
             /* Between two consecutive Nop calls: return to the guest, the guest's loop
              * iteration, its next exit, the host's dispatch = one round trip. */
             for (int k = 1; k < nop_log.n; k++) add_sample(&rows[r].s, nop_log.t[k] - nop_log.t[k - 1]);
         }
         break;
+    }
     case R_CALL_RESTORE:
         for (int i = 0; i < BATCH; i++) {
             uint64_t tr;
@@ -1311,12 +1376,53 @@ static void run_batch(bench *b, int r)
 }
 
 /* ---- the counting pass: tracepoints and library exits per operation ---- */
-static void count_row(bench *b, counters *c, int r)
+/* Counter totals of this thread plus those of the confined sandbox's worker (cw: a group
+ * opened on its thread id), read so that neither group counts the other's reads: cw, c
+ * before; c, cw after (ctr_per_op then removes the one read c counts, as for the other rows). */
+static void ctr_read_both(const counters *c, const counters *cw, uint64_t out[NCTR], bool after)
+{
+    uint64_t w[NCTR];
+    if (!after) ctr_read(cw, w);
+    ctr_read(c, out);
+    if (after) ctr_read(cw, w);
+    for (int i = 0; i < NCTR; i++) out[i] += w[i];
+}
+
+/* The confined rows: empty calls, or HostRoundTrip(COUNT_OPS) minus HostRoundTrip(0), on sbc;
+ * the counts of both threads (the caller waits, the worker runs the vCPU and Nop). */
+static void count_confined(bench *b, counters *c, counters *cw, int r)
+{
+    uint64_t a[NCTR], z[NCTR], ops = COUNT_OPS, e0 = hl_sandbox_exit_count(b->sbc), e1;
+    rows[r].have_ctr = c->ok && cw->ok;
+    if (r == R_EMPTY_CONF) {
+        ctr_read_both(c, cw, a, false);
+        for (uint64_t i = 0; i < ops; i++) op_empty(b->sbc);
+        ctr_read_both(c, cw, z, true);
+        rows[r].exits_per_op = (double)(hl_sandbox_exit_count(b->sbc) - e0) / (double)ops;
+    } else {
+        uint64_t a0[NCTR], z0[NCTR];
+        ctr_read_both(c, cw, a0, false);
+        op_hostcalls(b->sbc, 0);
+        ctr_read_both(c, cw, z0, true);
+        e1 = hl_sandbox_exit_count(b->sbc);
+        ctr_read_both(c, cw, a, false);
+        op_hostcalls(b->sbc, COUNT_OPS);
+        ctr_read_both(c, cw, z, true);
+        for (int i = 0; i < NCTR; i++) a[i] += z0[i] - a0[i];
+        a[C_SYSCALL]--; /* as for R_HOSTCALL: the two deltas' counter reads cancel */
+        rows[r].exits_per_op = (double)((hl_sandbox_exit_count(b->sbc) - e1) - (e1 - e0)) / (double)ops;
+    }
+    if (rows[r].have_ctr) rows[r].ctr = ctr_per_op(c, a, z, ops);
+}
+
+static void count_row(bench *b, counters *c, counters *cw, int r)
 {
     uint64_t a[NCTR], z[NCTR], e0, ops;
     e0 = hl_sandbox_exit_count(b->sb);
     rows[r].exits_per_op = -1;
     switch (r) {
+    case R_EMPTY_CONF:
+    case R_HOSTCALL_CONF: count_confined(b, c, cw, r); return;
     case R_FLOOR:
         ops = COUNT_OPS;
         ctr_read(c, a);
@@ -1327,7 +1433,7 @@ static void count_row(bench *b, counters *c, int r)
     case R_EMPTY:
         ops = COUNT_OPS;
         ctr_read(c, a);
-        for (uint64_t i = 0; i < ops; i++) op_empty(b);
+        for (uint64_t i = 0; i < ops; i++) op_empty(b->sb);
         ctr_read(c, z);
         break;
     case R_ECHO:
@@ -1341,11 +1447,11 @@ static void count_row(bench *b, counters *c, int r)
         uint64_t a0[NCTR], z0[NCTR], e1, e2;
         ops = COUNT_OPS;
         ctr_read(c, a0);
-        op_hostcalls(b, 0);
+        op_hostcalls(b->sb, 0);
         ctr_read(c, z0);
         e1 = hl_sandbox_exit_count(b->sb);
         ctr_read(c, a);
-        op_hostcalls(b, COUNT_OPS);
+        op_hostcalls(b->sb, COUNT_OPS);
         ctr_read(c, z);
         e2 = hl_sandbox_exit_count(b->sb);
         for (int i = 0; i < NCTR; i++) a[i] += z0[i] - a0[i];
@@ -1498,13 +1604,28 @@ static void json_row_extra(FILE *f, int r, const bench *b, double amortised, uin
     }
     if (r == R_FLOOR_VM)
         fprintf(f, ", \"first_run_median_ns\": %" PRIu64, compute_stats((samples *)&b->fresh_first_run).median);
-    if (r == R_POOL_CALL && b->pool_warm.n + b->pool_cold.n) {
-        fprintf(f, ", \"never_ran_fraction\": %.3f",
-                (double)b->pool_cold.n / (double)(b->pool_warm.n + b->pool_cold.n));
+    if (r == R_POOL_CALL && b->pool_warm.n + b->pool_filler.n + b->pool_cold.n) {
+        const double all = (double)(b->pool_warm.n + b->pool_filler.n + b->pool_cold.n);
+        fprintf(f, ", \"never_ran_fraction\": %.3f, \"filler_made_fraction\": %.3f, \"returned_fraction\": %.3f",
+                (double)b->pool_cold.n / all, (double)b->pool_filler.n / all, (double)b->pool_warm.n / all);
         if (b->pool_cold.n)
             fprintf(f, ", \"never_ran_median_ns\": %" PRIu64, compute_stats((samples *)&b->pool_cold).median);
+        if (b->pool_filler.n)
+            fprintf(f, ", \"filler_made_median_ns\": %" PRIu64 ", \"filler_made_get_median_ns\": %" PRIu64,
+                    compute_stats((samples *)&b->pool_filler).median,
+                    compute_stats((samples *)&b->pool_filler_get).median);
         if (b->pool_warm.n)
             fprintf(f, ", \"returned_median_ns\": %" PRIu64, compute_stats((samples *)&b->pool_warm).median);
+    }
+    if ((r == R_EMPTY_CONF || r == R_HOSTCALL_CONF) && rows[rows[r].floor].st.median) {
+        const row *u = &rows[rows[r].floor];
+        fprintf(f, ", \"unconfined_median_ns\": %" PRIu64 ", \"diff_ns\": %" PRId64 ", \"mean_diff_ns\": %.0f",
+                u->st.median, (int64_t)rows[r].st.median - (int64_t)u->st.median, rows[r].st.mean - u->st.mean);
+    }
+    if (r == R_HOSTCALL_CONF && b->hostcall_total_conf.n && rows[R_EMPTY_CONF].st.median) {
+        stats h = compute_stats((samples *)&b->hostcall_total_conf);
+        fprintf(f, ", \"host_round_trip_call_median_ns\": %" PRIu64 ", \"amortised_ns\": %.0f", h.median,
+                ((double)h.median - (double)rows[R_EMPTY_CONF].st.median) / HOSTCALLS);
     }
     if (r == R_NEW_CALL) fprintf(f, ", \"first_call_median_ns\": %" PRIu64, compute_stats((samples *)&b->new_first_call).median);
     if (r == R_LOAD_CALL && b->load_only.n)
@@ -1713,6 +1834,17 @@ int main(int argc, char **argv)
         die("registering host functions: %s", hl_config_error(b.cfg));
     if (hl_sandbox_new_from_file(&b.sb, b.guest, b.cfg) != HL_OK)
         die("cannot create a sandbox from %s: %s", b.guest, hl_last_error(NULL));
+    /* the confined sandbox: the same guest and host functions, calls on a seccomp-confined
+     * worker thread (Nop needs no system call beyond the base allowlist) */
+    if (!(b.cfgc = hl_config_new())) die("out of memory");
+    if (hl_config_register_host_fn(b.cfgc, "Nop", HL_I32, none, 0, host_nop, NULL) != HL_OK ||
+        hl_config_register_host_fn(b.cfgc, "Spinning", HL_I32, none, 0, host_spinning, NULL) != HL_OK ||
+        hl_config_register_host_fn(b.cfgc, "Slow", HL_I32, none, 0, host_slow, NULL) != HL_OK ||
+        hl_config_set_confinement(b.cfgc, true) != HL_OK)
+        die("confined configuration: %s", hl_config_error(b.cfgc));
+    if (hl_sandbox_new_from_file(&b.sbc, b.guest, b.cfgc) != HL_OK)
+        die("cannot create a confined sandbox from %s: %s", b.guest, hl_last_error(NULL));
+    if (!sb_confined(b.sbc)) die("the confined sandbox has no worker thread");
     if (hl_sandbox_new_from_file(&b.sbr, b.guest, b.cfg) != HL_OK)
         die("cannot create a sandbox from %s: %s", b.guest, hl_last_error(NULL));
     if (hl_snapshot_take(b.sbr, &b.snap) != HL_OK) die("hl_snapshot_take: %s", hl_last_error(b.sbr));
@@ -1758,8 +1890,12 @@ int main(int argc, char **argv)
 
     /* ---- warm-up: first exits (the VIF wrmsr), page faults in guest and host memory ---- */
     for (int i = 0; i < 200; i++) floor_exit(&b.fl);
-    for (int i = 0; i < 200; i++) op_empty(&b), op_echo(&b);
-    op_hostcalls(&b, 200);
+    for (int i = 0; i < 200; i++) op_empty(b.sb), op_echo(&b), op_empty(b.sbc);
+    op_hostcalls(b.sb, 200);
+    nop_log.want_tid = true; /* the confined sandbox's first call loads its filter */
+    op_hostcalls(b.sbc, 200);
+    nop_log.want_tid = false;
+    b.worker_tid = nop_log.tid != (pid_t)syscall(SYS_gettid) ? nop_log.tid : 0;
     for (int i = 0; i < 2; i++) {
         if (op_guest_compute(&b) != b.compute_check) die("guest Compute returned a wrong checksum");
         op_native_compute(&b);
@@ -1771,7 +1907,7 @@ int main(int argc, char **argv)
         uint64_t tr;
         op_call_restore(&b, &tr);
     }
-    call_or_die(&b, "Empty", HL_I32, NULL, 0, &ret);
+    call_or_die(b.sb, "Empty", HL_I32, NULL, 0, &ret);
     pool_wait_full(b.pool);
     pool_wait_full(b.pool_fresh);
     pool_wait_full(b.pool_nobg);
@@ -1787,9 +1923,12 @@ int main(int argc, char **argv)
         for (int j = 0; j < NROWS; j++) run_batch(&b, (k + j) % NROWS);
 
     /* ---- counting pass ---- */
-    counters c;
-    ctr_open(&c);
-    for (int r = 0; r < NROWS; r++) count_row(&b, &c, r);
+    counters c, cw;
+    ctr_open(&c, 0);
+    if (b.worker_tid) ctr_open(&cw, b.worker_tid);
+    else memset(&cw, 0, sizeof cw);
+    for (int r = 0; r < NROWS; r++) count_row(&b, &c, &cw, r);
+    if (b.worker_tid) ctr_close(&cw);
     ctr_close(&c);
 
     /* ---- memory per idle sandbox (pools gone first: no filler thread at work) ---- */
@@ -1906,6 +2045,8 @@ int main(int argc, char **argv)
     for (int r = R_FORK_EXEC; r <= R_BWRAP; r++) print_row(r);
     print_section("interrupt latency: hl_sandbox_interrupt -> hl_call returns (ratio: / bare exit)");
     for (int r = R_INTR_SPIN; r <= R_INTR_HOSTFN; r++) print_row(r);
+    print_section("seccomp confinement: the same calls on a confined sandbox (ratio: / the unconfined row)");
+    for (int r = R_EMPTY_CONF; r <= R_HOSTCALL_CONF; r++) print_row(r);
     printf("\nCounts per call (host call: per host call; new rows: per sample, timed part only),\n"
            "from a separate counting pass: exits (lib) = hl_sandbox_exit_count; kvm_*: kvm tracepoints\n"
            "(emul 1.00 = only the exiting OUT is emulated: the guest runs natively; spte = kvm_mmu_spte_requested:\n"
@@ -1947,20 +2088,49 @@ int main(int argc, char **argv)
             printf("fresh VM floor: the first KVM_RUN alone %s; new from snapshot + 1st call: the 1st call alone %s\n",
                    fr, nc);
         }
-        if (b.pool_warm.n + b.pool_cold.n) {
-            char wm[32], cm[32];
+        if (b.pool_warm.n + b.pool_filler.n + b.pool_cold.n) {
+            char wm[32], fm2[32], cm[32], gm[32];
+            const double all = (double)(b.pool_warm.n + b.pool_filler.n + b.pool_cold.n);
             fmt_ns(wm, sizeof wm, (double)compute_stats(&b.pool_warm).median);
+            fmt_ns(fm2, sizeof fm2, (double)compute_stats(&b.pool_filler).median);
             fmt_ns(cm, sizeof cm, (double)compute_stats(&b.pool_cold).median);
-            printf("pool get + 1st call: %.0f%% of the gets returned a sandbox that never ran (made by the filler "
-                   "while the previous one was out): median %s; the others (returned by hl_pool_put) %s\n",
-                   100.0 * (double)b.pool_cold.n / (double)(b.pool_warm.n + b.pool_cold.n),
-                   b.pool_cold.n ? cm : "-", b.pool_warm.n ? wm : "-");
+            fmt_ns(gm, sizeof gm, (double)compute_stats(&b.pool_filler_get).median);
+            printf("pool get + 1st call: %.0f%% of the gets returned a sandbox that never ran (created in "
+                   "hl_pool_get, pool empty): median %s; %.0f%% one the filler made and warmed: %s (hl_pool_get "
+                   "alone %s); %.0f%% one returned by hl_pool_put: %s\n",
+                   100.0 * (double)b.pool_cold.n / all, b.pool_cold.n ? cm : "-", 100.0 * (double)b.pool_filler.n / all,
+                   b.pool_filler.n ? fm2 : "-", b.pool_filler.n ? gm : "-", 100.0 * (double)b.pool_warm.n / all,
+                   b.pool_warm.n ? wm : "-");
         }
         if (b.load_only.n) {
             fmt_ns(fm, sizeof fm, (double)compute_stats(&b.load_only).median);
             printf("load file + new + 1st call: hl_snapshot_load alone %s (file in the page cache)\n", fm);
         }
         if (!rows[R_FORK_EXEC].err) printf("static binary: %s, %s\n", b.static_bin, b.static_how);
+        {
+            const row *ec = &rows[R_EMPTY_CONF], *eu = &rows[R_EMPTY], *hc = &rows[R_HOSTCALL_CONF],
+                      *hu = &rows[R_HOSTCALL];
+            stats hcc = compute_stats(&b.hostcall_total_conf);
+            char m1[32], m2[32], p1[32], p2[32], t1[32], t2[32];
+            fmt_ns(m1, sizeof m1, (double)ec->st.median);
+            fmt_ns(m2, sizeof m2, (double)eu->st.median);
+            fmt_ns(p1, sizeof p1, (double)ec->st.p99);
+            fmt_ns(p2, sizeof p2, (double)eu->st.p99);
+            printf("seccomp confinement, empty call: confined %s, unconfined %s (medians): %.3fx, %+.2f us; "
+                   "means %.3fx, %+.2f us; p99 %s / %s\n",
+                   m1, m2, ec->ratio, ((double)ec->st.median - (double)eu->st.median) / 1e3,
+                   eu->st.mean > 0 ? ec->st.mean / eu->st.mean : 0.0, (ec->st.mean - eu->st.mean) / 1e3, p1, p2);
+            fmt_ns(m1, sizeof m1, (double)hc->st.median);
+            fmt_ns(m2, sizeof m2, (double)hu->st.median);
+            fmt_ns(t1, sizeof t1, (double)hcc.median);
+            fmt_ns(t2, sizeof t2, (double)hct.median);
+            printf("seccomp confinement, host call round trip: confined %s, unconfined %s: %.3fx, %+.2f us; "
+                   "HostRoundTrip(%d): confined %s, unconfined %s (%+.1f us per call)\n",
+                   m1, m2, hc->ratio, ((double)hc->st.median - (double)hu->st.median) / 1e3, HOSTCALLS, t1, t2,
+                   ((double)hcc.median - (double)hct.median) / 1e3);
+            if (!b.worker_tid)
+                printf("  (the worker thread's id is unknown: the confined rows count this thread only)\n");
+        }
     }
     printf("\nmemory per extra idle sandbox (%d sandboxes from one snapshot, one call each), KiB:\n", mres.n);
     printf("  process: RssAnon %.1f  RssFile %.1f  RssShmem %.1f  (VmRSS %.1f)   Pss %.1f (anon %.1f, file %.1f, "
@@ -2006,6 +2176,8 @@ int main(int argc, char **argv)
     hl_sandbox_free(b.sbt);
     hl_snapshot_free(b.snapt);
     hl_sandbox_free(b.sbi);
+    hl_sandbox_free(b.sbc);
+    hl_config_free(b.cfgc);
     hl_sandbox_free(b.sb);
     hl_sandbox_free(b.sbr);
     hl_snapshot_free(b.snap);
@@ -2016,6 +2188,9 @@ int main(int argc, char **argv)
     free(b.tab);
     for (int r = 0; r < NROWS; r++) free(rows[r].s.v);
     free(b.hostcall_total.v);
+    free(b.hostcall_total_conf.v);
+    free(b.pool_filler.v);
+    free(b.pool_filler_get.v);
     free(b.free_only.v);
     free(b.restore_only.v);
     free(b.new_first_call.v);

@@ -445,7 +445,7 @@ static void dfloor_run(dfloor *d, bool reprotect)
 {
     hl_exit ex;
     uint8_t *slot1 = d->f.mem + FLOOR_DATA;
-    hl_vm_regs_sync(&d->f.vm, &d->cpu);
+    hl_vm_gprs_sync(&d->f.vm, &d->cpu);
     if (hl_vm_run(&d->f.vm, &ex, d->f.err) != HL_OK) die("dirty floor VM: %s", d->f.err);
     if (ex.kind != HL_EXIT_OUT || ex.port != FLOOR_PORT)
         die("dirty floor VM: unexpected exit (kind %d, KVM reason %u, port 0x%x)", ex.kind, ex.reason, ex.port);

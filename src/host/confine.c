@@ -229,6 +229,11 @@ static hl_status load_filter(hl_confine *c, char *err)
     for (size_t i = 0; !rc && i < sizeof vcpu_ioctls / sizeof vcpu_ioctls[0]; i++)
         rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 2, SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffu, fd),
                               SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, vcpu_ioctls[i]));
+    /* the VM fd, for one request: locking the virtual-IF MSR after a vCPU's first exit */
+    if (!rc)
+        rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 2,
+                              SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffu, (unsigned)c->sb->vm.vmfd),
+                              SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, KVM_X86_SET_MSR_FILTER));
     for (size_t i = 0; !rc && i < sizeof plain / sizeof plain[0]; i++)
         rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, plain[i], 0);
     /* memory for malloc: anonymous, never executable */

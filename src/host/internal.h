@@ -148,6 +148,7 @@ typedef struct hl_vm {
     size_t run_size;
     bool pvm;
     bool manual_dirty; /* KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 is on */
+    bool vif_locked;   /* the MSR filter refuses writes to the virtual-IF MSR */
 } hl_vm;
 
 /* The vCPU state a snapshot keeps: KVM's struct kvm_regs, kvm_sregs and kvm_fpu, as bytes
@@ -178,7 +179,7 @@ hl_status hl_vm_create(hl_vm *vm, const hl_vm_setup *s, char *err);
 /* Runs the vCPU until the next exit. Returns HL_OK with *ex filled, or an error. */
 hl_status hl_vm_run(hl_vm *vm, hl_exit *ex, char *err);
 typedef struct hl_vm_state {
-    uint64_t rip, rsp, rflags, cr2, rax;
+    uint64_t rip, rsp, rflags, cr2, rax, cr0, cr3, cr4, efer;
     int exception;       /* vector of the exception being delivered, or -1 if none known */
     uint32_t error_code; /* its error code, if it has one */
 } hl_vm_state;
@@ -186,8 +187,12 @@ hl_status hl_vm_state_get(hl_vm *vm, hl_vm_state *st);
 /* Full vCPU state through ioctls (snapshots, and resets of a poisoned vCPU). */
 hl_status hl_vm_cpu_get(hl_vm *vm, hl_cpu_state *cpu, char *err);
 hl_status hl_vm_cpu_set(hl_vm *vm, const hl_cpu_state *cpu, char *err);
-/* Loads the general registers at the next KVM_RUN through kvm_run's sync_regs (no ioctl). */
-void hl_vm_regs_sync(hl_vm *vm, const hl_cpu_state *cpu);
+/* Loads cpu's general registers, and its segment and control registers if the guest changed
+ * them, at the next KVM_RUN through kvm_run's sync_regs (no ioctl); resets the debug
+ * registers (one ioctl). */
+hl_status hl_vm_regs_sync(hl_vm *vm, const hl_cpu_state *cpu, char *err);
+/* Only the general registers (the benchmark's floor). */
+void hl_vm_gprs_sync(hl_vm *vm, const hl_cpu_state *cpu);
 /* ORs the pages of slot 1 KVM reports dirty into bitmap (npages bits), leaving KVM's answer
  * in scratch (same size). With manual protection (vm->manual_dirty) the pages stay dirty
  * and writable until hl_vm_dirty_clear; without it KVM re-protects them at once. */
@@ -195,6 +200,9 @@ hl_status hl_vm_dirty_log(hl_vm *vm, uint64_t *bitmap, uint64_t *scratch, uint64
 /* Write-protects the pages set in bitmap again, so their next write is logged (a no-op
  * without manual protection). Changes bitmap. */
 hl_status hl_vm_dirty_clear(hl_vm *vm, uint64_t *bitmap, uint64_t npages, char *err);
+/* Refuses (locked) or allows the guest's writes to the kvm_pvm virtual-IF MSR. Allowed only
+ * until the guest has registered it after a (re)start at its entry or hl_resume. */
+hl_status hl_vm_lock_vif(hl_vm *vm, bool locked, char *err);
 /* Sets (or clears) kvm_run->immediate_exit: KVM_RUN returns EINTR at once while it is set. */
 void hl_vm_kick(hl_vm *vm, bool on);
 void hl_vm_destroy(hl_vm *vm);

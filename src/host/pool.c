@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "internal.h"
 
@@ -66,11 +67,20 @@ static void *fill(void *p)
     hl_pool *pool = p;
     pthread_mutex_lock(&pool->mu);
     while (!pool->stop) {
-        /* Refill to the target once half of it is gone (at start: all of it), so that get
-         * and put in turn never make the filler build a VM the put then has no room for. */
+        /* Refill to the target once half of it is gone (at start: all of it). */
         if (pool->failed || pool->n > pool->target / 2 || pool->n == pool->target) {
             pthread_cond_wait(&pool->want, &pool->mu);
             continue;
+        }
+        /* A sandbox taken out often comes back at once (get, call, put): give it 2 ms before
+         * building a replacement that its return would then leave no room for. */
+        {
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_nsec += 2000000;
+            if (until.tv_nsec >= 1000000000) until.tv_sec++, until.tv_nsec -= 1000000000;
+            pthread_cond_timedwait(&pool->want, &pool->mu, &until);
+            if (pool->n > pool->target / 2 || pool->stop) continue;
         }
         while (pool->n < pool->target && !pool->stop)
             if (!add_one(pool)) {

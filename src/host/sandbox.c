@@ -78,15 +78,57 @@ static uint64_t guest_rip(hl_sandbox *sb)
     return hl_vm_state_get(&sb->vm, &vs) == HL_OK ? vs.rip : 0;
 }
 
+#define CR4_SMEP (1ull << 20)
+#define CR4_SMAP (1ull << 21)
+
+/* Exception names, Intel SDM Vol. 3A §6.3.1 table 6-1. */
+static const char *exception_name(int v)
+{
+    switch (v) {
+    case 1: return "debug exception (single step or breakpoint)";
+    case 4: return "overflow (into)";
+    case 5: return "bound range exceeded";
+    case 7: return "device not available (x87/SSE disabled)";
+    case 8: return "double fault";
+    case 10: return "invalid TSS";
+    case 11: return "segment not present";
+    case 12: return "stack-segment fault";
+    case 16: return "x87 floating-point error";
+    case 17: return "alignment check";
+    case 18: return "machine check";
+    case 19: return "SIMD floating-point exception";
+    case 21: return "control protection exception";
+    default: return "exception";
+    }
+}
+
+/* DIV or IDIV (F6/F7 with reg field 6 or 7), after optional prefixes (SDM Vol. 2A). */
+static bool is_div(const uint8_t *p)
+{
+    int i = 0;
+    while (i < 3 && (p[i] == 0x66 || p[i] == 0x67 || (p[i] & 0xf0) == 0x40)) i++;
+    return (p[i] == 0xf6 || p[i] == 0xf7) && ((p[i + 1] >> 3) & 7) >= 6;
+}
+
 /* A page fault at cr2 with error code err (SDM Vol. 3A §4.7): name it from the layout. */
 static hl_status describe_page_fault(hl_sandbox *sb, const hl_vm_state *vs, uint32_t err)
 {
     const hl_region *d = hl_layout_find(&sb->lo, vs->cr2);
     unsigned long long a = vs->cr2, ip = vs->rip;
     const char *what = err & 0x10 ? "execution" : err & 2 ? "write" : "read";
-    if (err & 0x10)
+    if (err & 0x10) {
+        if (d && (d->perm & HL_PERM_X) && vs->cr3 == HL_PT_GPA && !(vs->cr4 & (CR4_SMEP | CR4_SMAP)))
+            return fail(sb, HL_ERR_FAULT, "guest fault: instruction fetch fault (error code 0x%x) at 0x%llx (%s)", err,
+                        a, hl_region_name(d->kind));
+        if (d && (d->perm & HL_PERM_X))
+            return fail(sb, HL_ERR_FAULT,
+                        "guest fault: instruction fetch fault (error code 0x%x) at 0x%llx (%s) with the guest's own "
+                        "paging setup (cr3 0x%llx, cr4 0x%llx%s)",
+                        err, a, hl_region_name(d->kind), (unsigned long long)vs->cr3, (unsigned long long)vs->cr4,
+                        vs->cr4 & CR4_SMEP ? ": SMEP forbids supervisor code in user pages" : "");
         return fail(sb, HL_ERR_FAULT, "guest fault: execution of non-executable memory at 0x%llx (%s)", a,
                     d ? hl_region_name(d->kind) : "unmapped");
+    }
     if (d && d->kind == HL_RGN_GUARD)
         return fail(sb, HL_ERR_FAULT, "guest fault: stack overflow (%s of the stack guard page at 0x%llx), rip 0x%llx",
                     what, a, ip);
@@ -113,8 +155,15 @@ static hl_status describe_fault(hl_sandbox *sb)
     ip = vs.rip;
     switch (vs.exception) {
     case 14: return poison(sb, hl_coredump_fault(sb, describe_page_fault(sb, &vs, vs.error_code), 0));
-    case 0:
-        return poison(sb, hl_coredump_fault(sb, fail(sb, HL_ERR_FAULT, "guest fault: divide error at rip 0x%llx", ip), 0));
+    case 0: {
+        /* vector 0 is also what KVM leaves when it raised the triple fault itself (e.g. the
+         * guest loaded a CR3 outside its memory): believe a divide error only at a DIV/IDIV */
+        const uint8_t *p = hl_gpa_ro(sb, vs.rip, 5);
+        if (p && is_div(p))
+            return poison(sb, hl_coredump_fault(sb, fail(sb, HL_ERR_FAULT, "guest fault: divide error at rip 0x%llx", ip),
+                                                0));
+        break;
+    }
     case 3: /* a trap: rip is past the int3 */
         return poison(sb, hl_coredump_fault(sb, fail(sb, HL_ERR_FAULT, "guest fault: breakpoint (int3) at rip 0x%llx",
                                                      ip - 1), 0));
@@ -131,9 +180,15 @@ static hl_status describe_fault(hl_sandbox *sb)
     case -1: break;
     default:
         return poison(sb, hl_coredump_fault(sb, fail(sb, HL_ERR_FAULT,
-                                                     "guest fault: exception %d (error code 0x%x) at rip 0x%llx",
-                                                     vs.exception, vs.error_code, ip), 0));
+                                                     "guest fault: %s (exception %d, error code 0x%x) at rip 0x%llx",
+                                                     exception_name(vs.exception), vs.exception, vs.error_code, ip),
+                                            0));
     }
+    if (vs.cr3 != HL_PT_GPA)
+        return poison(sb, hl_coredump_fault(sb, fail(sb, HL_ERR_FAULT,
+                                                     "guest fault: triple fault at rip 0x%llx after the guest loaded its own "
+                                                     "page tables (cr3 0x%llx)",
+                                                     ip, (unsigned long long)vs.cr3), 0));
     /* No exception recorded: infer from rip and cr2. */
     r = hl_layout_find(&sb->lo, vs.rip);
     if (!r || !(r->perm & HL_PERM_X))
@@ -372,6 +427,10 @@ static hl_status run(hl_sandbox *sb, int mode, const hl_rec **last, const char *
         hl_cancel_leave_guest(sb);
         if (st != HL_OK) return poison(sb, st);
         sb->exits++;
+        /* The guest registers its virtual-IF page before its first exit; from now on the
+         * MSR filter refuses to let it move the page (onto guest data). */
+        if (ex.kind == HL_EXIT_OUT && !sb->vm.vif_locked && (st = hl_vm_lock_vif(&sb->vm, true, sb->err)) != HL_OK)
+            return poison(sb, st);
         switch (ex.kind) {
         case HL_EXIT_OUT:
             if (ex.port != HL_PORT_DONE && ex.port != HL_PORT_HOSTCALL && ex.port != HL_PORT_ABORT &&

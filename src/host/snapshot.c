@@ -355,13 +355,15 @@ hl_status hl_restore_ex(hl_sandbox *sb, hl_snapshot *snap, bool full_cpu)
     sb->in_max = HL_BUF_EMPTY;
     sb->in_top = HL_BUF_EMPTY;
     if (sb->state == HL_STATE_READY && !full_cpu) {
-        hl_vm_regs_sync(&sb->vm, &snap->cpu);
+        if ((st = hl_vm_regs_sync(&sb->vm, &snap->cpu, sb->err)) != HL_OK) goto fail;
     } else {
         /* A call that was cut short may have been a vCPU's first, stopped before the guest
          * registered its virtual-IF page: on kvm_pvm go through hl_resume again (it is
          * idempotent) rather than lose native mode. A Ready vCPU has registered it. */
         hl_cpu_state cpu = snap->cpu;
-        if (sb->vm.pvm && sb->state != HL_STATE_READY && (st = resume_via_trampoline(sb, &cpu)) != HL_OK) goto fail;
+        if (sb->vm.pvm && sb->state != HL_STATE_READY &&
+            ((st = resume_via_trampoline(sb, &cpu)) != HL_OK || (st = hl_vm_lock_vif(&sb->vm, false, sb->err)) != HL_OK))
+            goto fail;
         if ((st = hl_vm_cpu_set(&sb->vm, &cpu, sb->err)) != HL_OK) goto fail;
     }
     if (sb->gen_counter < snap->generation) sb->gen_counter = snap->generation;

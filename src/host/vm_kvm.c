@@ -71,7 +71,11 @@ static void filter_cpuid(struct kvm_cpuid2 *cp)
     for (uint32_t i = 0; i < cp->nent; i++) {
         struct kvm_cpuid_entry2 *e = &cp->entries[i];
         if (e->function >= 0x40000000 && e->function <= 0x400000ff) continue; /* hypervisor leaves */
-        if (e->function == 1) e->ecx &= ~((1u << 31) | (1u << 5));             /* hypervisor, VMX */
+        /* hypervisor, VMX; XSAVE, OSXSAVE and AVX: without XSAVE the guest cannot set
+         * CR4.OSXSAVE, so XCR0 (which a restore does not reload) stays the host's default */
+        if (e->function == 1) e->ecx &= ~((1u << 31) | (1u << 5) | (1u << 26) | (1u << 27) | (1u << 28));
+        /* PKU and OSPKE: likewise for PKRU (CR4.PKE needs PKU) */
+        if (e->function == 7 && e->index == 0) e->ecx &= ~((1u << 3) | (1u << 4));
         if (e->function == 0x80000001) e->ecx &= ~(1u << 2);                    /* SVM */
         if (e->function >= 0x80000002 && e->function <= 0x80000004) {
             const uint32_t *w = (const uint32_t *)brand + (e->function - 0x80000002) * 4;
@@ -136,6 +140,45 @@ static hl_status set_cpu_state(hl_vm *vm, const hl_vm_setup *s, char *err)
     return HL_OK;
 }
 
+/* MSRs a guest has no use for and which would survive a restore (KVM keeps them in the
+ * vCPU, not in guest memory), or make KVM write into guest memory (kvmclock and the other
+ * paravirtual MSRs), or identify the hypervisor: the guest's accesses fail with #GP, which
+ * ends the call cleanly. Guest-only state that restore reloads (FS/GS base through the
+ * segment registers) stays allowed. Once the guest has registered its kvm_pvm virtual-IF
+ * page, writes to that MSR are refused too, so it cannot be moved onto guest data.
+ * (KVM API: KVM_X86_SET_MSR_FILTER; a filter never applies to the host's own accesses.) */
+static hl_status set_msr_filter(hl_vm *vm, bool allow_vif, char *err)
+{
+    static uint8_t deny[32]; /* all-zero bitmaps: every MSR in the range denied */
+    const uint32_t RW = KVM_MSR_FILTER_READ | KVM_MSR_FILTER_WRITE, W = KVM_MSR_FILTER_WRITE;
+    struct kvm_msr_filter f = { .flags = KVM_MSR_FILTER_DEFAULT_ALLOW };
+    const struct { uint32_t flags, base, n; } r[] = {
+        { RW, 0x11, 2 },             /* KVM wall clock, system time (old numbers) */
+        { W, 0x1b, 1 },              /* APIC base */
+        { RW, 0x174, 3 },            /* SYSENTER_CS/ESP/EIP */
+        { W, 0x277, 1 },             /* PAT */
+        { W, 0xc0000080, 1 },        /* EFER (the host sets it) */
+        { RW, 0xc0000081, 4 },       /* STAR, LSTAR, CSTAR, SFMASK */
+        { RW, 0xc0000102, 2 },       /* KERNEL_GS_BASE, TSC_AUX */
+        { RW, 0x4b564d00, 16 },      /* KVM paravirtual MSRs: clocks, async PF, steal time, ... */
+        { RW, 0x4b564d11, 0xef },    /* kvm_pvm's MSRs but the virtual-IF page */
+        { W, HL_MSR_PVM_VIF, 1 },    /* the virtual-IF page, once registered */
+    };
+    int n = (int)(sizeof r / sizeof r[0]) - (allow_vif ? 1 : 0);
+    for (int i = 0; i < n; i++)
+        f.ranges[i] = (struct kvm_msr_filter_range){ .flags = r[i].flags, .nmsrs = r[i].n, .base = r[i].base,
+                                                     .bitmap = deny };
+    if (ioctl(vm->vmfd, KVM_X86_SET_MSR_FILTER, &f) < 0)
+        return hl_errf(err, HL_ERR_HYPERVISOR, "KVM_X86_SET_MSR_FILTER: %s", strerror(errno));
+    vm->vif_locked = !allow_vif;
+    return HL_OK;
+}
+
+hl_status hl_vm_lock_vif(hl_vm *vm, bool locked, char *err)
+{
+    return vm->vif_locked == locked ? HL_OK : set_msr_filter(vm, !locked, err);
+}
+
 hl_status hl_vm_create(hl_vm *vm, const hl_vm_setup *s, char *err)
 {
     hl_status st;
@@ -154,6 +197,7 @@ hl_status hl_vm_create(hl_vm *vm, const hl_vm_setup *s, char *err)
         st = hl_errf(err, HL_ERR_HYPERVISOR, "KVM_CREATE_VM: %s", strerror(errno));
         goto fail;
     }
+    if ((st = set_msr_filter(vm, true, err)) != HL_OK) goto fail;
     /* Manual dirty-log protection: KVM_GET_DIRTY_LOG then leaves pages writable until we
      * clear them, so pages a guest writes on every call need not fault on every call. */
     {
@@ -187,6 +231,9 @@ hl_status hl_vm_create(hl_vm *vm, const hl_vm_setup *s, char *err)
     if ((st = set_cpuid(vm, err)) ||
         (st = s->cpu ? hl_vm_cpu_set(vm, s->cpu, err) : set_cpu_state(vm, s, err)))
         goto fail;
+    /* KVM copies the segment and control registers to kvm_run at every exit, so a restore can
+     * tell whether the guest changed them without an ioctl. */
+    vm->run->kvm_valid_regs = KVM_SYNC_X86_SREGS;
     close(kvm);
     return HL_OK;
 fail:
@@ -260,6 +307,10 @@ hl_status hl_vm_state_get(hl_vm *vm, hl_vm_state *st)
     st->rflags = r.rflags;
     st->rax = r.rax;
     st->cr2 = sr.cr2;
+    st->cr0 = sr.cr0;
+    st->cr3 = sr.cr3;
+    st->cr4 = sr.cr4;
+    st->efer = sr.efer;
     return HL_OK;
 }
 
@@ -284,10 +335,48 @@ hl_status hl_vm_cpu_set(hl_vm *vm, const hl_cpu_state *cpu, char *err)
     return HL_OK;
 }
 
-void hl_vm_regs_sync(hl_vm *vm, const hl_cpu_state *cpu)
+static bool segment_differs(const struct kvm_segment *a, const struct kvm_segment *b)
+{
+    return a->base != b->base || a->limit != b->limit || a->selector != b->selector || a->type != b->type ||
+           a->present != b->present || a->dpl != b->dpl || a->db != b->db || a->s != b->s || a->l != b->l ||
+           a->g != b->g || a->avl != b->avl || a->unusable != b->unusable;
+}
+
+/* Whether the guest changed what KVM_SET_SREGS would set back (KVM copies the segment and
+ * control registers to kvm_run at every exit: kvm_valid_regs has KVM_SYNC_X86_SREGS). */
+static bool sregs_differ(const struct kvm_sregs *now, const struct kvm_sregs *want)
+{
+    const struct kvm_segment *a[] = { &now->cs, &now->ds, &now->es, &now->fs, &now->gs, &now->ss, &now->tr, &now->ldt };
+    const struct kvm_segment *b[] = { &want->cs, &want->ds, &want->es, &want->fs, &want->gs, &want->ss, &want->tr, &want->ldt };
+    for (int i = 0; i < 8; i++)
+        if (segment_differs(a[i], b[i])) return true;
+    return now->gdt.base != want->gdt.base || now->gdt.limit != want->gdt.limit || now->idt.base != want->idt.base ||
+           now->idt.limit != want->idt.limit || now->cr0 != want->cr0 || now->cr3 != want->cr3 ||
+           now->cr4 != want->cr4 || now->cr8 != want->cr8 || now->efer != want->efer;
+}
+
+void hl_vm_gprs_sync(hl_vm *vm, const hl_cpu_state *cpu)
 {
     memcpy(&vm->run->s.regs.regs, cpu->regs, sizeof cpu->regs);
     vm->run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
+}
+
+hl_status hl_vm_regs_sync(hl_vm *vm, const hl_cpu_state *cpu, char *err)
+{
+    struct kvm_debugregs dbg;
+    hl_vm_gprs_sync(vm, cpu);
+    if (sregs_differ(&vm->run->s.regs.sregs, (const struct kvm_sregs *)cpu->sregs)) {
+        memcpy(&vm->run->s.regs.sregs, cpu->sregs, sizeof cpu->sregs);
+        vm->run->kvm_dirty_regs |= KVM_SYNC_X86_SREGS;
+    }
+    /* Debug registers: no copy of them reaches kvm_run, so one ioctl puts them back to
+     * their reset values (a guest may set DR0-3/DR7, and read them back after a restore). */
+    memset(&dbg, 0, sizeof dbg);
+    dbg.dr6 = 0xffff0ff0;
+    dbg.dr7 = 0x400;
+    if (ioctl(vm->vcpufd, KVM_SET_DEBUGREGS, &dbg) < 0)
+        return hl_errf(err, HL_ERR_HYPERVISOR, "KVM_SET_DEBUGREGS: %s", strerror(errno));
+    return HL_OK;
 }
 
 hl_status hl_vm_dirty_log(hl_vm *vm, uint64_t *bitmap, uint64_t *scratch, uint64_t npages, char *err)

@@ -3,8 +3,10 @@
 #ifndef HL_HARNESS_H
 #define HL_HARNESS_H
 
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "check.h"
 #include "hyperlight.h"
@@ -30,6 +32,26 @@ static inline hl_sandbox *must_sandbox(const char *guest, const hl_config *cfg)
         exit(1);
     }
     return sb;
+}
+
+/* Milliseconds on the monotonic clock. */
+static inline double test_now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
+}
+
+/* Open file descriptors of this process (to compare before and after: nothing leaked). */
+static inline int test_count_fds(void)
+{
+    int n = 0;
+    DIR *d = opendir("/proc/self/fd");
+    struct dirent *e;
+    if (!d) return -1;
+    while ((e = readdir(d))) n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
 }
 
 #endif

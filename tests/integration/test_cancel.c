@@ -8,12 +8,6 @@
 
 #include "harness.h"
 
-static double now_ms(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
-}
 
 static int slow_saw_cancel;
 static int noop(hl_host_call *c, const hl_value *a, int n, hl_value *r)
@@ -23,8 +17,8 @@ static int noop(hl_host_call *c, const hl_value *a, int n, hl_value *r)
 }
 static int slow(hl_host_call *c, const hl_value *a, int n, hl_value *r)
 {
-    double t0 = now_ms();
-    while (now_ms() - t0 < 5000) {
+    double t0 = test_now_ms();
+    while (test_now_ms() - t0 < 5000) {
         if (hl_host_call_cancelled(c)) {
             slow_saw_cancel = 1;
             break;
@@ -44,7 +38,7 @@ static void *interrupt_later(void *p)
 {
     struct later *l = p;
     usleep((useconds_t)l->delay_ms * 1000);
-    l->sent = now_ms();
+    l->sent = test_now_ms();
     hl_sandbox_interrupt(l->sb);
     return NULL;
 }
@@ -58,7 +52,7 @@ static hl_status call_interrupted(hl_sandbox *sb, const char *fn, hl_type rt, in
     hl_value r;
     pthread_create(&th, NULL, interrupt_later, &l);
     hl_status st = hl_call(sb, fn, rt, NULL, 0, &r);
-    double end = now_ms();
+    double end = test_now_ms();
     pthread_join(th, NULL);
     *latency = end - l.sent;
     return st;
@@ -174,9 +168,9 @@ int main(void)
 
     /* time limits: per sandbox, then from the configuration */
     hl_sandbox_set_timeout(sb, 100);
-    double t0 = now_ms();
+    double t0 = test_now_ms();
     CHECK_INT(hl_call(sb, "Spin", HL_VOID, NULL, 0, &r), HL_ERR_CANCELLED);
-    double took = now_ms() - t0;
+    double took = test_now_ms() - t0;
     CHECK_STR(hl_last_error(sb), "call to guest function 'Spin' timed out after 100 ms");
     CHECK(took >= 99 && took < 400);
     CHECK_INT(hl_restore(sb, snap), HL_OK);

@@ -30,12 +30,6 @@
         CHECK_INT((out)->type, (rt));                                                                \
     } while (0)
 
-static double now_ms(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
-}
 
 static uint64_t fnv(uint64_t h, const void *p, size_t n)
 {
@@ -494,8 +488,8 @@ static int h_noop(hl_host_call *c, const hl_value *a, int n, hl_value *r)
 }
 static int h_slow(hl_host_call *c, const hl_value *a, int n, hl_value *r)
 {
-    double t0 = now_ms();
-    while (now_ms() - t0 < 5000) {
+    double t0 = test_now_ms();
+    while (test_now_ms() - t0 < 5000) {
         if (hl_host_call_cancelled(c)) {
             slow_saw_cancel = 1;
             break;
@@ -515,7 +509,7 @@ static void *interrupt_later(void *p)
 {
     struct later *l = p;
     usleep((useconds_t)l->delay_ms * 1000);
-    l->sent = now_ms();
+    l->sent = test_now_ms();
     hl_sandbox_interrupt(l->sb);
     return NULL;
 }
@@ -528,7 +522,7 @@ static hl_status call_interrupted(hl_sandbox *sb, const char *fn, hl_type rt, in
     hl_status st;
     pthread_create(&th, NULL, interrupt_later, &l);
     st = hl_call(sb, fn, rt, NULL, 0, &r);
-    *latency = now_ms() - l.sent;
+    *latency = test_now_ms() - l.sent;
     pthread_join(th, NULL);
     return st;
 }
@@ -571,9 +565,9 @@ static void test_cancel(void)
 
     /* time limits: the timer's signal goes to the worker */
     hl_sandbox_set_timeout(sb, 100);
-    t0 = now_ms();
+    t0 = test_now_ms();
     CHECK_INT(hl_call(sb, "Spin", HL_VOID, NULL, 0, &r), HL_ERR_CANCELLED);
-    el = now_ms() - t0;
+    el = test_now_ms() - t0;
     CHECK_STR(hl_last_error(sb), "call to guest function 'Spin' timed out after 100 ms");
     CHECK(el >= 99 && el < 2000);
     printf("     100 ms time limit on a spinning confined guest: returned after %.1f ms\n", el);
@@ -695,15 +689,15 @@ static void test_overhead(void)
         bad += hl_call(conf, "Nop", HL_VOID, NULL, 0, &r) != HL_OK;
     }
     for (int i = 0; i < N; i++) {
-        double t0 = now_ms();
+        double t0 = test_now_ms();
         bad += hl_call(plain, "Nop", HL_VOID, NULL, 0, &r) != HL_OK;
-        double t1 = now_ms();
+        double t1 = test_now_ms();
         bad += hl_call(conf, "Nop", HL_VOID, NULL, 0, &r) != HL_OK;
-        double t2 = now_ms();
+        double t2 = test_now_ms();
         bad += hl_call(conf, "HostEchoI32", HL_I32, &a, 1, &r) != HL_OK;
-        double t3 = now_ms();
+        double t3 = test_now_ms();
         bad += hl_call(plain, "HostEchoI32", HL_I32, &a, 1, &r) != HL_OK;
-        double t4 = now_ms();
+        double t4 = test_now_ms();
         tp[i] = t1 - t0, tc[i] = t2 - t1, thc[i] = t3 - t2, thp[i] = t4 - t3;
     }
     CHECK_INT(bad, 0);
@@ -722,13 +716,13 @@ static void test_overhead(void)
     for (int i = 0; i < N / 4; i++) {
         double t0, t1, t2;
         usleep(1000);
-        t0 = now_ms();
+        t0 = test_now_ms();
         bad += hl_call(plain, "Nop", HL_VOID, NULL, 0, &r) != HL_OK;
-        t1 = now_ms();
+        t1 = test_now_ms();
         usleep(1000);
-        t2 = now_ms();
+        t2 = test_now_ms();
         bad += hl_call(conf, "Nop", HL_VOID, NULL, 0, &r) != HL_OK;
-        tp[i] = t1 - t0, tc[i] = now_ms() - t2;
+        tp[i] = t1 - t0, tc[i] = test_now_ms() - t2;
     }
     CHECK_INT(bad, 0);
     qsort(tp, N / 4, sizeof tp[0], cmp_double);
@@ -740,9 +734,9 @@ static void test_overhead(void)
     for (int b = 0; b < 20; b++)
         for (int k = 0; k < 2; k++)
             for (int i = 0; i < N / 20; i++) {
-                double t0 = now_ms();
+                double t0 = test_now_ms();
                 bad += hl_call(k ? conf : plain, "Nop", HL_VOID, NULL, 0, &r) != HL_OK;
-                (k ? tc : tp)[b * (N / 20) + i] = now_ms() - t0;
+                (k ? tc : tp)[b * (N / 20) + i] = test_now_ms() - t0;
             }
     CHECK_INT(bad, 0);
     qsort(tp, N, sizeof tp[0], cmp_double);
@@ -758,11 +752,11 @@ static void test_overhead(void)
         double cp[M], cc[M];
         for (int i = 0; i < M; i++)
             for (int k = 0; k < 2; k++) {
-                double t0 = now_ms();
+                double t0 = test_now_ms();
                 hl_sandbox *sb = must_sandbox("calls_guest", k ? conf_cfg : plain_cfg);
                 bad += hl_call(sb, "Nop", HL_VOID, NULL, 0, &r) != HL_OK;
                 hl_sandbox_free(sb);
-                (k ? cc : cp)[i] = now_ms() - t0;
+                (k ? cc : cp)[i] = test_now_ms() - t0;
             }
         CHECK_INT(bad, 0);
         qsort(cp, M, sizeof cp[0], cmp_double);

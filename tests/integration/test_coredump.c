@@ -24,15 +24,6 @@
 
 static char tmpdir[256];
 
-static int count_fds(void)
-{
-    DIR *d = opendir("/proc/self/fd");
-    int n = 0;
-    if (!d) return -1;
-    while (readdir(d)) n++;
-    closedir(d);
-    return n;
-}
 
 static int count_files(const char *dir)
 {
@@ -439,7 +430,7 @@ static void test_restore(hl_config *cfg)
 
 int main(void)
 {
-    int fds0 = count_fds();
+    int fds0 = test_count_fds();
     hl_config *cfg;
     setvbuf(stdout, NULL, _IOLBF, 0);
     snprintf(tmpdir, sizeof tmpdir, "/tmp/hl-coredump-XXXXXX");
@@ -462,6 +453,6 @@ int main(void)
 
     remove_tree(tmpdir);
     CHECK(access(tmpdir, F_OK) != 0);
-    CHECK_INT(count_fds(), fds0);
+    CHECK_INT(test_count_fds(), fds0);
     return check_exit("test_coredump");
 }

@@ -24,23 +24,13 @@ static uint64_t call_u64(hl_sandbox *sb, const char *fn, const char *arg)
     return r.v.u64;
 }
 
-static int count_fds(void)
-{
-    int n = 0;
-    char path[64];
-    for (int fd = 0; fd < 4096; fd++) {
-        snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
-        if (access(path, F_OK) == 0) n++;
-    }
-    return n;
-}
 
 int main(void)
 {
     char dir[] = "/tmp/hl-files-XXXXXX", a_path[256], b_path[256];
     unsigned char *a_data, init[10000];
     size_t a_len = 3 * 4096 + 123, b_len = 5;
-    int fds0 = count_fds();
+    int fds0 = test_count_fds();
     hl_value v;
     CHECK(mkdtemp(dir) != NULL);
     snprintf(a_path, sizeof a_path, "%s/a.bin", dir);
@@ -141,7 +131,7 @@ int main(void)
     hl_sandbox_free(p);
     hl_config_free(cfg);
     hl_config_free(plain);
-    CHECK_INT(count_fds(), fds0); /* every descriptor of every file was closed */
+    CHECK_INT(test_count_fds(), fds0); /* every descriptor of every file was closed */
     unlink(a_path);
     unlink(b_path);
     rmdir(dir);

@@ -32,15 +32,6 @@ static double now_us(void)
     return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
 }
 
-static int count_fds(void)
-{
-    DIR *d = opendir("/proc/self/fd");
-    int n = 0;
-    if (!d) return -1;
-    while (readdir(d)) n++;
-    closedir(d);
-    return n;
-}
 
 static void check_healthy(const char *after)
 {
@@ -299,7 +290,7 @@ static void test_cpuid(void)
 
 int main(void)
 {
-    int fds0 = count_fds();
+    int fds0 = test_count_fds();
     double t0 = now_us();
     setvbuf(stdout, NULL, _IOLBF, 0); /* keep the report in order with the failures on stderr */
     cfg = hl_config_new();
@@ -335,7 +326,7 @@ int main(void)
     check_healthy("end");
     hl_sandbox_free(healthy);
     hl_config_free(cfg);
-    CHECK_INT(count_fds(), fds0);
+    CHECK_INT(test_count_fds(), fds0);
     printf("  total %.0f ms\n", (now_us() - t0) / 1e3);
     return check_exit("test_hostile");
 }

@@ -32,12 +32,6 @@
 
 static char dir[256];
 
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
 
 static uint64_t call_u64(hl_sandbox *sb, const char *fn)
 {
@@ -434,9 +428,9 @@ int main(void)
     CHECK_INT(hl_snapshot_take(sb, &a), HL_OK);
     sum_a = hl_checksum(a->view, a->lo.total);
     int fds0 = fd_count();
-    t0 = now_ms();
+    t0 = test_now_ms();
     CHECK_INT(hl_snapshot_save(a, tmp("a.snap")), HL_OK);
-    t_save = now_ms() - t0;
+    t_save = test_now_ms() - t0;
     CHECK_STR(hl_last_error(NULL), "");
     CHECK_INT(fd_count(), fds0);
     CHECK_INT(stat(tmp("a.snap"), &stt), 0);
@@ -461,9 +455,9 @@ int main(void)
         CHECK_INT(n, 0);
     }
 
-    t0 = now_ms();
+    t0 = test_now_ms();
     CHECK_INT(hl_snapshot_load(&la, tmp("a.snap")), HL_OK);
-    t_load = now_ms() - t0;
+    t_load = test_now_ms() - t0;
     CHECK_INT(fd_count(), fds0 + 1); /* the file stays open: its pages are the snapshot's memory */
     CHECK_INT(hl_snapshot_generation(la), 1);
     CHECK(memcmp(&la->lo, &a->lo, sizeof la->lo) == 0);
@@ -487,12 +481,12 @@ int main(void)
     CHECK(la->hostfns[0].fn == NULL);
 
     /* a sandbox from the loaded snapshot is in a's state */
-    t0 = now_ms();
+    t0 = test_now_ms();
     CHECK_INT(hl_sandbox_new_from_snapshot(&b1, la, cfg), HL_OK);
-    t_new = now_ms() - t0;
-    t0 = now_ms();
+    t_new = test_now_ms() - t0;
+    t0 = test_now_ms();
     CHECK_INT(call_u64(b1, "Get"), 2);
-    t_call = now_ms() - t0;
+    t_call = test_now_ms() - t0;
     CHECK_INT(call_u64(b1, "Generation"), 1);
     CHECK_STR(get_str(b1), "before");
     CHECK_INT(bad_pages(b1, 7), 0);
@@ -748,18 +742,18 @@ int main(void)
         double s = 0, l = 0, nw = 0, cl = 0;
         const int n = 20;
         for (int i = 0; i < n; i++) {
-            t0 = now_ms();
+            t0 = test_now_ms();
             hl_snapshot_save(a, tmp("t.snap"));
-            s += now_ms() - t0;
-            t0 = now_ms();
+            s += test_now_ms() - t0;
+            t0 = test_now_ms();
             hl_snapshot_load(&t, tmp("t.snap"));
-            l += now_ms() - t0;
-            t0 = now_ms();
+            l += test_now_ms() - t0;
+            t0 = test_now_ms();
             hl_sandbox_new_from_snapshot(&ts, t, cfg);
-            nw += now_ms() - t0;
-            t0 = now_ms();
+            nw += test_now_ms() - t0;
+            t0 = test_now_ms();
             call_u64(ts, "Get");
-            cl += now_ms() - t0;
+            cl += test_now_ms() - t0;
             hl_sandbox_free(ts);
             hl_snapshot_free(t);
         }

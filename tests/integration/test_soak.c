@@ -7,16 +7,6 @@
 
 #include "harness.h"
 
-static int count_fds(void)
-{
-    int n = 0;
-    char path[64];
-    for (int fd = 0; fd < 4096; fd++) {
-        snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
-        if (access(path, F_OK) == 0) n++;
-    }
-    return n;
-}
 
 static long rss_kib(void)
 {
@@ -62,15 +52,15 @@ int main(void)
         }
         hl_sandbox_free(sb);
         if (i == rounds / 10) {
-            fds_warm = count_fds();
+            fds_warm = test_count_fds();
             rss_warm = rss_kib();
         }
     }
     long rss_end = rss_kib();
-    printf("     %d rounds: descriptors %d -> %d, resident %ld -> %ld KiB\n", rounds, fds_warm, count_fds(),
+    printf("     %d rounds: descriptors %d -> %d, resident %ld -> %ld KiB\n", rounds, fds_warm, test_count_fds(),
            rss_warm, rss_end);
     CHECK_INT(bad, 0);
-    CHECK_INT(count_fds(), fds_warm);
+    CHECK_INT(test_count_fds(), fds_warm);
     CHECK(rss_end - rss_warm < 8192); /* flat: no growth with the number of rounds */
     hl_snapshot_free(snap);
     hl_sandbox_free(base);

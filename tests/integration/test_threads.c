@@ -142,16 +142,6 @@ static void *work(void *arg)
     return NULL;
 }
 
-static int count_fds(void)
-{
-    int n = 0;
-    DIR *d = opendir("/proc/self/fd");
-    struct dirent *e;
-    if (!d) return -1;
-    while ((e = readdir(d))) n += e->d_name[0] != '.';
-    closedir(d);
-    return n;
-}
 
 static void test_many_threads(const hl_config *cfg, int fds0)
 {
@@ -174,7 +164,7 @@ static void test_many_threads(const hl_config *cfg, int fds0)
     }
     pthread_barrier_wait(&barrier); /* all failed a creation once */
     pthread_barrier_wait(&barrier); /* all sandboxes alive */
-    fds_alive = count_fds();
+    fds_alive = test_count_fds();
     pthread_barrier_wait(&barrier); /* all done calling */
     for (int i = 0; i < THREADS; i++) pthread_join(t[i], NULL);
     pthread_barrier_destroy(&barrier);
@@ -364,14 +354,14 @@ int main(void)
     sb = must_sandbox(GUEST, cfg);
     hl_sandbox_free(sb);
     CHECK_STR(hl_last_error(NULL), "");
-    fds0 = count_fds();
+    fds0 = test_count_fds();
 
     test_many_threads(cfg, fds0);
     test_signals();
     CHECK_STR(hl_last_error(NULL), ""); /* the threads' creation errors stayed theirs */
     test_moving(cfg);
 
-    fds1 = count_fds();
+    fds1 = test_count_fds();
     CHECK_INT(fds1, fds0); /* every sandbox released its memfd and KVM descriptors */
     hl_config_free(cfg);
     return check_exit("test_threads");

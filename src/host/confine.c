@@ -52,7 +52,10 @@ struct hl_confine {
     int filter_fd; /* the vCPU fd the filter allows ioctls on */
     bool stdout_print; /* the default print function is in use: write(1) is allowed */
     hl_syscall_set allow; /* declared by the embedder: host functions and hl_config_allow_syscalls */
-    /* the job */
+    /* the job: a guest call (job NULL), or job(sb, job_arg) */
+    hl_status (*job)(hl_sandbox *, void *);
+    void *job_arg;
+    char what[HL_MAX_NAME + 32]; /* "call to guest function 'NAME'" or "guest initialisation" */
     const char *name;
     hl_type ret_type;
     const hl_value *args;
@@ -275,9 +278,9 @@ static hl_status after_call(hl_confine *c, hl_status st)
     char what[96];
     if (!c->violations || c->reported) return st;
     snprintf(sb->err, sizeof sb->err,
-             "call to guest function '%s' stopped: a system call that is not allowed was made outside host "
-             "functions (by the print or log function, or by the library): %s",
-             c->name ? c->name : "?", describe(c, what, sizeof what));
+             "%s stopped: a system call that is not allowed was made outside host functions (by the print or "
+             "log function, or by the library): %s",
+             c->what, describe(c, what, sizeof what));
     if (sb->state == HL_STATE_READY) sb->state = HL_STATE_POISONED;
     memcpy(sb->poison_why, sb->err, sizeof sb->poison_why);
     return HL_ERR_CANCELLED;
@@ -294,7 +297,7 @@ static void run_job(hl_confine *c)
     c->violations = 0;
     c->reported = false;
     c->in_job = true;
-    c->st = hl_call(sb, c->name, c->ret_type, c->args, c->nargs, c->ret);
+    c->st = c->job ? c->job(sb, c->job_arg) : hl_call(sb, c->name, c->ret_type, c->args, c->nargs, c->ret);
     c->in_job = false;
     c->st = after_call(c, c->st);
 }
@@ -395,20 +398,14 @@ void hl_confine_stop(hl_sandbox *sb)
 
 bool hl_confine_on_worker(const hl_sandbox *sb) { return tls_worker && tls_worker == sb->confine; }
 
-hl_status hl_confine_call(hl_sandbox *sb, const char *name, hl_type ret_type, const hl_value *args, int nargs,
-                          hl_value *ret)
+/* Hands the job set up in c to the worker and waits for it. */
+static hl_status submit(hl_sandbox *sb, hl_confine *c)
 {
-    hl_confine *c = sb->confine;
     uint32_t r;
     if (c->dead) {
         sb->err_code = 0;
         return hl_errf(sb->err, HL_ERR_STATE, "sandbox is unrecoverable (after: %s)", sb->poison_why);
     }
-    c->name = name;
-    c->ret_type = ret_type;
-    c->args = args;
-    c->nargs = nargs;
-    c->ret = ret;
     r = (__atomic_load_n(&c->req, __ATOMIC_RELAXED) + 1) & ~REQ_QUIT;
     __atomic_store_n(&c->caller_cpu, sched_getcpu(), __ATOMIC_RELAXED);
     post(&c->req, r, &c->worker_sleeps);
@@ -427,12 +424,36 @@ hl_status hl_confine_call(hl_sandbox *sb, const char *name, hl_type ret_type, co
             sb->state = HL_STATE_UNRECOVERABLE;
             if (c->violations) snprintf(why, sizeof why, "; first refused system call: %s", describe(c, sc, sizeof sc));
             snprintf(sb->err, sizeof sb->err,
-                     "call to guest function '%s' stopped: the confined worker thread ended during the call "
-                     "(a host function ended it)%s", name, why);
+                     "%s stopped: the confined worker thread ended during the call (a host function ended it)%s",
+                     c->what, why);
             memcpy(sb->poison_why, sb->err, sizeof sb->poison_why);
             return HL_ERR_CANCELLED;
         }
     }
+}
+
+hl_status hl_confine_call(hl_sandbox *sb, const char *name, hl_type ret_type, const hl_value *args, int nargs,
+                          hl_value *ret)
+{
+    hl_confine *c = sb->confine;
+    c->job = NULL;
+    c->name = name;
+    c->ret_type = ret_type;
+    c->args = args;
+    c->nargs = nargs;
+    c->ret = ret;
+    snprintf(c->what, sizeof c->what, "call to guest function '%s'", name);
+    return submit(sb, c);
+}
+
+hl_status hl_confine_run(hl_sandbox *sb, const char *what, hl_status (*job)(hl_sandbox *, void *), void *arg)
+{
+    hl_confine *c = sb->confine;
+    c->job = job;
+    c->job_arg = arg;
+    c->name = NULL;
+    snprintf(c->what, sizeof c->what, "%s", what);
+    return submit(sb, c);
 }
 
 bool hl_confine_stopped(hl_sandbox *sb, const char *hostfn)
@@ -441,9 +462,8 @@ bool hl_confine_stopped(hl_sandbox *sb, const char *hostfn)
     char what[96];
     if (!c || !c->violations || c->reported || tls_worker != c) return false;
     c->reported = true;
-    snprintf(sb->err, sizeof sb->err,
-             "call to guest function '%s' stopped: host function '%s' made a system call that is not allowed: %s",
-             c->name, hostfn, describe(c, what, sizeof what));
+    snprintf(sb->err, sizeof sb->err, "%s stopped: host function '%s' made a system call that is not allowed: %s",
+             c->what, hostfn, describe(c, what, sizeof what));
     return true;
 }
 

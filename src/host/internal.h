@@ -420,6 +420,8 @@ void hl_confine_stop(hl_sandbox *sb);
 /* True on the worker thread of sb. */
 bool hl_confine_on_worker(const hl_sandbox *sb);
 /* Runs hl_call(sb, ...) on sb's worker and returns its status. */
+/* Runs job(sb, arg) on sb's confined worker and waits for it; what names it in errors. */
+hl_status hl_confine_run(hl_sandbox *sb, const char *what, hl_status (*job)(hl_sandbox *, void *), void *arg);
 hl_status hl_confine_call(hl_sandbox *sb, const char *name, hl_type ret_type, const hl_value *args, int nargs,
                           hl_value *ret);
 /* After host function `hostfn` returned: if a system call was refused since the call began

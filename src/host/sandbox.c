@@ -627,6 +627,18 @@ out:
     return st;
 }
 
+/* The guest's initialisation: runs it to its first DONE; *(const hl_rec **)arg gets the
+ * function table record. */
+static hl_status init_job(hl_sandbox *sb, void *arg)
+{
+    hl_status st;
+    sb->call_host_calls = sb->call_output = 0;
+    if ((st = hl_cancel_begin(sb)) != HL_OK) return st;
+    st = run(sb, RUN_INIT, (const hl_rec **)arg, "guest initialisation");
+    hl_cancel_end(sb);
+    return st;
+}
+
 /* Takes the host functions, print and log functions from cfg; allocates per-call buffers. */
 hl_status hl_sandbox_adopt_config(hl_sandbox *sb, const hl_config *cfg)
 {
@@ -680,10 +692,8 @@ static hl_status create(hl_sandbox *sb, const uint8_t *data, size_t len, const h
     sb->nfiles = cfg->sizes.nfiles;
     if ((st = hl_sandbox_map_files(sb, &vs)) || (st = hl_vm_create(&sb->vm, &vs, sb->err))) return st;
     sb->in_top = HL_BUF_EMPTY;
-    sb->call_host_calls = sb->call_output = 0;
-    if ((st = hl_cancel_begin(sb)) != HL_OK) return st;
-    st = run(sb, RUN_INIT, &last, "guest initialisation");
-    hl_cancel_end(sb);
+    /* a confined sandbox's guest runs only on its worker, initialisation included */
+    st = sb->confine ? hl_confine_run(sb, "guest initialisation", init_job, &last) : init_job(sb, &last);
     if (st != HL_OK) {
         char why[HL_ERR_LEN];
         memcpy(why, sb->err, sizeof why);

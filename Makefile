@@ -160,6 +160,8 @@ demo: all
 	@$(CLI) call $(B)/guests/demo.elf Add i32:40 i32:2
 	@echo '$$ $(CLI) call $(B)/guests/demo.elf CountPrimes u32:1000000'
 	@$(CLI) call $(B)/guests/demo.elf CountPrimes u32:1000000
+	@echo '$$ $(CLI) snapshot $(B)/guests/demo.elf $(B)/demo.snap && $(CLI) call $(B)/demo.snap Echo "from a snapshot file"'
+	@$(CLI) snapshot $(B)/guests/demo.elf $(B)/demo.snap && $(CLI) call $(B)/demo.snap Echo "from a snapshot file"
 
 test: tests
 	$(Q)bash tests/run.sh $(B)

@@ -216,7 +216,7 @@ static bool set_has(const hl_syscall_set *s, int nr)
 static hl_status load_filter(hl_confine *c, char *err)
 {
     static const unsigned long vcpu_ioctls[] = { KVM_RUN, KVM_GET_REGS, KVM_GET_SREGS, KVM_GET_VCPU_EVENTS,
-                                                 KVM_GET_FPU };
+                                                 KVM_GET_FPU, KVM_GET_MSRS };
     static const int plain[] = {
         SCMP_SYS(futex),         SCMP_SYS(rt_sigreturn),  SCMP_SYS(rt_sigprocmask), SCMP_SYS(restart_syscall),
         SCMP_SYS(exit),          SCMP_SYS(gettid),        SCMP_SYS(timer_create),   SCMP_SYS(timer_settime),

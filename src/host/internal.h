@@ -203,6 +203,8 @@ hl_status hl_vm_dirty_clear(hl_vm *vm, uint64_t *bitmap, uint64_t npages, char *
 /* Refuses (locked) or allows the guest's writes to the kvm_pvm virtual-IF MSR. Allowed only
  * until the guest has registered it after a (re)start at its entry or hl_resume. */
 hl_status hl_vm_lock_vif(hl_vm *vm, bool locked, char *err);
+/* The guest-physical page the guest registered as its virtual-IF page (kvm_pvm; one ioctl). */
+hl_status hl_vm_vif_gpa(hl_vm *vm, uint64_t *gpa, char *err);
 /* Sets (or clears) kvm_run->immediate_exit: KVM_RUN returns EINTR at once while it is set. */
 void hl_vm_kick(hl_vm *vm, bool on);
 void hl_vm_destroy(hl_vm *vm);

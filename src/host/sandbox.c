@@ -116,6 +116,11 @@ static hl_status describe_page_fault(hl_sandbox *sb, const hl_vm_state *vs, uint
     const hl_region *d = hl_layout_find(&sb->lo, vs->cr2);
     unsigned long long a = vs->cr2, ip = vs->rip;
     const char *what = err & 0x10 ? "execution" : err & 2 ? "write" : "read";
+    if (err & 4) /* U/S: the access came from ring 3, where a guest has no business */
+        return fail(sb, HL_ERR_FAULT,
+                    "guest fault: %s at 0x%llx in user mode (error code 0x%x): the guest switched to ring 3 "
+                    "(sysret, iret or a far return), where it cannot run",
+                    what, a, err);
     if (err & 0x10) {
         if (d && (d->perm & HL_PERM_X) && vs->cr3 == HL_PT_GPA && !(vs->cr4 & (CR4_SMEP | CR4_SMAP)))
             return fail(sb, HL_ERR_FAULT, "guest fault: instruction fetch fault (error code 0x%x) at 0x%llx (%s)", err,
@@ -427,10 +432,19 @@ static hl_status run(hl_sandbox *sb, int mode, const hl_rec **last, const char *
         hl_cancel_leave_guest(sb);
         if (st != HL_OK) return poison(sb, st);
         sb->exits++;
-        /* The guest registers its virtual-IF page before its first exit; from now on the
-         * MSR filter refuses to let it move the page (onto guest data). */
-        if (ex.kind == HL_EXIT_OUT && !sb->vm.vif_locked && (st = hl_vm_lock_vif(&sb->vm, true, sb->err)) != HL_OK)
-            return poison(sb, st);
+        /* The guest registers its virtual-IF page before its first exit; from then on the MSR
+         * filter refuses to let it move the page (onto guest data, which kvm_pvm would then
+         * write into). Before it, check where the page is: code that ran since could have
+         * moved it already. */
+        if (ex.kind == HL_EXIT_OUT && !sb->vm.vif_locked) {
+            uint64_t vif = sb->lo.meta;
+            if (sb->vm.pvm && (st = hl_vm_vif_gpa(&sb->vm, &vif, sb->err)) != HL_OK) return poison(sb, st);
+            if (vif != sb->lo.meta)
+                return poison(sb, fail(sb, HL_ERR_PROTOCOL,
+                                       "guest moved its virtual-IF page to 0x%llx (it must stay at 0x%llx)",
+                                       (unsigned long long)vif, (unsigned long long)sb->lo.meta));
+            if ((st = hl_vm_lock_vif(&sb->vm, true, sb->err)) != HL_OK) return poison(sb, st);
+        }
         switch (ex.kind) {
         case HL_EXIT_OUT:
             if (ex.port != HL_PORT_DONE && ex.port != HL_PORT_HOSTCALL && ex.port != HL_PORT_ABORT &&

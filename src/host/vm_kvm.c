@@ -5,13 +5,16 @@
  * are read (KVM_GET_REGS/SREGS) only to describe a failure. */
 #include <errno.h>
 #include <fcntl.h>
+#include <asm/prctl.h>
 #include <linux/kvm.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/auxv.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -179,6 +182,21 @@ hl_status hl_vm_lock_vif(hl_vm *vm, bool locked, char *err)
     return vm->vif_locked == locked ? HL_OK : set_msr_filter(vm, !locked, err);
 }
 
+hl_status hl_vm_vif_gpa(hl_vm *vm, uint64_t *gpa, char *err)
+{
+    struct {
+        struct kvm_msrs h;
+        struct kvm_msr_entry e;
+    } m;
+    memset(&m, 0, sizeof m);
+    m.h.nmsrs = 1;
+    m.e.index = HL_MSR_PVM_VIF;
+    if (ioctl(vm->vcpufd, KVM_GET_MSRS, &m) != 1)
+        return hl_errf(err, HL_ERR_HYPERVISOR, "reading the virtual-IF MSR: %s", strerror(errno));
+    *gpa = m.e.data & ~0xfffull; /* the low bits are kvm_pvm's flags */
+    return HL_OK;
+}
+
 hl_status hl_vm_create(hl_vm *vm, const hl_vm_setup *s, char *err)
 {
     hl_status st;
@@ -242,12 +260,47 @@ fail:
     return st;
 }
 
+/* kvm_pvm runs the guest on the host thread's own data segment registers: a selector the
+ * guest loads into ds, es, fs or gs is still there when KVM_RUN returns, in the host thread
+ * and in the next guest it runs. Put the host's back (keeping the fs/gs bases: loading a
+ * selector can change them). Reading four selectors costs a few cycles; the repair runs
+ * only when the guest changed one. */
+struct selectors {
+    uint16_t ds, es, fs, gs;
+};
+
+static inline void selectors_read(struct selectors *s)
+{
+    __asm__ volatile("mov %%ds, %0\n\tmov %%es, %1\n\tmov %%fs, %2\n\tmov %%gs, %3"
+                     : "=r"(s->ds), "=r"(s->es), "=r"(s->fs), "=r"(s->gs));
+}
+
+static void selectors_put_back(const struct selectors *host, const struct selectors *now)
+{
+    unsigned long fsbase = 0, gsbase = 0;
+    bool fsgsbase = getauxval(AT_HWCAP2) & 2; /* HWCAP2_FSGSBASE: rd/wrfsbase usable here */
+    if (fsgsbase) __asm__ volatile("rdfsbase %0\n\trdgsbase %1" : "=r"(fsbase), "=r"(gsbase));
+    else syscall(SYS_arch_prctl, ARCH_GET_FS, &fsbase), syscall(SYS_arch_prctl, ARCH_GET_GS, &gsbase);
+    if (now->ds != host->ds) __asm__ volatile("mov %0, %%ds" : : "r"(host->ds));
+    if (now->es != host->es) __asm__ volatile("mov %0, %%es" : : "r"(host->es));
+    if (now->fs != host->fs) __asm__ volatile("mov %0, %%fs" : : "r"(host->fs));
+    if (now->gs != host->gs) __asm__ volatile("mov %0, %%gs" : : "r"(host->gs));
+    if (fsgsbase) __asm__ volatile("wrfsbase %0\n\twrgsbase %1" : : "r"(fsbase), "r"(gsbase));
+    else syscall(SYS_arch_prctl, ARCH_SET_FS, fsbase), syscall(SYS_arch_prctl, ARCH_SET_GS, gsbase);
+}
+
 hl_status hl_vm_run(hl_vm *vm, hl_exit *ex, char *err)
 {
     struct kvm_run *run = vm->run;
+    struct selectors host, now;
     memset(ex, 0, sizeof *ex);
+    selectors_read(&host);
     for (;;) {
-        if (ioctl(vm->vcpufd, KVM_RUN, 0) == 0) break;
+        int rc = ioctl(vm->vcpufd, KVM_RUN, 0), saved_errno = errno;
+        selectors_read(&now);
+        if (memcmp(&now, &host, sizeof now) != 0) selectors_put_back(&host, &now);
+        errno = saved_errno;
+        if (rc == 0) break;
         if (errno == EINTR) {
             ex->kind = HL_EXIT_INTR;
             return HL_OK;

@@ -181,8 +181,9 @@ HL_API hl_status hl_config_set_core_dir(hl_config *cfg, const char *dir);
  * with errno EPERM, the guest call is cancelled (hl_host_call_cancelled becomes true), and
  * when the host function returns the call fails with HL_ERR_CANCELLED ("call to guest
  * function 'F' stopped: host function 'H' made a system call that is not allowed: openat
- * (257)"); the sandbox is Poisoned (hl_restore makes it Ready). Guest initialisation (inside
- * hl_sandbox_new_*) runs on the creating thread and is not confined. Cannot be combined with
+ * (257)"); the sandbox is Poisoned (hl_restore makes it Ready). The guest's initialisation
+ * (inside hl_sandbox_new_from_file/_memory) runs on the worker too; a refused system call
+ * there fails the creation. Cannot be combined with
  * hl_config_set_core_dir (creation fails with HL_ERR_INVALID_ARG). Linux x86-64 only. */
 HL_API hl_status hl_config_set_confinement(hl_config *cfg, bool on);
 /* Declares the system calls host function `name` (registered in cfg before) makes, as

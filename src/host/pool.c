@@ -161,6 +161,7 @@ hl_status hl_pool_put(hl_pool *pool, hl_sandbox *sb)
     /* Scrub before anyone else can see it: memory, every vCPU register and the buffers
      * back to snap (the next user may be someone else). */
     if ((st = hl_restore_ex(sb, pool->snap, true)) != HL_OK) {
+        hl_set_thread_error(st, hl_last_error(sb)); /* hl_last_error(NULL) says why */
         hl_sandbox_free(sb);
         return st;
     }

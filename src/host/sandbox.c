@@ -320,6 +320,15 @@ static const char *check_args(char *msg, size_t len, const char *kind, const cha
     return NULL;
 }
 
+/* Host writes bypass KVM's dirty log: whatever a push into the input buffer wrote, even a
+ * push that did not fit and failed, must be restored (in_max covers it). */
+static void note_input_push(hl_sandbox *sb, const hl_push *ps)
+{
+    uint64_t end = ps->start + HL_REC_HEADER + ((ps->w.len + 7) & ~(size_t)7) + HL_REC_TRAILER;
+    if (end > sb->lo.sizes.input) end = sb->lo.sizes.input;
+    if (end > sb->in_max) sb->in_max = end;
+}
+
 /* Pushes a RESULT record above the CALL record on the input stack. */
 static bool push_result(hl_sandbox *sb, bool ok, const hl_value *v, int32_t code, const char *msg)
 {
@@ -332,6 +341,7 @@ static bool push_result(hl_sandbox *sb, bool ok, const hl_value *v, int32_t code
     else
         hl_encode_error(&ps.w, code, msg, strlen(msg));
     top = hl_push_end(&ps);
+    note_input_push(sb, &ps);
     if (!top) return false;
     put_top(sb, sb->lo.input, top);
     return true;
@@ -910,6 +920,7 @@ hl_status hl_call(hl_sandbox *sb, const char *name, hl_type ret_type, const hl_v
                   HL_REC_CALL);
     hl_encode_call(&ps.w, name, ret_type, args, nargs);
     top = hl_push_end(&ps);
+    note_input_push(sb, &ps);
     if (!top) {
         for (int i = 0; i < nargs; i++)
             if (args[i].type == HL_STRING && memchr(args[i].v.buf.ptr, 0, args[i].v.buf.len))

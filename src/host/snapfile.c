@@ -525,7 +525,7 @@ static const char *check_layout(const struct snap_header *h, hl_layout *lo, char
         for (const char *c = nul; c < f->label + sizeof f->label; c++) zero = zero && !*c;
         if (!zero) return BAD("mapped file %u: bytes after the label's end are not zero", i);
     }
-    if (h->nregions > SNAP_REGIONS) return BAD("%u regions (at most %d)", h->nregions, SNAP_REGIONS);
+    if (h->nregions > HL_MAX_REGIONS) return BAD("%u regions (at most %d)", h->nregions, HL_MAX_REGIONS);
     for (uint32_t i = h->nregions; i < SNAP_REGIONS; i++)
         if (h->regions[i].kind || h->regions[i].perm || h->regions[i].gpa || h->regions[i].size)
             return BAD("unused region slot %u is not zero", i);

@@ -222,6 +222,20 @@ hl_status hl_snapshot_take(hl_sandbox *sb, hl_snapshot **out)
     s->generation = gen;
     s->has_cpu = true;
     if ((st = hl_vm_cpu_get(&sb->vm, &s->cpu, sb->err)) != HL_OK) goto fail;
+    /* A vCPU that has not run since a (re)start through hl_resume sits at the trampoline with
+     * the real rip on its stack: record the state hl_resume returns to, so that restoring
+     * this snapshot later (with the virtual-IF page locked) does not run the trampoline. */
+    if (sb->vm.pvm && !sb->vm.vif_locked) {
+        struct hl_meta meta;
+        uint64_t rsp = s->cpu.regs[HL_REG_RSP], rip;
+        const uint8_t *slot = hl_gpa_ro(sb, rsp, 8);
+        memcpy(&meta, sb->mem + sb->lo.meta, sizeof meta);
+        if (slot && s->cpu.regs[HL_REG_RIP] == meta.resume_gva) {
+            memcpy(&rip, slot, 8);
+            s->cpu.regs[HL_REG_RIP] = rip;
+            s->cpu.regs[HL_REG_RSP] = rsp + 8;
+        }
+    }
     if (hl_guestfns_copy(&s->guestfns, sb->guestfns, sb->nguestfns) != HL_OK) {
         st = hl_errf(sb->err, HL_ERR_NO_MEMORY, "out of memory");
         goto fail;

@@ -165,7 +165,12 @@ static hl_status set_msr_filter(hl_vm *vm, bool allow_vif, char *err)
         { RW, 0xc0000102, 2 },       /* KERNEL_GS_BASE, TSC_AUX */
         { RW, 0x4b564d00, 16 },      /* KVM paravirtual MSRs: clocks, async PF, steal time, ... */
         { RW, 0x4b564d11, 0xef },    /* kvm_pvm's MSRs but the virtual-IF page */
-        { W, HL_MSR_PVM_VIF, 1 },    /* the virtual-IF page, once registered */
+        { W, 0x3b, 1 },              /* TSC_ADJUST */
+        { W, 0x179, 3 },             /* machine-check global MSRs */
+        { W, 0x1a0, 1 },             /* MISC_ENABLE */
+        { W, 0x200, 0x100 },         /* MTRRs */
+        { W, 0x400, 0x80 },          /* machine-check banks */
+        { W, HL_MSR_PVM_VIF, 1 },    /* the virtual-IF page, once registered: keep it last */
     };
     int n = (int)(sizeof r / sizeof r[0]) - (allow_vif ? 1 : 0);
     for (int i = 0; i < n; i++)
@@ -404,7 +409,7 @@ static bool sregs_differ(const struct kvm_sregs *now, const struct kvm_sregs *wa
     for (int i = 0; i < 8; i++)
         if (segment_differs(a[i], b[i])) return true;
     return now->gdt.base != want->gdt.base || now->gdt.limit != want->gdt.limit || now->idt.base != want->idt.base ||
-           now->idt.limit != want->idt.limit || now->cr0 != want->cr0 || now->cr3 != want->cr3 ||
+           now->idt.limit != want->idt.limit || now->cr0 != want->cr0 || now->cr2 != want->cr2 || now->cr3 != want->cr3 ||
            now->cr4 != want->cr4 || now->cr8 != want->cr8 || now->efer != want->efer;
 }
 

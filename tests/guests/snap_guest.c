@@ -136,8 +136,27 @@ static int file_write(const hl_value *a, int n, hl_value *r)
     return 0;
 }
 
+/* ScanInput() -> u64: 1 if the input buffer holds "LEFT-BY-AN-EARLIER-CALL" anywhere. */
+static int scan_input(const hl_value *a, int n, hl_value *r)
+{
+    static const char mark[] = "LEFT-BY-AN-EARLIER-CALL";
+    const struct hl_peb *p = hl_guest_peb();
+    const char *b = (const char *)(uintptr_t)p->input_gpa;
+    *r = hl_u64(0);
+    for (size_t i = 0; i + sizeof mark - 1 <= p->input_size; i++)
+        if (memcmp(b + i, mark, sizeof mark - 1) == 0) *r = hl_u64(1);
+    return 0;
+}
+static int two(const hl_value *a, int n, hl_value *r)
+{
+    *r = hl_i32(0);
+    return 0;
+}
+
 void hl_guest_main(void)
 {
+    hl_guest_register("ScanInput", scan_input, HL_U64, 0);
+    hl_guest_register("TakeTwo", two, HL_I32, 2, HL_STRING, HL_BYTES);
     hl_guest_register("InitSum", init_sum, HL_U64, 0);
     hl_guest_register("FileSum", file_sum, HL_U64, 1, HL_STRING);
     hl_guest_register("FileWrite", file_write, HL_VOID, 1, HL_STRING);

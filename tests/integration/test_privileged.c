@@ -466,6 +466,12 @@ static void msr_cases(void)
     CASE("wrmsr APIC_BASE same", "WrRd", 0x1b, 0xfee00900, .want = GP);
     CASE("wrmsr x2APIC 0x808", "WrRd", 0x808, 0, .want = GP);
     CASE("wrmsr 0x12345678", "WrRd", 0x12345678, 0, .want = GP);
+    /* writable MSRs KVM keeps in the vCPU: refused, so none can carry data to the next user */
+    CASE("wrmsr MTRR 0x200", "WrRd", 0x200, 0x12345000, .want = GP);
+    CASE("wrmsr MTRR 0x2ff", "WrRd", 0x2ff, 0x806, .want = GP);
+    CASE("wrmsr TSC_ADJUST", "WrRd", 0x3b, 1, .want = GP);
+    CASE("wrmsr MISC_ENABLE", "WrRd", 0x1a0, 1, .want = GP);
+    CASE("wrmsr MC0_CTL", "WrRd", 0x400, 0, .want = GP);
     /* kvmclock: KVM would write its pvclock record into guest memory (read-only code, or data
      * a restore does not know KVM keeps writing) */
     CASE("wrmsr kvmclock -> code", "KvmClock", 0x4b564d01, 0x200000, .want = GP);

@@ -180,6 +180,20 @@ static uint64_t mem_offset_of(const uint8_t *b) { return get64(b, OFF_MEM_OFFSET
 
 /* Edits for expect_variant. */
 static size_t g_heap_byte; /* file offset of a byte of guest heap */
+/* A region count above what a layout holds (the loader once wrote past its region table). */
+static void edit_region_count(uint8_t *b)
+{
+    uint32_t n = 40;
+    memcpy(b + 184, &n, 4);
+    for (int i = 10; i < 40; i++) {
+        uint32_t kind = 5, perm = 3;
+        uint64_t gpa = 0x41414000, size = 0x1000;
+        uint8_t *r = b + 720 + (size_t)i * 24;
+        memcpy(r, &kind, 4), memcpy(r + 4, &perm, 4), memcpy(r + 8, &gpa, 8), memcpy(r + 16, &size, 8);
+    }
+    reseal(b);
+}
+
 static void edit_header_byte(uint8_t *b) { b[OFF_HEAP_SIZE + 2] ^= 0x01; }
 static void edit_reserved_byte(uint8_t *b) { b[3000] = 1; }
 static void edit_meta_byte(uint8_t *b) { b[HEADER + 1] ^= 0x20; }
@@ -672,6 +686,8 @@ int main(void)
             snprintf(msg, sizeof msg, "truncated: %zu bytes, but the memory image ends at %zu", cut, len);
         expect_variant("cut.snap", good, len, cut, NULL, HL_ERR_BAD_GUEST, msg, __LINE__);
     }
+    expect_variant("regions.snap", good, len, len, edit_region_count, HL_ERR_BAD_GUEST,
+                   "bad layout: 40 regions (at most 36)", __LINE__);
     expect_variant("hdr.snap", good, len, len, edit_header_byte, HL_ERR_BAD_GUEST, "corrupt header (checksum mismatch)",
                    __LINE__);
     expect_variant("hdr.snap", good, len, len, edit_reserved_byte, HL_ERR_BAD_GUEST,

@@ -173,6 +173,38 @@ int main(void)
     CHECK_INT(call_u64(b2, "Incr"), 3);
     CHECK_INT(bad_pages(b2, 7), 0);
 
+    /* arguments that did not fit leave nothing behind: the host's partial write into the input
+     * buffer is restored like everything else */
+    {
+        char *big = calloc(1, 300000), *str = malloc(8001);
+        hl_value two[2];
+        memset(str, 'x', 8000);
+        str[8000] = 0;
+        memcpy(str + 6000, "LEFT-BY-AN-EARLIER-CALL", 23);
+        two[0] = hl_str(str);
+        two[1] = hl_bytes(big, 300000);
+        CHECK_INT(hl_call(b2, "TakeTwo", HL_I32, two, 2, &v), HL_ERR_NO_MEMORY);
+        CHECK_INT(call_u64(b2, "ScanInput"), 1); /* visible now: it is the guest's own memory */
+        CHECK_INT(hl_restore(b2, a), HL_OK);
+        CHECK_INT(call_u64(b2, "ScanInput"), 0);
+        free(big);
+        free(str);
+    }
+
+    /* a snapshot taken right after restoring a poisoned sandbox (before any call) restores
+     * later like any other */
+    {
+        hl_snapshot *s2;
+        CHECK_INT(hl_call(b2, "Abort", HL_VOID, NULL, 0, &v), HL_ERR_ABORTED);
+        CHECK_INT(hl_restore(b2, a), HL_OK);
+        CHECK_INT(hl_snapshot_take(b2, &s2), HL_OK);
+        CHECK_INT(call_u64(b2, "Incr"), 3);
+        CHECK_INT(hl_restore(b2, s2), HL_OK);
+        CHECK_INT(call_u64(b2, "Incr"), 3);
+        CHECK_INT(hl_restore(b2, a), HL_OK);
+        hl_snapshot_free(s2);
+    }
+
     /* incompatible restore is refused and changes nothing */
     hl_config *big = hl_config_new();
     hl_config_set_heap_size(big, 8u << 20);

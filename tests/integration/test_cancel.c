@@ -7,56 +7,9 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "interrupt.h"
 
 
-static int slow_saw_cancel;
-static int noop(hl_host_call *c, const hl_value *a, int n, hl_value *r)
-{
-    *r = hl_i32(0);
-    return 0;
-}
-static int slow(hl_host_call *c, const hl_value *a, int n, hl_value *r)
-{
-    double t0 = test_now_ms();
-    while (test_now_ms() - t0 < 5000) {
-        if (hl_host_call_cancelled(c)) {
-            slow_saw_cancel = 1;
-            break;
-        }
-        usleep(1000);
-    }
-    *r = hl_i32(1);
-    return 0;
-}
-
-struct later {
-    hl_sandbox *sb;
-    int delay_ms;
-    double sent;
-};
-static void *interrupt_later(void *p)
-{
-    struct later *l = p;
-    usleep((useconds_t)l->delay_ms * 1000);
-    l->sent = test_now_ms();
-    hl_sandbox_interrupt(l->sb);
-    return NULL;
-}
-
-/* Calls fn in sb, interrupting it from another thread after delay_ms; returns the status
- * and sets *latency to the time from the interrupt to the call's return. */
-static hl_status call_interrupted(hl_sandbox *sb, const char *fn, hl_type rt, int delay_ms, double *latency)
-{
-    pthread_t th;
-    struct later l = { sb, delay_ms, 0 };
-    hl_value r;
-    pthread_create(&th, NULL, interrupt_later, &l);
-    hl_status st = hl_call(sb, fn, rt, NULL, 0, &r);
-    double end = test_now_ms();
-    pthread_join(th, NULL);
-    *latency = end - l.sent;
-    return st;
-}
 
 static uint64_t count(hl_sandbox *sb)
 {
@@ -120,8 +73,8 @@ static void *controller(void *p)
 int main(void)
 {
     hl_config *cfg = hl_config_new();
-    hl_config_register_host_fn(cfg, "Noop", HL_I32, NULL, 0, noop, NULL);
-    hl_config_register_host_fn(cfg, "Slow", HL_I32, NULL, 0, slow, NULL);
+    hl_config_register_host_fn(cfg, "Noop", HL_I32, NULL, 0, host_noop, NULL);
+    hl_config_register_host_fn(cfg, "Slow", HL_I32, NULL, 0, host_slow, NULL);
     hl_sandbox *sb = must_sandbox("cancel_guest", cfg);
     hl_snapshot *snap;
     hl_value r;
@@ -181,8 +134,8 @@ int main(void)
     hl_sandbox_set_timeout(sb, 0);
 
     hl_config *tcfg = hl_config_new();
-    hl_config_register_host_fn(tcfg, "Noop", HL_I32, NULL, 0, noop, NULL);
-    hl_config_register_host_fn(tcfg, "Slow", HL_I32, NULL, 0, slow, NULL);
+    hl_config_register_host_fn(tcfg, "Noop", HL_I32, NULL, 0, host_noop, NULL);
+    hl_config_register_host_fn(tcfg, "Slow", HL_I32, NULL, 0, host_slow, NULL);
     hl_config_set_timeout(tcfg, 50);
     hl_sandbox *tsb = must_sandbox("cancel_guest", tcfg);
     CHECK_INT(hl_call(tsb, "FaultForever", HL_VOID, NULL, 0, &r), HL_ERR_CANCELLED);
@@ -196,7 +149,7 @@ int main(void)
 
     /* limits per call: host calls, and bytes printed or logged */
     hl_config *lcfg = hl_config_new();
-    hl_config_register_host_fn(lcfg, "Noop", HL_I32, NULL, 0, noop, NULL);
+    hl_config_register_host_fn(lcfg, "Noop", HL_I32, NULL, 0, host_noop, NULL);
     hl_config_set_print(lcfg, NULL, NULL);
     CHECK_INT(hl_config_set_limits(lcfg, 0, 1), HL_ERR_INVALID_ARG);
     CHECK_STR(hl_config_error(lcfg), "limits must be at least 1");

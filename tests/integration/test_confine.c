@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "interrupt.h"
 
 #define CALL_OK(sb, name, rt, args, n, out)                                                          \
     do {                                                                                             \
@@ -478,52 +479,6 @@ static void test_violation_outside(void)
 }
 
 /* ---- interrupts and time limits ---- */
-static int slow_saw_cancel;
-static int h_noop(hl_host_call *c, const hl_value *a, int n, hl_value *r)
-{
-    *r = hl_i32(0);
-    return 0;
-}
-static int h_slow(hl_host_call *c, const hl_value *a, int n, hl_value *r)
-{
-    double t0 = test_now_ms();
-    while (test_now_ms() - t0 < 5000) {
-        if (hl_host_call_cancelled(c)) {
-            slow_saw_cancel = 1;
-            break;
-        }
-        usleep(1000);
-    }
-    *r = hl_i32(1);
-    return 0;
-}
-
-struct later {
-    hl_sandbox *sb;
-    int delay_ms;
-    double sent;
-};
-static void *interrupt_later(void *p)
-{
-    struct later *l = p;
-    usleep((useconds_t)l->delay_ms * 1000);
-    l->sent = test_now_ms();
-    hl_sandbox_interrupt(l->sb);
-    return NULL;
-}
-
-static hl_status call_interrupted(hl_sandbox *sb, const char *fn, hl_type rt, int delay_ms, double *latency)
-{
-    pthread_t th;
-    struct later l = { sb, delay_ms, 0 };
-    hl_value r;
-    hl_status st;
-    pthread_create(&th, NULL, interrupt_later, &l);
-    st = hl_call(sb, fn, rt, NULL, 0, &r);
-    *latency = test_now_ms() - l.sent;
-    pthread_join(th, NULL);
-    return st;
-}
 
 static void test_cancel(void)
 {
@@ -533,8 +488,8 @@ static void test_cancel(void)
     hl_value r;
     double lat, t0, el;
     const int sleep_nrs[] = { SYS_clock_nanosleep, SYS_nanosleep };
-    CHECK_INT(hl_config_register_host_fn(cfg, "Noop", HL_I32, NULL, 0, h_noop, NULL), HL_OK);
-    CHECK_INT(hl_config_register_host_fn(cfg, "Slow", HL_I32, NULL, 0, h_slow, NULL), HL_OK);
+    CHECK_INT(hl_config_register_host_fn(cfg, "Noop", HL_I32, NULL, 0, host_noop, NULL), HL_OK);
+    CHECK_INT(hl_config_register_host_fn(cfg, "Slow", HL_I32, NULL, 0, host_slow, NULL), HL_OK);
     CHECK_INT(hl_config_host_fn_syscalls(cfg, "Slow", sleep_nrs, 2), HL_OK);
     CHECK_INT(hl_config_set_confinement(cfg, true), HL_OK);
     sb = must_sandbox("cancel_guest", cfg);

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "snap_helpers.h"
 #include "internal.h" /* the snapshot's layout, view and image, to compare and inspect */
 
 #define ARENA_PAGES 1024
@@ -33,47 +34,11 @@
 static char dir[256];
 
 
-static uint64_t call_u64(hl_sandbox *sb, const char *fn)
-{
-    hl_value r;
-    if (hl_call(sb, fn, HL_U64, NULL, 0, &r) != HL_OK) {
-        fprintf(stderr, "%s: %s\n", fn, hl_last_error(sb));
-        return UINT64_MAX;
-    }
-    return r.v.u64;
-}
-
-static uint32_t fill(hl_sandbox *sb, uint32_t pages, uint32_t seed)
-{
-    hl_value a[2] = { hl_u32(pages), hl_u32(seed) }, r;
-    if (hl_call(sb, "Fill", HL_U32, a, 2, &r) != HL_OK) {
-        fprintf(stderr, "Fill: %s\n", hl_last_error(sb));
-        return UINT32_MAX;
-    }
-    return r.v.u32;
-}
-
-static uint32_t bad_pages(hl_sandbox *sb, uint32_t seed)
-{
-    hl_value a = hl_u32(seed), r;
-    if (hl_call(sb, "Check", HL_U32, &a, 1, &r) != HL_OK) {
-        fprintf(stderr, "Check: %s\n", hl_last_error(sb));
-        return UINT32_MAX;
-    }
-    return r.v.u32;
-}
-
 static const char *get_str(hl_sandbox *sb)
 {
     hl_value r;
     if (hl_call(sb, "GetStr", HL_STRING, NULL, 0, &r) != HL_OK) return "(error)";
     return hl_value_str(&r);
-}
-
-static int twice(hl_host_call *c, const hl_value *a, int n, hl_value *r)
-{
-    *r = hl_i32(a[0].v.i32 * 2);
-    return 0;
 }
 
 static const char *tmp(const char *name)

@@ -381,9 +381,10 @@ static void floor_prepare(floor_vm *f, bool arena, uint32_t n, uint64_t slot1_si
     *p++ = 0xe7, *p++ = FLOOR_PORT; /* done: out %eax, $FLOOR_PORT */
     *p++ = 0xeb;                    /* jmp loop */
     *p = (uint8_t)(int8_t)((ptrdiff_t)loop_off - (ptrdiff_t)(p + 1 - (f->mem + code)));
-    f->setup = (hl_vm_setup){ .slot0 = f->mem, .slot0_size = lo.ro_end, .slot1 = f->mem + lo.ro_end,
-                              .slot1_size = lo.total - lo.ro_end, .cr3 = HL_PT_GPA,
-                              .rip = pvm ? code : code + loop_off, .rsp = lo.total, .rdi = 0 };
+    f->setup = (hl_vm_setup){ .ro = f->mem + HL_PEB_GPA, .ro_gpa = HL_PEB_GPA, .ro_size = lo.ro_end - HL_PEB_GPA,
+                              .pt = f->mem + HL_PT_GPA, .pt_size = lo.pt_end - HL_PT_GPA,
+                              .rw = f->mem + lo.ro_end, .rw_gpa = lo.ro_end, .rw_size = lo.total - lo.ro_end,
+                              .cr3 = HL_PT_GPA, .rip = pvm ? code : code + loop_off, .rsp = lo.total, .rdi = 0 };
 }
 
 static void floor_create(floor_vm *f)
@@ -450,7 +451,7 @@ static void dfloor_run(dfloor *d, bool reprotect)
     if (ex.kind != HL_EXIT_OUT || ex.port != FLOOR_PORT)
         die("dirty floor VM: unexpected exit (kind %d, KVM reason %u, port 0x%x)", ex.kind, ex.reason, ex.port);
     memset(d->bm, 0, d->words * 8);
-    if (hl_vm_dirty_log(&d->f.vm, d->bm, d->scratch, d->npages1, d->f.err) != HL_OK)
+    if (hl_vm_dirty_log(&d->f.vm, HL_SLOT_RW, d->bm, d->scratch, d->npages1, d->f.err) != HL_OK)
         die("dirty floor VM: %s", d->f.err);
     d->copied = 0;
     for (uint64_t p = 0; p < d->npages1;) {
@@ -469,7 +470,7 @@ static void dfloor_run(dfloor *d, bool reprotect)
     }
     if (reprotect) {
         memcpy(d->clear, d->scratch, d->words * 8);
-        if (hl_vm_dirty_clear(&d->f.vm, d->clear, d->npages1, d->f.err) != HL_OK)
+        if (hl_vm_dirty_clear(&d->f.vm, HL_SLOT_RW, d->clear, d->npages1, d->f.err) != HL_OK)
             die("dirty floor VM: %s", d->f.err);
     }
 }

@@ -13,22 +13,29 @@
 #define HL_U(x) x##u
 #endif
 
-#define HL_ABI_VERSION HL_U(1)
+#define HL_ABI_VERSION HL_U(2)
 
 /* ---- guest-physical (= guest-virtual, identity mapped) layout ---------------------------- */
 #define HL_PAGE_SIZE HL_U(4096)
-/* GPA 0 .. 0x1000 is never mapped: a NULL dereference faults. */
-#define HL_PEB_GPA HL_U(0x1000)       /* one read-only page: struct hl_peb */
-#define HL_PT_GPA HL_U(0x2000)        /* host-built page tables, not mapped into the guest */
+/* GPA 0 .. 0x1000 is never mapped: a NULL dereference faults.
+ * The host-built page tables come next. They are not mapped into the guest, but the CPU's
+ * own page walks must be able to write them: hardware nested paging (AMD NPT; Intel EPT with
+ * accessed/dirty flags) treats every guest page-table access of a walk as a write, so they
+ * live in a memslot of their own that is writable at the hypervisor level (docs/platforms.md).
+ * The PEB sits in the page just below the image, so that it, the code and the read-only data
+ * form one read-only memslot. */
+#define HL_PT_GPA HL_U(0x1000)        /* host-built page tables, not mapped into the guest */
 #define HL_IMAGE_BASE HL_U(0x200000)  /* guests are linked here (hyperlight_guest.ld) */
-/* Page tables fill HL_PT_GPA .. HL_IMAGE_BASE, which bounds the guest's address space. */
-#define HL_PT_MAX_PAGES ((HL_IMAGE_BASE - HL_PT_GPA) / HL_PAGE_SIZE)
+#define HL_PEB_GPA HL_U(0x1ff000)     /* one read-only page: struct hl_peb */
+/* Page tables fill HL_PT_GPA .. HL_PEB_GPA at most, which bounds the guest's address space. */
+#define HL_PT_MAX_PAGES ((HL_PEB_GPA - HL_PT_GPA) / HL_PAGE_SIZE)
 
 /* ---- ports: the guest leaves the VM only with `out %eax, %dx` on one of these -------- */
 #define HL_PORT_DONE HL_U(0x10)     /* init finished, or a guest call finished: result on output */
 #define HL_PORT_HOSTCALL HL_U(0x11) /* a host-function call is on top of the output stack */
 #define HL_PORT_ABORT HL_U(0x12)    /* an ABORT record is on top of the output stack */
 #define HL_PORT_FLUSH HL_U(0x13)    /* output stack full of LOG/PRINT records: drain and resume */
+#define HL_PORT_FAULT HL_U(0x14)    /* the guest took a CPU exception: hl_meta.fault describes it */
 
 /* kvm_pvm only: the guest registers its virtual-IF page with this MSR as its first act
  * (value = gpa | 1); this is what lets kvm_pvm run supervisor code natively (PLATFORM.md). */
@@ -63,6 +70,18 @@ struct hl_peb {
     } files[HL_MAX_FILES];
 };
 
+/* A CPU exception the guest caught itself (hardware KVM only: there the guest installs an
+ * IDT; on kvm_pvm exceptions cannot be delivered and the host reads the fault from KVM).
+ * Written by the guest's handler just before it signals HL_PORT_FAULT; hostile like every
+ * guest word, the host copies it once and only formats it. */
+struct hl_fault {
+    uint64_t vector;     /* 0..31 */
+    uint64_t error_code; /* 0 for vectors without one */
+    uint64_t rip, cs, rflags, rsp, ss; /* the frame the CPU pushed */
+    uint64_t cr2;        /* read by the handler (page faults) */
+    uint64_t gpr[16];    /* rax rcx rdx rbx rsp(unused: see rsp) rbp rsi rdi r8..r15, at the fault */
+};
+
 /* One writable page of host/guest bookkeeping, GPA given by hl_peb.meta_gpa. */
 struct hl_meta {
     uint8_t pvm_vif[16];   /* kvm_pvm virtual-IF block: u8 if, u8 pending, u8 pad[6], u64 cr2 */
@@ -71,6 +90,7 @@ struct hl_meta {
     uint64_t reserved0;
     uint64_t resume_gva;   /* guest: address of hl_resume (entry.S), see docs/abi.md */
     uint64_t reserved[3];
+    struct hl_fault fault; /* guest: its last CPU exception (HL_PORT_FAULT) */
 };
 #endif
 

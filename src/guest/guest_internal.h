@@ -2,6 +2,7 @@
 #ifndef HL_GUEST_INTERNAL_H
 #define HL_GUEST_INTERNAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "hyperlight/abi.h"
@@ -14,5 +15,8 @@ void hl_guest_print_flush(void);
 /* Gives malloc the heap [base, base + size). */
 void hl_guest_heap_init(void *base, size_t size);
 __attribute__((noreturn)) void hl_guest_start(const struct hl_peb *peb);
+/* Installs the GDT, IDT and TSS that let the guest report its own CPU exceptions to the host
+ * through meta->fault and HL_PORT_FAULT (exceptions.c; hardware KVM only). */
+void hl_exc_install(struct hl_meta *meta);
 
 #endif

@@ -453,6 +453,7 @@ __attribute__((noreturn)) void hl_guest_start(const struct hl_peb *p)
     if (p->magic != HL_PEB_MAGIC || p->abi_version != HL_ABI_VERSION)
         for (;;) port_out(HL_PORT_ABORT); /* cannot even trust the buffers: the host reports it */
     meta = (struct hl_meta *)(uintptr_t)p->meta_gpa;
+    if (!(p->flags & HL_PEB_FLAG_PVM)) hl_exc_install(meta); /* before anything can fault */
     in_buf = (uint8_t *)(uintptr_t)p->input_gpa;
     in_size = p->input_size;
     out_buf = (uint8_t *)(uintptr_t)p->output_gpa;

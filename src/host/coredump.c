@@ -215,6 +215,15 @@ static hl_status write_core(hl_sandbox *sb, const char *why, int sig, char *path
     memcpy(&regs, cpu.regs, sizeof regs);
     memcpy(&sregs, cpu.sregs, sizeof sregs);
     memcpy(&fpu, cpu.fpu, sizeof fpu);
+    if (sb->have_fault) { /* the guest's own report (hardware KVM): the vCPU is in its handler */
+        const struct hl_fault *f = &sb->fault;
+        regs = (struct kvm_regs){ .rax = f->gpr[0], .rcx = f->gpr[1], .rdx = f->gpr[2], .rbx = f->gpr[3],
+                                  .rsp = f->rsp, .rbp = f->gpr[5], .rsi = f->gpr[6], .rdi = f->gpr[7],
+                                  .r8 = f->gpr[8], .r9 = f->gpr[9], .r10 = f->gpr[10], .r11 = f->gpr[11],
+                                  .r12 = f->gpr[12], .r13 = f->gpr[13], .r14 = f->gpr[14], .r15 = f->gpr[15],
+                                  .rip = f->rip, .rflags = f->rflags };
+        sregs.cr2 = f->cr2;
+    }
 
     /* The segments, from the host's layout only. */
     if (nreg < 0 || nreg > HL_MAX_REGIONS) nreg = 0;
@@ -354,7 +363,9 @@ hl_status hl_coredump_fault(hl_sandbox *sb, hl_status st, int sig)
 {
     char path[HL_CORE_DIR_MAX + 128], why[HL_ERR_LEN], suffix[HL_ERR_LEN];
     if (!sb->core_dir[0]) return st;
-    if (!sig) {
+    if (!sig && sb->have_fault) {
+        sig = exception_signal((int)sb->fault.vector);
+    } else if (!sig) {
         hl_vm_state vs;
         sig = hl_vm_state_get(&sb->vm, &vs) == HL_OK ? exception_signal(vs.exception) : SIGSEGV;
     }
@@ -363,6 +374,15 @@ hl_status hl_coredump_fault(hl_sandbox *sb, hl_status st, int sig)
         snprintf(suffix, sizeof suffix, " (core dump: %s)", path);
     else
         snprintf(suffix, sizeof suffix, " (core dump failed: %s)", why[0] ? why : "unknown error");
+    append_err(sb, suffix);
+    return st;
+}
+
+hl_status hl_coredump_skip(hl_sandbox *sb, hl_status st, const char *why)
+{
+    char suffix[HL_ERR_LEN];
+    if (!sb->core_dir[0]) return st;
+    snprintf(suffix, sizeof suffix, " (no core dump: %s)", why);
     append_err(sb, suffix);
     return st;
 }

@@ -86,13 +86,13 @@ typedef struct hl_sizes {
 
 typedef struct hl_layout {
     hl_sizes sizes;
-    hl_gpa ro_end;     /* slot 0 = [0, ro_end), slot 1 = [ro_end, total) */
+    hl_gpa ro_end;     /* read-only slot [HL_PEB_GPA, ro_end), writable slot [ro_end, total) */
     hl_gpa total;      /* end of the memory image */
     hl_gpa end;        /* end of everything mapped: mapped files follow the image */
     hl_gpa pt_end;     /* page tables occupy [HL_PT_GPA, pt_end) */
     hl_gpa entry;
     hl_gpa meta, heap, guard, stack, input, output, init;
-    hl_gpa file_gpa[HL_MAX_FILES]; /* each in a memslot of its own (2 + i) */
+    hl_gpa file_gpa[HL_MAX_FILES]; /* each in a memslot of its own (HL_SLOT_FILE0 + i) */
     int nregions;
     hl_region regions[HL_MAX_REGIONS];
 } hl_layout;
@@ -142,6 +142,20 @@ typedef struct hl_exit {
     uint32_t reason; /* KVM exit reason */
 } hl_exit;
 
+/* Memslots (KVM_SET_USER_MEMORY_REGION slot numbers). */
+enum {
+    HL_SLOT_RO = 0,    /* [HL_PEB_GPA, ro_end): PEB, code, read-only data; KVM_MEM_READONLY */
+    HL_SLOT_RW = 1,    /* [ro_end, total): everything the guest may write; dirty-logged */
+    HL_SLOT_PT = 2,    /* [HL_PT_GPA, pt_end): page tables, writable for the CPU's walker; dirty-logged */
+    HL_SLOT_FILE0 = 3, /* + i: mapped file i, read-only */
+    HL_NSLOTS = HL_SLOT_FILE0 + HL_MAX_FILES,
+};
+
+/* A pending I/O or MMIO instruction: KVM completes it at the next KVM_RUN (KVM API,
+ * "KVM_EXIT_IO"/"KVM_EXIT_MMIO"), so vCPU state read or loaded before that is not the
+ * guest's. hl_vm_complete runs KVM_RUN with immediate_exit to finish it first. */
+enum { HL_PENDING_NONE, HL_PENDING_OUT, HL_PENDING_OTHER };
+
 typedef struct hl_vm {
     int vmfd, vcpufd;
     struct kvm_run *run;
@@ -149,6 +163,12 @@ typedef struct hl_vm {
     bool pvm;
     bool manual_dirty; /* KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 is on */
     bool vif_locked;   /* the MSR filter refuses writes to the virtual-IF MSR */
+    int pending;       /* HL_PENDING_*: what the last exit left for KVM to complete */
+    struct hl_vm_slot {
+        uint64_t gpa, size;
+        void *host;
+        uint32_t flags;
+    } slots[HL_NSLOTS];
 } hl_vm;
 
 /* The vCPU state a snapshot keeps: KVM's struct kvm_regs, kvm_sregs and kvm_fpu, as bytes
@@ -162,14 +182,18 @@ typedef struct hl_cpu_state {
 #define HL_REG_RIP 16
 
 typedef struct hl_vm_setup {
-    int nfiles;       /* read-only slots 2.. for mapped files: */
+    int nfiles;       /* read-only slots HL_SLOT_FILE0 + i for mapped files: */
     hl_gpa file_gpa[HL_MAX_FILES];
     void *file_host[HL_MAX_FILES];
     uint64_t file_len[HL_MAX_FILES];
-    void *slot0;      /* host view of [0, slot0_size), read-only */
-    uint64_t slot0_size;
-    void *slot1;      /* host view of [slot0_size, slot0_size + slot1_size), writable */
-    uint64_t slot1_size;
+    void *ro;         /* host view of [ro_gpa, ro_gpa + ro_size), read-only */
+    hl_gpa ro_gpa;
+    uint64_t ro_size;
+    void *pt;         /* host view of [HL_PT_GPA, HL_PT_GPA + pt_size): page tables */
+    uint64_t pt_size;
+    void *rw;         /* host view of [rw_gpa, rw_gpa + rw_size), writable */
+    hl_gpa rw_gpa;
+    uint64_t rw_size;
     const hl_cpu_state *cpu; /* state to load, or NULL for a first boot at: */
     uint64_t cr3, rip, rsp, rdi;
 } hl_vm_setup;
@@ -184,7 +208,12 @@ typedef struct hl_vm_state {
     uint32_t error_code; /* its error code, if it has one */
 } hl_vm_state;
 hl_status hl_vm_state_get(hl_vm *vm, hl_vm_state *st);
-/* Full vCPU state through ioctls (snapshots, and resets of a poisoned vCPU). */
+/* The control registers as KVM copied them to kvm_run at the last exit (no ioctl); the
+ * other fields are zero, exception -1. */
+void hl_vm_state_synced(const hl_vm *vm, hl_vm_state *st);
+/* Full vCPU state through ioctls (snapshots, and resets of a poisoned vCPU). cpu_get reads
+ * the state as KVM holds it, which is the guest's only after hl_vm_complete; cpu_set and
+ * regs_sync complete a pending instruction themselves before they load anything. */
 hl_status hl_vm_cpu_get(hl_vm *vm, hl_cpu_state *cpu, char *err);
 hl_status hl_vm_cpu_set(hl_vm *vm, const hl_cpu_state *cpu, char *err);
 /* Loads cpu's general registers, and its segment and control registers if the guest changed
@@ -193,13 +222,20 @@ hl_status hl_vm_cpu_set(hl_vm *vm, const hl_cpu_state *cpu, char *err);
 hl_status hl_vm_regs_sync(hl_vm *vm, const hl_cpu_state *cpu, char *err);
 /* Only the general registers (the benchmark's floor). */
 void hl_vm_gprs_sync(hl_vm *vm, const hl_cpu_state *cpu);
-/* ORs the pages of slot 1 KVM reports dirty into bitmap (npages bits), leaving KVM's answer
- * in scratch (same size). With manual protection (vm->manual_dirty) the pages stay dirty
- * and writable until hl_vm_dirty_clear; without it KVM re-protects them at once. */
-hl_status hl_vm_dirty_log(hl_vm *vm, uint64_t *bitmap, uint64_t *scratch, uint64_t npages, char *err);
+/* ORs the pages of memslot `slot` KVM reports dirty into bitmap (npages bits), leaving KVM's
+ * answer in scratch (same size). With manual protection (vm->manual_dirty) the pages stay
+ * dirty and writable until hl_vm_dirty_clear; without it KVM re-protects them at once. */
+hl_status hl_vm_dirty_log(hl_vm *vm, uint32_t slot, uint64_t *bitmap, uint64_t *scratch, uint64_t npages,
+                          char *err);
 /* Write-protects the pages set in bitmap again, so their next write is logged (a no-op
  * without manual protection). Changes bitmap. */
-hl_status hl_vm_dirty_clear(hl_vm *vm, uint64_t *bitmap, uint64_t npages, char *err);
+hl_status hl_vm_dirty_clear(hl_vm *vm, uint32_t slot, uint64_t *bitmap, uint64_t npages, char *err);
+/* Deletes memslot `slot` and adds it again: KVM drops every mapping and cached translation
+ * derived from it (shadow page tables included), and every page starts write-protected. */
+hl_status hl_vm_slot_reset(hl_vm *vm, uint32_t slot, char *err);
+/* Completes the I/O or MMIO instruction the last exit left pending (KVM_RUN with
+ * immediate_exit: no guest instruction runs). A no-op when none is pending. */
+hl_status hl_vm_complete(hl_vm *vm, char *err);
 /* Refuses (locked) or allows the guest's writes to the kvm_pvm virtual-IF MSR. Allowed only
  * until the guest has registered it after a (re)start at its entry or hl_resume. */
 hl_status hl_vm_lock_vif(hl_vm *vm, bool locked, char *err);
@@ -339,21 +375,30 @@ hl_status hl_restore_ex(hl_sandbox *sb, hl_snapshot *snap, bool full_cpu);
 hl_status hl_guestfns_copy(hl_guestfn **dst, const hl_guestfn *src, int n);
 void hl_guestfns_free(hl_guestfn *fns, int n);
 
+/* Write tracking of one dirty-logged memslot: which of its pages may differ from the base. */
+typedef struct hl_track {
+    uint32_t slot;
+    hl_gpa gpa;     /* the slot's first guest-physical address */
+    uint64_t npages;
+    uint64_t *dirty; /* pages that may differ from the sandbox's base */
+    uint64_t *tmp;   /* KVM's dirty log, as last read */
+    uint64_t *prev;  /* KVM's dirty log at the previous restore */
+} hl_track;
+
 struct hl_sandbox {
     hl_state state;
     hl_layout lo;
     hl_vm vm;
     uint8_t *mem;   /* host mapping of all guest memory: */
-    uint8_t *slot0; /* = mem: read-only, shared view of [0, lo.ro_end) */
-    uint8_t *slot1; /* = mem + ro_end: private writable view of [lo.ro_end, lo.total) */
+    uint8_t *slot1; /* = mem + ro_end: private writable view of [lo.ro_end, lo.total);
+                     * [0, ro_end) is a shared read-only view but for the page tables, which
+                     * are private and writable like slot 1 */
     hl_snapshot *base;   /* the image the memory was last made equal to */
     int nfiles;
     hl_file files[HL_MAX_FILES];       /* mapped files */
     void *file_host[HL_MAX_FILES];     /* their read-only mappings */
-    uint64_t npages1;    /* pages in slot 1 */
-    uint64_t *dirty;     /* slot-1 pages that may differ from base */
-    uint64_t *dirty_tmp; /* scratch for KVM's dirty log */
-    uint64_t *dirty_prev; /* KVM's dirty log at the previous restore */
+    hl_track rw;         /* the writable memslot's pages */
+    hl_track pt;         /* the page tables' memslot */
     uint64_t restores;
     uint64_t in_max;     /* highest input-stack top since the memory equalled base */
     uint64_t gen_counter;
@@ -379,6 +424,9 @@ struct hl_sandbox {
     char poison_why[HL_ERR_LEN]; /* the failure that poisoned the sandbox */
     char core_dir[HL_CORE_DIR_MAX + 1]; /* crash dumps go here; "" = off */
     uint64_t exits;     /* VM exits since creation (tests and benchmarks read it) */
+    uint64_t pt_repairs; /* times the guest's writes to its page tables were undone */
+    struct hl_fault fault; /* the exception the guest reported (HL_PORT_FAULT)... */
+    bool have_fault;       /* ...while it is being described and dumped */
     /* cancellation (cancel.c); run_word, cancel_seq and cancel_why are shared with
      * hl_sandbox_interrupt on other threads and with the signal handler */
     uint64_t call_seq;   /* number of the current or last call */
@@ -435,6 +483,8 @@ void hl_default_print(void *user, int stream, const char *data, size_t len);
 hl_sandbox *hl_sandbox_alloc(void);
 hl_status hl_sandbox_finish(hl_sandbox **out, hl_sandbox *sb, hl_status st);
 hl_status hl_sandbox_map(hl_sandbox *sb, hl_snapshot *snap);
+/* Fills the memslot part of vs from sb's mapped memory. */
+void hl_sandbox_vm_setup(const hl_sandbox *sb, hl_vm_setup *vs);
 hl_status hl_sandbox_adopt_config(hl_sandbox *sb, const hl_config *cfg);
 /* Sets the calling thread's creation error (hl_last_error(NULL)); returns st. */
 hl_status hl_set_thread_error(hl_status st, const char *msg);
@@ -454,8 +504,13 @@ hl_status hl_coredump_dir_check(const char *dir, char *out, char *err);
  * failed: REASON)" to sb->err. sig is the signal the core reports, or 0 to derive it from
  * the pending exception. Returns st. */
 hl_status hl_coredump_fault(hl_sandbox *sb, hl_status st, int sig);
+/* For a fault whose registers are gone: if sb has a core directory, appends " (no core
+ * dump: WHY)" to sb->err. Returns st. */
+hl_status hl_coredump_skip(hl_sandbox *sb, hl_status st, const char *why);
 
 /* Exit counter, for tests and benchmarks (not in the public header). */
 HL_API uint64_t hl_sandbox_exit_count(const hl_sandbox *sb);
+/* Times a restore or snapshot found the page tables written by the guest and put them back. */
+HL_API uint64_t hl_sandbox_pt_repairs(const hl_sandbox *sb);
 
 #endif

@@ -1,13 +1,13 @@
 /* layout.c - where each part of a sandbox's memory goes in guest-physical space.
  *
  *   0x0000 .. 0x1000   unmapped (NULL guard)
- *   0x1000             PEB (read-only)
- *   0x2000 ..          page tables (not mapped into the guest)
- *   HL_IMAGE_BASE ..   ELF code and read-only data            } slot 0: read-only memslot,
- *   ro_end ..          ELF data and bss                       } slot 1: writable memslot
+ *   0x1000 .. pt_end   page tables (not mapped into the guest)     } page-table memslot
+ *   HL_PEB_GPA         PEB (read-only), the page below the image   } read-only memslot
+ *   HL_IMAGE_BASE ..   ELF code and read-only data                 }
+ *   ro_end ..          ELF data and bss                            } writable memslot
  *                      meta page, heap, guard (unmapped), stack, input buffer, output buffer
- * Slot 0 never changes after creation, so it can be shared; everything the guest may write
- * lies in slot 1. */
+ * The read-only memslot never changes after creation, so it can be shared; everything the
+ * guest may write lies in the writable one. */
 #include <stdio.h>
 #include <string.h>
 
@@ -91,7 +91,7 @@ hl_status hl_layout_build(hl_layout *lo, const hl_elf *elf, const hl_sizes *size
     if (hl_pt_pages_needed(lo) > HL_PT_MAX_PAGES)
         return hl_errf(err, HL_ERR_INVALID_ARG,
                        "guest memory of %llu MiB needs %llu page-table pages, more than the %u "
-                       "that fit below the image",
+                       "that fit below the PEB",
                        (unsigned long long)(lo->total >> 20),
                        (unsigned long long)hl_pt_pages_needed(lo), (unsigned)HL_PT_MAX_PAGES);
     lo->pt_end = HL_PT_GPA + hl_pt_pages_needed(lo) * HL_PAGE;

@@ -1,9 +1,9 @@
 /* pagetable.c - builds and walks the guest's 4-level x86-64 page tables (identity map).
  *
  * Every entry has U=1 at every level: kvm_pvm runs supervisor code natively only then
- * (PLATFORM.md); without CR4.SMEP/SMAP the U bit changes nothing else. A and D are preset so
- * the CPU never writes the tables (they live in a read-only memslot). Permissions are set on
- * the leaf entries only: intermediate entries are P|W|U|A. Intel SDM Vol. 3A §4.5. */
+ * (docs/architecture.md); without CR4.SMEP/SMAP the U bit changes nothing else. A and D are
+ * preset so the CPU never needs to write the tables. Permissions are set on the leaf entries
+ * only: intermediate entries are P|W|U|A. Intel SDM Vol. 3A §4.5. */
 #include <string.h>
 
 #include "internal.h"
@@ -40,8 +40,8 @@ hl_status hl_pt_build(hl_layout *lo, uint8_t *mem, size_t mem_len, char *err)
 {
     hl_gpa next = HL_PT_GPA + HL_PAGE; /* PML4 at HL_PT_GPA */
     hl_gpa limit = HL_PT_GPA + hl_pt_pages_needed(lo) * HL_PAGE;
-    if (limit > HL_IMAGE_BASE || limit > mem_len)
-        return hl_errf(err, HL_ERR_INVALID_ARG, "page tables do not fit below the guest image");
+    if (limit > HL_PEB_GPA || limit > mem_len)
+        return hl_errf(err, HL_ERR_INVALID_ARG, "page tables do not fit below the PEB");
     memset(mem + HL_PT_GPA, 0, limit - HL_PT_GPA);
     for (int i = 0; i < lo->nregions; i++) {
         const hl_region *r = &lo->regions[i];

@@ -147,61 +147,98 @@ static hl_status describe_page_fault(hl_sandbox *sb, const hl_vm_state *vs, uint
                 err, a, hl_region_name(d->kind), ip);
 }
 
-/* A triple fault (KVM_EXIT_SHUTDOWN): on kvm_pvm every guest exception ends here. KVM still
- * knows which exception could not be delivered; the layout says what the address was. */
-static hl_status describe_fault(hl_sandbox *sb)
+/* Names the exception vs->exception (-1: none known) from the layout and the faulting
+ * instruction. On kvm_pvm vs comes from KVM after a triple fault (every guest exception ends
+ * there); on hardware KVM from the guest's own report (HL_PORT_FAULT), and the vector is
+ * always known. */
+static hl_status describe_exception(hl_sandbox *sb, const hl_vm_state *vs, bool reported)
 {
-    hl_vm_state vs;
     const hl_region *r;
-    unsigned long long ip;
-    if (hl_vm_state_get(&sb->vm, &vs) != HL_OK)
-        return poison(sb, hl_coredump_fault(sb, fail(sb, HL_ERR_FAULT, "guest fault: triple fault (registers unreadable)"),
-                                            0));
-    ip = vs.rip;
-    switch (vs.exception) {
-    case 14: return poison(sb, hl_coredump_fault(sb, describe_page_fault(sb, &vs, vs.error_code), 0));
+    unsigned long long ip = vs->rip;
+    switch (vs->exception) {
+    case 14: return describe_page_fault(sb, vs, vs->error_code);
     case 0: {
         /* vector 0 is also what KVM leaves when it raised the triple fault itself (e.g. the
          * guest loaded a CR3 outside its memory): believe a divide error only at a DIV/IDIV */
-        const uint8_t *p = hl_gpa_ro(sb, vs.rip, 5);
-        if (p && is_div(p))
-            return poison(sb, hl_coredump_fault(sb, fail(sb, HL_ERR_FAULT, "guest fault: divide error at rip 0x%llx", ip),
-                                                0));
+        const uint8_t *p = hl_gpa_ro(sb, vs->rip, 5);
+        if (p && is_div(p)) return fail(sb, HL_ERR_FAULT, "guest fault: divide error at rip 0x%llx", ip);
+        if (reported) return fail(sb, HL_ERR_FAULT, "guest fault: exception 0 (int $0?) at rip 0x%llx", ip);
         break;
     }
     case 3: /* a trap: rip is past the int3 */
-        return poison(sb, hl_coredump_fault(sb, fail(sb, HL_ERR_FAULT, "guest fault: breakpoint (int3) at rip 0x%llx",
-                                                     ip - 1), 0));
+        return fail(sb, HL_ERR_FAULT, "guest fault: breakpoint (int3) at rip 0x%llx", ip - 1);
     case 6: {
-        const uint8_t *p = hl_gpa_ro(sb, vs.rip, 2);
+        const uint8_t *p = hl_gpa_ro(sb, vs->rip, 2);
         bool ud2 = p && p[0] == 0x0f && p[1] == 0x0b;
-        return poison(sb, hl_coredump_fault(sb, fail(sb, HL_ERR_FAULT, "guest fault: invalid instruction%s at rip 0x%llx",
-                                                     ud2 ? " (ud2)" : "", ip), 0));
+        return fail(sb, HL_ERR_FAULT, "guest fault: invalid instruction%s at rip 0x%llx", ud2 ? " (ud2)" : "", ip);
     }
     case 13:
-        return poison(sb, hl_coredump_fault(sb, fail(sb, HL_ERR_FAULT,
-                               "guest fault: general protection fault (privileged instruction or "
-                               "non-canonical address) at rip 0x%llx", ip), 0));
+        return fail(sb, HL_ERR_FAULT,
+                    "guest fault: general protection fault (privileged instruction or non-canonical address) at "
+                    "rip 0x%llx",
+                    ip);
     case -1: break;
     default:
-        return poison(sb, hl_coredump_fault(sb, fail(sb, HL_ERR_FAULT,
-                                                     "guest fault: %s (exception %d, error code 0x%x) at rip 0x%llx",
-                                                     exception_name(vs.exception), vs.exception, vs.error_code, ip),
-                                            0));
+        return fail(sb, HL_ERR_FAULT, "guest fault: %s (exception %d, error code 0x%x) at rip 0x%llx",
+                    exception_name(vs->exception), vs->exception, vs->error_code, ip);
     }
-    if (vs.cr3 != HL_PT_GPA)
-        return poison(sb, hl_coredump_fault(sb, fail(sb, HL_ERR_FAULT,
-                                                     "guest fault: triple fault at rip 0x%llx after the guest loaded its own "
-                                                     "page tables (cr3 0x%llx)",
-                                                     ip, (unsigned long long)vs.cr3), 0));
+    if (vs->cr3 != HL_PT_GPA)
+        return fail(sb, HL_ERR_FAULT,
+                    "guest fault: triple fault at rip 0x%llx after the guest loaded its own page tables (cr3 0x%llx)", ip,
+                    (unsigned long long)vs->cr3);
     /* No exception recorded: infer from rip and cr2. */
-    r = hl_layout_find(&sb->lo, vs.rip);
+    r = hl_layout_find(&sb->lo, vs->rip);
     if (!r || !(r->perm & HL_PERM_X))
-        return poison(sb, hl_coredump_fault(sb, fail(sb, HL_ERR_FAULT,
-                                                     "guest fault: execution of non-executable memory at 0x%llx (%s)",
-                                                     ip, r ? hl_region_name(r->kind) : "unmapped"), 0));
-    return poison(sb, hl_coredump_fault(sb, fail(sb, HL_ERR_FAULT, "guest fault: triple fault at rip 0x%llx (cr2 0x%llx)",
-                                                 ip, (unsigned long long)vs.cr2), 0));
+        return fail(sb, HL_ERR_FAULT, "guest fault: execution of non-executable memory at 0x%llx (%s)", ip,
+                    r ? hl_region_name(r->kind) : "unmapped");
+    return fail(sb, HL_ERR_FAULT, "guest fault: triple fault at rip 0x%llx (cr2 0x%llx)", ip,
+                (unsigned long long)vs->cr2);
+}
+
+/* KVM_EXIT_SHUTDOWN, a triple fault. On kvm_pvm every guest exception ends here and KVM still
+ * knows which exception could not be delivered. On hardware KVM the guest handles its own
+ * exceptions, so only a failure of that handling gets here (a broken IDT, a fault before it
+ * was installed, a CR3 outside memory); KVM's AMD code then resets the vCPU, and the
+ * registers it shows are the reset state, not the fault's. */
+static hl_status describe_shutdown(hl_sandbox *sb)
+{
+    hl_vm_state vs;
+    if (hl_vm_state_get(&sb->vm, &vs) != HL_OK)
+        return poison(sb, hl_coredump_fault(sb, fail(sb, HL_ERR_FAULT, "guest fault: triple fault (registers unreadable)"),
+                                            0));
+    if (!sb->vm.pvm && vs.rip == 0xfff0 && !(vs.cr0 & 1)) {
+        fail(sb, HL_ERR_FAULT,
+             "guest fault: triple fault (an exception the guest could not handle: its IDT, its exception stacks "
+             "or its page tables were unusable); KVM reset the vCPU, so the registers at the fault are lost");
+        return poison(sb, hl_coredump_skip(sb, HL_ERR_FAULT, "the vCPU was reset, its registers at the fault are lost"));
+    }
+    return poison(sb, hl_coredump_fault(sb, describe_exception(sb, &vs, false), 0));
+}
+
+/* HL_PORT_FAULT: the guest caught a CPU exception and describes it in its meta page (hardware
+ * KVM). The record is read once and only formatted: a guest can lie only about itself. */
+static hl_status guest_fault(hl_sandbox *sb)
+{
+    struct hl_fault f;
+    hl_vm_state vs;
+    hl_status st;
+    memcpy(&f, sb->mem + sb->lo.meta + offsetof(struct hl_meta, fault), sizeof f);
+    if (f.vector > 31)
+        return poison(sb, fail(sb, HL_ERR_PROTOCOL, "guest reported an exception with vector %llu (not 0..31)",
+                               (unsigned long long)f.vector));
+    hl_vm_state_synced(&sb->vm, &vs); /* the control registers, as KVM left them at this exit */
+    vs.rip = f.rip;
+    vs.rsp = f.rsp;
+    vs.rflags = f.rflags;
+    vs.cr2 = f.cr2;
+    vs.rax = f.gpr[0];
+    vs.exception = (int)f.vector;
+    vs.error_code = (uint32_t)f.error_code;
+    sb->fault = f;
+    sb->have_fault = true; /* the core dump shows these registers, not the handler's */
+    st = hl_coredump_fault(sb, describe_exception(sb, &vs, true), 0);
+    sb->have_fault = false;
+    return poison(sb, st);
 }
 
 /* KVM could not emulate an instruction the guest ran (e.g. int 0x80 on kvm_pvm). */
@@ -457,6 +494,7 @@ static hl_status run(hl_sandbox *sb, int mode, const hl_rec **last, const char *
         }
         switch (ex.kind) {
         case HL_EXIT_OUT:
+            if (ex.port == HL_PORT_FAULT) return guest_fault(sb);
             if (ex.port != HL_PORT_DONE && ex.port != HL_PORT_HOSTCALL && ex.port != HL_PORT_ABORT &&
                 ex.port != HL_PORT_FLUSH)
                 return poison(sb, fail(sb, HL_ERR_PROTOCOL, "guest wrote to unknown I/O port 0x%x (rip 0x%llx)",
@@ -501,7 +539,7 @@ static hl_status run(hl_sandbox *sb, int mode, const hl_rec **last, const char *
                                    "0x%llx, rip 0x%llx",
                                    ex.is_write ? "write" : "read", (unsigned long long)ex.addr,
                                    (unsigned long long)guest_rip(sb)));
-        case HL_EXIT_SHUTDOWN: return describe_fault(sb);
+        case HL_EXIT_SHUTDOWN: return describe_shutdown(sb);
         case HL_EXIT_EMULATION: return describe_emulation_failure(sb);
         case HL_EXIT_HLT:
             return poison(sb, fail(sb, HL_ERR_PROTOCOL, "guest executed hlt (rip 0x%llx)",
@@ -560,24 +598,47 @@ static const hl_guestfn *find_guestfn(const hl_sandbox *sb, const char *name)
 }
 
 /* ---- creation ---- */
-/* Maps snap's image as sb's memory: [0, ro_end) shared read-only, the rest private. */
+static hl_status track_init(hl_sandbox *sb, hl_track *t, uint32_t slot, hl_gpa gpa, hl_gpa end)
+{
+    uint64_t words;
+    t->slot = slot;
+    t->gpa = gpa;
+    t->npages = (end - gpa) / HL_PAGE;
+    words = (t->npages + 63) / 64;
+    t->dirty = calloc(words ? words : 1, 8);
+    t->tmp = calloc(words ? words : 1, 8);
+    t->prev = calloc(words ? words : 1, 8);
+    if (!t->dirty || !t->tmp || !t->prev) return fail(sb, HL_ERR_NO_MEMORY, "out of memory");
+    return HL_OK;
+}
+
+static void track_free(hl_track *t)
+{
+    free(t->dirty);
+    free(t->tmp);
+    free(t->prev);
+}
+
+/* Maps snap's image as sb's memory: [0, ro_end) shared read-only but the page tables, which
+ * are private and writable like [ro_end, total) (the guest's own mappings never reach them;
+ * KVM needs them writable for hardware page walks, see abi.h). */
 hl_status hl_sandbox_map(hl_sandbox *sb, hl_snapshot *snap)
 {
     hl_status st;
     uint64_t ro_pages = snap->lo.ro_end / HL_PAGE;
     sb->lo = snap->lo;
-    sb->npages1 = (sb->lo.total - sb->lo.ro_end) / HL_PAGE;
-    sb->dirty = calloc((sb->npages1 + 63) / 64, 8);
-    sb->dirty_tmp = calloc((sb->npages1 + 63) / 64, 8);
-    sb->dirty_prev = calloc((sb->npages1 + 63) / 64, 8);
+    if ((st = track_init(sb, &sb->rw, HL_SLOT_RW, sb->lo.ro_end, sb->lo.total)) ||
+        (st = track_init(sb, &sb->pt, HL_SLOT_PT, HL_PT_GPA, sb->lo.pt_end)))
+        return st;
     sb->mem = hl_reserve(sb->lo.total);
-    if (!sb->dirty || !sb->dirty_tmp || !sb->dirty_prev || !sb->mem)
-        return fail(sb, HL_ERR_NO_MEMORY, "out of memory for guest memory of %llu bytes",
+    if (!sb->mem)
+        return fail(sb, HL_ERR_NO_MEMORY, "out of address space for guest memory of %llu bytes",
                     (unsigned long long)sb->lo.total);
-    sb->slot0 = sb->mem;
     sb->slot1 = sb->mem + sb->lo.ro_end;
     if ((st = hl_image_map(&snap->img, sb->mem, 0, ro_pages, PROT_READ, MAP_SHARED, sb->err)) ||
-        (st = hl_image_map(&snap->img, sb->mem, ro_pages, sb->npages1, PROT_READ | PROT_WRITE, MAP_PRIVATE,
+        (st = hl_image_map(&snap->img, sb->mem, HL_PT_GPA / HL_PAGE, sb->pt.npages, PROT_READ | PROT_WRITE,
+                           MAP_PRIVATE, sb->err)) ||
+        (st = hl_image_map(&snap->img, sb->mem, ro_pages, sb->rw.npages, PROT_READ | PROT_WRITE, MAP_PRIVATE,
                            sb->err)))
         return st;
     hl_snapshot_ref(snap);
@@ -585,6 +646,19 @@ hl_status hl_sandbox_map(hl_sandbox *sb, hl_snapshot *snap)
     sb->gen_counter = snap->generation;
     sb->in_max = HL_BUF_EMPTY;
     return HL_OK;
+}
+
+/* The memslots of sb's memory, for hl_vm_create. */
+void hl_sandbox_vm_setup(const hl_sandbox *sb, hl_vm_setup *vs)
+{
+    vs->ro = sb->mem + HL_PEB_GPA;
+    vs->ro_gpa = HL_PEB_GPA;
+    vs->ro_size = sb->lo.ro_end - HL_PEB_GPA;
+    vs->pt = sb->mem + HL_PT_GPA;
+    vs->pt_size = sb->lo.pt_end - HL_PT_GPA;
+    vs->rw = sb->slot1;
+    vs->rw_gpa = sb->lo.ro_end;
+    vs->rw_size = sb->lo.total - sb->lo.ro_end;
 }
 
 hl_status hl_sandbox_map_files(hl_sandbox *sb, hl_vm_setup *vs)
@@ -707,10 +781,9 @@ static hl_status create(hl_sandbox *sb, const uint8_t *data, size_t len, const h
     if (st != HL_OK) return st;
     if ((st = hl_sandbox_adopt_config(sb, cfg)) != HL_OK) return st;
 
-    vs = (hl_vm_setup){ .slot0 = sb->slot0, .slot0_size = sb->lo.ro_end, .slot1 = sb->slot1,
-                        .slot1_size = sb->lo.total - sb->lo.ro_end, .cr3 = HL_PT_GPA,
-                        .rip = sb->lo.entry, .rsp = sb->lo.stack + sb->lo.sizes.scratch,
+    vs = (hl_vm_setup){ .cr3 = HL_PT_GPA, .rip = sb->lo.entry, .rsp = sb->lo.stack + sb->lo.sizes.scratch,
                         .rdi = HL_PEB_GPA };
+    hl_sandbox_vm_setup(sb, &vs);
     if (!hl_files_dup(sb->files, cfg->files, cfg->sizes.nfiles))
         return fail(sb, HL_ERR_IO, "duplicating mapped file descriptors: %s", strerror(errno));
     sb->nfiles = cfg->sizes.nfiles;
@@ -824,9 +897,8 @@ void hl_sandbox_free(hl_sandbox *sb)
         if (sb->file_host[i]) munmap(sb->file_host[i], HL_ALIGN_UP(sb->files[i].size, HL_PAGE));
     hl_files_close(sb->files, sb->nfiles);
     hl_snapshot_free(sb->base);
-    free(sb->dirty);
-    free(sb->dirty_tmp);
-    free(sb->dirty_prev);
+    track_free(&sb->rw);
+    track_free(&sb->pt);
     hl_guestfns_free(sb->guestfns, sb->nguestfns);
     free(sb->hostfns);
     free(sb->outcopy);
@@ -844,6 +916,7 @@ void hl_sandbox_set_timeout(hl_sandbox *sb, uint64_t ms)
 
 int hl_last_error_code(const hl_sandbox *sb) { return sb ? sb->err_code : 0; }
 uint64_t hl_sandbox_exit_count(const hl_sandbox *sb) { return sb ? sb->exits : 0; }
+uint64_t hl_sandbox_pt_repairs(const hl_sandbox *sb) { return sb ? sb->pt_repairs : 0; }
 
 int hl_guest_fn_count(const hl_sandbox *sb)
 {

@@ -99,38 +99,84 @@ static void set_bits(uint64_t *bm, uint64_t first, uint64_t n)
     for (uint64_t i = first; i < first + n; i++) bm[i / 64] |= 1ull << (i % 64);
 }
 
-/* Makes sb->dirty the full set of slot-1 pages that may differ from sb->base. */
+/* Makes sb->rw.dirty the full set of writable pages that may differ from sb->base, and
+ * sb->pt.dirty the page-table pages KVM saw written. */
 static hl_status collect_dirty(hl_sandbox *sb)
 {
-    hl_status st = hl_vm_dirty_log(&sb->vm, sb->dirty, sb->dirty_tmp, sb->npages1, sb->err);
-    uint64_t in_first = (sb->lo.input - sb->lo.ro_end) / HL_PAGE;
-    if (st != HL_OK) return st;
-    set_bits(sb->dirty, (sb->lo.meta - sb->lo.ro_end) / HL_PAGE, 1);
-    set_bits(sb->dirty, (sb->lo.output - sb->lo.ro_end) / HL_PAGE, 1);
-    set_bits(sb->dirty, in_first, HL_ALIGN_UP(sb->in_max, HL_PAGE) / HL_PAGE);
+    hl_track *rw = &sb->rw;
+    uint64_t in_first = (sb->lo.input - rw->gpa) / HL_PAGE;
+    hl_status st = hl_vm_dirty_log(&sb->vm, rw->slot, rw->dirty, rw->tmp, rw->npages, sb->err);
+    if (st != HL_OK ||
+        (st = hl_vm_dirty_log(&sb->vm, sb->pt.slot, sb->pt.dirty, sb->pt.tmp, sb->pt.npages, sb->err)) != HL_OK)
+        return st;
+    set_bits(rw->dirty, (sb->lo.meta - rw->gpa) / HL_PAGE, 1);
+    set_bits(rw->dirty, (sb->lo.output - rw->gpa) / HL_PAGE, 1);
+    set_bits(rw->dirty, in_first, HL_ALIGN_UP(sb->in_max, HL_PAGE) / HL_PAGE);
     return HL_OK;
 }
 
-/* Re-arms write tracking after the memory was made equal to the base. Pages KVM reported
- * at two restores in a row are written by (nearly) every call: they stay writable and
- * reported, and are copied back at each restore (~0.3 µs a page) instead of faulting on
+/* Re-arms write tracking of t after its pages were made equal to the base. Pages KVM
+ * reported at two restores in a row are written by (nearly) every call: they stay writable
+ * and reported, and are copied back at each restore (~0.3 µs a page) instead of faulting on
  * each first write (~3-20 µs a page on kvm_pvm). Every 64th restore re-protects them all,
- * so a page that went cold stops being copied. all: re-protect everything (the memory
- * just changed base). */
-static hl_status rearm_tracking(hl_sandbox *sb, bool all)
+ * so a page that went cold stops being copied. all: re-protect everything (the memory just
+ * changed base). relearn: this is a periodic re-protection. */
+static hl_status rearm_track(hl_sandbox *sb, hl_track *t, bool all, bool relearn)
 {
-    uint64_t words = (sb->npages1 + 63) / 64;
-    bool relearn;
-    if (!sb->vm.manual_dirty) return HL_OK;
-    relearn = ++sb->restores % 64 == 0;
+    uint64_t words = (t->npages + 63) / 64;
     for (uint64_t w = 0; w < words; w++) {
-        uint64_t reported = sb->dirty_tmp[w];
-        sb->dirty_tmp[w] = all || relearn ? reported : reported & ~sb->dirty_prev[w];
+        uint64_t reported = t->tmp[w];
+        t->tmp[w] = all || relearn ? reported : reported & ~t->prev[w];
         /* after a periodic re-protection, a page reported again at the next restore is hot
          * again at once: it faults once, not twice */
-        sb->dirty_prev[w] = all ? 0 : reported;
+        t->prev[w] = all ? 0 : reported;
     }
-    return hl_vm_dirty_clear(&sb->vm, sb->dirty_tmp, sb->npages1, sb->err);
+    memset(t->dirty, 0, words * 8);
+    return hl_vm_dirty_clear(&sb->vm, t->slot, t->tmp, t->npages, sb->err);
+}
+
+static hl_status rearm_tracking(hl_sandbox *sb, bool all)
+{
+    bool relearn;
+    hl_status st;
+    if (!sb->vm.manual_dirty) {
+        memset(sb->rw.dirty, 0, (sb->rw.npages + 63) / 64 * 8);
+        memset(sb->pt.dirty, 0, (sb->pt.npages + 63) / 64 * 8);
+        return HL_OK;
+    }
+    relearn = ++sb->restores % 64 == 0;
+    if ((st = rearm_track(sb, &sb->rw, all, relearn)) != HL_OK) return st;
+    return rearm_track(sb, &sb->pt, all, relearn);
+}
+
+/* The page tables are the host's and never change, but a guest at CPL0 can load its own
+ * CR3 and write them through a mapping of its own. KVM's dirty log names every page-table
+ * page written since the last check; on hardware with nested paging it also names every
+ * page the CPU's walker read (a walk counts as a write, abi.h), so each is compared with
+ * ref's copy. A page that really changed is put back, and the memslot is re-registered so
+ * that KVM drops every translation made from the guest's version (kvm_pvm's shadow page
+ * tables would not notice the host's write; a hardware TLB could still hold them). */
+static hl_status check_page_tables(hl_sandbox *sb, const hl_snapshot *ref)
+{
+    hl_track *t = &sb->pt;
+    uint64_t changed = 0;
+    hl_status st;
+    for (uint64_t p = 0; p < t->npages; p++) {
+        uint8_t *page;
+        if (!(t->dirty[p / 64] >> (p % 64) & 1)) continue;
+        page = sb->mem + t->gpa + p * HL_PAGE;
+        if (memcmp(page, ref->view + t->gpa + p * HL_PAGE, HL_PAGE) != 0) {
+            memcpy(page, ref->view + t->gpa + p * HL_PAGE, HL_PAGE);
+            changed++;
+        }
+    }
+    if (!changed) return HL_OK;
+    sb->pt_repairs++;
+    if ((st = hl_vm_slot_reset(&sb->vm, t->slot, sb->err)) != HL_OK) return st;
+    /* a new slot starts with every page write-protected and nothing logged */
+    memset(t->tmp, 0, (t->npages + 63) / 64 * 8);
+    memset(t->prev, 0, (t->npages + 63) / 64 * 8);
+    return HL_OK;
 }
 
 /* Calls fn for each run [first, first + n) of set bits in bm (npages bits). */
@@ -191,7 +237,11 @@ hl_status hl_snapshot_take(hl_sandbox *sb, hl_snapshot **out)
     if (sb->state != HL_STATE_READY)
         return hl_errf(sb->err, HL_ERR_STATE, "cannot snapshot a %s sandbox",
                        sb->state == HL_STATE_POISONED ? "poisoned" : "unrecoverable");
-    if ((st = collect_dirty(sb)) != HL_OK) return st;
+    /* first: completing the guest's last OUT moves rip past it (hardware KVM), and the
+     * snapshot must hold the state the guest continues from */
+    if ((st = hl_vm_complete(&sb->vm, sb->err)) != HL_OK || (st = collect_dirty(sb)) != HL_OK ||
+        (st = check_page_tables(sb, sb->base)) != HL_OK)
+        return st;
     fd = memfd_create("hyperlight-snapshot", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (fd < 0) return hl_errf(sb->err, HL_ERR_NO_MEMORY, "memfd_create: %s", strerror(errno));
     if (!(file = hl_memfile_new(fd, 0))) {
@@ -203,7 +253,7 @@ hl_status hl_snapshot_take(hl_sandbox *sb, hl_snapshot **out)
         goto fail;
     }
     t = (struct take_ctx){ sb, fd };
-    if ((st = for_runs(sb->dirty, sb->npages1, write_run, &t)) != HL_OK) goto fail;
+    if ((st = for_runs(sb->rw.dirty, sb->rw.npages, write_run, &t)) != HL_OK) goto fail;
     /* The snapshot's own meta page carries its generation: a guest restored to it sees it. */
     gen = sb->gen_counter + 1;
     if (pwrite(fd, &gen, 8, (off_t)(sb->lo.meta + offsetof(struct hl_meta, generation))) != 8) {
@@ -214,7 +264,7 @@ hl_status hl_snapshot_take(hl_sandbox *sb, hl_snapshot **out)
         st = hl_errf(sb->err, HL_ERR_NO_MEMORY, "sealing snapshot: %s", strerror(errno));
         goto fail;
     }
-    if ((st = hl_image_derive(&sb->base->img, sb->dirty, sb->lo.ro_end / HL_PAGE, sb->npages1, file, &img))) {
+    if ((st = hl_image_derive(&sb->base->img, sb->rw.dirty, sb->lo.ro_end / HL_PAGE, sb->rw.npages, file, &img))) {
         hl_errf(sb->err, st, "out of memory");
         goto fail;
     }
@@ -268,7 +318,6 @@ hl_status hl_snapshot_take(hl_sandbox *sb, hl_snapshot **out)
     hl_snapshot_free(sb->base);
     sb->base = s;
     sb->gen_counter = gen;
-    memset(sb->dirty, 0, (sb->npages1 + 63) / 64 * 8);
     sb->in_max = HL_BUF_EMPTY;
     *out = s;
     return HL_OK;
@@ -287,7 +336,7 @@ static hl_status resume_via_trampoline(hl_sandbox *sb, hl_cpu_state *cpu)
     struct hl_meta meta;
     const hl_region *code, *stack;
     uint64_t rsp = cpu->regs[HL_REG_RSP] - 8;
-    memcpy(&meta, sb->slot0 + sb->lo.meta, sizeof meta); /* read once; slot0 == mem */
+    memcpy(&meta, sb->mem + sb->lo.meta, sizeof meta); /* read once */
     code = hl_layout_find(&sb->lo, meta.resume_gva);
     stack = hl_layout_find(&sb->lo, rsp);
     if (!code || !(code->perm & HL_PERM_X) || !stack || stack->kind != HL_RGN_STACK ||
@@ -296,7 +345,7 @@ static hl_status resume_via_trampoline(hl_sandbox *sb, hl_cpu_state *cpu)
                        "snapshot cannot be resumed: guest resume address 0x%llx or stack 0x%llx invalid",
                        (unsigned long long)meta.resume_gva, (unsigned long long)rsp);
     memcpy(sb->mem + rsp, &cpu->regs[HL_REG_RIP], 8);
-    set_bits(sb->dirty, (rsp - sb->lo.ro_end) / HL_PAGE, 1); /* a host write: restore must undo it */
+    set_bits(sb->rw.dirty, (rsp - sb->rw.gpa) / HL_PAGE, 1); /* a host write: restore must undo it */
     cpu->regs[HL_REG_RSP] = rsp;
     cpu->regs[HL_REG_RIP] = meta.resume_gva;
     return HL_OK;
@@ -347,25 +396,27 @@ hl_status hl_restore_ex(hl_sandbox *sb, hl_snapshot *snap, bool full_cpu)
     if ((why = incompatible(&sb->lo, &snap->lo, sb->base->slot0_sum, snap->slot0_sum)))
         return hl_errf(sb->err, HL_ERR_INVALID_ARG, "snapshot is incompatible with this sandbox: %s", why);
 
+    /* first: a pending instruction's completion could write registers or memory */
+    if ((st = hl_vm_complete(&sb->vm, sb->err)) != HL_OK) goto fail;
     if (snap == sb->base) {
         struct copy_ctx k = { sb, snap };
-        if ((st = collect_dirty(sb)) != HL_OK) goto fail;
-        for_runs(sb->dirty, sb->npages1, copy_run, &k);
+        if ((st = collect_dirty(sb)) != HL_OK || (st = check_page_tables(sb, snap)) != HL_OK) goto fail;
+        for_runs(sb->rw.dirty, sb->rw.npages, copy_run, &k);
         if ((st = rearm_tracking(sb, false)) != HL_OK) goto fail;
     } else {
         /* Another image: map it over the old one. KVM sees the change through its MMU
-         * notifiers; the dirty log read afterwards only clears stale bits. */
-        if ((st = hl_image_map(&snap->img, sb->mem, sb->lo.ro_end / HL_PAGE, sb->npages1,
+         * notifiers; the dirty log read afterwards only clears stale bits. The page tables
+         * are the same in every compatible image (slot0_sum) and are only checked. */
+        if ((st = hl_image_map(&snap->img, sb->mem, sb->lo.ro_end / HL_PAGE, sb->rw.npages,
                                PROT_READ | PROT_WRITE, MAP_PRIVATE, sb->err)) != HL_OK)
             goto fail;
-        if ((st = hl_vm_dirty_log(&sb->vm, sb->dirty, sb->dirty_tmp, sb->npages1, sb->err)) != HL_OK ||
+        if ((st = collect_dirty(sb)) != HL_OK || (st = check_page_tables(sb, snap)) != HL_OK ||
             (st = rearm_tracking(sb, true)) != HL_OK)
             goto fail;
         hl_snapshot_ref(snap);
         hl_snapshot_free(sb->base);
         sb->base = snap;
     }
-    memset(sb->dirty, 0, (sb->npages1 + 63) / 64 * 8);
     sb->in_max = HL_BUF_EMPTY;
     sb->in_top = HL_BUF_EMPTY;
     if (sb->state == HL_STATE_READY && !full_cpu) {
@@ -439,8 +490,8 @@ hl_status hl_sandbox_new_from_snapshot(hl_sandbox **out, hl_snapshot *snap, cons
     sb->nguestfns = snap->nguestfns;
     cpu = snap->cpu;
     if (hl_kvm_is_pvm() && (st = resume_via_trampoline(sb, &cpu)) != HL_OK) return hl_sandbox_finish(out, sb, st);
-    vs = (hl_vm_setup){ .slot0 = sb->slot0, .slot0_size = sb->lo.ro_end, .slot1 = sb->slot1,
-                        .slot1_size = sb->lo.total - sb->lo.ro_end, .cpu = &cpu };
+    vs = (hl_vm_setup){ .cpu = &cpu };
+    hl_sandbox_vm_setup(sb, &vs);
     if (!hl_files_dup(sb->files, snap->files, snap->nfiles))
         return hl_sandbox_finish(out, sb, hl_errf(sb->err, HL_ERR_IO, "duplicating mapped file descriptors: %s",
                                                   strerror(errno)));

@@ -50,7 +50,68 @@ static hl_status set_slot(hl_vm *vm, uint32_t slot, uint64_t gpa, void *host, ui
     if (ioctl(vm->vmfd, KVM_SET_USER_MEMORY_REGION, &r) < 0)
         return hl_errf(err, HL_ERR_HYPERVISOR, "KVM_SET_USER_MEMORY_REGION (slot %u, %llu bytes): %s",
                        slot, (unsigned long long)size, strerror(errno));
+    vm->slots[slot] = (struct hl_vm_slot){ .gpa = gpa, .size = size, .host = host, .flags = flags };
     return HL_OK;
+}
+
+hl_status hl_vm_slot_reset(hl_vm *vm, uint32_t slot, char *err)
+{
+    struct hl_vm_slot s = vm->slots[slot];
+    hl_status st;
+    /* A memory size of 0 deletes the slot (KVM API, KVM_SET_USER_MEMORY_REGION). */
+    if ((st = set_slot(vm, slot, s.gpa, s.host, 0, s.flags, err)) != HL_OK) return st;
+    return set_slot(vm, slot, s.gpa, s.host, s.size, s.flags, err);
+}
+
+/* ---- capabilities ----
+ * Everything the library relies on, probed once per process with KVM_CHECK_EXTENSION (KVM
+ * API, section 4.4) so that a KVM without one fails at creation naming it, not later with
+ * an obscure ioctl error. */
+static const struct kvm_cap {
+    int cap;
+    const char *name, *use;
+    bool optional; /* the library has a fallback */
+} kvm_caps[] = {
+    { KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY", "guest memory from the host process", false },
+    { KVM_CAP_READONLY_MEM, "KVM_CAP_READONLY_MEM", "read-only memory for the guest's code and data", false },
+    { KVM_CAP_SYNC_REGS, "KVM_CAP_SYNC_REGS", "registers in kvm_run instead of ioctls", false },
+    { KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT", "interrupting a running guest", false },
+    { KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID", "the guest's CPUID table", false },
+    { KVM_CAP_X86_MSR_FILTER, "KVM_CAP_X86_MSR_FILTER", "refusing the guest MSRs that survive a restore", false },
+    { KVM_CAP_DEBUGREGS, "KVM_CAP_DEBUGREGS", "resetting debug registers at restore", false },
+    { KVM_CAP_VCPU_EVENTS, "KVM_CAP_VCPU_EVENTS", "naming a guest fault on kvm_pvm", false },
+    { KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, "KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2",
+      "keeping pages every call writes writable across restores", true },
+};
+static pthread_once_t caps_once = PTHREAD_ONCE_INIT;
+static char caps_error[256]; /* empty: every required capability is there */
+static bool caps_manual_dirty;
+
+static void probe_caps(void)
+{
+    int kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+    if (kvm < 0) {
+        snprintf(caps_error, sizeof caps_error, "cannot open /dev/kvm: %s", strerror(errno));
+        return;
+    }
+    if (ioctl(kvm, KVM_GET_API_VERSION, 0) != KVM_API_VERSION) {
+        snprintf(caps_error, sizeof caps_error, "KVM API version is not %d", KVM_API_VERSION);
+        close(kvm);
+        return;
+    }
+    for (size_t i = 0; i < sizeof kvm_caps / sizeof kvm_caps[0]; i++) {
+        int have = ioctl(kvm, KVM_CHECK_EXTENSION, kvm_caps[i].cap);
+        /* sync regs: the answer is the set of register groups; we need general + segment */
+        if (kvm_caps[i].cap == KVM_CAP_SYNC_REGS)
+            have = have > 0 && (have & (KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS)) ==
+                                   (KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS);
+        if (kvm_caps[i].cap == KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2)
+            caps_manual_dirty = have > 0 && (have & KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE);
+        if (have <= 0 && !kvm_caps[i].optional && !caps_error[0])
+            snprintf(caps_error, sizeof caps_error, "this KVM lacks %s (needed for %s)", kvm_caps[i].name,
+                     kvm_caps[i].use);
+    }
+    close(kvm);
 }
 
 /* KVM_GET_SUPPORTED_CPUID costs ~0.4 ms here and its answer never changes: ask once per
@@ -209,12 +270,10 @@ hl_status hl_vm_create(hl_vm *vm, const hl_vm_setup *s, char *err)
     memset(vm, 0, sizeof *vm);
     vm->vmfd = vm->vcpufd = -1;
     vm->pvm = hl_kvm_is_pvm();
+    pthread_once(&caps_once, probe_caps);
+    if (caps_error[0]) return hl_errf(err, HL_ERR_HYPERVISOR, "%s", caps_error);
     kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
     if (kvm < 0) return hl_errf(err, HL_ERR_HYPERVISOR, "cannot open /dev/kvm: %s", strerror(errno));
-    if (ioctl(kvm, KVM_GET_API_VERSION, 0) != KVM_API_VERSION) {
-        st = hl_errf(err, HL_ERR_HYPERVISOR, "KVM API version is not %d", KVM_API_VERSION);
-        goto fail;
-    }
     vm->vmfd = ioctl(kvm, KVM_CREATE_VM, 0);
     if (vm->vmfd < 0) {
         st = hl_errf(err, HL_ERR_HYPERVISOR, "KVM_CREATE_VM: %s", strerror(errno));
@@ -223,16 +282,18 @@ hl_status hl_vm_create(hl_vm *vm, const hl_vm_setup *s, char *err)
     if ((st = set_msr_filter(vm, true, err)) != HL_OK) goto fail;
     /* Manual dirty-log protection: KVM_GET_DIRTY_LOG then leaves pages writable until we
      * clear them, so pages a guest writes on every call need not fault on every call. */
-    {
+    if (caps_manual_dirty) {
         struct kvm_enable_cap cap = { .cap = KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2,
                                       .args = { KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE } };
         vm->manual_dirty = ioctl(vm->vmfd, KVM_ENABLE_CAP, &cap) == 0;
     }
-    if ((st = set_slot(vm, 0, 0, s->slot0, s->slot0_size, KVM_MEM_READONLY, err)) ||
-        (st = set_slot(vm, 1, s->slot0_size, s->slot1, s->slot1_size, KVM_MEM_LOG_DIRTY_PAGES, err)))
+    if ((st = set_slot(vm, HL_SLOT_RO, s->ro_gpa, s->ro, s->ro_size, KVM_MEM_READONLY, err)) ||
+        (st = set_slot(vm, HL_SLOT_PT, HL_PT_GPA, s->pt, s->pt_size, KVM_MEM_LOG_DIRTY_PAGES, err)) ||
+        (st = set_slot(vm, HL_SLOT_RW, s->rw_gpa, s->rw, s->rw_size, KVM_MEM_LOG_DIRTY_PAGES, err)))
         goto fail;
     for (int i = 0; i < s->nfiles; i++)
-        if ((st = set_slot(vm, 2 + (uint32_t)i, s->file_gpa[i], s->file_host[i], s->file_len[i], KVM_MEM_READONLY, err)))
+        if ((st = set_slot(vm, HL_SLOT_FILE0 + (uint32_t)i, s->file_gpa[i], s->file_host[i], s->file_len[i],
+                           KVM_MEM_READONLY, err)))
             goto fail;
     vm->vcpufd = ioctl(vm->vmfd, KVM_CREATE_VCPU, 0);
     if (vm->vcpufd < 0) {
@@ -294,19 +355,27 @@ static void selectors_put_back(const struct selectors *host, const struct select
     else syscall(SYS_arch_prctl, ARCH_SET_FS, fsbase), syscall(SYS_arch_prctl, ARCH_SET_GS, gsbase);
 }
 
+/* One KVM_RUN, with the host's data segment registers put back after it. */
+static int kvm_run_once(hl_vm *vm)
+{
+    struct selectors host, now;
+    selectors_read(&host);
+    int rc = ioctl(vm->vcpufd, KVM_RUN, 0), saved_errno = errno;
+    selectors_read(&now);
+    if (memcmp(&now, &host, sizeof now) != 0) selectors_put_back(&host, &now);
+    errno = saved_errno;
+    return rc;
+}
+
 hl_status hl_vm_run(hl_vm *vm, hl_exit *ex, char *err)
 {
     struct kvm_run *run = vm->run;
-    struct selectors host, now;
     memset(ex, 0, sizeof *ex);
-    selectors_read(&host);
     for (;;) {
-        int rc = ioctl(vm->vcpufd, KVM_RUN, 0), saved_errno = errno;
-        selectors_read(&now);
-        if (memcmp(&now, &host, sizeof now) != 0) selectors_put_back(&host, &now);
-        errno = saved_errno;
+        int rc = kvm_run_once(vm);
         if (rc == 0) break;
         if (errno == EINTR) {
+            vm->pending = HL_PENDING_NONE; /* KVM completes it before it checks for signals */
             ex->kind = HL_EXIT_INTR;
             return HL_OK;
         }
@@ -314,8 +383,15 @@ hl_status hl_vm_run(hl_vm *vm, hl_exit *ex, char *err)
             return hl_errf(err, HL_ERR_HYPERVISOR, "KVM_RUN: %s", strerror(errno));
     }
     ex->reason = run->exit_reason;
+    vm->pending = HL_PENDING_NONE;
     switch (run->exit_reason) {
     case KVM_EXIT_IO:
+        /* Hardware KVM completes every port access at the next KVM_RUN (rip still points at
+         * the instruction); kvm_pvm emulates an OUT whole before it exits (rip is past it)
+         * but an IN still waits for the data. */
+        vm->pending = run->io.direction == KVM_EXIT_IO_OUT && vm->pvm ? HL_PENDING_NONE
+                      : run->io.direction == KVM_EXIT_IO_OUT          ? HL_PENDING_OUT
+                                                                      : HL_PENDING_OTHER;
         ex->port = run->io.port;
         /* Our guests only ever use `outl %eax, %dx`. A byte or word OUT is how a string
          * instruction (outsb/outsw) shows up here, one element per exit. */
@@ -330,6 +406,7 @@ hl_status hl_vm_run(hl_vm *vm, hl_exit *ex, char *err)
         }
         break;
     case KVM_EXIT_MMIO:
+        vm->pending = HL_PENDING_OTHER;
         ex->kind = HL_EXIT_MMIO;
         ex->addr = run->mmio.phys_addr;
         ex->is_write = run->mmio.is_write;
@@ -372,6 +449,18 @@ hl_status hl_vm_state_get(hl_vm *vm, hl_vm_state *st)
     return HL_OK;
 }
 
+void hl_vm_state_synced(const hl_vm *vm, hl_vm_state *st)
+{
+    const struct kvm_sregs *sr = &vm->run->s.regs.sregs;
+    memset(st, 0, sizeof *st);
+    st->exception = -1;
+    st->cr0 = sr->cr0;
+    st->cr2 = sr->cr2;
+    st->cr3 = sr->cr3;
+    st->cr4 = sr->cr4;
+    st->efer = sr->efer;
+}
+
 hl_status hl_vm_cpu_get(hl_vm *vm, hl_cpu_state *cpu, char *err)
 {
     if (ioctl(vm->vcpufd, KVM_GET_REGS, cpu->regs) < 0 || ioctl(vm->vcpufd, KVM_GET_SREGS, cpu->sregs) < 0 ||
@@ -383,6 +472,9 @@ hl_status hl_vm_cpu_get(hl_vm *vm, hl_cpu_state *cpu, char *err)
 hl_status hl_vm_cpu_set(hl_vm *vm, const hl_cpu_state *cpu, char *err)
 {
     struct kvm_debugregs dbg;
+    hl_status st;
+    /* state loaded over a pending instruction would be changed by its completion */
+    if ((st = hl_vm_complete(vm, err)) != HL_OK) return st;
     memset(&dbg, 0, sizeof dbg);
     dbg.dr6 = 0xffff0ff0; /* architectural reset values (SDM Vol. 3B §18.2) */
     dbg.dr7 = 0x400;
@@ -422,6 +514,8 @@ void hl_vm_gprs_sync(hl_vm *vm, const hl_cpu_state *cpu)
 hl_status hl_vm_regs_sync(hl_vm *vm, const hl_cpu_state *cpu, char *err)
 {
     struct kvm_debugregs dbg;
+    hl_status st;
+    if ((st = hl_vm_complete(vm, err)) != HL_OK) return st;
     hl_vm_gprs_sync(vm, cpu);
     if (sregs_differ(&vm->run->s.regs.sregs, (const struct kvm_sregs *)cpu->sregs)) {
         memcpy(&vm->run->s.regs.sregs, cpu->sregs, sizeof cpu->sregs);
@@ -437,23 +531,52 @@ hl_status hl_vm_regs_sync(hl_vm *vm, const hl_cpu_state *cpu, char *err)
     return HL_OK;
 }
 
-hl_status hl_vm_dirty_log(hl_vm *vm, uint64_t *bitmap, uint64_t *scratch, uint64_t npages, char *err)
+hl_status hl_vm_dirty_log(hl_vm *vm, uint32_t slot, uint64_t *bitmap, uint64_t *scratch, uint64_t npages,
+                          char *err)
 {
-    struct kvm_dirty_log dl = { .slot = 1, .dirty_bitmap = scratch };
+    struct kvm_dirty_log dl = { .slot = slot, .dirty_bitmap = scratch };
     uint64_t words = (npages + 63) / 64;
     if (ioctl(vm->vmfd, KVM_GET_DIRTY_LOG, &dl) < 0)
-        return hl_errf(err, HL_ERR_HYPERVISOR, "KVM_GET_DIRTY_LOG: %s", strerror(errno));
+        return hl_errf(err, HL_ERR_HYPERVISOR, "KVM_GET_DIRTY_LOG (slot %u): %s", slot, strerror(errno));
     for (uint64_t i = 0; i < words; i++) bitmap[i] |= scratch[i];
     return HL_OK;
 }
 
-hl_status hl_vm_dirty_clear(hl_vm *vm, uint64_t *bitmap, uint64_t npages, char *err)
+hl_status hl_vm_dirty_clear(hl_vm *vm, uint32_t slot, uint64_t *bitmap, uint64_t npages, char *err)
 {
-    struct kvm_clear_dirty_log cl = { .slot = 1, .first_page = 0, .num_pages = (uint32_t)npages,
+    struct kvm_clear_dirty_log cl = { .slot = slot, .first_page = 0, .num_pages = (uint32_t)npages,
                                       .dirty_bitmap = bitmap };
+    uint64_t any = 0;
     if (!vm->manual_dirty) return HL_OK; /* KVM_GET_DIRTY_LOG re-protected everything already */
+    for (uint64_t i = 0; i < (npages + 63) / 64; i++) any |= bitmap[i];
+    if (!any) return HL_OK; /* nothing to re-protect: spare the ioctl */
     if (ioctl(vm->vmfd, KVM_CLEAR_DIRTY_LOG, &cl) < 0)
-        return hl_errf(err, HL_ERR_HYPERVISOR, "KVM_CLEAR_DIRTY_LOG: %s", strerror(errno));
+        return hl_errf(err, HL_ERR_HYPERVISOR, "KVM_CLEAR_DIRTY_LOG (slot %u): %s", slot, strerror(errno));
+    return HL_OK;
+}
+
+hl_status hl_vm_complete(hl_vm *vm, char *err)
+{
+    /* KVM finishes the pending instruction before it looks at immediate_exit, then returns
+     * EINTR without entering the guest (KVM API, "immediate_exit"). Completing an MMIO
+     * access can need a further exchange (an access split in fragments): then KVM_RUN
+     * returns with another MMIO exit, which is completed the same way. The caller runs no
+     * guest call, so no interrupt can be meant for this KVM_RUN, and the kick is ours. */
+    for (int i = 0; vm->pending != HL_PENDING_NONE; i++) {
+        int rc;
+        if (i == 8) return hl_errf(err, HL_ERR_HYPERVISOR, "completing the guest's pending I/O: no end");
+        hl_vm_kick(vm, true);
+        rc = kvm_run_once(vm);
+        hl_vm_kick(vm, false);
+        if (rc < 0 && errno == EINTR) {
+            vm->pending = HL_PENDING_NONE;
+        } else if (rc < 0) {
+            return hl_errf(err, HL_ERR_HYPERVISOR, "completing the guest's pending I/O (KVM_RUN): %s", strerror(errno));
+        } else if (vm->run->exit_reason != KVM_EXIT_MMIO) {
+            return hl_errf(err, HL_ERR_HYPERVISOR, "completing the guest's pending I/O: unexpected exit %u",
+                           vm->run->exit_reason);
+        }
+    }
     return HL_OK;
 }
 

@@ -73,7 +73,7 @@ static void check_layout(const hl_layout *lo, const hl_elf *elf, const hl_sizes 
 {
     ASSERT(lo->nregions == 1 + elf->nseg + 6);
     ASSERT(lo->ro_end == elf->ro_end && lo->entry == elf->entry && lo->meta == elf->end);
-    ASSERT(lo->pt_end > HL_PT_GPA && lo->pt_end <= HL_IMAGE_BASE && aligned(lo->pt_end));
+    ASSERT(lo->pt_end > HL_PT_GPA && lo->pt_end <= HL_PEB_GPA && aligned(lo->pt_end));
     ASSERT(lo->pt_end == HL_PT_GPA + hl_pt_pages_needed(lo) * HL_PAGE);
     ASSERT(lo->total == lo->output + sz->output);
     for (int i = 0; i < lo->nregions; i++) {

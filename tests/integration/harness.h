@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "hyperlight.h"
@@ -33,6 +34,11 @@ static inline hl_sandbox *must_sandbox(const char *guest, const hl_config *cfg)
     }
     return sb;
 }
+
+/* The two families of KVM that behave differently (docs/platforms.md): kvm_pvm, software
+ * virtualization where a guest exception ends in a triple fault that KVM describes, and
+ * hardware KVM (kvm_amd, kvm_intel), where the guest catches and reports its exceptions. */
+static inline int test_on_pvm(void) { return access("/sys/module/kvm_pvm", F_OK) == 0; }
 
 /* Milliseconds on the monotonic clock. */
 static inline double test_now_ms(void)

@@ -187,7 +187,7 @@ static void test_memory_faults(void)
                 (unsigned long long)a_rodata),
             NULL);
     hostile("write PEB", "WritePeb", NONE, HL_ERR_FAULT, 0,
-            "guest fault: write to read-only memory (PEB) at 0x1000, rip 0x", NULL);
+            "guest fault: write to read-only memory (PEB) at 0x1ff000, rip 0x", NULL);
     hostile("write input buffer", "WriteInput", NONE, HL_ERR_FAULT, 0,
             fmt("guest fault: write to read-only memory (input buffer) at 0x%llx, rip 0x", (unsigned long long)a_input),
             NULL);
@@ -196,7 +196,7 @@ static void test_memory_faults(void)
     hostile("read 0x40000000", "ReadFar", NONE, HL_ERR_FAULT, 0,
             "guest fault: unmapped memory read at 0x40000000, rip 0x", NULL);
     hostile("read page tables", "ReadPageTables", NONE, HL_ERR_FAULT, 0,
-            "guest fault: unmapped memory read at 0x2000, rip 0x", NULL);
+            "guest fault: unmapped memory read at 0x1000, rip 0x", NULL);
     hostile("read guard page", "ReadGuard", NONE, HL_ERR_FAULT, 0,
             fmt("guest fault: stack overflow (read of the stack guard page at 0x%llx), rip 0x", (unsigned long long)(a_stack - 16)), NULL);
     /* #GP, not #PF: cr2 says nothing, so only the instruction can be named */
@@ -211,7 +211,11 @@ static void test_instructions(void)
 {
     hostile("ud2", "Ud2", NONE, HL_ERR_FAULT, 0, "guest fault: invalid instruction (ud2) at rip 0x", NULL);
     hostile("int3", "Int3", NONE, HL_ERR_FAULT, 0, "guest fault: breakpoint (int3) at rip 0x", NULL);
-    hostile("int $0x80", "Int80", NONE, HL_ERR_FAULT, 0, "guest fault: instruction the hypervisor cannot emulate at rip 0x", NULL);
+    /* kvm_pvm cannot emulate it; on hardware KVM vector 0x80 lies beyond the guest's IDT */
+    hostile("int $0x80", "Int80", NONE, HL_ERR_FAULT, 0,
+            test_on_pvm() ? "guest fault: instruction the hypervisor cannot emulate at rip 0x"
+                          : "guest fault: general protection fault (privileged instruction or non-canonical address) at rip 0x",
+            NULL);
     hostile("rdmsr 0xdeadbeef", "RdmsrBad", NONE, HL_ERR_FAULT, 0,
             "guest fault: general protection fault (privileged instruction or non-canonical address) at rip 0x", NULL);
     hostile("hlt", "Hlt", NONE, HL_ERR_PROTOCOL, 0, "guest executed hlt (rip 0x", NULL);

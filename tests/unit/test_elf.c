@@ -549,9 +549,9 @@ static void test_demo_mutations(const uint8_t *demo, size_t len)
         uint64_t noff = get_ph(demo, 3).p_offset;
         uint32_t v;
         RESET();
-        v = 2;
+        v = HL_ABI_VERSION + 1;
         memcpy(m + noff + 24, &v, 4);
-        expect_bad("ABI version 2", m, len, "built for ABI version 2, this host speaks version 1");
+        expect_bad("ABI version + 1", m, len, "built for ABI version 3, this host speaks version 2");
         RESET();
         v = 0;
         memcpy(m + noff + 24, &v, 4);
@@ -671,7 +671,7 @@ static void test_minimal(void)
         CHECK_INT(elf.nseg, 1);
         CHECK_INT(elf.end, 0x201000);
         CHECK_INT(elf.ro_end, 0x201000);
-        CHECK_INT(elf.abi_version, 1);
+        CHECK_INT(elf.abi_version, HL_ABI_VERSION);
         save_seed("min_code_only", d, len);
         free(d);
     }
@@ -788,10 +788,10 @@ static void test_minimal(void)
     }
     {
         uint8_t note[28];
-        size_t n = make_note(note, 11, 4, HL_NOTE_TYPE_ABI, "Hyperlight", 2);
+        size_t n = make_note(note, 11, 4, HL_NOTE_TYPE_ABI, "Hyperlight", HL_ABI_VERSION + 1);
         const mseg s[] = { { PT_LOAD, 0x200000, 0x100, 0x100, RX }, NOTE_SEG };
         d = mini_elf(s, 2, 0x200000, note, n, &len);
-        expect_bad("minimal: ABI version 2", d, len, "ABI version 2");
+        expect_bad("minimal: ABI version 3", d, len, "ABI version 3");
         save_seed("bad_abi_version", d, len);
         free(d);
     }

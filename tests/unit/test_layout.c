@@ -115,7 +115,7 @@ static void check_layout(const char *name, const hl_elf *elf, hl_sizes sz)
     /* Slot split: slot 0 = [0, ro_end) is read-only, everything writable is in slot 1. */
     CHECK(aligned(lo.ro_end));
     CHECK(lo.ro_end >= HL_IMAGE_BASE && lo.ro_end < lo.total);
-    CHECK(lo.pt_end > HL_PT_GPA && lo.pt_end <= HL_IMAGE_BASE && aligned(lo.pt_end));
+    CHECK(lo.pt_end > HL_PT_GPA && lo.pt_end <= HL_PEB_GPA && aligned(lo.pt_end));
     CHECK_INT(lo.pt_end, HL_PT_GPA + hl_pt_pages_needed(&lo) * HL_PAGE);
     bad = 0;
     for (int i = 0; i < n; i++) {
@@ -130,7 +130,8 @@ static void check_layout(const char *name, const hl_elf *elf, hl_sizes sz)
     CHECK(hl_layout_find(&lo, 0) == NULL);
     CHECK(hl_layout_find(&lo, HL_PEB_GPA - 1) == NULL);
     CHECK(hl_layout_find(&lo, HL_PT_GPA) == NULL);
-    CHECK(hl_layout_find(&lo, HL_IMAGE_BASE - 1) == NULL);
+    CHECK(hl_layout_find(&lo, HL_PEB_GPA - 1) == NULL);
+    CHECK(hl_layout_find(&lo, HL_PEB_GPA + HL_PAGE - 1)->kind == HL_RGN_PEB);
     CHECK(hl_layout_find(&lo, lo.total) == NULL);
     CHECK(hl_layout_find(&lo, UINT64_MAX) == NULL);
     CHECK(hl_layout_find(&lo, UINT64_MAX - HL_PAGE) == NULL);

@@ -239,7 +239,7 @@ static uint64_t check_config(const char *name, const hl_elf *elf, hl_sizes sz)
     }
     pt_end = lo.pt_end;
     CHECK_INT(pt_end, HL_PT_GPA + hl_pt_pages_needed(&lo) * HL_PAGE);
-    CHECK(pt_end <= HL_IMAGE_BASE);
+    CHECK(pt_end <= HL_PEB_GPA);
 
     mem = calloc(1, lo.total);
     CHECK(mem != NULL);
@@ -263,8 +263,8 @@ static uint64_t check_config(const char *name, const hl_elf *elf, hl_sizes sz)
     /* hl_pt_build writes only its own area. */
     CHECK_INT(mem[0], 0xa5);
     CHECK_INT(mem[HL_PT_GPA - 1], 0xa5);
-    if (pt_end < HL_IMAGE_BASE) CHECK_INT(mem[pt_end], 0xa5);
-    CHECK_INT(mem[HL_IMAGE_BASE], 0xa5);
+    if (pt_end < HL_PEB_GPA) CHECK_INT(mem[pt_end], 0xa5);
+    CHECK_INT(mem[HL_PEB_GPA], 0xa5);
 
     /* Every page from 0 up to 2 MiB past the last page table's reach. */
     scan_end = HL_ALIGN_UP(lo.total, 2 * MiB) + 2 * MiB;
@@ -297,7 +297,8 @@ static uint64_t check_config(const char *name, const hl_elf *elf, hl_sizes sz)
     CHECK_INT(hl_pt_walk(mem, lo.total, 0xfff), 0);
     CHECK_INT(hl_pt_walk(mem, lo.total, HL_PT_GPA), 0);
     CHECK_INT(hl_pt_walk(mem, lo.total, pt_end - 1), 0);
-    CHECK_INT(hl_pt_walk(mem, lo.total, HL_IMAGE_BASE - 1), 0);
+    CHECK_INT(hl_pt_walk(mem, lo.total, HL_PEB_GPA - 1), 0);
+    CHECK(hl_pt_walk(mem, lo.total, HL_PEB_GPA) != 0);
     CHECK_INT(hl_pt_walk(mem, lo.total, lo.guard), 0);
     CHECK_INT(hl_pt_walk(mem, lo.total, lo.guard + HL_PAGE - 1), 0);
     CHECK_INT(hl_pt_walk(mem, lo.total, lo.total), 0);
@@ -408,7 +409,7 @@ int main(void)
         check_config("16 one-page segments, 2 MiB apart", &e, SZ_MIN);
     }
     {
-        /* The largest heap whose tables fit exactly below the image: pt_end == HL_IMAGE_BASE.
+        /* The largest heap whose tables fit exactly below the PEB: pt_end == HL_PEB_GPA.
          * One more 2 MiB needs one more page table and is refused. */
         hl_layout lo;
         char err[HL_ERR_LEN] = "";
@@ -423,7 +424,7 @@ int main(void)
         sz.heap = best;
         CHECK_INT(hl_layout_build(&lo, &demo, &sz, err), HL_OK);
         CHECK_INT(hl_pt_pages_needed(&lo), HL_PT_MAX_PAGES);
-        CHECK_INT(lo.pt_end, HL_IMAGE_BASE);
+        CHECK_INT(lo.pt_end, HL_PEB_GPA);
         CHECK_INT(check_config("heap filling the page-table area", &demo, sz), HL_PT_MAX_PAGES);
 
         sz.heap = best + 2 * MiB;

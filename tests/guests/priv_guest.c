@@ -568,6 +568,32 @@ CASE(int_n) /* int $0x1b: the PVM guest kernel's hypercall vector */
     return rax;
 }
 
+/* Two pages with different contents, for PtRemap/ReadPageA. */
+static uint64_t page_a[512] __attribute__((aligned(4096))) = { 0xaaaaaaaaaaaaaaaaull };
+static uint64_t page_b[512] __attribute__((aligned(4096))) = { 0xbbbbbbbbbbbbbbbbull };
+/* Rewrites the host's own page tables (at HL_PT_GPA, which its mapping does not reach)
+ * through page tables of the guest's own: page_a's leaf entry then points at page_b. Back on
+ * the host's tables (a mov to CR3 flushes the TLB), returns the first word page_a shows. */
+CASE(pt_remap)
+{
+    uint64_t va = (uint64_t)(uintptr_t)page_a, *t = (uint64_t *)(uintptr_t)HL_PT_GPA;
+    wr_cr3(build_tables(NULL));
+    for (int level = 3; level > 0; level--) t = (uint64_t *)(uintptr_t)(t[(va >> (12 + 9 * level)) & 511] & 0xffffffffff000ull);
+    uint64_t *leaf = &t[(va >> 12) & 511];
+    *leaf = (*leaf & ~0xffffffffff000ull) | (uint64_t)(uintptr_t)page_b;
+    wr_cr3(HL_PT_GPA);
+    return *(volatile uint64_t *)page_a;
+}
+CASE(read_page_a) { return *(volatile uint64_t *)page_a; }
+/* in from port a: the host refuses it; the instruction stays pending in KVM (it waits for
+ * data) until the host completes it */
+CASE(port_in)
+{
+    uint32_t v;
+    __asm__ volatile("inl %w1, %0" : "=a"(v) : "Nd"((uint16_t)a) : "memory");
+    return v;
+}
+
 typedef uint64_t (*case_fn)(uint64_t, uint64_t);
 #define ENTRY(name, fn) static int w_##fn(const hl_value *args, int argc, hl_value *ret) \
     {                                                                                   \
@@ -588,7 +614,8 @@ typedef uint64_t (*case_fn)(uint64_t, uint64_t);
     X("Vmmcall", do_vmmcall) X("MonitorMwait", monitor_mwait) X("Swapgs", do_swapgs) X("Clts", do_clts)  \
     X("Popf", popf_set) X("TrapFlag", trap_flag) X("AlignCheck", align_check) X("DrBreak", dr_break)     \
     X("DrSet", dr_set) X("Int1b", int_n) X("Cpuid", do_cpuid) X("Xgetbv", do_xgetbv)                    \
-    X("SwapgsKgs", swapgs_kgs) X("DrAll", dr_all) X("FsGsBase", fsgsbase) X("LoadSeg", load_seg)
+    X("SwapgsKgs", swapgs_kgs) X("DrAll", dr_all) X("FsGsBase", fsgsbase) X("LoadSeg", load_seg)          \
+    X("PtRemap", pt_remap) X("ReadPageA", read_page_a) X("PortIn", port_in)
 CASES(ENTRY)
 #define REG(name, fn) hl_guest_register(name, w_##fn, HL_U64, 2, HL_U64, HL_U64);
 

@@ -50,7 +50,7 @@ BENCH := $(patsubst bench/%.c,$(B)/bin/%,$(wildcard bench/*.c))
 BENCH_GUESTS := $(patsubst bench/guests/%.c,$(B)/tests/guests/%.elf,$(wildcard bench/guests/*.c))
 
 .PHONY: all setup lib guest-sdk guests tests demo test unit integration bench install clean format \
-	test-asan asan-inner fuzz fuzz-smoke
+	test-asan asan-inner fuzz fuzz-smoke test-hwkvm
 # Keep intermediate objects: without this make deletes them and relinks every time.
 .SECONDARY:
 all: lib guest-sdk $(CLI) guests $(EXAMPLE_HOSTS) $(PC)
@@ -165,6 +165,10 @@ demo: all
 
 test: tests
 	$(Q)bash tests/run.sh $(B)
+
+# The same tests on hardware KVM (kvm_amd, npt=1 and npt=0) under QEMU emulation (docs/platforms.md).
+test-hwkvm: tests
+	$(Q)bash scripts/test-hwkvm.sh
 
 # The host side built with AddressSanitizer and UBSan into $(B)/asan; the guests are the
 # normal build's (they are not host code).

@@ -415,6 +415,14 @@ CASE(osxsave_xsetbv)
     __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
     return (uint64_t)hi << 32 | lo;
 }
+/* CR4.OSXSAVE on if a, then xgetbv: the XCR0 the guest runs with (no xsetbv) */
+CASE(xcr0_read)
+{
+    uint32_t lo, hi;
+    if (a) wr_cr4(rd_cr4() | CR4_OSXSAVE);
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    return (uint64_t)hi << 32 | lo;
+}
 CASE(do_rdpmc)
 {
     uint32_t lo, hi;
@@ -508,12 +516,18 @@ CASE(dr_set)
     __asm__ volatile("mov %0, %%dr7" : : "r"(b));
     return 1;
 }
-/* CPUID leaf a, subleaf b: returns ecx */
+/* CPUID leaf a, subleaf b (low 32 bits): returns ecx, or the register b >> 32 names
+ * (1 eax, 2 ebx, 3 edx) */
 CASE(do_cpuid)
 {
     uint32_t eax = (uint32_t)a, ebx, ecx = (uint32_t)b, edx;
     __asm__ volatile("cpuid" : "+a"(eax), "=b"(ebx), "+c"(ecx), "=d"(edx));
-    return ecx;
+    switch (b >> 32) {
+    case 1: return eax;
+    case 2: return ebx;
+    case 3: return edx;
+    default: return ecx;
+    }
 }
 /* xgetbv(a) without touching CR4 */
 CASE(do_xgetbv)
@@ -587,7 +601,7 @@ typedef uint64_t (*case_fn)(uint64_t, uint64_t);
     X("Syscall", do_syscall) X("Sysenter", do_sysenter) X("Sysret", do_sysret) X("Vmcall", do_vmcall)    \
     X("Vmmcall", do_vmmcall) X("MonitorMwait", monitor_mwait) X("Swapgs", do_swapgs) X("Clts", do_clts)  \
     X("Popf", popf_set) X("TrapFlag", trap_flag) X("AlignCheck", align_check) X("DrBreak", dr_break)     \
-    X("DrSet", dr_set) X("Int1b", int_n) X("Cpuid", do_cpuid) X("Xgetbv", do_xgetbv)                    \
+    X("DrSet", dr_set) X("Int1b", int_n) X("Cpuid", do_cpuid) X("Xgetbv", do_xgetbv) X("Xcr0", xcr0_read) \
     X("SwapgsKgs", swapgs_kgs) X("DrAll", dr_all) X("FsGsBase", fsgsbase) X("LoadSeg", load_seg)
 CASES(ENTRY)
 #define REG(name, fn) hl_guest_register(name, w_##fn, HL_U64, 2, HL_U64, HL_U64);

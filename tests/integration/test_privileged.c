@@ -11,7 +11,7 @@
  * registered): such an access is a general protection fault and the value never changes. CPUID
  * hides XSAVE/OSXSAVE/AVX and PKU/OSPKE where the platform honours the library's table, so
  * CR4.OSXSAVE and CR4.PKE cannot be set there; on kvm_pvm the guest runs under the host's CR4
- * and XCR0.
+ * and XCR0, and its PKRU writes (wrpkru is not privileged) must not outlive a restore.
  *
  * Every case runs in its own sandbox made from one snapshot, with a time limit (some first make
  * a call, or a failed call and a restore, to reach a later state of the vCPU). After it:
@@ -31,8 +31,8 @@
  * differently (e.g. a reserved PAT type, CR4 bit 63, IOPL), the case also accepts that
  * outcome there (not verified on this platform). What differs between kvm_pvm machines is
  * chosen from the detected platform (platform.h): the CPU vendor (which hypercall
- * instruction is native) and whether the guest's CPUID is the library's table or the
- * host's. Public API only. */
+ * instruction is native), whether the guest's CPUID is the library's table or the host's,
+ * and whether the host runs with CR4.PKE (then the guest can use PKRU). Public API only. */
 #define _GNU_SOURCE
 #include <asm/prctl.h>
 #include <stdarg.h>
@@ -159,6 +159,8 @@ static void detect_platform(void)
                           guest_cpuid(0x80000002, 3) };
     cpuid_mode = test_cpuid_mode(&plat, brand);
     test_platform_print(&plat, cpuid_mode);
+    printf("  PKRU: %s\n", pvm && plat.ospke ? "the guest runs under the host's CR4.PKE (wrpkru native)"
+                                             : "wrpkru is #UD in the guest");
     CHECK(plat.cpu != TP_CPU_OTHER);                      /* vmcall/vmmcall: which is native */
     CHECK(plat.kvm != TP_KVM_NONE);
     CHECK(cpuid_mode != TP_CPUID_UNKNOWN);
@@ -597,6 +599,27 @@ static void cr_cases(void)
         CASE("cpuid 7: no PKU, OSPKE", "Cpuid", 7, 0, .want = OK_MASK(0, 3u << 3));
     }
 
+    /* PKRU (SDM Vol. 3A §2.7, §4.6.2): wrpkru and rdpkru are not privileged, and #UD unless
+     * CR4.PKE. kvm_pvm runs the guest under the host's CR4, so on a host with CR4.PKE the
+     * guest executes them natively, whatever CPUID or its own CR4 says; KVM keeps the value
+     * in the vCPU, and restore must put it back to 0, the value of a new vCPU (the probe; and
+     * State shows pkru where the guest sees OSPKE). Elsewhere CR4.PKE cannot be set (PKU
+     * hidden) and both instructions are #UD. */
+    {
+        bool native = pvm && plat.ospke;
+        outcome fresh = native ? (outcome)OK_EQ(0) : (outcome)UD;
+        CASE("wrpkru", "Pkru", 2, 0x12345670, .want = native ? (outcome)OK_EQ(0x12345670) : (outcome)UD,
+             .probe = "Pkru", .probe_want = fresh);
+        CASE("CR4.PKE, wrpkru", "Pkru", 3, 0x55555550,
+             .want = native ? (outcome)OK_EQ(0x55555550) : pvm ? (outcome)UD : (outcome)GP, .probe = "Pkru",
+             .probe_want = fresh);
+        /* access disabled for key 0, every guest page's: the guest's next data access faults,
+         * and so would every later call if the value outlived the restore */
+        CASE("wrpkru: key 0 access disabled", "Pkru", 2, 1,
+             .want = native ? (outcome)FAULT("guest fault: page fault (", "(stack), rip 0x") : (outcome)UD,
+             .probe = "Pkru", .probe_want = fresh);
+    }
+
     /* CR3: page tables of the guest's own, identity-mapping the first GiB writable */
     CASE("cr3 own, write code", "Cr3WriteCode", 0, 0, .want = FAULT(ro_write));
     CASE("cr3 own, rep stosb code", "Cr3StosCode", 0, 0, .want = FAULT(ro_write));
@@ -743,7 +766,7 @@ int main(int argc, char **argv)
            (unsigned long long)a_code, (unsigned long long)addr(bystander, "ro_end"), base_state);
     /* the defaults the cases compare with (what a write the filter refused must leave) */
     CHECK_HAS(base_state, "cr0=80050033 cr3=2000 cr4=620 efer=d01 ");
-    CHECK_HAS(base_state, " pat=7040600070406 fs=0 gs=0 kgs=0 dr0=0 dr1=0 dr2=0 dr3=0 dr6=ffff0ff0 dr7=400 xcr0=0 ");
+    CHECK_HAS(base_state, " pat=7040600070406 fs=0 gs=0 kgs=0 dr0=0 dr1=0 dr2=0 dr3=0 dr6=ffff0ff0 dr7=400 xcr0=0 pkru=0 ");
     detect_platform();
     if (pvm) {
         CHECK_HAS(base_state, " apic=fee00900 ");

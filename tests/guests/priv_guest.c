@@ -617,8 +617,9 @@ typedef uint64_t (*case_fn)(uint64_t, uint64_t);
     X("Syscall", do_syscall) X("Sysenter", do_sysenter) X("Sysret", do_sysret) X("Vmcall", do_vmcall)    \
     X("Vmmcall", do_vmmcall) X("MonitorMwait", monitor_mwait) X("Swapgs", do_swapgs) X("Clts", do_clts)  \
     X("Popf", popf_set) X("TrapFlag", trap_flag) X("AlignCheck", align_check) X("DrBreak", dr_break)     \
-    X("DrSet", dr_set) X("Int1b", int_n) X("Cpuid", do_cpuid) X("Xgetbv", do_xgetbv) X("Xcr0", xcr0_read) X("Pkru", pkru) \
-    X("SwapgsKgs", swapgs_kgs) X("DrAll", dr_all) X("FsGsBase", fsgsbase) X("LoadSeg", load_seg)
+    X("DrSet", dr_set) X("Int1b", int_n) X("Cpuid", do_cpuid) X("Xgetbv", do_xgetbv)                    \
+    X("Xcr0", xcr0_read) X("Pkru", pkru) X("SwapgsKgs", swapgs_kgs) X("DrAll", dr_all)                  \
+    X("FsGsBase", fsgsbase) X("LoadSeg", load_seg)
 CASES(ENTRY)
 #define REG(name, fn) hl_guest_register(name, w_##fn, HL_U64, 2, HL_U64, HL_U64);
 

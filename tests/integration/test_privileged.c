@@ -766,7 +766,8 @@ int main(int argc, char **argv)
            (unsigned long long)a_code, (unsigned long long)addr(bystander, "ro_end"), base_state);
     /* the defaults the cases compare with (what a write the filter refused must leave) */
     CHECK_HAS(base_state, "cr0=80050033 cr3=2000 cr4=620 efer=d01 ");
-    CHECK_HAS(base_state, " pat=7040600070406 fs=0 gs=0 kgs=0 dr0=0 dr1=0 dr2=0 dr3=0 dr6=ffff0ff0 dr7=400 xcr0=0 pkru=0 ");
+    CHECK_HAS(base_state, " pat=7040600070406 fs=0 gs=0 kgs=0 dr0=0 dr1=0 dr2=0 dr3=0 dr6=ffff0ff0 dr7=400 xcr0=0 ");
+    CHECK_HAS(base_state, " xcr0=0 pkru=0 gdt=");
     detect_platform();
     if (pvm) {
         CHECK_HAS(base_state, " apic=fee00900 ");

@@ -55,6 +55,40 @@ static inline void port_out(uint16_t port)
     __asm__ volatile("outl %0, %1" : : "a"(0u), "Nd"(port) : "memory");
 }
 
+/* Signals DONE and waits there for the next call: the host's next KVM_RUN resumes right
+ * after the `out`, and so does every sandbox restored to (or made from) a snapshot taken
+ * while it waited. On kvm_pvm with a host that enables protection keys the guest's wrpkru
+ * takes effect natively and KVM keeps PKRU in the vCPU, which a restore of the registers
+ * does not reload: so the first thing after the `out` is PKRU = 0 (allow every key), before
+ * any memory access (a PKRU left denying key 0 would fault the next call's first push).
+ * `pku` sits in a register, restored with the others. SDM Vol. 3A §4.6.2. */
+static inline void wait_for_call(uint64_t pku)
+{
+    uint32_t a = 0, d = HL_PORT_DONE;
+    __asm__ volatile("outl %%eax, %%dx\n\t"
+                     "test %2, %2\n\t"
+                     "jz 1f\n\t"
+                     "xor %%eax, %%eax\n\t"
+                     "xor %%edx, %%edx\n\t"
+                     "xor %%ecx, %%ecx\n\t"
+                     "wrpkru\n"
+                     "1:"
+                     : "+a"(a), "+d"(d)
+                     : "r"(pku)
+                     : "rcx", "memory");
+}
+
+/* Whether wrpkru works here: CPUID.(7,0):ECX.OSPKE, CR4.PKE as this guest runs under. */
+static uint64_t have_pkru(void)
+{
+    uint32_t a = 0, b, c = 0, d;
+    __asm__ volatile("cpuid" : "+a"(a), "=b"(b), "+c"(c), "=d"(d));
+    if (a < 7) return 0;
+    a = 7, c = 0;
+    __asm__ volatile("cpuid" : "+a"(a), "=b"(b), "+c"(c), "=d"(d));
+    return c >> 4 & 1;
+}
+
 static uint64_t ld_top(const uint8_t *buf)
 {
     uint64_t t;
@@ -466,8 +500,9 @@ __attribute__((noreturn)) void hl_guest_start(const struct hl_peb *p)
     if (reg_error[0]) hl_abort(HL_GUEST_ERR_ABI, "guest function registration failed: %s", reg_error);
     hl_guest_print_flush();
     if (!push(HL_REC_FUNCS, enc_funcs, NULL)) abort_msg(HL_GUEST_ERR_OUTPUT_FULL, "function table does not fit the output buffer");
+    uint64_t pku = have_pkru();
     for (;;) {
-        port_out(HL_PORT_DONE);
+        wait_for_call(pku);
         dispatch();
     }
 }

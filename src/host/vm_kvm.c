@@ -3,6 +3,7 @@
  * Cost model (PLATFORM.md): on kvm_pvm every vCPU ioctl costs ~5 µs and every exit ~26 µs,
  * so the call path issues exactly one KVM_RUN per exit and no register ioctls; registers
  * are read (KVM_GET_REGS/SREGS) only to describe a failure. */
+#include <cpuid.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <asm/prctl.h>
@@ -167,6 +168,46 @@ static hl_status set_cpuid(hl_vm *vm, char *err)
         return hl_errf(err, HL_ERR_HYPERVISOR, "KVM_GET_SUPPORTED_CPUID: %s", strerror(supported_cpuid_errno));
     if (ioctl(vm->vcpufd, KVM_SET_CPUID2, &supported_cpuid) < 0)
         return hl_errf(err, HL_ERR_HYPERVISOR, "KVM_SET_CPUID2: %s", strerror(errno));
+    return HL_OK;
+}
+
+/* PKRU (SDM Vol. 3A §4.6.2): kvm_pvm runs the guest under the host's CR4, so on a host with
+ * CR4.PKE the guest's wrpkru (not privileged, nothing traps it) sets PKRU whatever CPUID says.
+ * KVM keeps that value in the vCPU across KVM_SET_REGS/SREGS/FPU, so a restore would hand it to
+ * the next user (measured on kvm_pvm -v1045: a value denying key 0 fails every later call).
+ * There, every restore reloads it with KVM_SET_XSAVE (~3 µs): PKRU 0, a new vCPU's value, and
+ * x87/SSE at their defaults. Hardware KVM refuses CR4.PKE (PKU hidden): wrpkru is #UD there. */
+static union {
+    struct kvm_xsave x; /* the non-compacted XSAVE layout (KVM API: KVM_GET_XSAVE) */
+    uint8_t b[sizeof(struct kvm_xsave)];
+} pkru_reset;
+static bool pkru_reset_needed;
+static pthread_once_t pkru_once = PTHREAD_ONCE_INIT;
+
+static void make_pkru_reset(void)
+{
+    unsigned a, b, c, d, off;
+    uint16_t fcw = 0x37f;                 /* SDM Vol. 1 §8.1.5 */
+    uint32_t mxcsr = 0x1f80;              /* SDM Vol. 1 §10.2.3 */
+    uint64_t bv = 1u << 0 | 1u << 1 | 1u << 9; /* x87, SSE, PKRU: the rest in its initial state */
+    if (__get_cpuid_max(0, NULL) < 0xd) return;
+    __cpuid_count(7, 0, a, b, c, d);
+    if (!(c & (1u << 4))) return;         /* OSPKE: the host runs with CR4.PKE */
+    __cpuid_count(0xd, 9, a, b, c, d);    /* PKRU state: size, offset (SDM Vol. 1 §13.2) */
+    off = b;
+    if (a < 4 || off < 576 || off + 4 > sizeof pkru_reset) return;
+    memcpy(pkru_reset.b + 0, &fcw, sizeof fcw);
+    memcpy(pkru_reset.b + 24, &mxcsr, sizeof mxcsr);
+    memcpy(pkru_reset.b + 512, &bv, sizeof bv); /* XSAVE header: XSTATE_BV; PKRU stays 0 */
+    pkru_reset_needed = true;
+}
+
+static hl_status reload_pkru(hl_vm *vm, char *err)
+{
+    if (!vm->pvm) return HL_OK;
+    pthread_once(&pkru_once, make_pkru_reset);
+    if (pkru_reset_needed && ioctl(vm->vcpufd, KVM_SET_XSAVE, &pkru_reset.x) < 0)
+        return hl_errf(err, HL_ERR_HYPERVISOR, "KVM_SET_XSAVE (resetting PKRU): %s", strerror(errno));
     return HL_OK;
 }
 
@@ -479,6 +520,7 @@ hl_status hl_vm_cpu_set(hl_vm *vm, const hl_cpu_state *cpu, char *err)
     dbg.dr6 = 0xffff0ff0; /* architectural reset values (SDM Vol. 3B §18.2) */
     dbg.dr7 = 0x400;
     vm->run->kvm_dirty_regs = 0;
+    if ((st = reload_pkru(vm, err)) != HL_OK) return st; /* before KVM_SET_FPU: it sets x87/SSE too */
     if (ioctl(vm->vcpufd, KVM_SET_SREGS, cpu->sregs) < 0 || ioctl(vm->vcpufd, KVM_SET_REGS, cpu->regs) < 0 ||
         ioctl(vm->vcpufd, KVM_SET_FPU, cpu->fpu) < 0 || ioctl(vm->vcpufd, KVM_SET_DEBUGREGS, &dbg) < 0)
         return hl_errf(err, HL_ERR_HYPERVISOR, "loading vCPU state: %s", strerror(errno));
@@ -528,6 +570,9 @@ hl_status hl_vm_regs_sync(hl_vm *vm, const hl_cpu_state *cpu, char *err)
     dbg.dr7 = 0x400;
     if (ioctl(vm->vcpufd, KVM_SET_DEBUGREGS, &dbg) < 0)
         return hl_errf(err, HL_ERR_HYPERVISOR, "KVM_SET_DEBUGREGS: %s", strerror(errno));
+    /* PKRU: the guest resets it itself where it waits for the next call, the point every
+     * Ready restore resumes at (src/guest/runtime.c wait_for_call), at the cost of one
+     * unprivileged instruction instead of a KVM_SET_XSAVE here. */
     return HL_OK;
 }
 

@@ -39,6 +39,7 @@
 #define EFER_NXE (1ull << 11)
 #define CR0_WP (1ull << 16)
 #define CR4_OSXSAVE (1ull << 18)
+#define CR4_PKE (1ull << 22)
 
 #define PTE_P 1ull
 #define PTE_W 2ull
@@ -200,7 +201,7 @@ static int state(const hl_value *args, int argc, hl_value *ret)
 {
     char *s = hl_ret_alloc(1024);
     uint64_t cr0 = rd_cr0(), cr3 = rd_cr3(), cr4 = rd_cr4(), dr[8], fl = rflags(), kgs;
-    uint32_t xlo = 0, xhi = 0;
+    uint32_t xlo = 0, xhi = 0, pkru = 0;
     struct dtr g, i;
     uint16_t tr, ldt;
     if (!s) return hl_error(1, "out of memory");
@@ -215,19 +216,25 @@ static int state(const hl_value *args, int argc, hl_value *ret)
     __asm__ volatile("str %0" : "=r"(tr));
     __asm__ volatile("sldt %0" : "=r"(ldt));
     if (cr4 & CR4_OSXSAVE) __asm__ volatile("xgetbv" : "=a"(xlo), "=d"(xhi) : "c"(0));
+    {
+        /* PKRU, where CPUID.7.0:ECX.OSPKE says rdpkru works (else it is #UD) */
+        uint32_t ea = 7, eb, ec = 0, ed;
+        __asm__ volatile("cpuid" : "+a"(ea), "=b"(eb), "+c"(ec), "=d"(ed));
+        if (ec & (1u << 4)) __asm__ volatile("rdpkru" : "=a"(pkru), "=d"(ed) : "c"(0));
+    }
     __asm__ volatile("swapgs" ::: "memory");
     kgs = rdmsr(MSR_GS_BASE);
     __asm__ volatile("swapgs" ::: "memory");
     snprintf(s, 1024,
              "cr0=%llx cr3=%llx cr4=%llx efer=%llx apic=%llx pat=%llx fs=%llx gs=%llx kgs=%llx "
-             "dr0=%llx dr1=%llx dr2=%llx dr3=%llx dr6=%llx dr7=%llx xcr0=%llx gdt=%llx/%x idt=%llx/%x "
+             "dr0=%llx dr1=%llx dr2=%llx dr3=%llx dr6=%llx dr7=%llx xcr0=%llx pkru=%x gdt=%llx/%x idt=%llx/%x "
              "tr=%x ldt=%x cs=%x ss=%x ds=%x es=%x fsel=%x gsel=%x rflags=%llx vif=%llx",
              (unsigned long long)cr0, (unsigned long long)cr3, (unsigned long long)cr4,
              (unsigned long long)rdmsr(MSR_EFER), (unsigned long long)rdmsr(MSR_APIC_BASE),
              (unsigned long long)rdmsr(MSR_PAT), (unsigned long long)rdmsr(MSR_FS_BASE),
              (unsigned long long)rdmsr(MSR_GS_BASE), (unsigned long long)kgs, (unsigned long long)dr[0], (unsigned long long)dr[1],
              (unsigned long long)dr[2], (unsigned long long)dr[3], (unsigned long long)dr[6],
-             (unsigned long long)dr[7], (unsigned long long)((uint64_t)xhi << 32 | xlo),
+             (unsigned long long)dr[7], (unsigned long long)((uint64_t)xhi << 32 | xlo), pkru,
              (unsigned long long)g.base, g.limit, (unsigned long long)i.base, i.limit, tr, ldt, sel(0), sel(1),
              sel(2), sel(3), sel(4), sel(5), (unsigned long long)(fl & ~0xd5ull) /* no arith flags */,
              (unsigned long long)((hl_guest_peb()->flags & HL_PEB_FLAG_PVM) ? rdmsr(MSR_PVM_VIF) : 0));
@@ -415,6 +422,23 @@ CASE(osxsave_xsetbv)
     __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
     return (uint64_t)hi << 32 | lo;
 }
+/* CR4.OSXSAVE on if a, then xgetbv: the XCR0 the guest runs with (no xsetbv) */
+CASE(xcr0_read)
+{
+    uint32_t lo, hi;
+    if (a) wr_cr4(rd_cr4() | CR4_OSXSAVE);
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    return (uint64_t)hi << 32 | lo;
+}
+/* PKRU (SDM Vol. 3A §4.6.2): CR4.PKE on if a & 1, wrpkru b if a & 2; returns rdpkru */
+CASE(pkru)
+{
+    uint32_t v, d;
+    if (a & 1) wr_cr4(rd_cr4() | CR4_PKE);
+    if (a & 2) __asm__ volatile("wrpkru" : : "a"((uint32_t)b), "c"(0), "d"(0) : "memory");
+    __asm__ volatile("rdpkru" : "=a"(v), "=d"(d) : "c"(0));
+    return v;
+}
 CASE(do_rdpmc)
 {
     uint32_t lo, hi;
@@ -508,12 +532,18 @@ CASE(dr_set)
     __asm__ volatile("mov %0, %%dr7" : : "r"(b));
     return 1;
 }
-/* CPUID leaf a, subleaf b: returns ecx */
+/* CPUID leaf a, subleaf b (low 32 bits): returns ecx, or the register b >> 32 names
+ * (1 eax, 2 ebx, 3 edx) */
 CASE(do_cpuid)
 {
     uint32_t eax = (uint32_t)a, ebx, ecx = (uint32_t)b, edx;
     __asm__ volatile("cpuid" : "+a"(eax), "=b"(ebx), "+c"(ecx), "=d"(edx));
-    return ecx;
+    switch (b >> 32) {
+    case 1: return eax;
+    case 2: return ebx;
+    case 3: return edx;
+    default: return ecx;
+    }
 }
 /* xgetbv(a) without touching CR4 */
 CASE(do_xgetbv)
@@ -614,8 +644,9 @@ typedef uint64_t (*case_fn)(uint64_t, uint64_t);
     X("Vmmcall", do_vmmcall) X("MonitorMwait", monitor_mwait) X("Swapgs", do_swapgs) X("Clts", do_clts)  \
     X("Popf", popf_set) X("TrapFlag", trap_flag) X("AlignCheck", align_check) X("DrBreak", dr_break)     \
     X("DrSet", dr_set) X("Int1b", int_n) X("Cpuid", do_cpuid) X("Xgetbv", do_xgetbv)                    \
-    X("SwapgsKgs", swapgs_kgs) X("DrAll", dr_all) X("FsGsBase", fsgsbase) X("LoadSeg", load_seg)          \
-    X("PtRemap", pt_remap) X("ReadPageA", read_page_a) X("PortIn", port_in)
+    X("Xcr0", xcr0_read) X("Pkru", pkru) X("SwapgsKgs", swapgs_kgs) X("DrAll", dr_all)                  \
+    X("FsGsBase", fsgsbase) X("LoadSeg", load_seg) X("PtRemap", pt_remap) X("ReadPageA", read_page_a)    \
+    X("PortIn", port_in)
 CASES(ENTRY)
 #define REG(name, fn) hl_guest_register(name, w_##fn, HL_U64, 2, HL_U64, HL_U64);
 

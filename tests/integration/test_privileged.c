@@ -9,7 +9,9 @@
  * restore (an MSR filter: SYSENTER, STAR/LSTAR/CSTAR/SFMASK, KERNEL_GS_BASE, TSC_AUX, the KVM
  * and kvm_pvm paravirtual MSRs; writes of APIC_BASE, PAT, EFER, and of the virtual-IF MSR once
  * registered): such an access is a general protection fault and the value never changes. CPUID
- * hides XSAVE/OSXSAVE/AVX and PKU/OSPKE, so CR4.OSXSAVE and CR4.PKE cannot be set.
+ * hides XSAVE/OSXSAVE/AVX and PKU/OSPKE where the platform honours the library's table, so
+ * CR4.OSXSAVE and CR4.PKE cannot be set there; on kvm_pvm the guest runs under the host's CR4
+ * and XCR0, and its PKRU writes (wrpkru is not privileged) must not outlive a restore.
  *
  * Every case runs in its own sandbox made from one snapshot, with a time limit (some first make
  * a call, or a failed call and a restore, to reach a later state of the vCPU). After it:
@@ -27,7 +29,10 @@
  *    work and see the original image, and the host thread's segment selectors are unchanged.
  * Outcomes are those measured on kvm_pvm; where hardware KVM follows the architecture
  * differently (e.g. a reserved PAT type, CR4 bit 63, IOPL), the case also accepts that
- * outcome there (not verified on this platform). Public API only. */
+ * outcome there (not verified on this platform). What differs between kvm_pvm machines is
+ * chosen from the detected platform (platform.h): the CPU vendor (which hypercall
+ * instruction is native), whether the guest's CPUID is the library's table or the host's,
+ * and whether the host runs with CR4.PKE (then the guest can use PKRU). Public API only. */
 #define _GNU_SOURCE
 #include <asm/prctl.h>
 #include <stdarg.h>
@@ -37,6 +42,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "platform.h"
 
 static hl_config *cfg;
 static hl_snapshot *snap;
@@ -44,6 +50,8 @@ static hl_sandbox *bystander;
 static char base_state[1024];
 static uint64_t base_sum;
 static bool pvm;
+static test_platform plat;
+static tp_cpuid cpuid_mode;
 static uint64_t a_code, a_meta, a_scratch, a_pml4, a_zero;
 
 static double now_us(void)
@@ -132,6 +140,31 @@ static void check_like_snapshot(hl_sandbox *sb, const char *what)
     if (dt >= 20000) fprintf(stderr, "    %s: Spin(200000) took %.0f us\n", what, dt);
     CHECK_INT(hl_call(sb, "Ping", HL_I32, &p, 1, &r), HL_OK);
     CHECK_INT(r.v.i32, 42);
+}
+
+/* The guest's CPUID leaf: register reg (0 ecx, 1 eax, 2 ebx, 3 edx), 0 after a failed check. */
+static uint32_t guest_cpuid(uint32_t leaf, int reg)
+{
+    hl_value a[2] = { hl_u64(leaf), hl_u64((uint64_t)reg << 32) }, r;
+    hl_status st = hl_call(bystander, "Cpuid", HL_U64, a, 2, &r);
+    CHECK_INT(st, HL_OK);
+    return st == HL_OK ? (uint32_t)r.v.u64 : 0;
+}
+
+/* What differs between the platforms (platform.h), for the cases to choose their outcome:
+ * each must be one this test knows. */
+static void detect_platform(void)
+{
+    uint32_t brand[4] = { guest_cpuid(0x80000002, 1), guest_cpuid(0x80000002, 2), guest_cpuid(0x80000002, 0),
+                          guest_cpuid(0x80000002, 3) };
+    cpuid_mode = test_cpuid_mode(&plat, brand);
+    test_platform_print(&plat, cpuid_mode);
+    printf("  PKRU: %s\n", pvm && plat.ospke ? "the guest runs under the host's CR4.PKE (wrpkru native)"
+                                             : "wrpkru is #UD in the guest");
+    CHECK(plat.cpu != TP_CPU_OTHER);                      /* vmcall/vmmcall: which is native */
+    CHECK(plat.kvm != TP_KVM_NONE);
+    CHECK(cpuid_mode != TP_CPUID_UNKNOWN);
+    CHECK(cpuid_mode == TP_CPUID_TABLE || pvm);           /* hardware KVM must honour the table */
 }
 
 /* ---- cases ---- */
@@ -371,6 +404,7 @@ static void run(const pcase *c)
             CHECK_INT(hl_pool_put(pool, sb), HL_OK);
             CHECK_INT(hl_pool_get(pool, &sb), HL_OK);
             check_like_snapshot(sb, "after hl_pool_put + hl_pool_get");
+            probe(sb, c, "after hl_pool_put + hl_pool_get");
             CHECK_INT(hl_pool_put(pool, sb), HL_OK);
         }
         hl_pool_free(pool);
@@ -547,16 +581,44 @@ static void cr_cases(void)
          .alt = FAULT_NOT("non-executable", "guest fault: ", "0x"));
     CASE("cr4 +FSGSBASE", "Cr4", 1 << 16, 0, .want = OK_EQ(0x10620));
     CASE("cr4 +TSD", "Cr4", 1 << 2, 0, .want = OK_EQ(0x624));
-    /* CPUID hides XSAVE and PKU: CR4.OSXSAVE and CR4.PKE are reserved, so XCR0 and PKRU
-     * (which a restore does not reload) keep their defaults */
     /* The library hides XSAVE and PKU from CPUID, which makes hardware KVM refuse these CR4
-     * bits; kvm_pvm shows the host's leaf 1 and 7 bits whatever the table says and accepts
-     * them. Restore puts CR4 back either way (the state checks), and on kvm_pvm xgetbv reads
-     * the host's XCR0, so what a guest sets there is invisible to the next one. */
+     * bits; kvm_pvm accepts them whatever the table says. Restore puts CR4 back either way
+     * (the state checks). */
     CASE("cr4 +OSXSAVE", "Cr4", 1 << 18, 0, .want = OK_EQ(0x40620), .alt = GP);
     CASE("cr4 +PKE", "Cr4", 1 << 22, 0, .want = OK_EQ(0x400620), .alt = GP);
-    CASE("cpuid 1: no XSAVE, OSXSAVE, AVX", "Cpuid", 1, 0, .want = OK_ANY, .alt = OK_MASK(0, 7u << 26));
-    CASE("cpuid 7: no PKU, OSPKE", "Cpuid", 7, 0, .want = OK_MASK(0, 3u << 3));
+    /* CPUID as the guest sees it: the table's, without XSAVE, OSXSAVE, AVX, PKU and OSPKE; or,
+     * where the guest's CPUID is native (kvm_pvm -v1045 on AMD), exactly the host's */
+    if (cpuid_mode == TP_CPUID_NATIVE) {
+        uint32_t h1[4], h7[4];
+        test_host_cpuid(1, 0, h1);
+        test_host_cpuid(7, 0, h7);
+        CASE("cpuid 1: the host's ecx (table ignored)", "Cpuid", 1, 0, .want = OK_EQ(h1[2]));
+        CASE("cpuid 7: the host's ecx (table ignored)", "Cpuid", 7, 0, .want = OK_EQ(h7[2]));
+    } else {
+        CASE("cpuid 1: no XSAVE, OSXSAVE, AVX", "Cpuid", 1, 0, .want = OK_MASK(0, 7u << 26));
+        CASE("cpuid 7: no PKU, OSPKE", "Cpuid", 7, 0, .want = OK_MASK(0, 3u << 3));
+    }
+
+    /* PKRU (SDM Vol. 3A §2.7, §4.6.2): wrpkru and rdpkru are not privileged, and #UD unless
+     * CR4.PKE. kvm_pvm runs the guest under the host's CR4, so on a host with CR4.PKE the
+     * guest executes them natively, whatever CPUID or its own CR4 says; KVM keeps the value
+     * in the vCPU, and restore must put it back to 0, the value of a new vCPU (the probe; and
+     * State shows pkru where the guest sees OSPKE). Elsewhere CR4.PKE cannot be set (PKU
+     * hidden) and both instructions are #UD. */
+    {
+        bool native = pvm && plat.ospke;
+        outcome fresh = native ? (outcome)OK_EQ(0) : (outcome)UD;
+        CASE("wrpkru", "Pkru", 2, 0x12345670, .want = native ? (outcome)OK_EQ(0x12345670) : (outcome)UD,
+             .probe = "Pkru", .probe_want = fresh);
+        CASE("CR4.PKE, wrpkru", "Pkru", 3, 0x55555550,
+             .want = native ? (outcome)OK_EQ(0x55555550) : pvm ? (outcome)UD : (outcome)GP, .probe = "Pkru",
+             .probe_want = fresh);
+        /* access disabled for key 0, every guest page's: the guest's next data access faults,
+         * and so would every later call if the value outlived the restore */
+        CASE("wrpkru: key 0 access disabled", "Pkru", 2, 1,
+             .want = native ? (outcome)FAULT("guest fault: page fault (", "(stack), rip 0x") : (outcome)UD,
+             .probe = "Pkru", .probe_want = fresh);
+    }
 
     /* CR3: page tables of the guest's own, identity-mapping the first GiB writable */
     CASE("cr3 own, write code", "Cr3WriteCode", 0, 0, .want = FAULT(ro_write));
@@ -613,11 +675,16 @@ static void other_cases(void)
     CASE("invlpg", "Invlpg", 0, 0, .want = OK_EQ(7));
     CASE("wbinvd", "Wbinvd", 0, 0, .want = OK_EQ(1));
     CASE("xsetbv (no CR4.OSXSAVE)", "Xsetbv", 3, 0, .want = UD);
-    /* kvm_pvm cannot intercept xgetbv and runs the guest under the host's CR4: it reads the
-     * host's XCR0 (x87 and SSE at least) instead of #UD; not the guest's, which it never loads */
-    CASE("xgetbv (no CR4.OSXSAVE)", "Xgetbv", 0, 0, .want = OK_MASK(3, 3), .alt = UD);
-    /* CR4.OSXSAVE cannot be set (XSAVE hidden): the mov to CR4 is the #GP */
-    CASE("CR4.OSXSAVE, xsetbv 3", "OsxsaveXsetbv", 3, 0, .want = OK_ANY, .alt = GP);
+    /* kvm_pvm cannot intercept xgetbv and runs the guest under the host's CR4 and XCR0: it
+     * reads the host's XCR0 instead of #UD */
+    CASE("xgetbv (no CR4.OSXSAVE)", "Xgetbv", 0, 0, .want = OK_EQ(plat.xcr0), .alt = UD);
+    /* Hardware KVM refuses CR4.OSXSAVE (XSAVE hidden): the mov to CR4 is the #GP. kvm_pvm
+     * accepts it and the xsetbv, and keeps the value in the vCPU (KVM_GET_XCRS shows 3 even
+     * after a restore), but never loads it: the guest runs under, and xgetbv reads, the
+     * host's XCR0 (measured on -v1045). The probe: after a restore, a guest that sets
+     * CR4.OSXSAVE sees what a fresh one sees. */
+    CASE("CR4.OSXSAVE, xsetbv 3", "OsxsaveXsetbv", 3, 0, .want = OK_EQ(plat.xcr0), .alt = GP, .probe = "Xcr0",
+         .probe_a = 1, .probe_want = pvm ? (outcome)OK_EQ(plat.xcr0) : (outcome)GP);
     CASE("CR4.OSXSAVE, xsetbv 0", "OsxsaveXsetbv", 0, 0, .want = GP);
     CASE("rdpmc 0", "Rdpmc", 0, 0, .want = GP, .alt = OK_ANY);
     CASE("rdtsc", "Rdtsc", 0, 0, .want = OK_RANGE(1, 1000000000));
@@ -629,10 +696,18 @@ static void other_cases(void)
      * its next `out`, which ring 3 may not execute; the message must not blame page tables */
     CASE("sysret", "Sysret", 0, 0, .want = FAULT_NOT("page tables", "guest fault: general protection fault"),
          .alt = FAULT_NOT("non-executable", "guest fault: ", "0x"));
-    CASE("vmcall (unknown hypercall)", "Vmcall", 0xffff, 0, .want = OK_EQ(~0ull), .alt = OK_ANY);
-    /* KVM rewrites vmmcall into vmcall in guest code: the code is read-only */
-    CASE("vmmcall (patched by KVM)", "Vmmcall", 0xffff, 0, .want = FAULT("guest fault: write to read-only memory (code) at 0x"),
-         .alt = OK_ANY);
+    /* KVM makes the hypercall instruction the host vendor's own (vmcall on Intel, vmmcall on
+     * AMD): the native one reaches KVM, which refuses the unknown hypercall (rax = -1 on
+     * kvm_pvm); the other one KVM rewrites into the native one in the guest's code, which is
+     * read-only: that write is the fault. */
+    {
+        bool amd = plat.cpu == TP_CPU_AMD;
+        outcome hc = OK_EQ(~0ull), patched = FAULT("guest fault: write to read-only memory (code) at 0x");
+        CASE(amd ? "vmcall (patched by KVM)" : "vmcall (unknown hypercall)", "Vmcall", 0xffff, 0,
+             .want = amd ? patched : hc, .alt = OK_ANY);
+        CASE(amd ? "vmmcall (unknown hypercall)" : "vmmcall (patched by KVM)", "Vmmcall", 0xffff, 0,
+             .want = amd ? hc : patched, .alt = OK_ANY);
+    }
     CASE("monitor/mwait", "MonitorMwait", 0, 0, .want = CANNOT, .alt = OK_EQ(1));
     CASE("swapgs twice", "Swapgs", 0, 0, .want = OK_EQ(1), PROBE_KGS);
     CASE("clts", "Clts", 0, 0, .want = OK_EQ(0x80050033));
@@ -669,7 +744,8 @@ int main(int argc, char **argv)
     hl_sandbox *base;
     setvbuf(stdout, NULL, _IOLBF, 0); /* keep the report in order with the failures on stderr */
     only = argc > 1 ? argv[1] : NULL;
-    pvm = access("/sys/module/kvm_pvm", F_OK) == 0;
+    plat = test_platform_get();
+    pvm = plat.kvm == TP_KVM_PVM;
     cfg = hl_config_new();
     CHECK(cfg != NULL);
     if (!cfg) return check_exit("test_privileged");
@@ -692,6 +768,8 @@ int main(int argc, char **argv)
     /* the defaults the cases compare with (what a write the filter refused must leave) */
     CHECK_HAS(base_state, fmt("cr0=80050033 cr3=%x cr4=620 efer=d01 ", HL_PT_GPA));
     CHECK_HAS(base_state, " pat=7040600070406 fs=0 gs=0 kgs=0 dr0=0 dr1=0 dr2=0 dr3=0 dr6=ffff0ff0 dr7=400 xcr0=0 ");
+    CHECK_HAS(base_state, " xcr0=0 pkru=0 gdt=");
+    detect_platform();
     if (pvm) {
         CHECK_HAS(base_state, " apic=fee00900 ");
         CHECK_HAS(base_state, fmt(" vif=%llx", (unsigned long long)(a_meta | 1)));

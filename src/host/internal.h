@@ -199,6 +199,10 @@ typedef struct hl_vm_setup {
 } hl_vm_setup;
 
 bool hl_kvm_is_pvm(void);
+/* Checks the capability table (vm_kvm.c) with check(ctx, KVM_CAP_...), which answers as
+ * KVM_CHECK_EXTENSION does. Returns false with err naming the first required capability
+ * missing; *manual_dirty says whether manual dirty-log protection can be used. */
+bool hl_kvm_caps_check(int (*check)(void *ctx, int cap), void *ctx, bool *manual_dirty, char *err, size_t len);
 hl_status hl_vm_create(hl_vm *vm, const hl_vm_setup *s, char *err);
 /* Runs the vCPU until the next exit. Returns HL_OK with *ex filled, or an error. */
 hl_status hl_vm_run(hl_vm *vm, hl_exit *ex, char *err);

@@ -88,6 +88,26 @@ static pthread_once_t caps_once = PTHREAD_ONCE_INIT;
 static char caps_error[256]; /* empty: every required capability is there */
 static bool caps_manual_dirty;
 
+bool hl_kvm_caps_check(int (*check)(void *ctx, int cap), void *ctx, bool *manual_dirty, char *err, size_t len)
+{
+    err[0] = 0;
+    *manual_dirty = false;
+    for (size_t i = 0; i < sizeof kvm_caps / sizeof kvm_caps[0]; i++) {
+        int have = check(ctx, kvm_caps[i].cap);
+        /* sync regs: the answer is the set of register groups; we need general + segment */
+        if (kvm_caps[i].cap == KVM_CAP_SYNC_REGS)
+            have = have > 0 && (have & (KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS)) ==
+                                   (KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS);
+        if (kvm_caps[i].cap == KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2)
+            *manual_dirty = have > 0 && (have & KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE);
+        if (have <= 0 && !kvm_caps[i].optional && !err[0])
+            snprintf(err, len, "this KVM lacks %s (needed for %s)", kvm_caps[i].name, kvm_caps[i].use);
+    }
+    return !err[0];
+}
+
+static int check_extension(void *ctx, int cap) { return ioctl(*(int *)ctx, KVM_CHECK_EXTENSION, cap); }
+
 static void probe_caps(void)
 {
     int kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
@@ -95,23 +115,10 @@ static void probe_caps(void)
         snprintf(caps_error, sizeof caps_error, "cannot open /dev/kvm: %s", strerror(errno));
         return;
     }
-    if (ioctl(kvm, KVM_GET_API_VERSION, 0) != KVM_API_VERSION) {
+    if (ioctl(kvm, KVM_GET_API_VERSION, 0) != KVM_API_VERSION)
         snprintf(caps_error, sizeof caps_error, "KVM API version is not %d", KVM_API_VERSION);
-        close(kvm);
-        return;
-    }
-    for (size_t i = 0; i < sizeof kvm_caps / sizeof kvm_caps[0]; i++) {
-        int have = ioctl(kvm, KVM_CHECK_EXTENSION, kvm_caps[i].cap);
-        /* sync regs: the answer is the set of register groups; we need general + segment */
-        if (kvm_caps[i].cap == KVM_CAP_SYNC_REGS)
-            have = have > 0 && (have & (KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS)) ==
-                                   (KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS);
-        if (kvm_caps[i].cap == KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2)
-            caps_manual_dirty = have > 0 && (have & KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE);
-        if (have <= 0 && !kvm_caps[i].optional && !caps_error[0])
-            snprintf(caps_error, sizeof caps_error, "this KVM lacks %s (needed for %s)", kvm_caps[i].name,
-                     kvm_caps[i].use);
-    }
+    else
+        hl_kvm_caps_check(check_extension, &kvm, &caps_manual_dirty, caps_error, sizeof caps_error);
     close(kvm);
 }
 

@@ -270,6 +270,7 @@ struct hl_config {
     void *init_data;             /* copied at hl_config_set_init_data; sizes.init bytes */
     hl_file files[HL_MAX_FILES]; /* sizes.nfiles of them; labels in sizes */
     uint64_t timeout_ms;
+    uint64_t init_timeout_ms; /* for the guest's initialisation */
     uint64_t max_host_calls; /* per guest call */
     uint64_t max_output;     /* bytes of prints and log messages per guest call */
     int nhostfns, caphostfns;

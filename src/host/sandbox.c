@@ -716,8 +716,12 @@ static hl_status create(hl_sandbox *sb, const uint8_t *data, size_t len, const h
     sb->nfiles = cfg->sizes.nfiles;
     if ((st = hl_sandbox_map_files(sb, &vs)) || (st = hl_vm_create(&sb->vm, &vs, sb->err))) return st;
     sb->in_top = HL_BUF_EMPTY;
-    /* a confined sandbox's guest runs only on its worker, initialisation included */
+    /* a confined sandbox's guest runs only on its worker, initialisation included. The
+     * initialisation has a time limit of its own, so that a guest that never finishes it
+     * cannot hang the creation; calls then get the configuration's call limit. */
+    sb->timeout_ms = cfg->init_timeout_ms;
     st = sb->confine ? hl_confine_run(sb, "guest initialisation", init_job, &last) : init_job(sb, &last);
+    sb->timeout_ms = cfg->timeout_ms;
     if (st != HL_OK) {
         char why[HL_ERR_LEN];
         memcpy(why, sb->err, sizeof why);

@@ -17,6 +17,8 @@
  * the data segment, hyperlight_guest.ld): on kvm_pvm each page a new VM's first call touches
  * costs a fault of ~20 µs. */
 #define HOT __attribute__((section(".data.hl_hot")))
+#define STR_(x) #x
+#define STR(x) STR_(x) /* a constant's value as a string literal */
 static const struct hl_peb *peb HOT;
 static struct hl_meta *meta HOT;
 static uint8_t *in_buf HOT, *out_buf HOT;
@@ -33,6 +35,7 @@ typedef struct gfn {
 static gfn fns_static[32] HOT; /* most guests fit here: dispatch then touches no heap page */
 static gfn *fns HOT = fns_static;
 static int nfns HOT, capfns HOT = 32;
+static int nsdk; /* of them the SDK's own (HL_RESERVED_PREFIX): not counted in HL_MAX_FUNCS */
 static char reg_error[128];
 
 /* ---- per-call state ---- */
@@ -189,11 +192,13 @@ int hl_guest_register(const char *name, hl_guest_fn fn, hl_type ret, int argc, .
     gfn *f;
     size_t len = name ? strlen(name) : 0;
     const char *bad = NULL;
+    bool sdk = len && strncmp(name, HL_RESERVED_PREFIX, strlen(HL_RESERVED_PREFIX)) == 0;
     if (len == 0 || len > HL_MAX_NAME || !fn) bad = "invalid name or function";
-    else if (strncmp(name, "hl.", 3) == 0 && fn != warm) bad = "names starting with 'hl.' are reserved";
+    else if (sdk && fn != warm) bad = "names starting with 'hl.' are reserved";
     else if (argc < 0 || argc > HL_MAX_ARGS) bad = "too many parameters";
     else if ((unsigned)ret > HL_TYPE_MAX) bad = "invalid return type";
-    else if (nfns == HL_MAX_FUNCS) bad = "too many functions";
+    else if (sdk ? nsdk == HL_MAX_SDK_FUNCS : nfns - nsdk == HL_MAX_FUNCS)
+        bad = sdk ? "too many SDK functions" : "too many functions (at most " STR(HL_MAX_FUNCS) ")";
     for (int i = 0; !bad && i < nfns; i++)
         if (strcmp(fns[i].name, name) == 0) bad = "duplicate name";
     if (!bad && nfns == capfns) {
@@ -228,6 +233,7 @@ int hl_guest_register(const char *name, hl_guest_fn fn, hl_type ret, int argc, .
         return -1;
     }
     nfns++;
+    nsdk += sdk;
     return 0;
 }
 

@@ -520,10 +520,10 @@ static hl_status run(hl_sandbox *sb, int mode, const hl_rec **last, const char *
 static hl_status read_funcs(hl_sandbox *sb, const hl_rec *rec)
 {
     hl_reader r;
-    unsigned count;
+    unsigned count, nown = 0, nsdk = 0;
     hl_r_init(&r, rec->payload, rec->len);
     count = hl_r_u16(&r);
-    if (!r.why && count > HL_MAX_FUNCS) hl_r_fail(&r, "too many functions");
+    if (!r.why && count > HL_MAX_FUNC_TABLE) hl_r_fail(&r, "too many functions");
     if (!r.why && !(sb->guestfns = calloc(count ? count : 1, sizeof *sb->guestfns)))
         return fail(sb, HL_ERR_NO_MEMORY, "out of memory");
     for (unsigned i = 0; i < count && !r.why; i++) {
@@ -542,9 +542,11 @@ static hl_status read_funcs(hl_sandbox *sb, const hl_rec *rec)
         }
         for (unsigned k = 0; k < i && !r.why; k++)
             if (strcmp(sb->guestfns[k].name, name) == 0) hl_r_fail(&r, "duplicate function name");
+        f->hidden = strncmp(name, HL_RESERVED_PREFIX, strlen(HL_RESERVED_PREFIX)) == 0;
+        if (!r.why && (f->hidden ? ++nsdk > HL_MAX_SDK_FUNCS : ++nown > HL_MAX_FUNCS))
+            hl_r_fail(&r, "too many functions");
         if (r.why) break;
         if (!(f->name = strdup(name))) return fail(sb, HL_ERR_NO_MEMORY, "out of memory");
-        f->hidden = strncmp(name, HL_RESERVED_PREFIX, strlen(HL_RESERVED_PREFIX)) == 0;
         sb->nguestfns++;
     }
     if (!hl_r_done(&r))

@@ -1,10 +1,13 @@
 /* init_modes_guest.c - a guest whose initialisation does what its init data says: "spin"
- * never finishes it; anything else registers one function (Ok). */
+ * never finishes it; "max" registers exactly HL_MAX_FUNCS functions, "over" one more;
+ * anything else registers one function (Ok). */
+#include <stdio.h>
 #include <string.h>
 
 #include "hyperlight_guest.h"
 
 static volatile uint64_t sink;
+static char names[HL_MAX_FUNCS + 1][8];
 
 static int ok(const hl_value *a, int n, hl_value *r)
 {
@@ -12,11 +15,32 @@ static int ok(const hl_value *a, int n, hl_value *r)
     return 0;
 }
 
+static bool is(const char *mode, size_t len, const char *want)
+{
+    return mode && len == strlen(want) && memcmp(mode, want, len) == 0;
+}
+
+/* Registers n functions F0000, F0001, ...; a refusal within the first HL_MAX_FUNCS aborts at
+ * once (one beyond is left to the SDK to report). */
+static void register_many(int n)
+{
+    for (int i = 0; i < n; i++) {
+        snprintf(names[i], sizeof names[i], "F%04d", i);
+        if (hl_guest_register(names[i], ok, HL_I32, 0) != 0 && i < HL_MAX_FUNCS)
+            hl_abort(1, "registering %s failed", names[i]);
+    }
+}
+
 void hl_guest_main(void)
 {
     size_t len;
     const char *mode = hl_guest_init_data(&len);
-    if (mode && len == 4 && memcmp(mode, "spin", 4) == 0)
+    if (is(mode, len, "spin"))
         for (;;) sink++; /* never exits to the host */
-    hl_guest_register("Ok", ok, HL_I32, 0);
+    else if (is(mode, len, "max"))
+        register_many(HL_MAX_FUNCS);
+    else if (is(mode, len, "over"))
+        register_many(HL_MAX_FUNCS + 1);
+    else
+        hl_guest_register("Ok", ok, HL_I32, 0);
 }

@@ -963,6 +963,67 @@ static void test_creation(void)
     hl_config_free(cfg);
 }
 
+/* ---- registration limits (tests/guests/init_modes_guest.c) ---- */
+static hl_status new_with_mode(hl_sandbox **sb, const char *mode)
+{
+    hl_config *cfg = hl_config_new();
+    hl_status st;
+    hl_config_set_init_data(cfg, mode, strlen(mode));
+    st = hl_sandbox_new_from_file(sb, guest_path("init_modes_guest"), cfg);
+    hl_config_free(cfg);
+    return st;
+}
+
+static void test_registration_limits(void)
+{
+    hl_sandbox *sb = NULL, *sb2 = NULL;
+    hl_snapshot *snap = NULL, *loaded = NULL;
+    hl_config *cfg = hl_config_new();
+    char want[1024], snap_path[] = "/tmp/hl_test_calls_snap_XXXXXX";
+    const char *name = NULL;
+    hl_value r;
+    int fd;
+
+    /* exactly HL_MAX_FUNCS functions of the guest's own: the SDK's hl.warm does not count */
+    CHECK_INT(new_with_mode(&sb, "max"), HL_OK);
+    if (sb) {
+        CHECK_INT(hl_guest_fn_count(sb), HL_MAX_FUNCS);
+        CHECK_INT(hl_guest_fn_info(sb, HL_MAX_FUNCS - 1, &name, NULL, NULL, NULL), HL_OK);
+        CHECK_STR(name, "F1023");
+        CHECK_INT(hl_call(sb, "F1023", HL_I32, NULL, 0, &r), HL_OK);
+        CHECK_INT(r.v.i32, 1);
+        CHECK_INT(hl_call(sb, "hl.warm", HL_VOID, NULL, 0, &r), HL_OK);
+        /* the table survives a snapshot file */
+        fd = mkstemp(snap_path);
+        CHECK(fd >= 0);
+        if (fd >= 0) close(fd);
+        CHECK_INT(hl_snapshot_take(sb, &snap), HL_OK);
+        CHECK_INT(hl_snapshot_save(snap, snap_path), HL_OK);
+        CHECK_INT(hl_snapshot_load(&loaded, snap_path), HL_OK);
+        CHECK_INT(hl_sandbox_new_from_snapshot(&sb2, loaded, cfg), HL_OK);
+        CHECK_INT(hl_guest_fn_count(sb2), HL_MAX_FUNCS);
+        CHECK_INT(hl_call(sb2, "F1023", HL_I32, NULL, 0, &r), HL_OK);
+        unlink(snap_path);
+    } else {
+        fprintf(stderr, "%s\n", hl_last_error(NULL));
+    }
+    hl_sandbox_free(sb2);
+    hl_snapshot_free(loaded);
+    hl_snapshot_free(snap);
+    hl_sandbox_free(sb);
+
+    /* one more is refused, and creation says why */
+    sb = (hl_sandbox *)&sb;
+    CHECK_INT(new_with_mode(&sb, "over"), HL_ERR_ABORTED);
+    CHECK(sb == NULL);
+    snprintf(want, sizeof want,
+             "%s: guest initialisation failed: guest aborted with code %d: guest function registration failed: "
+             "F1024: too many functions (at most 1024)",
+             guest_path("init_modes_guest"), HL_GUEST_ERR_ABI);
+    CHECK_STR(hl_last_error(NULL), want);
+    hl_config_free(cfg);
+}
+
 /* ---- the function table ---- */
 static void test_fn_table(hl_sandbox *sb)
 {
@@ -1108,6 +1169,7 @@ int main(void)
     test_abort();
     test_config();
     test_creation();
+    test_registration_limits();
     test_state(cfg);
     hl_config_free(cfg);
     return check_exit("test_calls");

@@ -37,6 +37,7 @@ static gfn *fns HOT = fns_static;
 static int nfns HOT, capfns HOT = 32;
 static int nsdk; /* of them the SDK's own (HL_RESERVED_PREFIX): not counted in HL_MAX_FUNCS */
 static char reg_error[128];
+#define REG_NAME_SHOWN 64 /* bytes of a refused name that reg_error echoes: the reason must fit */
 
 /* ---- per-call state ---- */
 static char err_msg[HL_MAX_MESSAGE + 1];
@@ -186,6 +187,17 @@ static int warm(const hl_value *args, int argc, hl_value *ret)
     return 0;
 }
 
+/* Keeps the first refusal for the host: the name (cut with "..." if long), then the whole
+ * reason. Returns -1. */
+static int reg_fail(const char *name, size_t len, const char *why)
+{
+    if (reg_error[0]) return -1;
+    if (!name) name = "(null)", len = 6;
+    snprintf(reg_error, sizeof reg_error, "%.*s%s: %s", len > REG_NAME_SHOWN ? REG_NAME_SHOWN : (int)len, name,
+             len > REG_NAME_SHOWN ? "..." : "", why);
+    return -1;
+}
+
 int hl_guest_register(const char *name, hl_guest_fn fn, hl_type ret, int argc, ...)
 {
     va_list ap;
@@ -193,7 +205,9 @@ int hl_guest_register(const char *name, hl_guest_fn fn, hl_type ret, int argc, .
     size_t len = name ? strlen(name) : 0;
     const char *bad = NULL;
     bool sdk = len && strncmp(name, HL_RESERVED_PREFIX, strlen(HL_RESERVED_PREFIX)) == 0;
-    if (len == 0 || len > HL_MAX_NAME || !fn) bad = "invalid name or function";
+    if (len == 0) bad = "missing or empty name";
+    else if (len > HL_MAX_NAME) bad = "name longer than " STR(HL_MAX_NAME) " bytes";
+    else if (!fn) bad = "NULL function";
     else if (sdk && fn != warm) bad = "names starting with 'hl.' are reserved";
     else if (argc < 0 || argc > HL_MAX_ARGS) bad = "too many parameters";
     else if ((unsigned)ret > HL_TYPE_MAX) bad = "invalid return type";
@@ -212,10 +226,7 @@ int hl_guest_register(const char *name, hl_guest_fn fn, hl_type ret, int argc, .
             fns = n, capfns = cap;
         }
     }
-    if (bad) {
-        if (!reg_error[0]) snprintf(reg_error, sizeof reg_error, "%s: %s", name ? name : "(null)", bad);
-        return -1;
-    }
+    if (bad) return reg_fail(name, len, bad);
     f = &fns[nfns];
     f->name = name;
     f->fn = fn;
@@ -228,10 +239,7 @@ int hl_guest_register(const char *name, hl_guest_fn fn, hl_type ret, int argc, .
         f->params[i] = (hl_type)t;
     }
     va_end(ap);
-    if (bad) {
-        if (!reg_error[0]) snprintf(reg_error, sizeof reg_error, "%s: %s", name, bad);
-        return -1;
-    }
+    if (bad) return reg_fail(name, len, bad);
     nfns++;
     nsdk += sdk;
     return 0;

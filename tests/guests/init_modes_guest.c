@@ -1,6 +1,6 @@
 /* init_modes_guest.c - a guest whose initialisation does what its init data says: "spin"
- * never finishes it; "max" registers exactly HL_MAX_FUNCS functions, "over" one more;
- * anything else registers one function (Ok). */
+ * never finishes it; "max" registers exactly HL_MAX_FUNCS functions, "over" one more; "long"
+ * a name of 300 bytes; anything else registers one function (Ok). */
 #include <stdio.h>
 #include <string.h>
 
@@ -8,6 +8,7 @@
 
 static volatile uint64_t sink;
 static char names[HL_MAX_FUNCS + 1][8];
+static char long_name[301];
 
 static int ok(const hl_value *a, int n, hl_value *r)
 {
@@ -35,12 +36,16 @@ void hl_guest_main(void)
 {
     size_t len;
     const char *mode = hl_guest_init_data(&len);
-    if (is(mode, len, "spin"))
+    if (is(mode, len, "spin")) {
         for (;;) sink++; /* never exits to the host */
-    else if (is(mode, len, "max"))
+    } else if (is(mode, len, "max")) {
         register_many(HL_MAX_FUNCS);
-    else if (is(mode, len, "over"))
+    } else if (is(mode, len, "over")) {
         register_many(HL_MAX_FUNCS + 1);
-    else
+    } else if (is(mode, len, "long")) {
+        memset(long_name, 'n', 300);
+        hl_guest_register(long_name, ok, HL_I32, 0);
+    } else {
         hl_guest_register("Ok", ok, HL_I32, 0);
+    }
 }

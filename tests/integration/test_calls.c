@@ -1021,6 +1021,17 @@ static void test_registration_limits(void)
              "F1024: too many functions (at most 1024)",
              guest_path("init_modes_guest"), HL_GUEST_ERR_ABI);
     CHECK_STR(hl_last_error(NULL), want);
+
+    /* a name longer than HL_MAX_NAME: the echoed name is cut, the reason is whole */
+    sb = (hl_sandbox *)&sb;
+    CHECK_INT(new_with_mode(&sb, "long"), HL_ERR_ABORTED);
+    CHECK(sb == NULL);
+    snprintf(want, sizeof want,
+             "%s: guest initialisation failed: guest aborted with code %d: guest function registration failed: "
+             "%.64s...: name longer than 255 bytes",
+             guest_path("init_modes_guest"), HL_GUEST_ERR_ABI,
+             "nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn");
+    CHECK_STR(hl_last_error(NULL), want);
     hl_config_free(cfg);
 }
 

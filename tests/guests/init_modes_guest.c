@@ -1,6 +1,7 @@
 /* init_modes_guest.c - a guest whose initialisation does what its init data says: "spin"
  * never finishes it; "max" registers exactly HL_MAX_FUNCS functions, "over" one more; "long"
- * a name of 300 bytes; anything else registers one function (Ok). */
+ * a name of 300 bytes; "abort" aborts with a message of HL_MAX_MESSAGE bytes, 'a' + i % 26
+ * at offset i; anything else registers one function (Ok). */
 #include <stdio.h>
 #include <string.h>
 
@@ -9,6 +10,7 @@
 static volatile uint64_t sink;
 static char names[HL_MAX_FUNCS + 1][8];
 static char long_name[301];
+static char message[HL_MAX_MESSAGE + 1];
 
 static int ok(const hl_value *a, int n, hl_value *r)
 {
@@ -42,6 +44,9 @@ void hl_guest_main(void)
         register_many(HL_MAX_FUNCS);
     } else if (is(mode, len, "over")) {
         register_many(HL_MAX_FUNCS + 1);
+    } else if (is(mode, len, "abort")) {
+        for (unsigned i = 0; i < HL_MAX_MESSAGE; i++) message[i] = (char)('a' + i % 26);
+        hl_abort(5, "%s", message);
     } else if (is(mode, len, "long")) {
         memset(long_name, 'n', 300);
         hl_guest_register(long_name, ok, HL_I32, 0);

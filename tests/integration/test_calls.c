@@ -199,6 +199,12 @@ static int h_raw_fail(hl_host_call *c, const hl_value *a, int n, hl_value *r)
     host_calls++;
     return 5;
 }
+/* HostFail for test_long_messages: an error message of HL_MAX_MESSAGE bytes */
+static char long_msg[HL_MAX_MESSAGE + 1];
+static int h_long_fail(hl_host_call *c, const hl_value *a, int n, hl_value *r)
+{
+    return hl_host_call_error(c, a[0].v.i32, "%s", long_msg);
+}
 /* HostBig(u32 n) -> n bytes (i*31+7)&0xff */
 static int h_big(hl_host_call *c, const hl_value *a, int n, hl_value *r)
 {
@@ -735,6 +741,52 @@ static void test_abort(void)
     hl_config_free(cfg);
 }
 
+/* Messages of HL_MAX_MESSAGE bytes arrive whole, with the host's words around them. */
+static void test_long_messages(void)
+{
+    hl_config *cfg = full_config();
+    hl_sandbox *sb;
+    hl_type i32 = HL_I32;
+    hl_value r, a[2];
+    static char want[2 * HL_MAX_MESSAGE];
+    for (unsigned i = 0; i < HL_MAX_MESSAGE; i++) long_msg[i] = (char)('a' + i % 26);
+    a[0] = hl_i32(3);
+    a[1] = hl_str(long_msg);
+    CHECK_INT(hl_config_register_host_fn(cfg, "HostFail", HL_I32, &i32, 1, h_long_fail, NULL), HL_OK);
+    sb = must_sandbox(GUEST, cfg);
+
+    /* a guest function's error result */
+    CHECK_INT(hl_call(sb, "Fail", HL_I32, a, 2, &r), HL_ERR_GUEST);
+    snprintf(want, sizeof want, "guest function 'Fail' failed with code 3: %s", long_msg);
+    CHECK_STR(hl_last_error(sb), want);
+    /* a host function's error, as the guest sees it */
+    a[0] = hl_i32(9);
+    CHECK_INT(hl_call(sb, "CallHostFail", HL_STRING, a, 1, &r), HL_OK);
+    snprintf(want, sizeof want, "rc=9 err=%s", long_msg);
+    CHECK_STR(hl_value_str(&r), want);
+    /* an abort, and the refusals that name it */
+    a[0] = hl_i32(7);
+    CHECK_INT(hl_call(sb, "Abort", HL_VOID, a, 2, &r), HL_ERR_ABORTED);
+    snprintf(want, sizeof want, "guest aborted with code 7: %s", long_msg);
+    CHECK_STR(hl_last_error(sb), want);
+    CHECK_INT(hl_call(sb, "Nop", HL_VOID, NULL, 0, &r), HL_ERR_STATE);
+    snprintf(want, sizeof want, "sandbox is poisoned (after: guest aborted with code 7: %s)", long_msg);
+    CHECK_STR(hl_last_error(sb), want);
+    hl_sandbox_free(sb);
+    hl_config_free(cfg);
+
+    /* an abort during initialisation: the creation error */
+    cfg = hl_config_new();
+    CHECK_INT(hl_config_set_init_data(cfg, "abort", 5), HL_OK);
+    sb = (hl_sandbox *)&sb;
+    CHECK_INT(hl_sandbox_new_from_file(&sb, guest_path("init_modes_guest"), cfg), HL_ERR_ABORTED);
+    CHECK(sb == NULL);
+    snprintf(want, sizeof want, "%s: guest initialisation failed: guest aborted with code 5: %s",
+             guest_path("init_modes_guest"), long_msg);
+    CHECK_STR(hl_last_error(NULL), want);
+    hl_config_free(cfg);
+}
+
 /* ---- configuration ---- */
 #define SIZE_LIMITS(setter, what, min, max)                                                      \
     do {                                                                                         \
@@ -1178,6 +1230,7 @@ int main(void)
     hl_sandbox_free(sb);
 
     test_abort();
+    test_long_messages();
     test_config();
     test_creation();
     test_registration_limits();

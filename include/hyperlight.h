@@ -266,9 +266,11 @@ HL_API hl_status hl_snapshot_take(hl_sandbox *sb, hl_snapshot **out);
 /* Drops the caller's reference to snap. NULL is a no-op. */
 HL_API void hl_snapshot_free(hl_snapshot *snap);
 /* The generation of snap (1 for the first snapshot of a sandbox made from an ELF; each
- * snapshot taken from a sandbox gets one more than the snapshot the sandbox came from). The
- * guest reads the generation of the snapshot it was last restored from with
- * hl_guest_generation(). */
+ * snapshot taken from a sandbox gets one more than the snapshot the sandbox's state came
+ * from: the one it was made from or last restored to, or the one it took last). After a
+ * restore to an older snapshot, a new snapshot may share its generation with one taken
+ * before: generations count depth, they are not unique. The guest reads the generation of
+ * the snapshot it was last restored from with hl_guest_generation(). */
 HL_API uint64_t hl_snapshot_generation(const hl_snapshot *snap);
 
 /* Puts sb (Ready or Poisoned) back to snap, which must have been taken from sb or from a

@@ -128,6 +128,17 @@ HL_API hl_status hl_config_set_limits(hl_config *cfg, uint64_t max_host_calls, u
  * fails with HL_ERR_CANCELLED ("... timed out after N ms"). */
 HL_API void hl_config_set_timeout(hl_config *cfg, uint64_t ms);
 
+/* A time limit for the guest's initialisation (its hl_guest_main, run inside
+ * hl_sandbox_new_from_file/_memory) in milliseconds; 0: none. The default,
+ * HL_INIT_TIMEOUT_DEFAULT, holds on every machine: raise it where guests run much slower
+ * (software emulation is ~100 times slower than KVM). An initialisation that runs longer is
+ * stopped and the creation fails with HL_ERR_CANCELLED ("... guest initialisation timed out
+ * after N ms"). hl_config_set_timeout does not apply to initialisation. */
+#define HL_INIT_TIMEOUT_DEFAULT 10000u
+HL_API void hl_config_set_init_timeout(hl_config *cfg, uint64_t ms);
+/* The initialisation time limit of cfg in milliseconds (0 for a NULL cfg). */
+HL_API uint64_t hl_config_init_timeout(const hl_config *cfg);
+
 /* True once the guest call this host function serves was interrupted or timed out; a long
  * host function should then return early. The call ends as cancelled when it returns. */
 HL_API bool hl_host_call_cancelled(hl_host_call *call);
@@ -255,9 +266,11 @@ HL_API hl_status hl_snapshot_take(hl_sandbox *sb, hl_snapshot **out);
 /* Drops the caller's reference to snap. NULL is a no-op. */
 HL_API void hl_snapshot_free(hl_snapshot *snap);
 /* The generation of snap (1 for the first snapshot of a sandbox made from an ELF; each
- * snapshot taken from a sandbox gets one more than the snapshot the sandbox came from). The
- * guest reads the generation of the snapshot it was last restored from with
- * hl_guest_generation(). */
+ * snapshot taken from a sandbox gets one more than the snapshot the sandbox's state came
+ * from: the one it was made from or last restored to, or the one it took last). After a
+ * restore to an older snapshot, a new snapshot may share its generation with one taken
+ * before: generations count depth, they are not unique. The guest reads the generation of
+ * the snapshot it was last restored from with hl_guest_generation(). */
 HL_API uint64_t hl_snapshot_generation(const hl_snapshot *snap);
 
 /* Puts sb (Ready or Poisoned) back to snap, which must have been taken from sb or from a

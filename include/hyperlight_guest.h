@@ -30,8 +30,9 @@ void hl_guest_main(void);
 typedef int (*hl_guest_fn)(const hl_value *args, int argc, hl_value *ret);
 
 /* Registers `name` with return type ret and argc parameter types (variadic hl_type values).
- * Returns 0, or -1 if the table is full, the name is invalid or duplicated, or a type is
- * invalid (the host then fails sandbox creation with the reason). */
+ * Returns 0, or -1 if the guest registered HL_MAX_FUNCS functions already (the SDK's own
+ * functions do not count), the name is invalid or duplicated, or a type is invalid (the host
+ * then fails sandbox creation with the reason). */
 int hl_guest_register(const char *name, hl_guest_fn fn, hl_type ret, int argc, ...);
 
 /* Calls host function `name` with args[0..argc) expecting ret_type. On success returns 0 and

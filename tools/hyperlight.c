@@ -36,6 +36,7 @@ static const char usage[] =
     "  --input-size SIZE    input buffer (default 256K)\n"
     "  --output-size SIZE   output buffer (default 256K)\n"
     "  --timeout MS         stop a call that runs longer than MS milliseconds (exit status 1)\n"
+    "  --                   end of the options (for a GUEST whose name starts with --)\n"
     "SIZE is a byte count with an optional K, M or G suffix. The options do not apply to a\n"
     "snapshot file, whose sizes are fixed.\n"
     "Host functions available to the guest: GetWeekday() -> string.\n";
@@ -60,23 +61,31 @@ static int get_weekday(hl_host_call *call, const hl_value *args, int nargs, hl_v
     return 0;
 }
 
-static int parse_size(const char *s, size_t *out)
+/* Parses an option's value: decimal digits, then (if sizes) an optional K, M or G, at most
+ * max in all. Returns NULL with the value in *out, or what is wrong with s. */
+static const char *parse_count(const char *s, bool sizes, unsigned long long max, unsigned long long *out)
 {
     char *end;
     unsigned long long v;
+    unsigned shift = 0;
+    if (!s[0]) return "empty";
+    if (s[0] == '-') return "negative";
+    if (!isdigit((unsigned char)s[0])) goto bad; /* strtoull would skip blanks and take a + */
     errno = 0;
-    if (!isdigit((unsigned char)s[0])) return -1;
     v = strtoull(s, &end, 10);
-    if (errno) return -1;
-    switch (*end) {
-    case 'K': case 'k': v <<= 10; end++; break;
-    case 'M': case 'm': v <<= 20; end++; break;
-    case 'G': case 'g': v <<= 30; end++; break;
+    if (errno == ERANGE) return "too large";
+    switch (sizes ? *end : 0) {
+    case 'K': case 'k': shift = 10; end++; break;
+    case 'M': case 'm': shift = 20; end++; break;
+    case 'G': case 'g': shift = 30; end++; break;
     default: break;
     }
-    if (*end) return -1;
-    *out = (size_t)v;
-    return 0;
+    if (*end) goto bad;
+    if (v > max >> shift) return "too large"; /* before the shift: it must not wrap */
+    *out = v << shift;
+    return NULL;
+bad:
+    return sizes ? "not a byte count with an optional K, M or G suffix" : "not a number of milliseconds";
 }
 
 static int hexval(char c)
@@ -310,45 +319,45 @@ int main(int argc, char **argv)
         return EXIT_FAIL;
     }
     for (; i < argc && !strncmp(argv[i], "--", 2); i += 2) {
-        size_t size;
-        hl_status st;
-        if (!strcmp(argv[i], "--")) {
-            i--;
+        const char *opt = argv[i], *why;
+        bool timeout = !strcmp(opt, "--timeout");
+        unsigned long long n;
+        hl_status st = HL_OK;
+        char msg[256];
+        if (!strcmp(opt, "--")) { /* the end of the options: GUEST follows */
+            i++;
             break;
         }
-        if (i + 1 >= argc) {
-            rc = usage_error("option %s needs a value", argv[i]);
+        if (!timeout && strcmp(opt, "--heap") && strcmp(opt, "--scratch") && strcmp(opt, "--input-size") &&
+            strcmp(opt, "--output-size")) {
+            rc = usage_error("unknown option %s", opt);
             goto out;
         }
-        if (!strcmp(argv[i], "--timeout")) {
-            char *end;
-            unsigned long long ms;
-            errno = 0;
-            ms = strtoull(argv[i + 1], &end, 10);
-            if (!isdigit((unsigned char)argv[i + 1][0]) || *end || errno || ms == 0) {
-                rc = usage_error("bad timeout '%s' (milliseconds, at least 1)", argv[i + 1]);
-                goto out;
-            }
-            hl_config_set_timeout(cfg, ms);
+        if (i + 1 >= argc) {
+            rc = usage_error("option %s needs a value", opt);
+            goto out;
+        }
+        why = parse_count(argv[i + 1], !timeout, timeout ? UINT64_MAX : SIZE_MAX, &n);
+        if (!why && timeout && n == 0) why = "must be at least 1";
+        if (why) {
+            snprintf(msg, sizeof msg, "%s: bad %s '%.64s': %s", opt, timeout ? "time limit" : "size", argv[i + 1],
+                     why);
+            rc = usage_error("%s", msg);
+            goto out;
+        }
+        if (timeout) {
+            hl_config_set_timeout(cfg, n);
             continue;
         }
-        if (parse_size(argv[i + 1], &size)) {
-            rc = usage_error("bad size '%s'", argv[i + 1]);
-            goto out;
-        }
-        if (!strcmp(argv[i], "--heap")) st = hl_config_set_heap_size(cfg, size);
-        else if (!strcmp(argv[i], "--scratch")) st = hl_config_set_scratch_size(cfg, size);
-        else if (!strcmp(argv[i], "--input-size")) st = hl_config_set_input_size(cfg, size);
-        else if (!strcmp(argv[i], "--output-size")) st = hl_config_set_output_size(cfg, size);
-        else {
-            rc = usage_error("unknown option %s", argv[i]);
-            goto out;
-        }
+        if (!strcmp(opt, "--heap")) st = hl_config_set_heap_size(cfg, (size_t)n);
+        else if (!strcmp(opt, "--scratch")) st = hl_config_set_scratch_size(cfg, (size_t)n);
+        else if (!strcmp(opt, "--input-size")) st = hl_config_set_input_size(cfg, (size_t)n);
+        else st = hl_config_set_output_size(cfg, (size_t)n);
         if (st != HL_OK) {
             rc = usage_error("%s", hl_config_error(cfg));
             goto out;
         }
-        size_opt = argv[i];
+        size_opt = opt;
     }
     if (i >= argc) {
         rc = usage_error("%s: missing GUEST", cmd);

@@ -113,6 +113,8 @@ typedef enum hl_type {
 #define HL_MAX_ARGS 16        /* arguments per call, both directions */
 #define HL_MAX_NAME 255       /* bytes in a function name, excluding the NUL */
 #define HL_MAX_FUNCS 1024     /* guest functions a guest may register */
+#define HL_MAX_SDK_FUNCS 16   /* functions the SDK registers itself, named HL_RESERVED_PREFIX... */
+#define HL_MAX_FUNC_TABLE (HL_MAX_FUNCS + HL_MAX_SDK_FUNCS) /* entries in a function table */
 #define HL_RESERVED_PREFIX "hl." /* guest function names the SDK keeps for itself */
 
 /* ---- buffers: stacks of records --------------------------------------------------------

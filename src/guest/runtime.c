@@ -17,6 +17,8 @@
  * the data segment, hyperlight_guest.ld): on kvm_pvm each page a new VM's first call touches
  * costs a fault of ~20 µs. */
 #define HOT __attribute__((section(".data.hl_hot")))
+#define STR_(x) #x
+#define STR(x) STR_(x) /* a constant's value as a string literal */
 static const struct hl_peb *peb HOT;
 static struct hl_meta *meta HOT;
 static uint8_t *in_buf HOT, *out_buf HOT;
@@ -33,7 +35,9 @@ typedef struct gfn {
 static gfn fns_static[32] HOT; /* most guests fit here: dispatch then touches no heap page */
 static gfn *fns HOT = fns_static;
 static int nfns HOT, capfns HOT = 32;
+static int nsdk; /* of them the SDK's own (HL_RESERVED_PREFIX): not counted in HL_MAX_FUNCS */
 static char reg_error[128];
+#define REG_NAME_SHOWN 64 /* bytes of a refused name that reg_error echoes: the reason must fit */
 
 /* ---- per-call state ---- */
 static char err_msg[HL_MAX_MESSAGE + 1];
@@ -217,17 +221,32 @@ static int warm(const hl_value *args, int argc, hl_value *ret)
     return 0;
 }
 
+/* Keeps the first refusal for the host: the name (cut with "..." if long), then the whole
+ * reason. Returns -1. */
+static int reg_fail(const char *name, size_t len, const char *why)
+{
+    if (reg_error[0]) return -1;
+    if (!name) name = "(null)", len = 6;
+    snprintf(reg_error, sizeof reg_error, "%.*s%s: %s", len > REG_NAME_SHOWN ? REG_NAME_SHOWN : (int)len, name,
+             len > REG_NAME_SHOWN ? "..." : "", why);
+    return -1;
+}
+
 int hl_guest_register(const char *name, hl_guest_fn fn, hl_type ret, int argc, ...)
 {
     va_list ap;
     gfn *f;
     size_t len = name ? strlen(name) : 0;
     const char *bad = NULL;
-    if (len == 0 || len > HL_MAX_NAME || !fn) bad = "invalid name or function";
-    else if (strncmp(name, "hl.", 3) == 0 && fn != warm) bad = "names starting with 'hl.' are reserved";
+    bool sdk = len && strncmp(name, HL_RESERVED_PREFIX, strlen(HL_RESERVED_PREFIX)) == 0;
+    if (len == 0) bad = "missing or empty name";
+    else if (len > HL_MAX_NAME) bad = "name longer than " STR(HL_MAX_NAME) " bytes";
+    else if (!fn) bad = "NULL function";
+    else if (sdk && fn != warm) bad = "names starting with 'hl.' are reserved";
     else if (argc < 0 || argc > HL_MAX_ARGS) bad = "too many parameters";
     else if ((unsigned)ret > HL_TYPE_MAX) bad = "invalid return type";
-    else if (nfns == HL_MAX_FUNCS) bad = "too many functions";
+    else if (sdk ? nsdk == HL_MAX_SDK_FUNCS : nfns - nsdk == HL_MAX_FUNCS)
+        bad = sdk ? "too many SDK functions" : "too many functions (at most " STR(HL_MAX_FUNCS) ")";
     for (int i = 0; !bad && i < nfns; i++)
         if (strcmp(fns[i].name, name) == 0) bad = "duplicate name";
     if (!bad && nfns == capfns) {
@@ -241,10 +260,7 @@ int hl_guest_register(const char *name, hl_guest_fn fn, hl_type ret, int argc, .
             fns = n, capfns = cap;
         }
     }
-    if (bad) {
-        if (!reg_error[0]) snprintf(reg_error, sizeof reg_error, "%s: %s", name ? name : "(null)", bad);
-        return -1;
-    }
+    if (bad) return reg_fail(name, len, bad);
     f = &fns[nfns];
     f->name = name;
     f->fn = fn;
@@ -257,11 +273,9 @@ int hl_guest_register(const char *name, hl_guest_fn fn, hl_type ret, int argc, .
         f->params[i] = (hl_type)t;
     }
     va_end(ap);
-    if (bad) {
-        if (!reg_error[0]) snprintf(reg_error, sizeof reg_error, "%s: %s", name, bad);
-        return -1;
-    }
+    if (bad) return reg_fail(name, len, bad);
     nfns++;
+    nsdk += sdk;
     return 0;
 }
 

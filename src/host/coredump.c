@@ -37,7 +37,7 @@ _Static_assert(sizeof(struct user_fpregs_struct) == 512, "fxsave area");
 /* The "HYPERLIGHT" note: the fault description and control registers, as text. BFD reads
  * notes of every owner with the generic core note types, so its type must be none of those. */
 #define HL_NT_FAULT 0x484c0001u
-#define NOTE_TEXT_MAX 1024
+#define NOTE_TEXT_MAX (HL_ERR_LEN + 256) /* the fault text (an error text) and the registers */
 #define MAX_NAME_TRIES 64
 
 static uint64_t core_counter; /* process-wide, for unique file names */

@@ -36,6 +36,7 @@ hl_config *hl_config_new(void)
     cfg->sizes.input = HL_BUFFER_DEFAULT;
     cfg->sizes.output = HL_BUFFER_DEFAULT;
     cfg->print = hl_default_print;
+    cfg->init_timeout_ms = HL_INIT_TIMEOUT_DEFAULT;
     cfg->max_host_calls = HL_MAX_HOST_CALLS_DEFAULT;
     cfg->max_output = HL_MAX_OUTPUT_DEFAULT;
     return cfg;
@@ -237,6 +238,13 @@ void hl_config_set_timeout(hl_config *cfg, uint64_t ms)
 {
     if (cfg) cfg->timeout_ms = ms;
 }
+
+void hl_config_set_init_timeout(hl_config *cfg, uint64_t ms)
+{
+    if (cfg) cfg->init_timeout_ms = ms;
+}
+
+uint64_t hl_config_init_timeout(const hl_config *cfg) { return cfg ? cfg->init_timeout_ms : 0; }
 
 bool hl_host_call_cancelled(hl_host_call *call) { return call && call->sb && hl_cancelled(call->sb) != 0; }
 

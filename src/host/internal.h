@@ -2,6 +2,7 @@
 #ifndef HL_INTERNAL_H
 #define HL_INTERNAL_H
 
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -13,7 +14,10 @@
 #include "hyperlight.h"
 #include "wire.h"
 
-#define HL_ERR_LEN 512
+/* An error text holds a whole guest message (HL_MAX_MESSAGE bytes) with what the host says
+ * around it: a function name, a guest's file path and a few phrases ("PATH: guest
+ * initialisation failed: guest aborted with code N: MESSAGE"). */
+#define HL_ERR_LEN (HL_MAX_MESSAGE + HL_MAX_NAME + PATH_MAX + 512)
 #define HL_PAGE HL_PAGE_SIZE
 #define HL_ALIGN_UP(x, a) (((x) + (a) - 1) & ~((uint64_t)(a) - 1))
 #define HL_ALIGN_DOWN(x, a) ((x) & ~((uint64_t)(a) - 1))
@@ -310,6 +314,7 @@ struct hl_config {
     void *init_data;             /* copied at hl_config_set_init_data; sizes.init bytes */
     hl_file files[HL_MAX_FILES]; /* sizes.nfiles of them; labels in sizes */
     uint64_t timeout_ms;
+    uint64_t init_timeout_ms; /* for the guest's initialisation */
     uint64_t max_host_calls; /* per guest call */
     uint64_t max_output;     /* bytes of prints and log messages per guest call */
     int nhostfns, caphostfns;
@@ -336,7 +341,7 @@ const hl_hostfn *hl_hostfn_find(const hl_hostfn *fns, int n, const char *name);
 struct hl_host_call {
     void *user;
     hl_sandbox *sb;
-    char err[HL_ERR_LEN];
+    char err[HL_MAX_MESSAGE + 1]; /* for the guest: as much as a message to it can hold */
     int err_code;
     void **allocs;
     int nallocs, capallocs;

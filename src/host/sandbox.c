@@ -558,10 +558,10 @@ static hl_status run(hl_sandbox *sb, int mode, const hl_rec **last, const char *
 static hl_status read_funcs(hl_sandbox *sb, const hl_rec *rec)
 {
     hl_reader r;
-    unsigned count;
+    unsigned count, nown = 0, nsdk = 0;
     hl_r_init(&r, rec->payload, rec->len);
     count = hl_r_u16(&r);
-    if (!r.why && count > HL_MAX_FUNCS) hl_r_fail(&r, "too many functions");
+    if (!r.why && count > HL_MAX_FUNC_TABLE) hl_r_fail(&r, "too many functions");
     if (!r.why && !(sb->guestfns = calloc(count ? count : 1, sizeof *sb->guestfns)))
         return fail(sb, HL_ERR_NO_MEMORY, "out of memory");
     for (unsigned i = 0; i < count && !r.why; i++) {
@@ -580,9 +580,11 @@ static hl_status read_funcs(hl_sandbox *sb, const hl_rec *rec)
         }
         for (unsigned k = 0; k < i && !r.why; k++)
             if (strcmp(sb->guestfns[k].name, name) == 0) hl_r_fail(&r, "duplicate function name");
+        f->hidden = strncmp(name, HL_RESERVED_PREFIX, strlen(HL_RESERVED_PREFIX)) == 0;
+        if (!r.why && (f->hidden ? ++nsdk > HL_MAX_SDK_FUNCS : ++nown > HL_MAX_FUNCS))
+            hl_r_fail(&r, "too many functions");
         if (r.why) break;
         if (!(f->name = strdup(name))) return fail(sb, HL_ERR_NO_MEMORY, "out of memory");
-        f->hidden = strncmp(name, HL_RESERVED_PREFIX, strlen(HL_RESERVED_PREFIX)) == 0;
         sb->nguestfns++;
     }
     if (!hl_r_done(&r))
@@ -789,8 +791,12 @@ static hl_status create(hl_sandbox *sb, const uint8_t *data, size_t len, const h
     sb->nfiles = cfg->sizes.nfiles;
     if ((st = hl_sandbox_map_files(sb, &vs)) || (st = hl_vm_create(&sb->vm, &vs, sb->err))) return st;
     sb->in_top = HL_BUF_EMPTY;
-    /* a confined sandbox's guest runs only on its worker, initialisation included */
+    /* a confined sandbox's guest runs only on its worker, initialisation included. The
+     * initialisation has a time limit of its own, so that a guest that never finishes it
+     * cannot hang the creation; calls then get the configuration's call limit. */
+    sb->timeout_ms = cfg->init_timeout_ms;
     st = sb->confine ? hl_confine_run(sb, "guest initialisation", init_job, &last) : init_job(sb, &last);
+    sb->timeout_ms = cfg->timeout_ms;
     if (st != HL_OK) {
         char why[HL_ERR_LEN];
         memcpy(why, sb->err, sizeof why);

@@ -335,11 +335,11 @@ hl_status hl_snapshot_save(const hl_snapshot *snap, const char *path)
         return hl_set_thread_error(HL_ERR_INVALID_ARG, "hl_snapshot_save: snapshot and path are required");
     lo = &snap->lo;
     if (!snap->has_cpu) return fail(path, HL_ERR_INVALID_ARG, "the snapshot has no vCPU state");
-    if (snap->nguestfns < 0 || snap->nguestfns > HL_MAX_FUNCS || snap->nhostfns < 0 ||
+    if (snap->nguestfns < 0 || snap->nguestfns > HL_MAX_FUNC_TABLE || snap->nhostfns < 0 ||
         snap->nhostfns > SNAP_MAX_HOSTFNS || lo->nregions > SNAP_REGIONS || lo->sizes.nfiles < 0 ||
         lo->sizes.nfiles > SNAP_FILES)
         return fail(path, HL_ERR_INVALID_ARG, "the snapshot has %d guest and %d host functions (at most %d and %d)",
-                    snap->nguestfns, snap->nhostfns, HL_MAX_FUNCS, SNAP_MAX_HOSTFNS);
+                    snap->nguestfns, snap->nhostfns, HL_MAX_FUNC_TABLE, SNAP_MAX_HOSTFNS);
     if (snap->nfiles || lo->sizes.nfiles)
         return fail(path, HL_ERR_INVALID_ARG,
                     "the snapshot maps %d host file%s, which a snapshot file cannot hold (they are not part of "
@@ -836,9 +836,9 @@ hl_status hl_snapshot_load(hl_snapshot **out, const char *path)
             goto fail_fd;
         }
     }
-    if (h.nguestfns > HL_MAX_FUNCS || h.nhostfns > SNAP_MAX_HOSTFNS) {
+    if (h.nguestfns > HL_MAX_FUNC_TABLE || h.nhostfns > SNAP_MAX_HOSTFNS) {
         st = fail(path, HL_ERR_BAD_GUEST, "%u guest and %u host functions (at most %d and %d)", h.nguestfns,
-                  h.nhostfns, HL_MAX_FUNCS, SNAP_MAX_HOSTFNS);
+                  h.nhostfns, HL_MAX_FUNC_TABLE, SNAP_MAX_HOSTFNS);
         goto fail_fd;
     }
     meta_len = h.meta_end - SNAP_HEADER;

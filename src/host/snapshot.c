@@ -431,7 +431,7 @@ hl_status hl_restore_ex(hl_sandbox *sb, hl_snapshot *snap, bool full_cpu)
             goto fail;
         if ((st = hl_vm_cpu_set(&sb->vm, &cpu, sb->err)) != HL_OK) goto fail;
     }
-    if (sb->gen_counter < snap->generation) sb->gen_counter = snap->generation;
+    sb->gen_counter = snap->generation; /* the next snapshot is one generation past snap */
     sb->state = HL_STATE_READY;
     sb->err[0] = 0;
     sb->err_code = 0;

@@ -199,6 +199,12 @@ static int h_raw_fail(hl_host_call *c, const hl_value *a, int n, hl_value *r)
     host_calls++;
     return 5;
 }
+/* HostFail for test_long_messages: an error message of HL_MAX_MESSAGE bytes */
+static char long_msg[HL_MAX_MESSAGE + 1];
+static int h_long_fail(hl_host_call *c, const hl_value *a, int n, hl_value *r)
+{
+    return hl_host_call_error(c, a[0].v.i32, "%s", long_msg);
+}
 /* HostBig(u32 n) -> n bytes (i*31+7)&0xff */
 static int h_big(hl_host_call *c, const hl_value *a, int n, hl_value *r)
 {
@@ -735,6 +741,52 @@ static void test_abort(void)
     hl_config_free(cfg);
 }
 
+/* Messages of HL_MAX_MESSAGE bytes arrive whole, with the host's words around them. */
+static void test_long_messages(void)
+{
+    hl_config *cfg = full_config();
+    hl_sandbox *sb;
+    hl_type i32 = HL_I32;
+    hl_value r, a[2];
+    static char want[2 * HL_MAX_MESSAGE];
+    for (unsigned i = 0; i < HL_MAX_MESSAGE; i++) long_msg[i] = (char)('a' + i % 26);
+    a[0] = hl_i32(3);
+    a[1] = hl_str(long_msg);
+    CHECK_INT(hl_config_register_host_fn(cfg, "HostFail", HL_I32, &i32, 1, h_long_fail, NULL), HL_OK);
+    sb = must_sandbox(GUEST, cfg);
+
+    /* a guest function's error result */
+    CHECK_INT(hl_call(sb, "Fail", HL_I32, a, 2, &r), HL_ERR_GUEST);
+    snprintf(want, sizeof want, "guest function 'Fail' failed with code 3: %s", long_msg);
+    CHECK_STR(hl_last_error(sb), want);
+    /* a host function's error, as the guest sees it */
+    a[0] = hl_i32(9);
+    CHECK_INT(hl_call(sb, "CallHostFail", HL_STRING, a, 1, &r), HL_OK);
+    snprintf(want, sizeof want, "rc=9 err=%s", long_msg);
+    CHECK_STR(hl_value_str(&r), want);
+    /* an abort, and the refusals that name it */
+    a[0] = hl_i32(7);
+    CHECK_INT(hl_call(sb, "Abort", HL_VOID, a, 2, &r), HL_ERR_ABORTED);
+    snprintf(want, sizeof want, "guest aborted with code 7: %s", long_msg);
+    CHECK_STR(hl_last_error(sb), want);
+    CHECK_INT(hl_call(sb, "Nop", HL_VOID, NULL, 0, &r), HL_ERR_STATE);
+    snprintf(want, sizeof want, "sandbox is poisoned (after: guest aborted with code 7: %s)", long_msg);
+    CHECK_STR(hl_last_error(sb), want);
+    hl_sandbox_free(sb);
+    hl_config_free(cfg);
+
+    /* an abort during initialisation: the creation error */
+    cfg = hl_config_new();
+    CHECK_INT(hl_config_set_init_data(cfg, "abort", 5), HL_OK);
+    sb = (hl_sandbox *)&sb;
+    CHECK_INT(hl_sandbox_new_from_file(&sb, guest_path("init_modes_guest"), cfg), HL_ERR_ABORTED);
+    CHECK(sb == NULL);
+    snprintf(want, sizeof want, "%s: guest initialisation failed: guest aborted with code 5: %s",
+             guest_path("init_modes_guest"), long_msg);
+    CHECK_STR(hl_last_error(NULL), want);
+    hl_config_free(cfg);
+}
+
 /* ---- configuration ---- */
 #define SIZE_LIMITS(setter, what, min, max)                                                      \
     do {                                                                                         \
@@ -963,6 +1015,78 @@ static void test_creation(void)
     hl_config_free(cfg);
 }
 
+/* ---- registration limits (tests/guests/init_modes_guest.c) ---- */
+static hl_status new_with_mode(hl_sandbox **sb, const char *mode)
+{
+    hl_config *cfg = hl_config_new();
+    hl_status st;
+    hl_config_set_init_data(cfg, mode, strlen(mode));
+    st = hl_sandbox_new_from_file(sb, guest_path("init_modes_guest"), cfg);
+    hl_config_free(cfg);
+    return st;
+}
+
+static void test_registration_limits(void)
+{
+    hl_sandbox *sb = NULL, *sb2 = NULL;
+    hl_snapshot *snap = NULL, *loaded = NULL;
+    hl_config *cfg = hl_config_new();
+    char want[1024], snap_path[] = "/tmp/hl_test_calls_snap_XXXXXX";
+    const char *name = NULL;
+    hl_value r;
+    int fd;
+
+    /* exactly HL_MAX_FUNCS functions of the guest's own: the SDK's hl.warm does not count */
+    CHECK_INT(new_with_mode(&sb, "max"), HL_OK);
+    if (sb) {
+        CHECK_INT(hl_guest_fn_count(sb), HL_MAX_FUNCS);
+        CHECK_INT(hl_guest_fn_info(sb, HL_MAX_FUNCS - 1, &name, NULL, NULL, NULL), HL_OK);
+        CHECK_STR(name, "F1023");
+        CHECK_INT(hl_call(sb, "F1023", HL_I32, NULL, 0, &r), HL_OK);
+        CHECK_INT(r.v.i32, 1);
+        CHECK_INT(hl_call(sb, "hl.warm", HL_VOID, NULL, 0, &r), HL_OK);
+        /* the table survives a snapshot file */
+        fd = mkstemp(snap_path);
+        CHECK(fd >= 0);
+        if (fd >= 0) close(fd);
+        CHECK_INT(hl_snapshot_take(sb, &snap), HL_OK);
+        CHECK_INT(hl_snapshot_save(snap, snap_path), HL_OK);
+        CHECK_INT(hl_snapshot_load(&loaded, snap_path), HL_OK);
+        CHECK_INT(hl_sandbox_new_from_snapshot(&sb2, loaded, cfg), HL_OK);
+        CHECK_INT(hl_guest_fn_count(sb2), HL_MAX_FUNCS);
+        CHECK_INT(hl_call(sb2, "F1023", HL_I32, NULL, 0, &r), HL_OK);
+        unlink(snap_path);
+    } else {
+        fprintf(stderr, "%s\n", hl_last_error(NULL));
+    }
+    hl_sandbox_free(sb2);
+    hl_snapshot_free(loaded);
+    hl_snapshot_free(snap);
+    hl_sandbox_free(sb);
+
+    /* one more is refused, and creation says why */
+    sb = (hl_sandbox *)&sb;
+    CHECK_INT(new_with_mode(&sb, "over"), HL_ERR_ABORTED);
+    CHECK(sb == NULL);
+    snprintf(want, sizeof want,
+             "%s: guest initialisation failed: guest aborted with code %d: guest function registration failed: "
+             "F1024: too many functions (at most 1024)",
+             guest_path("init_modes_guest"), HL_GUEST_ERR_ABI);
+    CHECK_STR(hl_last_error(NULL), want);
+
+    /* a name longer than HL_MAX_NAME: the echoed name is cut, the reason is whole */
+    sb = (hl_sandbox *)&sb;
+    CHECK_INT(new_with_mode(&sb, "long"), HL_ERR_ABORTED);
+    CHECK(sb == NULL);
+    snprintf(want, sizeof want,
+             "%s: guest initialisation failed: guest aborted with code %d: guest function registration failed: "
+             "%.64s...: name longer than 255 bytes",
+             guest_path("init_modes_guest"), HL_GUEST_ERR_ABI,
+             "nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn");
+    CHECK_STR(hl_last_error(NULL), want);
+    hl_config_free(cfg);
+}
+
 /* ---- the function table ---- */
 static void test_fn_table(hl_sandbox *sb)
 {
@@ -1106,8 +1230,10 @@ int main(void)
     hl_sandbox_free(sb);
 
     test_abort();
+    test_long_messages();
     test_config();
     test_creation();
+    test_registration_limits();
     test_state(cfg);
     hl_config_free(cfg);
     return check_exit("test_calls");

@@ -70,8 +70,69 @@ static void *controller(void *p)
     return NULL;
 }
 
+/* ---- the guest's initialisation has a time limit, by default too ---- */
+static void test_init_timeout(void)
+{
+    const char *guest = guest_path("init_modes_guest");
+    hl_config *cfg = hl_config_new();
+    hl_sandbox *sb = (hl_sandbox *)&sb;
+    char want[1024];
+    double t0, took;
+    hl_value r;
+
+    CHECK_INT(HL_INIT_TIMEOUT_DEFAULT, 10000);
+    CHECK_INT(hl_config_init_timeout(cfg), HL_INIT_TIMEOUT_DEFAULT);
+    CHECK_INT(hl_config_init_timeout(NULL), 0);
+    hl_config_set_init_timeout(NULL, 5); /* a no-op */
+    CHECK_INT(hl_config_set_init_data(cfg, "spin", 4), HL_OK);
+
+    /* a configured limit; the call limit does not apply to initialisation */
+    hl_config_set_init_timeout(cfg, 50);
+    hl_config_set_timeout(cfg, 1);
+    CHECK_INT(hl_config_init_timeout(cfg), 50);
+    t0 = test_now_ms();
+    CHECK_INT(hl_sandbox_new_from_file(&sb, guest, cfg), HL_ERR_CANCELLED);
+    took = test_now_ms() - t0;
+    CHECK(sb == NULL);
+    CHECK(took >= 50 && took < 5000);
+    snprintf(want, sizeof want, "%s: guest initialisation failed: guest initialisation timed out after 50 ms", guest);
+    CHECK_STR(hl_last_error(NULL), want);
+    /* confined: the initialisation runs on the worker, under the same limit */
+    CHECK_INT(hl_config_set_confinement(cfg, true), HL_OK);
+    sb = (hl_sandbox *)&sb;
+    CHECK_INT(hl_sandbox_new_from_file(&sb, guest, cfg), HL_ERR_CANCELLED);
+    CHECK(sb == NULL);
+    CHECK_STR(hl_last_error(NULL), want);
+    hl_config_free(cfg);
+
+    /* none configured: the default limit */
+    cfg = hl_config_new();
+    CHECK_INT(hl_config_set_init_data(cfg, "spin", 4), HL_OK);
+    sb = (hl_sandbox *)&sb;
+    t0 = test_now_ms();
+    CHECK_INT(hl_sandbox_new_from_file(&sb, guest, cfg), HL_ERR_CANCELLED);
+    took = test_now_ms() - t0;
+    CHECK(sb == NULL);
+    CHECK(took >= HL_INIT_TIMEOUT_DEFAULT && took < HL_INIT_TIMEOUT_DEFAULT + 5000);
+    printf("     spinning initialisation, default limit: creation failed after %.0f ms\n", took);
+    snprintf(want, sizeof want, "%s: guest initialisation failed: guest initialisation timed out after 10000 ms",
+             guest);
+    CHECK_STR(hl_last_error(NULL), want);
+    hl_config_free(cfg);
+
+    /* a guest that finishes its initialisation is unaffected; its calls have the call limit */
+    cfg = hl_config_new();
+    hl_config_set_init_timeout(cfg, 50);
+    sb = must_sandbox("init_modes_guest", cfg);
+    CHECK_INT(hl_call(sb, "Ok", HL_I32, NULL, 0, &r), HL_OK);
+    CHECK_INT(r.v.i32, 1);
+    hl_sandbox_free(sb);
+    hl_config_free(cfg);
+}
+
 int main(void)
 {
+    test_init_timeout();
     hl_config *cfg = hl_config_new();
     hl_config_register_host_fn(cfg, "Noop", HL_I32, NULL, 0, host_noop, NULL);
     hl_config_register_host_fn(cfg, "Slow", HL_I32, NULL, 0, host_slow, NULL);

@@ -375,6 +375,111 @@ static void test_cli(void)
     CHECK_HAS(err, "cannot open guest");
 }
 
+/* The CLI refuses args as a usage error (exit status 2, nothing on stdout) whose stderr
+ * starts with "hyperlight: " + msg and then the usage text. */
+static void cli_usage(const char *args, const char *msg)
+{
+    char out[8192], err[8192], want[1024];
+    snprintf(want, sizeof want, "hyperlight: %s\n\nusage: ", msg);
+    CHECK_INT(run_cli(args, out, sizeof out, err, sizeof err), 2);
+    CHECK_STR(out, "");
+    CHECK_INT(strncmp(err, want, strlen(want)), 0);
+    if (strncmp(err, want, strlen(want)) != 0) fprintf(stderr, "    for %s: stderr %.200s\n", args, err);
+}
+
+/* Every numeric option refuses what is not a number in range, never wrapping; "--" ends the
+ * options for every command. */
+static void test_cli_options(void)
+{
+    static const char *const sizes[] = { "--heap", "--scratch", "--input-size", "--output-size" };
+    static const struct { const char *value, *why; } bad_sizes[] = {
+        { "18014398509483008K", "too large" }, /* 2^64 + 1 MiB: wrapped to 1 MiB */
+        { "17592186044416M", "too large" },    /* 2^64 exactly */
+        { "17179869184G", "too large" },
+        { "18446744073709551616", "too large" },
+        { "99999999999999999999999", "too large" },
+        { "-1", "negative" },
+        { "-4K", "negative" },
+        { "", "empty" },
+        { "4X", "not a byte count with an optional K, M or G suffix" },
+        { "4KB", "not a byte count with an optional K, M or G suffix" },
+        { "4K ", "not a byte count with an optional K, M or G suffix" },
+        { " 4K", "not a byte count with an optional K, M or G suffix" },
+        { "+4K", "not a byte count with an optional K, M or G suffix" },
+        { "0x1000", "not a byte count with an optional K, M or G suffix" },
+        { "K", "not a byte count with an optional K, M or G suffix" },
+        { "1.5M", "not a byte count with an optional K, M or G suffix" },
+    };
+    static const struct { const char *value, *why; } bad_ms[] = {
+        { "18446744073709551616", "too large" },
+        { "-5", "negative" },
+        { "", "empty" },
+        { "0", "must be at least 1" },
+        { "4K", "not a number of milliseconds" },
+        { "10ms", "not a number of milliseconds" },
+        { " 10", "not a number of milliseconds" },
+    };
+    const char *elf = guest_path("snap_guest");
+    char args[1536], msg[512], out[8192], err[8192];
+
+    for (size_t o = 0; o < sizeof sizes / sizeof sizes[0]; o++)
+        for (size_t v = 0; v < sizeof bad_sizes / sizeof bad_sizes[0]; v++) {
+            snprintf(args, sizeof args, "call %s '%s' %s Incr", sizes[o], bad_sizes[v].value, elf);
+            snprintf(msg, sizeof msg, "%s: bad size '%s': %s", sizes[o], bad_sizes[v].value, bad_sizes[v].why);
+            cli_usage(args, msg);
+        }
+    for (size_t v = 0; v < sizeof bad_ms / sizeof bad_ms[0]; v++) {
+        snprintf(args, sizeof args, "call --timeout '%s' %s Incr", bad_ms[v].value, elf);
+        snprintf(msg, sizeof msg, "--timeout: bad time limit '%s': %s", bad_ms[v].value, bad_ms[v].why);
+        cli_usage(args, msg);
+    }
+    /* in range but refused by the library: its message */
+    snprintf(args, sizeof args, "call --heap 16G %s Incr", elf);
+    cli_usage(args, "heap size 17179869184 is above the maximum 268435456");
+    snprintf(args, sizeof args, "call --heap 18446744073709551615 %s Incr", elf);
+    cli_usage(args, "heap size 18446744073709551615 is above the maximum 268435456");
+    /* an unknown option is named as such, whatever follows it */
+    snprintf(args, sizeof args, "call --bogus 4K %s Incr", elf);
+    cli_usage(args, "unknown option --bogus");
+    snprintf(args, sizeof args, "call --heap");
+    cli_usage(args, "option --heap needs a value");
+    /* good values still work */
+    snprintf(args, sizeof args, "call --heap 8M --scratch 128k --input-size 1m --output-size 65536 --timeout 60000 %s Incr",
+             elf);
+    CHECK_INT(run_cli(args, out, sizeof out, err, sizeof err), 0);
+    CHECK_STR(out, "1\n");
+    CHECK_STR(err, "");
+
+    /* "--" ends the options, for every command */
+    snprintf(args, sizeof args, "call -- %s Incr", elf);
+    CHECK_INT(run_cli(args, out, sizeof out, err, sizeof err), 0);
+    CHECK_STR(out, "1\n");
+    CHECK_STR(err, "");
+    snprintf(args, sizeof args, "call --heap 8M --timeout 60000 -- %s Incr", elf);
+    CHECK_INT(run_cli(args, out, sizeof out, err, sizeof err), 0);
+    CHECK_STR(out, "1\n");
+    CHECK_STR(err, "");
+    snprintf(args, sizeof args, "info -- %s", elf);
+    CHECK_INT(run_cli(args, out, sizeof out, err, sizeof err), 0);
+    CHECK_HAS(out, "Fill(u32, u32) -> u32\n");
+    CHECK_STR(err, "");
+    snprintf(args, sizeof args, "snapshot -- %s %s Incr", elf, tmp("dashdash.snap"));
+    CHECK_INT(run_cli(args, out, sizeof out, err, sizeof err), 0);
+    CHECK_STR(out, "1\n");
+    CHECK_STR(err, "");
+    snprintf(args, sizeof args, "call -- %s Get", tmp("dashdash.snap"));
+    CHECK_INT(run_cli(args, out, sizeof out, err, sizeof err), 0);
+    CHECK_STR(out, "1\n");
+    /* after "--" an argument starting with -- is the guest, not an option */
+    CHECK_INT(run_cli("call -- --heap Incr", out, sizeof out, err, sizeof err), 1);
+    CHECK_STR(err, "hyperlight: cannot open guest '--heap': No such file or directory\n");
+    cli_usage("call --", "call: missing GUEST");
+    snprintf(args, sizeof args, "call -- %s", elf);
+    cli_usage(args, "call: missing FUNCTION");
+    snprintf(args, sizeof args, "info -- %s extra", elf);
+    cli_usage(args, "info: unexpected argument 'extra'");
+}
+
 int main(void)
 {
     hl_config *cfg = hl_config_new();
@@ -745,6 +850,7 @@ int main(void)
     }
 
     test_cli();
+    test_cli_options();
 
     free(good);
     hl_snapshot_free(a);

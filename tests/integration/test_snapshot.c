@@ -121,6 +121,35 @@ int main(void)
     CHECK_INT(call_u64(c1, "Get"), 4);
     CHECK_INT(bad_pages(c1, 7), 8);
 
+    /* generations follow the restored snapshot: restoring an older one and taking a snapshot
+     * gives one more than the restored one, not one more than the highest taken */
+    {
+        hl_sandbox *g;
+        hl_snapshot *s1, *s2, *s3, *s4;
+        CHECK_INT(hl_sandbox_new_from_snapshot(&g, a, cfg), HL_OK); /* a: generation 1 */
+        CHECK_INT(call_u64(g, "Incr"), 3);
+        CHECK_INT(hl_snapshot_take(g, &s1), HL_OK);
+        CHECK_INT(hl_snapshot_generation(s1), 2);
+        CHECK_INT(call_u64(g, "Incr"), 4);
+        CHECK_INT(hl_snapshot_take(g, &s2), HL_OK);
+        CHECK_INT(hl_snapshot_generation(s2), 3);
+        CHECK_INT(hl_restore(g, s1), HL_OK);
+        CHECK_INT(call_u64(g, "Generation"), 2);
+        CHECK_INT(hl_snapshot_take(g, &s3), HL_OK);
+        CHECK_INT(hl_snapshot_generation(s3), 3); /* s1's + 1, like s2 */
+        CHECK_INT(hl_restore(g, s3), HL_OK);
+        CHECK_INT(call_u64(g, "Generation"), 3);
+        CHECK_INT(call_u64(g, "Get"), 3);
+        CHECK_INT(hl_restore(g, a), HL_OK); /* back to the sandbox's own origin */
+        CHECK_INT(hl_snapshot_take(g, &s4), HL_OK);
+        CHECK_INT(hl_snapshot_generation(s4), 2);
+        hl_snapshot_free(s1);
+        hl_snapshot_free(s2);
+        hl_snapshot_free(s3);
+        hl_snapshot_free(s4);
+        hl_sandbox_free(g);
+    }
+
     /* restore of a poisoned sandbox: abort, and a guest fault */
     CHECK_INT(hl_call(b2, "Abort", HL_VOID, NULL, 0, &v), HL_ERR_ABORTED);
     CHECK_INT(hl_sandbox_state(b2), HL_STATE_POISONED);

@@ -36,6 +36,7 @@ static const char usage[] =
     "  --input-size SIZE    input buffer (default 256K)\n"
     "  --output-size SIZE   output buffer (default 256K)\n"
     "  --timeout MS         stop a call that runs longer than MS milliseconds (exit status 1)\n"
+    "  --init-timeout MS    stop a guest initialisation that runs longer (default 10000)\n"
     "  --                   end of the options (for a GUEST whose name starts with --)\n"
     "SIZE is a byte count with an optional K, M or G suffix. The options do not apply to a\n"
     "snapshot file, whose sizes are fixed.\n"
@@ -320,7 +321,8 @@ int main(int argc, char **argv)
     }
     for (; i < argc && !strncmp(argv[i], "--", 2); i += 2) {
         const char *opt = argv[i], *why;
-        bool timeout = !strcmp(opt, "--timeout");
+        bool init_timeout = !strcmp(opt, "--init-timeout");
+        bool timeout = init_timeout || !strcmp(opt, "--timeout");
         unsigned long long n;
         hl_status st = HL_OK;
         char msg[256];
@@ -346,7 +348,8 @@ int main(int argc, char **argv)
             goto out;
         }
         if (timeout) {
-            hl_config_set_timeout(cfg, n);
+            if (init_timeout) hl_config_set_init_timeout(cfg, n);
+            else hl_config_set_timeout(cfg, n);
             continue;
         }
         if (!strcmp(opt, "--heap")) st = hl_config_set_heap_size(cfg, (size_t)n);

@@ -432,6 +432,9 @@ static void test_cli_options(void)
         snprintf(args, sizeof args, "call --timeout '%s' %s Incr", bad_ms[v].value, elf);
         snprintf(msg, sizeof msg, "--timeout: bad time limit '%s': %s", bad_ms[v].value, bad_ms[v].why);
         cli_usage(args, msg);
+        snprintf(args, sizeof args, "call --init-timeout '%s' %s Incr", bad_ms[v].value, elf);
+        snprintf(msg, sizeof msg, "--init-timeout: bad time limit '%s': %s", bad_ms[v].value, bad_ms[v].why);
+        cli_usage(args, msg);
     }
     /* in range but refused by the library: its message */
     snprintf(args, sizeof args, "call --heap 16G %s Incr", elf);
@@ -444,7 +447,8 @@ static void test_cli_options(void)
     snprintf(args, sizeof args, "call --heap");
     cli_usage(args, "option --heap needs a value");
     /* good values still work */
-    snprintf(args, sizeof args, "call --heap 8M --scratch 128k --input-size 1m --output-size 65536 --timeout 60000 %s Incr",
+    snprintf(args, sizeof args,
+             "call --heap 8M --scratch 128k --input-size 1m --output-size 65536 --timeout 60000 --init-timeout 60000 %s Incr",
              elf);
     CHECK_INT(run_cli(args, out, sizeof out, err, sizeof err), 0);
     CHECK_STR(out, "1\n");

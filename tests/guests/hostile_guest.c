@@ -244,6 +244,14 @@ static int exhaust_heap(const hl_value *args, int argc, hl_value *ret)
 }
 
 /* ---- hostile: instructions ---- */
+/* divides by its argument (0: a divide error) */
+static int do_div(const hl_value *args, int argc, hl_value *ret)
+{
+    uint32_t q = 1000, d = (uint32_t)args[0].v.i32, r = 0;
+    __asm__ volatile("divl %2" : "+a"(q), "+d"(r) : "r"(d));
+    *ret = hl_i32((int32_t)q);
+    return 0;
+}
 static int do_ud2(const hl_value *args, int argc, hl_value *ret)
 {
     __asm__ volatile("ud2");
@@ -492,6 +500,7 @@ void hl_guest_main(void)
     hl_guest_register("RecurseForever", recurse_forever, HL_I32, 0);
     hl_guest_register("ExhaustHeap", exhaust_heap, HL_I32, 0);
     hl_guest_register("Ud2", do_ud2, HL_I32, 0);
+    hl_guest_register("Div", do_div, HL_I32, 1, HL_I32);
     hl_guest_register("Int3", do_int3, HL_I32, 0);
     hl_guest_register("Int80", do_int80, HL_I32, 0);
     hl_guest_register("Hlt", do_hlt, HL_I32, 0);

@@ -201,7 +201,8 @@ static void test_memory_faults(void)
     hostile("read guard page", "ReadGuard", NONE, HL_ERR_FAULT, 0,
             fmt("guest fault: stack overflow (read of the stack guard page at 0x%llx), rip 0x", (unsigned long long)(a_stack - 16)), NULL);
     /* #GP, not #PF: cr2 says nothing, so only the instruction can be named */
-    hostile("read non-canonical", "ReadNonCanonical", NONE, HL_ERR_FAULT, 0, "guest fault: ", "rip 0x", NULL);
+    hostile("read non-canonical", "ReadNonCanonical", NONE, HL_ERR_FAULT, 0,
+            "guest fault: general protection fault (privileged instruction or non-canonical address) at rip 0x", NULL);
     hostile("stack overflow", "RecurseForever", NONE, HL_ERR_FAULT, 0,
             "guest fault: stack overflow (write of the stack guard page at 0x", "rip 0x", NULL);
     hostile("heap exhaustion", "ExhaustHeap", NONE, HL_ERR_ABORTED, HL_GUEST_ERR_OUT_OF_MEMORY,
@@ -211,6 +212,7 @@ static void test_memory_faults(void)
 static void test_instructions(void)
 {
     hostile("ud2", "Ud2", NONE, HL_ERR_FAULT, 0, "guest fault: invalid instruction (ud2) at rip 0x", NULL);
+    hostile("divide by zero", "Div", 0, HL_ERR_FAULT, 0, "guest fault: divide error at rip 0x", NULL);
     hostile("int3", "Int3", NONE, HL_ERR_FAULT, 0, "guest fault: breakpoint (int3) at rip 0x", NULL);
     /* kvm_pvm cannot emulate it; on hardware KVM vector 0x80 lies beyond the guest's IDT */
     hostile("int $0x80", "Int80", NONE, HL_ERR_FAULT, 0,

@@ -10,6 +10,7 @@
 #include <time.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "hyperlight.h"
 #include "wire.h"
@@ -168,6 +169,8 @@ typedef struct hl_vm {
     bool manual_dirty; /* KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 is on */
     bool vif_locked;   /* the MSR filter refuses writes to the virtual-IF MSR */
     int pending;       /* HL_PENDING_*: what the last exit left for KVM to complete */
+    int statsfd;       /* the vCPU's KVM statistics, or -1 */
+    off_t emul_at;     /* where its insn_emulation counter is, or -1 */
     struct hl_vm_slot {
         uint64_t gpa, size;
         void *host;
@@ -225,9 +228,9 @@ void hl_vm_state_synced(const hl_vm *vm, hl_vm_state *st);
 hl_status hl_vm_cpu_get(hl_vm *vm, hl_cpu_state *cpu, char *err);
 hl_status hl_vm_cpu_set(hl_vm *vm, const hl_cpu_state *cpu, char *err);
 /* Loads cpu's general registers, and its segment and control registers if the guest changed
- * them, at the next KVM_RUN through kvm_run's sync_regs (no ioctl); resets the debug
- * registers (one ioctl). */
-hl_status hl_vm_regs_sync(hl_vm *vm, const hl_cpu_state *cpu, char *err);
+ * them, at the next KVM_RUN through kvm_run's sync_regs (no ioctl); with debug, resets the
+ * debug registers (one ioctl). */
+hl_status hl_vm_regs_sync(hl_vm *vm, const hl_cpu_state *cpu, bool debug, char *err);
 /* Only the general registers (the benchmark's floor). */
 void hl_vm_gprs_sync(hl_vm *vm, const hl_cpu_state *cpu);
 /* ORs the pages of memslot `slot` KVM reports dirty into bitmap (npages bits), leaving KVM's
@@ -252,6 +255,9 @@ hl_status hl_vm_vif_gpa(hl_vm *vm, uint64_t *gpa, char *err);
 /* Sets (or clears) kvm_run->immediate_exit: KVM_RUN returns EINTR at once while it is set. */
 void hl_vm_kick(hl_vm *vm, bool on);
 void hl_vm_destroy(hl_vm *vm);
+/* Guest instructions KVM has emulated on this vCPU so far (its insn_emulation statistic;
+ * a read of the statistics file, no vCPU ioctl), or -1 if unknown. */
+int64_t hl_vm_emulations(hl_vm *vm);
 
 /* ---- memory images (memory.c) ---- */
 typedef struct hl_memfile {
@@ -409,6 +415,8 @@ struct hl_sandbox {
     hl_track rw;         /* the writable memslot's pages */
     hl_track pt;         /* the page tables' memslot */
     uint64_t restores;
+    int64_t emul_mark;   /* KVM's emulated-instruction count when the debug registers and */
+    uint64_t exits_mark; /* page tables were last known clean, and `exits` then; -1: never */
     uint64_t in_max;     /* highest input-stack top since the memory equalled base */
     uint64_t gen_counter;
     /* from the configuration */

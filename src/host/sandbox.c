@@ -868,7 +868,8 @@ hl_sandbox *hl_sandbox_alloc(void)
 {
     hl_sandbox *sb = calloc(1, sizeof *sb);
     if (!sb) return NULL;
-    sb->vm.vmfd = sb->vm.vcpufd = -1;
+    sb->vm.vmfd = sb->vm.vcpufd = sb->vm.statsfd = -1;
+    sb->emul_mark = -1;
     sb->state = HL_STATE_UNRECOVERABLE;
     return sb;
 }

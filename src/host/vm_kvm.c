@@ -311,12 +311,33 @@ hl_status hl_vm_vif_gpa(hl_vm *vm, uint64_t *gpa, char *err)
     return HL_OK;
 }
 
+/* Finds the vCPU statistic `name` in KVM's binary statistics (KVM API, KVM_GET_STATS_FD):
+ * the file offset of its value, or -1. */
+static off_t stat_offset(int fd, const char *name)
+{
+    struct kvm_stats_header h;
+    size_t dsz;
+    uint8_t *descs;
+    off_t at = -1;
+    if (pread(fd, &h, sizeof h, 0) != (ssize_t)sizeof h || h.num_desc > 4096 || h.name_size > 4096) return -1;
+    dsz = sizeof(struct kvm_stats_desc) + h.name_size;
+    if (!(descs = malloc(dsz * h.num_desc))) return -1;
+    if (pread(fd, descs, dsz * h.num_desc, h.desc_offset) == (ssize_t)(dsz * h.num_desc))
+        for (uint32_t i = 0; i < h.num_desc && at < 0; i++) {
+            const struct kvm_stats_desc *d = (const struct kvm_stats_desc *)(descs + i * dsz);
+            if (strncmp(d->name, name, h.name_size) == 0 && d->size == 1)
+                at = (off_t)h.data_offset + (off_t)d->offset;
+        }
+    free(descs);
+    return at;
+}
+
 hl_status hl_vm_create(hl_vm *vm, const hl_vm_setup *s, char *err)
 {
     hl_status st;
     int kvm, mmap_size;
     memset(vm, 0, sizeof *vm);
-    vm->vmfd = vm->vcpufd = -1;
+    vm->vmfd = vm->vcpufd = vm->statsfd = -1;
     vm->pvm = hl_kvm_is_pvm();
     pthread_once(&caps_once, probe_caps);
     if (caps_error[0]) return hl_errf(err, HL_ERR_HYPERVISOR, "%s", caps_error);
@@ -366,6 +387,8 @@ hl_status hl_vm_create(hl_vm *vm, const hl_vm_setup *s, char *err)
     /* KVM copies the segment and control registers to kvm_run at every exit, so a restore can
      * tell whether the guest changed them without an ioctl. */
     vm->run->kvm_valid_regs = KVM_SYNC_X86_SREGS;
+    vm->statsfd = ioctl(vm->vcpufd, KVM_GET_STATS_FD, 0);
+    vm->emul_at = vm->statsfd >= 0 ? stat_offset(vm->statsfd, "insn_emulation") : -1;
     close(kvm);
     return HL_OK;
 fail:
@@ -560,7 +583,7 @@ void hl_vm_gprs_sync(hl_vm *vm, const hl_cpu_state *cpu)
     vm->run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
 }
 
-hl_status hl_vm_regs_sync(hl_vm *vm, const hl_cpu_state *cpu, char *err)
+hl_status hl_vm_regs_sync(hl_vm *vm, const hl_cpu_state *cpu, bool debug, char *err)
 {
     struct kvm_debugregs dbg;
     hl_status st;
@@ -571,7 +594,9 @@ hl_status hl_vm_regs_sync(hl_vm *vm, const hl_cpu_state *cpu, char *err)
         vm->run->kvm_dirty_regs |= KVM_SYNC_X86_SREGS;
     }
     /* Debug registers: no copy of them reaches kvm_run, so one ioctl puts them back to
-     * their reset values (a guest may set DR0-3/DR7, and read them back after a restore). */
+     * their reset values (a guest may set DR0-3/DR7, and read them back after a restore),
+     * unless the caller knows the guest did not touch them. */
+    if (!debug) return HL_OK;
     memset(&dbg, 0, sizeof dbg);
     dbg.dr6 = 0xffff0ff0;
     dbg.dr7 = 0x400;
@@ -637,8 +662,17 @@ void hl_vm_kick(hl_vm *vm, bool on)
     if (vm->run) __atomic_store_n(&vm->run->immediate_exit, on ? 1 : 0, __ATOMIC_SEQ_CST);
 }
 
+int64_t hl_vm_emulations(hl_vm *vm)
+{
+    uint64_t v;
+    if (vm->statsfd < 0 || vm->emul_at < 0 || pread(vm->statsfd, &v, 8, vm->emul_at) != 8) return -1;
+    return (int64_t)v;
+}
+
 void hl_vm_destroy(hl_vm *vm)
 {
+    if (vm->statsfd >= 0) close(vm->statsfd);
+    vm->statsfd = -1;
     if (vm->run) munmap(vm->run, vm->run_size);
     if (vm->vcpufd >= 0) close(vm->vcpufd);
     if (vm->vmfd >= 0) close(vm->vmfd);

@@ -47,11 +47,35 @@ static void tamper(hl_sandbox *sb)
     CHECK_INT(page_a(sb), PAGE_B);
 }
 
+/* A pool of one: the first user does first(), then the next user (the same sandbox,
+ * restored by hl_pool_put) must pass next(). */
+static void pool_two_users(void (*first)(hl_sandbox *), void (*next)(hl_sandbox *))
+{
+    hl_pool *pool = NULL;
+    hl_sandbox *p = NULL;
+    CHECK_INT(hl_pool_new(&pool, snap, cfg, 1, false), HL_OK);
+    if (!pool) return;
+    for (int user = 0; user < 2; user++, p = NULL) {
+        CHECK_INT(hl_pool_get(pool, &p), HL_OK);
+        if (!p) continue;
+        (user ? next : first)(p);
+        CHECK_INT(hl_pool_put(pool, p), HL_OK);
+    }
+    hl_pool_free(pool);
+}
+
+static void page_a_clean(hl_sandbox *sb) { CHECK_INT(page_a(sb), PAGE_A); }
+
+static void in_port(hl_sandbox *sb)
+{
+    uint64_t v;
+    CHECK_INT(call2(sb, "PortIn", 0x10, 0, &v), HL_ERR_PROTOCOL);
+}
+
 static void page_tables(void)
 {
     hl_sandbox *sb = NULL, *sb2 = NULL;
     hl_snapshot *s2 = NULL;
-    hl_pool *pool = NULL;
     uint64_t repairs;
 
     /* restore puts the page tables back, and KVM forgets the translations made from them */
@@ -88,22 +112,7 @@ static void page_tables(void)
     hl_sandbox_free(sb);
 
     /* through a pool: the next user gets the snapshot's tables */
-    CHECK_INT(hl_pool_new(&pool, snap, cfg, 1, false), HL_OK);
-    if (pool) {
-        hl_sandbox *p = NULL;
-        CHECK_INT(hl_pool_get(pool, &p), HL_OK);
-        if (p) {
-            tamper(p);
-            CHECK_INT(hl_pool_put(pool, p), HL_OK);
-        }
-        p = NULL;
-        CHECK_INT(hl_pool_get(pool, &p), HL_OK);
-        if (p) {
-            CHECK_INT(page_a(p), PAGE_A);
-            CHECK_INT(hl_pool_put(pool, p), HL_OK);
-        }
-        hl_pool_free(pool);
-    }
+    pool_two_users(tamper, page_a_clean);
 }
 
 /* A call that ends at an instruction KVM has not completed (an IN waits for its data, an
@@ -111,7 +120,6 @@ static void page_tables(void)
 static void pending_io(void)
 {
     hl_sandbox *sb = NULL;
-    hl_pool *pool = NULL;
     uint64_t v;
     CHECK_INT(hl_sandbox_new_from_snapshot(&sb, snap, cfg), HL_OK);
     if (!sb) return;
@@ -132,22 +140,7 @@ static void pending_io(void)
     }
     hl_sandbox_free(sb);
 
-    CHECK_INT(hl_pool_new(&pool, snap, cfg, 1, false), HL_OK);
-    if (pool) {
-        hl_sandbox *p = NULL;
-        CHECK_INT(hl_pool_get(pool, &p), HL_OK);
-        if (p) {
-            CHECK_INT(call2(p, "PortIn", 0x10, 0, &v), HL_ERR_PROTOCOL);
-            CHECK_INT(hl_pool_put(pool, p), HL_OK);
-        }
-        p = NULL;
-        CHECK_INT(hl_pool_get(pool, &p), HL_OK);
-        if (p) { /* the next user's first call */
-            ping(p);
-            CHECK_INT(hl_pool_put(pool, p), HL_OK);
-        }
-        hl_pool_free(pool);
-    }
+    pool_two_users(in_port, ping); /* the next user's first call works */
 }
 
 /* Snapshots taken right after a call (the guest waits after its DONE exit, which hardware KVM

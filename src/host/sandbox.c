@@ -460,15 +460,20 @@ out:
 enum { RUN_INIT, RUN_CALL };
 
 /* Runs the guest until it finishes (DONE), then returns its final record in *last. */
-static hl_status cancelled(hl_sandbox *sb, const char *what)
+/* What a run is, in messages: "guest initialisation" or "call to guest function 'NAME'"
+ * (formatted only when a message needs it: the call path stays free of printf). */
+#define WHAT_FMT "%s%s%s"
+#define WHAT_ARGS(fn) (fn) ? "call to guest function '" : "guest initialisation", (fn) ? (fn) : "", (fn) ? "'" : ""
+
+static hl_status cancelled(hl_sandbox *sb, const char *fn)
 {
     if (hl_cancelled(sb) == HL_CANCEL_TIMEOUT)
-        return poison(sb, fail(sb, HL_ERR_CANCELLED, "%s timed out after %llu ms", what,
+        return poison(sb, fail(sb, HL_ERR_CANCELLED, WHAT_FMT " timed out after %llu ms", WHAT_ARGS(fn),
                                (unsigned long long)sb->timeout_ms));
-    return poison(sb, fail(sb, HL_ERR_CANCELLED, "%s was interrupted (hl_sandbox_interrupt)", what));
+    return poison(sb, fail(sb, HL_ERR_CANCELLED, WHAT_FMT " was interrupted (hl_sandbox_interrupt)", WHAT_ARGS(fn)));
 }
 
-static hl_status run(hl_sandbox *sb, int mode, const hl_rec **last, const char *what)
+static hl_status run(hl_sandbox *sb, int mode, const hl_rec **last, const char *fn)
 {
     hl_exit ex;
     hl_status st;
@@ -507,10 +512,11 @@ static hl_status run(hl_sandbox *sb, int mode, const hl_rec **last, const char *
                 if (!rec) return poison(sb, sb->drain_status);
                 if (++sb->call_host_calls > sb->max_host_calls)
                     return poison(sb, fail(sb, HL_ERR_CANCELLED,
-                                           "%s stopped: it made more than the limit of %llu host calls", what,
+                                           WHAT_FMT " stopped: it made more than the limit of %llu host calls",
+                                           WHAT_ARGS(fn),
                                            (unsigned long long)sb->max_host_calls));
                 if ((st = host_call(sb, rec)) != HL_OK) return st;
-                if (hl_cancelled(sb)) return cancelled(sb, what); /* cancelled while the host function ran */
+                if (hl_cancelled(sb)) return cancelled(sb, fn); /* cancelled while the host function ran */
             } else if (ex.port == HL_PORT_ABORT) {
                 const hl_rec *rec = drain(sb, n, HL_REC_ABORT, "ABORT");
                 hl_reader r;
@@ -545,7 +551,7 @@ static hl_status run(hl_sandbox *sb, int mode, const hl_rec **last, const char *
             return poison(sb, fail(sb, HL_ERR_PROTOCOL, "guest executed hlt (rip 0x%llx)",
                                    (unsigned long long)guest_rip(sb)));
         case HL_EXIT_INTR:
-            if (!hl_cancel_spurious(sb)) return cancelled(sb, what);
+            if (!hl_cancel_spurious(sb)) return cancelled(sb, fn);
             break; /* a signal for this thread, not for us: resume */
         default:
             return poison(sb, fail(sb, HL_ERR_HYPERVISOR, "unexpected VM exit (KVM exit reason %u, rip 0x%llx)",
@@ -734,7 +740,7 @@ static hl_status init_job(hl_sandbox *sb, void *arg)
     hl_status st;
     sb->call_host_calls = sb->call_output = 0;
     if ((st = hl_cancel_begin(sb)) != HL_OK) return st;
-    st = run(sb, RUN_INIT, (const hl_rec **)arg, "guest initialisation");
+    st = run(sb, RUN_INIT, (const hl_rec **)arg, NULL);
     hl_cancel_end(sb);
     return st;
 }
@@ -1014,8 +1020,7 @@ hl_status hl_call(hl_sandbox *sb, const char *name, hl_type ret_type, const hl_v
 
     sb->call_host_calls = sb->call_output = 0;
     if ((st = hl_cancel_begin(sb)) != HL_OK) return st;
-    snprintf(msg, sizeof msg, "call to guest function '%s'", name);
-    st = run(sb, RUN_CALL, &last, msg);
+    st = run(sb, RUN_CALL, &last, name);
     hl_cancel_end(sb);
     put_top(sb, sb->lo.input, HL_BUF_EMPTY);
     sb->in_top = HL_BUF_EMPTY;

@@ -99,9 +99,10 @@ static void set_bits(uint64_t *bm, uint64_t first, uint64_t n)
     for (uint64_t i = first; i < first + n; i++) bm[i / 64] |= 1ull << (i % 64);
 }
 
-/* Makes sb->rw.dirty the full set of writable pages that may differ from sb->base, and
- * sb->pt.dirty the page-table pages KVM saw written. */
-static hl_status collect_dirty(hl_sandbox *sb, bool page_tables)
+/* Makes sb->rw.dirty the set of writable pages KVM saw the guest write since the memory
+ * equalled sb->base (with host_pages, also the pages the host wrote itself: see
+ * copy_host_writes), and sb->pt.dirty the page-table pages KVM saw written. */
+static hl_status collect_dirty(hl_sandbox *sb, bool page_tables, bool host_pages)
 {
     hl_track *rw = &sb->rw;
     uint64_t in_first = (sb->lo.input - rw->gpa) / HL_PAGE;
@@ -109,6 +110,7 @@ static hl_status collect_dirty(hl_sandbox *sb, bool page_tables)
     if (st != HL_OK || (page_tables && (st = hl_vm_dirty_log(&sb->vm, sb->pt.slot, sb->pt.dirty, sb->pt.tmp,
                                                              sb->pt.npages, sb->err)) != HL_OK))
         return st;
+    if (!host_pages) return HL_OK;
     set_bits(rw->dirty, (sb->lo.meta - rw->gpa) / HL_PAGE, 1);
     set_bits(rw->dirty, (sb->lo.output - rw->gpa) / HL_PAGE, 1);
     set_bits(rw->dirty, in_first, HL_ALIGN_UP(sb->in_max, HL_PAGE) / HL_PAGE);
@@ -262,7 +264,7 @@ hl_status hl_snapshot_take(hl_sandbox *sb, hl_snapshot **out)
                        sb->state == HL_STATE_POISONED ? "poisoned" : "unrecoverable");
     /* first: completing the guest's last OUT moves rip past it (hardware KVM), and the
      * snapshot must hold the state the guest continues from */
-    if ((st = hl_vm_complete(&sb->vm, sb->err)) != HL_OK || (st = collect_dirty(sb, true)) != HL_OK ||
+    if ((st = hl_vm_complete(&sb->vm, sb->err)) != HL_OK || (st = collect_dirty(sb, true, true)) != HL_OK ||
         (st = check_page_tables(sb, sb->base)) != HL_OK)
         return st;
     fd = memfd_create("hyperlight-snapshot", MFD_CLOEXEC | MFD_ALLOW_SEALING);
@@ -402,6 +404,24 @@ static hl_status copy_run(void *c, uint64_t first, uint64_t n)
     return HL_OK;
 }
 
+/* What the host itself wrote into guest memory since it equalled snap, which KVM's dirty log
+ * does not see: the input stack up to in_max (calls, host-call results), the output stack's
+ * top word, and the start of the meta page: kvm_pvm's virtual-IF block, which kvm_pvm
+ * writes from the kernel, and the generation, which take writes into the snapshot's copy
+ * only. Copied back byte for byte: a few dozen bytes, not three pages. */
+static void copy_host_writes(hl_sandbox *sb, const hl_snapshot *snap)
+{
+    const struct {
+        hl_gpa gpa;
+        uint64_t len;
+    } w[] = {
+        { sb->lo.input, sb->in_max },
+        { sb->lo.output, 8 },
+        { sb->lo.meta, offsetof(struct hl_meta, generation) + sizeof(uint64_t) },
+    };
+    for (size_t i = 0; i < sizeof w / sizeof w[0]; i++) memcpy(sb->mem + w[i].gpa, snap->view + w[i].gpa, w[i].len);
+}
+
 hl_status hl_restore(hl_sandbox *sb, hl_snapshot *snap) { return hl_restore_ex(sb, snap, false); }
 
 /* full_cpu: reload every vCPU register (general, segment and control, x87/SSE, debug)
@@ -426,9 +446,11 @@ hl_status hl_restore_ex(hl_sandbox *sb, hl_snapshot *snap, bool full_cpu)
     fast = !ran_privileged(sb, &emul) && sb->state == HL_STATE_READY && !full_cpu;
     if (snap == sb->base) {
         struct copy_ctx k = { sb, snap };
-        if ((st = collect_dirty(sb, !fast)) != HL_OK || (!fast && (st = check_page_tables(sb, snap)) != HL_OK))
+        if ((st = collect_dirty(sb, !fast, false)) != HL_OK ||
+            (!fast && (st = check_page_tables(sb, snap)) != HL_OK))
             goto fail;
         for_runs(sb->rw.dirty, sb->rw.npages, copy_run, &k);
+        copy_host_writes(sb, snap);
         if ((st = rearm_tracking(sb, false)) != HL_OK) goto fail;
     } else {
         /* Another image: map it over the old one. KVM sees the change through its MMU
@@ -437,7 +459,7 @@ hl_status hl_restore_ex(hl_sandbox *sb, hl_snapshot *snap, bool full_cpu)
         if ((st = hl_image_map(&snap->img, sb->mem, sb->lo.ro_end / HL_PAGE, sb->rw.npages,
                                PROT_READ | PROT_WRITE, MAP_PRIVATE, sb->err)) != HL_OK)
             goto fail;
-        if ((st = collect_dirty(sb, true)) != HL_OK || (st = check_page_tables(sb, snap)) != HL_OK ||
+        if ((st = collect_dirty(sb, true, true)) != HL_OK || (st = check_page_tables(sb, snap)) != HL_OK ||
             (st = rearm_tracking(sb, true)) != HL_OK)
             goto fail;
         hl_snapshot_ref(snap);

@@ -137,7 +137,8 @@ static hl_status rearm_track(hl_sandbox *sb, hl_track *t, bool all, bool relearn
     return hl_vm_dirty_clear(&sb->vm, t->slot, t->tmp, t->npages, sb->err);
 }
 
-static hl_status rearm_tracking(hl_sandbox *sb, bool all)
+/* page_tables: the page tables' dirty log was read too (collect_dirty) */
+static hl_status rearm_tracking(hl_sandbox *sb, bool all, bool page_tables)
 {
     bool relearn;
     hl_status st;
@@ -148,7 +149,7 @@ static hl_status rearm_tracking(hl_sandbox *sb, bool all)
     }
     relearn = ++sb->restores % 64 == 0;
     if ((st = rearm_track(sb, &sb->rw, all, relearn)) != HL_OK) return st;
-    return rearm_track(sb, &sb->pt, all, relearn);
+    return page_tables ? rearm_track(sb, &sb->pt, all, relearn) : HL_OK;
 }
 
 /* kvm_pvm emulates every privileged instruction a guest runs and counts it (the vCPU's
@@ -334,7 +335,7 @@ hl_status hl_snapshot_take(hl_sandbox *sb, hl_snapshot **out)
         s->nhostfns = sb->nhostfns;
     }
     hl_memfile_unref(file);
-    if ((st = rearm_tracking(sb, true)) != HL_OK) {
+    if ((st = rearm_tracking(sb, true, true)) != HL_OK) {
         hl_snapshot_free(s);
         return st;
     }
@@ -451,7 +452,7 @@ hl_status hl_restore_ex(hl_sandbox *sb, hl_snapshot *snap, bool full_cpu)
             goto fail;
         for_runs(sb->rw.dirty, sb->rw.npages, copy_run, &k);
         copy_host_writes(sb, snap);
-        if ((st = rearm_tracking(sb, false)) != HL_OK) goto fail;
+        if ((st = rearm_tracking(sb, false, !fast)) != HL_OK) goto fail;
     } else {
         /* Another image: map it over the old one. KVM sees the change through its MMU
          * notifiers; the dirty log read afterwards only clears stale bits. The page tables
@@ -460,7 +461,7 @@ hl_status hl_restore_ex(hl_sandbox *sb, hl_snapshot *snap, bool full_cpu)
                                PROT_READ | PROT_WRITE, MAP_PRIVATE, sb->err)) != HL_OK)
             goto fail;
         if ((st = collect_dirty(sb, true, true)) != HL_OK || (st = check_page_tables(sb, snap)) != HL_OK ||
-            (st = rearm_tracking(sb, true)) != HL_OK)
+            (st = rearm_tracking(sb, true, true)) != HL_OK)
             goto fail;
         hl_snapshot_ref(snap);
         hl_snapshot_free(sb->base);

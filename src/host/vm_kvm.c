@@ -83,6 +83,8 @@ static const struct kvm_cap {
     { KVM_CAP_VCPU_EVENTS, "KVM_CAP_VCPU_EVENTS", "naming a guest fault on kvm_pvm", false },
     { KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, "KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2",
       "keeping pages every call writes writable across restores", true },
+    { KVM_CAP_BINARY_STATS_FD, "KVM_CAP_BINARY_STATS_FD",
+      "skipping restore work when the guest ran nothing privileged (kvm_pvm)", true },
 };
 static pthread_once_t caps_once = PTHREAD_ONCE_INIT;
 static char caps_error[256]; /* empty: every required capability is there */

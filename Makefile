@@ -50,7 +50,7 @@ BENCH := $(patsubst bench/%.c,$(B)/bin/%,$(wildcard bench/*.c))
 BENCH_GUESTS := $(patsubst bench/guests/%.c,$(B)/tests/guests/%.elf,$(wildcard bench/guests/*.c))
 
 .PHONY: all setup lib guest-sdk guests tests demo test unit integration bench install clean format \
-	test-asan asan-inner fuzz fuzz-smoke test-hwkvm
+	test-asan asan-inner fuzz fuzz-smoke fuzz-seeds test-hwkvm
 # Keep intermediate objects: without this make deletes them and relinks every time.
 .SECONDARY:
 all: lib guest-sdk $(CLI) guests $(EXAMPLE_HOSTS) $(PC)
@@ -183,7 +183,7 @@ asan-inner: $(UNIT_TESTS) $(INTEG_TESTS)
 # libFuzzer harnesses (clang) for every decoder of guest- or file-supplied bytes. fuzz-smoke
 # runs each for FUZZ_SECONDS on a scratch copy of its committed seed corpus.
 FUZZ_SECONDS ?= 20
-FUZZERS := $(patsubst tests/fuzz/%.c,$(B)/fuzz/%,$(wildcard tests/fuzz/*.c))
+FUZZERS := $(patsubst tests/fuzz/%.c,$(B)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
 fuzz: $(FUZZERS)
 $(B)/fuzz/%: tests/fuzz/%.c $(HOST_SRC) $(wildcard src/host/*.h src/common/*.h include/*.h include/hyperlight/*.h)
 	@mkdir -p $(dir $@)
@@ -198,6 +198,17 @@ fuzz-smoke: $(FUZZERS)
 			-artifact_prefix=$(B)/fuzz/work-$$n/ $(B)/fuzz/work-$$n tests/fuzz/corpus/$$n \
 			> $(B)/fuzz/work-$$n.log 2>&1 || { tail -40 $(B)/fuzz/work-$$n.log; exit 1; }; \
 		grep -E 'stat::number_of_executed_units|cov:' $(B)/fuzz/work-$$n.log | tail -2; done
+
+# Regenerates the seed corpora made from the build (run it when the snapshot format or the
+# guest ABI changes; needs KVM): the snapshot-file seeds from the test guests, and the ELF
+# seeds test_elf writes.
+SNAPFILE_SEEDER := $(B)/tests/fuzz/make_snapfile_seeds
+$(SNAPFILE_SEEDER): $(B)/obj/app/tests/fuzz/make_snapfile_seeds.o $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) -o $@ $^ $(HOST_LDFLAGS)
+fuzz-seeds: all guests $(SNAPFILE_SEEDER) $(B)/tests/unit/test_elf
+	$(Q)$(SNAPFILE_SEEDER) tests/fuzz/corpus/snapfile $(B)
+	$(Q)HL_BUILD=$(B) HL_ELF_SEEDS=tests/fuzz/corpus/elf $(B)/tests/unit/test_elf
 
 unit: $(UNIT_TESTS)
 	$(Q)for t in $(UNIT_TESTS); do $$t || exit 1; done

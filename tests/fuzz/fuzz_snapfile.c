@@ -17,7 +17,9 @@
  *      behind the checksums: layout, vCPU state, function tables, and the mapping.
  * FUZZ_SNAPFILE_VERBOSE=1 prints the outcome of each load (to triage a seed).
  * The seeds (tests/fuzz/corpus/snapfile/) are therefore header+metadata prefixes of real
- * snapshot files, cut at the memory offset, plus corrupted variants.
+ * snapshot files, cut at the memory offset, plus corrupted variants. They carry the format and
+ * ABI versions: after a change to either, regenerate them with `make fuzz-seeds`
+ * (tests/fuzz/make_snapfile_seeds.c), or every seed stops at the version check.
  *
  * Properties (a violation aborts, which libFuzzer reports as a crash):
  *   - a failed load returns NULL with a "snapshot file '...': " message and leaks no fd;

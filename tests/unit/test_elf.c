@@ -11,7 +11,8 @@
  *   gcc -std=gnu11 -O1 -g -fsanitize=address,undefined -Iinclude -Isrc/common -Isrc/host -Itests \
  *       tests/unit/test_elf.c src/host/elf.c src/host/layout.c src/host/pagetable.c \
  *       src/host/hostfn.c src/common/wire.c -o /tmp/test_elf && /tmp/test_elf
- * HL_ELF_SEEDS=DIR writes the minimal ELFs built here into DIR (fuzzing seeds). */
+ * HL_ELF_SEEDS=DIR writes demo.elf (whole, and cut after its loaded data) and the minimal ELFs
+ * built here into DIR: the seeds of tests/fuzz/corpus/elf (`make fuzz-seeds`). */
 #include <elf.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -257,6 +258,17 @@ static void test_demo(const uint8_t *demo, size_t len)
         CHECK_INT(lo.ro_end, elf.ro_end);
         CHECK_INT(lo.meta, elf.end);
         CHECK_INT(lo.entry, elf.entry);
+    }
+
+    /* Cut after the last segment's file data (no section headers, symbols or debug
+     * information): still a whole guest. Both are fuzzing seeds. */
+    {
+        size_t cut = 0;
+        for (int i = 0; i < elf.nseg; i++)
+            if (elf.seg[i].offset + elf.seg[i].filesz > cut) cut = elf.seg[i].offset + elf.seg[i].filesz;
+        expect_ok("demo.elf cut after its last segment's data", demo, cut, NULL);
+        save_seed("demo.elf", demo, len);
+        save_seed("demo_cut", demo, cut);
     }
 }
 

@@ -150,7 +150,8 @@ static hl_status describe_page_fault(hl_sandbox *sb, const hl_vm_state *vs, uint
 /* Names the exception vs->exception (-1: none known) from the layout and the faulting
  * instruction. On kvm_pvm vs comes from KVM after a triple fault (every guest exception ends
  * there); on hardware KVM from the guest's own report (HL_PORT_FAULT), and the vector is
- * always known. */
+ * always known, or from a triple fault KVM raised itself and kept the registers of (shadow
+ * paging: kvm_amd npt=0 sees every page fault, also one during a double fault's delivery). */
 static hl_status describe_exception(hl_sandbox *sb, const hl_vm_state *vs, bool reported)
 {
     const hl_region *r;
@@ -178,6 +179,10 @@ static hl_status describe_exception(hl_sandbox *sb, const hl_vm_state *vs, bool 
                     "rip 0x%llx",
                     ip);
     case -1: break;
+    case 8: /* from a shutdown: the double fault could not be delivered either, the guest's
+             * handler never ran */
+        if (!reported) break;
+        /* fall through */
     default:
         return fail(sb, HL_ERR_FAULT, "guest fault: %s (exception %d, error code 0x%x) at rip 0x%llx",
                     exception_name(vs->exception), vs->exception, vs->error_code, ip);
@@ -186,11 +191,19 @@ static hl_status describe_exception(hl_sandbox *sb, const hl_vm_state *vs, bool 
         return fail(sb, HL_ERR_FAULT,
                     "guest fault: triple fault at rip 0x%llx after the guest loaded its own page tables (cr3 0x%llx)", ip,
                     (unsigned long long)vs->cr3);
-    /* No exception recorded: infer from rip and cr2. */
+    /* No exception recorded, or a double fault that could not be delivered: infer from rip and cr2. */
     r = hl_layout_find(&sb->lo, vs->rip);
     if (!r || !(r->perm & HL_PERM_X))
         return fail(sb, HL_ERR_FAULT, "guest fault: execution of non-executable memory at 0x%llx (%s)", ip,
                     r ? hl_region_name(r->kind) : "unmapped");
+    if (vs->exception == 8)
+        return fail(sb, HL_ERR_FAULT,
+                    "guest fault: triple fault at rip 0x%llx: a double fault the guest could not handle (its IDT, GDT "
+                    "or exception stacks were unusable; cr2 0x%llx, cr4 0x%llx%s)",
+                    ip, (unsigned long long)vs->cr2, (unsigned long long)vs->cr4,
+                    vs->cr4 & CR4_SMAP   ? ": SMAP forbids supervisor data access to user pages, as every guest page is"
+                    : vs->cr4 & CR4_SMEP ? ": SMEP forbids supervisor code in user pages, as every guest page is"
+                                         : "");
     return fail(sb, HL_ERR_FAULT, "guest fault: triple fault at rip 0x%llx (cr2 0x%llx)", ip,
                 (unsigned long long)vs->cr2);
 }

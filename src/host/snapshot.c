@@ -479,7 +479,7 @@ hl_status hl_restore_ex(hl_sandbox *sb, hl_snapshot *snap, bool full_cpu)
         if (sb->vm.pvm && sb->state != HL_STATE_READY &&
             ((st = resume_via_trampoline(sb, &cpu)) != HL_OK || (st = hl_vm_lock_vif(&sb->vm, false, sb->err)) != HL_OK))
             goto fail;
-        if ((st = hl_vm_cpu_set(&sb->vm, &cpu, sb->err)) != HL_OK) goto fail;
+        if ((st = hl_vm_cpu_set(&sb->vm, &cpu, sb->state != HL_STATE_READY, sb->err)) != HL_OK) goto fail;
     }
     mark_clean(sb, emul);
     sb->gen_counter = snap->generation; /* the next snapshot is one generation past snap */

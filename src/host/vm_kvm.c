@@ -254,39 +254,56 @@ static hl_status set_cpu_state(hl_vm *vm, const hl_vm_setup *s, char *err)
     return HL_OK;
 }
 
-/* MSRs a guest has no use for and which would survive a restore (KVM keeps them in the
- * vCPU, not in guest memory), or make KVM write into guest memory (kvmclock and the other
- * paravirtual MSRs), or identify the hypervisor: the guest's accesses fail with #GP, which
- * ends the call cleanly. Guest-only state that restore reloads (FS/GS base through the
- * segment registers) stays allowed. Once the guest has registered its kvm_pvm virtual-IF
- * page, writes to that MSR are refused too, so it cannot be moved onto guest data.
- * (KVM API: KVM_X86_SET_MSR_FILTER; a filter never applies to the host's own accesses.) */
+/* The guest's MSR accesses (KVM API: KVM_X86_SET_MSR_FILTER; a filter never applies to the
+ * host's own accesses). KVM keeps every MSR a guest writes in the vCPU, where a restore of
+ * memory and registers does not reach it: a value written by one user of a sandbox would
+ * reach the next (the TSC offset, HWCR, POWER_CTL, VM_HSAVE_PA and others were found to stick
+ * on kvm_amd and kvm_pvm). So writes are denied by default and allowed only for what a
+ * restore puts back (FS_BASE and GS_BASE, through the segment registers), and for kvm_pvm's
+ * virtual-IF MSR until the guest has registered its page (after which it could only move the
+ * page onto guest data). Reads are allowed in the architectural and AMD ranges, except those
+ * that tell about the hypervisor or that only a system-call setup needs, and of the
+ * virtual-IF MSR; everything else, KVM's other paravirtual MSRs included, is denied. A denied access is a #GP in the guest, which
+ * ends its call cleanly. */
+enum { MSR_LOW_N = 0x3000, MSR_HIGH_N = 0x2000, MSR_AMD_N = 0x2000 };
+static uint8_t msr_low_read[MSR_LOW_N / 8];   /* 0x0 .. 0x2fff */
+static uint8_t msr_high_read[MSR_HIGH_N / 8]; /* 0xc0000000 .. 0xc0001fff */
+static uint8_t msr_amd_read[MSR_AMD_N / 8];   /* 0xc0010000 .. 0xc0011fff */
+static uint8_t msr_allow[1] = { 0xff };       /* one-byte bitmaps: the first MSRs allowed */
+static pthread_once_t msr_once = PTHREAD_ONCE_INIT;
+
+static void deny_bits(uint8_t *bm, uint32_t first, uint32_t n)
+{
+    for (uint32_t i = first; i < first + n; i++) bm[i / 8] &= (uint8_t)~(1u << (i % 8));
+}
+
+static void make_msr_bitmaps(void)
+{
+    memset(msr_low_read, 0xff, sizeof msr_low_read);
+    memset(msr_high_read, 0xff, sizeof msr_high_read);
+    memset(msr_amd_read, 0xff, sizeof msr_amd_read);
+    deny_bits(msr_low_read, 0x11, 2);                   /* KVM wall clock, system time (old numbers) */
+    deny_bits(msr_low_read, 0x174, 3);                  /* SYSENTER_CS/ESP/EIP */
+    deny_bits(msr_high_read, 0x81, 4);                  /* STAR, LSTAR, CSTAR, SFMASK */
+    deny_bits(msr_high_read, 0x102, 2);                 /* KERNEL_GS_BASE, TSC_AUX */
+}
+
 static hl_status set_msr_filter(hl_vm *vm, bool allow_vif, char *err)
 {
-    static uint8_t deny[32]; /* all-zero bitmaps: every MSR in the range denied */
-    const uint32_t RW = KVM_MSR_FILTER_READ | KVM_MSR_FILTER_WRITE, W = KVM_MSR_FILTER_WRITE;
-    struct kvm_msr_filter f = { .flags = KVM_MSR_FILTER_DEFAULT_ALLOW };
-    const struct { uint32_t flags, base, n; } r[] = {
-        { RW, 0x11, 2 },             /* KVM wall clock, system time (old numbers) */
-        { W, 0x1b, 1 },              /* APIC base */
-        { RW, 0x174, 3 },            /* SYSENTER_CS/ESP/EIP */
-        { W, 0x277, 1 },             /* PAT */
-        { W, 0xc0000080, 1 },        /* EFER (the host sets it) */
-        { RW, 0xc0000081, 4 },       /* STAR, LSTAR, CSTAR, SFMASK */
-        { RW, 0xc0000102, 2 },       /* KERNEL_GS_BASE, TSC_AUX */
-        { RW, 0x4b564d00, 16 },      /* KVM paravirtual MSRs: clocks, async PF, steal time, ... */
-        { RW, 0x4b564d11, 0xef },    /* kvm_pvm's MSRs but the virtual-IF page */
-        { W, 0x3b, 1 },              /* TSC_ADJUST */
-        { W, 0x179, 3 },             /* machine-check global MSRs */
-        { W, 0x1a0, 1 },             /* MISC_ENABLE */
-        { W, 0x200, 0x100 },         /* MTRRs */
-        { W, 0x400, 0x80 },          /* machine-check banks */
-        { W, HL_MSR_PVM_VIF, 1 },    /* the virtual-IF page, once registered: keep it last */
-    };
-    int n = (int)(sizeof r / sizeof r[0]) - (allow_vif ? 1 : 0);
-    for (int i = 0; i < n; i++)
-        f.ranges[i] = (struct kvm_msr_filter_range){ .flags = r[i].flags, .nmsrs = r[i].n, .base = r[i].base,
-                                                     .bitmap = deny };
+    const uint32_t R = KVM_MSR_FILTER_READ, W = KVM_MSR_FILTER_WRITE;
+    struct kvm_msr_filter f = { .flags = KVM_MSR_FILTER_DEFAULT_DENY };
+    int n = 0;
+    pthread_once(&msr_once, make_msr_bitmaps);
+    f.ranges[n++] = (struct kvm_msr_filter_range){ .flags = R, .nmsrs = MSR_LOW_N, .base = 0, .bitmap = msr_low_read };
+    f.ranges[n++] = (struct kvm_msr_filter_range){ .flags = R, .nmsrs = MSR_HIGH_N, .base = 0xc0000000,
+                                                   .bitmap = msr_high_read };
+    f.ranges[n++] = (struct kvm_msr_filter_range){ .flags = R, .nmsrs = MSR_AMD_N, .base = 0xc0010000,
+                                                   .bitmap = msr_amd_read };
+    f.ranges[n++] = (struct kvm_msr_filter_range){ .flags = W, .nmsrs = 2, .base = 0xc0000100, /* FS/GS_BASE */
+                                                   .bitmap = msr_allow };
+    /* the virtual-IF MSR reads back where the page is; writes only until it is registered */
+    f.ranges[n++] = (struct kvm_msr_filter_range){ .flags = allow_vif ? R | W : R, .nmsrs = 1,
+                                                   .base = HL_MSR_PVM_VIF, .bitmap = msr_allow };
     if (ioctl(vm->vmfd, KVM_X86_SET_MSR_FILTER, &f) < 0)
         return hl_errf(err, HL_ERR_HYPERVISOR, "KVM_X86_SET_MSR_FILTER: %s", strerror(errno));
     vm->vif_locked = !allow_vif;
@@ -384,7 +401,7 @@ hl_status hl_vm_create(hl_vm *vm, const hl_vm_setup *s, char *err)
         goto fail;
     }
     if ((st = set_cpuid(vm, err)) ||
-        (st = s->cpu ? hl_vm_cpu_set(vm, s->cpu, err) : set_cpu_state(vm, s, err)))
+        (st = s->cpu ? hl_vm_cpu_set(vm, s->cpu, false, err) : set_cpu_state(vm, s, err)))
         goto fail;
     /* KVM copies the segment and control registers to kvm_run at every exit, so a restore can
      * tell whether the guest changed them without an ioctl. */
@@ -542,9 +559,10 @@ hl_status hl_vm_cpu_get(hl_vm *vm, hl_cpu_state *cpu, char *err)
     return HL_OK;
 }
 
-hl_status hl_vm_cpu_set(hl_vm *vm, const hl_cpu_state *cpu, char *err)
+hl_status hl_vm_cpu_set(hl_vm *vm, const hl_cpu_state *cpu, bool events, char *err)
 {
     struct kvm_debugregs dbg;
+    struct kvm_vcpu_events ev;
     hl_status st;
     /* state loaded over a pending instruction would be changed by its completion */
     if ((st = hl_vm_complete(vm, err)) != HL_OK) return st;
@@ -553,6 +571,14 @@ hl_status hl_vm_cpu_set(hl_vm *vm, const hl_cpu_state *cpu, char *err)
     dbg.dr7 = 0x400;
     vm->run->kvm_dirty_regs = 0;
     if ((st = reload_pkru(vm, err)) != HL_OK) return st; /* before KVM_SET_FPU: it sets x87/SSE too */
+    /* An exception KVM was injecting when the call ended (a double fault it raised itself
+     * under shadow paging, a page fault cut short by a time limit) survives KVM_SET_REGS and
+     * would be delivered to the next user: clear the exception, interrupt and NMI state,
+     * and the interrupt shadow. */
+    memset(&ev, 0, sizeof ev);
+    ev.flags = KVM_VCPUEVENT_VALID_NMI_PENDING | KVM_VCPUEVENT_VALID_SHADOW;
+    if (events && ioctl(vm->vcpufd, KVM_SET_VCPU_EVENTS, &ev) < 0)
+        return hl_errf(err, HL_ERR_HYPERVISOR, "KVM_SET_VCPU_EVENTS: %s", strerror(errno));
     if (ioctl(vm->vcpufd, KVM_SET_SREGS, cpu->sregs) < 0 || ioctl(vm->vcpufd, KVM_SET_REGS, cpu->regs) < 0 ||
         ioctl(vm->vcpufd, KVM_SET_FPU, cpu->fpu) < 0 || ioctl(vm->vcpufd, KVM_SET_DEBUGREGS, &dbg) < 0)
         return hl_errf(err, HL_ERR_HYPERVISOR, "loading vCPU state: %s", strerror(errno));

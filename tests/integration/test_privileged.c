@@ -6,9 +6,10 @@
  * anything else.
  *
  * The host denies the guest the MSRs it has no use for and whose values KVM would keep across a
- * restore (an MSR filter: SYSENTER, STAR/LSTAR/CSTAR/SFMASK, KERNEL_GS_BASE, TSC_AUX, the KVM
- * and kvm_pvm paravirtual MSRs; writes of APIC_BASE, PAT, EFER, and of the virtual-IF MSR once
- * registered): such an access is a general protection fault and the value never changes. CPUID
+ * restore (an MSR filter: reads of SYSENTER, STAR/LSTAR/CSTAR/SFMASK, KERNEL_GS_BASE, TSC_AUX,
+ * the KVM and kvm_pvm paravirtual MSRs; every write but FS_BASE and GS_BASE, and the
+ * virtual-IF MSR until it is registered): such an access is a general protection fault and
+ * the value never changes. CPUID
  * hides XSAVE/OSXSAVE/AVX and PKU/OSPKE where the platform honours the library's table, so
  * CR4.OSXSAVE and CR4.PKE cannot be set there; on kvm_pvm the guest runs under the host's CR4
  * and XCR0, and its PKRU writes (wrpkru is not privileged) must not outlive a restore.
@@ -537,13 +538,21 @@ static void msr_cases(void)
     /* MSRs the guest may write: the value reads back, and a restore puts the old one back */
     CASE("wrmsr FS_BASE, use %fs", "SegBase", 0xc0000100, 0, .want = OK_EQ(0));
     CASE("wrmsr GS_BASE, use %gs", "SegBase", 0xc0000101, 0, .want = OK_EQ(0));
-    /* Hardware KVM takes the write (the TSC reads back near 0) and keeps the new offset in the
-     * vCPU, and KVM's TSC_ADJUST with it: the probe, which must see a new vCPU's TSC_ADJUST (0)
-     * after hl_restore and in the pool's next user, fails there (the write outlives both; a
-     * known problem, like the other writable MSRs KVM keeps that the filter lets through). On
-     * kvm_pvm the TSC reads back unchanged, though TSC_ADJUST moves too: not asserted here. */
-    CASE("wrmsr TSC 0", "WrRd", 0x10, 0, .want = OK_ANY, .hw = OK_RANGE(0, 1ull << 36),
-         .probe = pvm ? NULL : "Rdmsr", .probe_a = 0x3b, .probe_want = OK_EQ(0));
+    /* KVM keeps a written TSC as an offset in the vCPU, and TSC_ADJUST with it, where a
+     * restore does not reach: the filter denies the write, and the probe checks that
+     * TSC_ADJUST is still a new vCPU's (0) after hl_restore, in the pool's next user and in a
+     * new sandbox. The same for the MSRs that were found to stick on kvm_amd and kvm_pvm
+     * (every write but FS_BASE and GS_BASE is denied). */
+    CASE("wrmsr TSC 0", "WrRd", 0x10, 0, .want = GP, .probe = "Rdmsr", .probe_a = 0x3b, .probe_want = OK_EQ(0));
+    CASE("wrmsr TSC 2^62", "WrRd", 0x10, 1ull << 62, .want = GP, .probe = "Rdmsr", .probe_a = 0x3b,
+         .probe_want = OK_EQ(0));
+    CASE("wrmsr POWER_CTL", "WrRd", 0x1fc, 1, .want = GP);
+    CASE("wrmsr MISC_FEATURES_ENABLES", "WrRd", 0x140, 1, .want = GP);
+    CASE("wrmsr HWCR (AMD)", "WrRd", 0xc0010015, 0x1000000, .want = GP);
+    CASE("wrmsr VM_HSAVE_PA (AMD)", "WrRd", 0xc0010117, 0x1000, .want = GP);
+    CASE("wrmsr VM_CR (AMD)", "WrRd", 0xc0010114, 0x8, .want = GP);
+    CASE("wrmsr DE_CFG (AMD)", "WrRd", 0xc0011029, 0x2, .want = GP);
+    CASE("wrmsr OSVW length (AMD)", "WrRd", 0xc0010140, 4, .want = GP);
     /* MSRs the filter denies: #GP, and the value stays the snapshot's (State; the probes) */
     CASE("wrmsr LSTAR", "WrRd", 0xc0000082, 0x200000, .want = GP, PROBE_SYSCALL);
     CASE("wrmsr LSTAR non-canonical", "WrRd", 0xc0000082, 0x8000000000000000ull, .want = GP, PROBE_SYSCALL);

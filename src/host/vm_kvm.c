@@ -570,7 +570,10 @@ hl_status hl_vm_cpu_set(hl_vm *vm, const hl_cpu_state *cpu, bool events, char *e
     dbg.dr6 = 0xffff0ff0; /* architectural reset values (SDM Vol. 3B §18.2) */
     dbg.dr7 = 0x400;
     vm->run->kvm_dirty_regs = 0;
-    if ((st = reload_pkru(vm, err)) != HL_OK) return st; /* before KVM_SET_FPU: it sets x87/SSE too */
+    /* PKRU: a Ready vCPU resumes in the guest's wait_for_call, which resets PKRU before any
+     * memory access (src/guest/runtime.c); after a failed call it may resume through
+     * hl_resume, whose first pushes a hostile PKRU would fault, so the host resets it. */
+    if (events && (st = reload_pkru(vm, err)) != HL_OK) return st; /* before KVM_SET_FPU: it sets x87/SSE too */
     /* An exception KVM was injecting when the call ended (a double fault it raised itself
      * under shadow paging, a page fault cut short by a time limit) survives KVM_SET_REGS and
      * would be delivered to the next user: clear the exception, interrupt and NMI state,

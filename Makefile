@@ -185,7 +185,7 @@ asan-inner: $(UNIT_TESTS) $(INTEG_TESTS)
 FUZZ_SECONDS ?= 20
 FUZZERS := $(patsubst tests/fuzz/%.c,$(B)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
 fuzz: $(FUZZERS)
-$(B)/fuzz/%: tests/fuzz/%.c $(HOST_SRC) $(wildcard src/host/*.h src/common/*.h include/*.h include/hyperlight/*.h)
+$(B)/fuzz/%: tests/fuzz/%.c $(HOST_SRC) $(wildcard tests/fuzz/*.h src/host/*.h src/common/*.h include/*.h include/hyperlight/*.h)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  FUZZ    $@")
 	$(Q)clang -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Isrc/common -Isrc/host \

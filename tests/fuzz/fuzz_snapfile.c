@@ -48,34 +48,11 @@
         }                                                                                  \
     } while (0)
 
-/* Header offsets (docs/snapshots.md). */
-#define OFF_META_END 16
-#define OFF_MEM_OFFSET 24
-#define OFF_MEM_LENGTH 32
-#define OFF_NGUEST 188
-#define OFF_NHOST 192
-#define OFF_CPU 1680
-#define OFF_META_SUM 2552
-#define OFF_MEM_SUM 2560
-#define OFF_HEADER_SUM 4088
-#define HEADER 4096
+#include "snapfile_bytes.h"
+
 #define EXTEND_MAX (16u << 20)
 
 static char save_path[64];
-
-static uint64_t get64(const uint8_t *b, size_t off)
-{
-    uint64_t v;
-    memcpy(&v, b + off, 8);
-    return v;
-}
-static uint32_t get32(const uint8_t *b, size_t off)
-{
-    uint32_t v;
-    memcpy(&v, b + off, 4);
-    return v;
-}
-static void put64(uint8_t *b, size_t off, uint64_t v) { memcpy(b + off, &v, 8); }
 
 static int fd_count(void)
 {
@@ -152,7 +129,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     hl_snapshot *s;
     uint8_t *b;
-    uint64_t meta_end, mem_off, mem_len, end;
+    uint64_t mem_off, mem_len, end;
     size_t len;
     int fd;
 
@@ -168,7 +145,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     /* 2. zero-extended to the claimed length, checksums recomputed */
     if (size < HEADER) return 0;
-    meta_end = get64(data, OFF_META_END);
     mem_off = get64(data, OFF_MEM_OFFSET);
     mem_len = get64(data, OFF_MEM_LENGTH);
     end = mem_off + mem_len;
@@ -177,9 +153,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     b = calloc(1, len);
     ASSERT(b);
     memcpy(b, data, size);
-    if (meta_end >= HEADER && meta_end <= len) put64(b, OFF_META_SUM, hl_checksum(b + HEADER, meta_end - HEADER));
-    if (mem_off <= len && mem_len <= len - mem_off) put64(b, OFF_MEM_SUM, hl_checksum(b + mem_off, mem_len));
-    put64(b, OFF_HEADER_SUM, hl_checksum(b, OFF_HEADER_SUM));
+    snapfile_reseal(b, len);
     fd = to_memfd(b, size, len);
     s = load(fd);
     close(fd);

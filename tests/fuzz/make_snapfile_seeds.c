@@ -33,28 +33,7 @@
 #include "hyperlight.h"
 #include "internal.h"
 
-#define OFF_FORMAT 8
-#define OFF_ABI 12
-#define OFF_META_END 16
-#define OFF_MEM_OFFSET 24
-#define OFF_MEM_LENGTH 32
-#define OFF_HEAP_SIZE 48
-#define OFF_TOTAL 96
-#define OFF_END 104
-#define OFF_PT_END 112
-#define OFF_NREGIONS 184
-#define OFF_NGUEST 188
-#define OFF_NHOST 192
-#define OFF_NFILES 196
-#define OFF_FILES 208 /* 8 x { u64 gpa, u64 size, char label[48] } */
-#define FILE_SLOT 64
-#define OFF_REGIONS 720 /* 40 x { u32 kind, u32 perm, u64 gpa, u64 size } */
-#define REGION_SLOT 24
-#define OFF_CPU 1680
-#define OFF_META_SUM 2552
-#define OFF_MEM_SUM 2560
-#define OFF_HEADER_SUM 4088
-#define HEADER 4096
+#include "snapfile_bytes.h"
 
 static const char *out_dir, *build_dir;
 static char tmp_dir[] = "/tmp/make_snapfile_seeds.XXXXXX";
@@ -83,21 +62,6 @@ static void die(const char *fmt, ...)
     fprintf(stderr, "\n");
     exit(1);
 }
-
-static uint64_t get64(const uint8_t *b, size_t off)
-{
-    uint64_t v;
-    memcpy(&v, b + off, 8);
-    return v;
-}
-static uint32_t get32(const uint8_t *b, size_t off)
-{
-    uint32_t v;
-    memcpy(&v, b + off, 4);
-    return v;
-}
-static void put64(uint8_t *b, size_t off, uint64_t v) { memcpy(b + off, &v, 8); }
-static void put32(uint8_t *b, size_t off, uint32_t v) { memcpy(b + off, &v, 4); }
 
 /* A snapshot file read back: its bytes [0, len) (the memory is mostly holes, read as zeros). */
 typedef struct file {
@@ -256,19 +220,16 @@ static const char *verdict(const uint8_t *b, size_t len, size_t file_len, char *
  * header, which the fuzzer loads only as it is). */
 static const char *sealed_verdict(const file *p, char *buf, size_t blen)
 {
-    uint64_t meta_end, mem_off, mem_len;
+    uint64_t mem_off, mem_len;
     size_t len;
     uint8_t *b;
     if (p->len < HEADER) return verdict(p->b, p->len, p->len, buf, blen);
-    meta_end = get64(p->b, OFF_META_END);
     mem_off = get64(p->b, OFF_MEM_OFFSET);
     mem_len = get64(p->b, OFF_MEM_LENGTH);
     len = mem_off + mem_len > p->len ? (size_t)(mem_off + mem_len) : p->len;
     if (!(b = calloc(1, len))) die("out of memory");
     memcpy(b, p->b, p->len);
-    if (meta_end >= HEADER && meta_end <= len) put64(b, OFF_META_SUM, hl_checksum(b + HEADER, meta_end - HEADER));
-    if (mem_off <= len && mem_len <= len - mem_off) put64(b, OFF_MEM_SUM, hl_checksum(b + mem_off, mem_len));
-    put64(b, OFF_HEADER_SUM, hl_checksum(b, OFF_HEADER_SUM));
+    snapfile_reseal(b, len);
     verdict(b, p->len, len, buf, blen);
     free(b);
     return buf;

@@ -156,11 +156,6 @@ enum {
     HL_NSLOTS = HL_SLOT_FILE0 + HL_MAX_FILES,
 };
 
-/* A pending I/O or MMIO instruction: KVM completes it at the next KVM_RUN (KVM API,
- * "KVM_EXIT_IO"/"KVM_EXIT_MMIO"), so vCPU state read or loaded before that is not the
- * guest's. hl_vm_complete runs KVM_RUN with immediate_exit to finish it first. */
-enum { HL_PENDING_NONE, HL_PENDING_OUT, HL_PENDING_OTHER };
-
 typedef struct hl_vm {
     int vmfd, vcpufd;
     struct kvm_run *run;
@@ -168,7 +163,10 @@ typedef struct hl_vm {
     bool pvm;
     bool manual_dirty; /* KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 is on */
     bool vif_locked;   /* the MSR filter refuses writes to the virtual-IF MSR */
-    int pending;       /* HL_PENDING_*: what the last exit left for KVM to complete */
+    /* The last exit left an I/O or MMIO instruction pending: KVM completes it at the next
+     * KVM_RUN (KVM API, "KVM_EXIT_IO"/"KVM_EXIT_MMIO"), so vCPU state read or loaded before
+     * that is not the guest's; hl_vm_complete finishes it first. */
+    bool pending;
     int statsfd;       /* the vCPU's KVM statistics, or -1 */
     off_t emul_at;     /* where its insn_emulation counter is, or -1 */
     struct hl_vm_slot {

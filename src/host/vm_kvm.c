@@ -465,7 +465,7 @@ hl_status hl_vm_run(hl_vm *vm, hl_exit *ex, char *err)
         int rc = kvm_run_once(vm);
         if (rc == 0) break;
         if (errno == EINTR) {
-            vm->pending = HL_PENDING_NONE; /* KVM completes it before it checks for signals */
+            vm->pending = false; /* KVM completes it before it checks for signals */
             ex->kind = HL_EXIT_INTR;
             return HL_OK;
         }
@@ -473,15 +473,13 @@ hl_status hl_vm_run(hl_vm *vm, hl_exit *ex, char *err)
             return hl_errf(err, HL_ERR_HYPERVISOR, "KVM_RUN: %s", strerror(errno));
     }
     ex->reason = run->exit_reason;
-    vm->pending = HL_PENDING_NONE;
+    vm->pending = false;
     switch (run->exit_reason) {
     case KVM_EXIT_IO:
         /* Hardware KVM completes every port access at the next KVM_RUN (rip still points at
          * the instruction); kvm_pvm emulates an OUT whole before it exits (rip is past it)
          * but an IN still waits for the data. */
-        vm->pending = run->io.direction == KVM_EXIT_IO_OUT && vm->pvm ? HL_PENDING_NONE
-                      : run->io.direction == KVM_EXIT_IO_OUT          ? HL_PENDING_OUT
-                                                                      : HL_PENDING_OTHER;
+        vm->pending = !(run->io.direction == KVM_EXIT_IO_OUT && vm->pvm);
         ex->port = run->io.port;
         /* Our guests only ever use `outl %eax, %dx`. A byte or word OUT is how a string
          * instruction (outsb/outsw) shows up here, one element per exit. */
@@ -496,7 +494,7 @@ hl_status hl_vm_run(hl_vm *vm, hl_exit *ex, char *err)
         }
         break;
     case KVM_EXIT_MMIO:
-        vm->pending = HL_PENDING_OTHER;
+        vm->pending = true;
         ex->kind = HL_EXIT_MMIO;
         ex->addr = run->mmio.phys_addr;
         ex->is_write = run->mmio.is_write;
@@ -670,14 +668,14 @@ hl_status hl_vm_complete(hl_vm *vm, char *err)
      * access can need a further exchange (an access split in fragments): then KVM_RUN
      * returns with another MMIO exit, which is completed the same way. The caller runs no
      * guest call, so no interrupt can be meant for this KVM_RUN, and the kick is ours. */
-    for (int i = 0; vm->pending != HL_PENDING_NONE; i++) {
+    for (int i = 0; vm->pending; i++) {
         int rc;
         if (i == 8) return hl_errf(err, HL_ERR_HYPERVISOR, "completing the guest's pending I/O: no end");
         hl_vm_kick(vm, true);
         rc = kvm_run_once(vm);
         hl_vm_kick(vm, false);
         if (rc < 0 && errno == EINTR) {
-            vm->pending = HL_PENDING_NONE;
+            vm->pending = false;
         } else if (rc < 0) {
             return hl_errf(err, HL_ERR_HYPERVISOR, "completing the guest's pending I/O (KVM_RUN): %s", strerror(errno));
         } else if (vm->run->exit_reason != KVM_EXIT_MMIO) {

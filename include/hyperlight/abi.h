@@ -116,6 +116,7 @@ typedef enum hl_type {
 #define HL_MAX_SDK_FUNCS 16   /* functions the SDK registers itself, named HL_RESERVED_PREFIX... */
 #define HL_MAX_FUNC_TABLE (HL_MAX_FUNCS + HL_MAX_SDK_FUNCS) /* entries in a function table */
 #define HL_RESERVED_PREFIX "hl." /* guest function names the SDK keeps for itself */
+#define HL_WARM_FN HL_RESERVED_PREFIX "warm" /* the SDK's no-op: pools call it to fault in a new VM's hot pages */
 
 /* ---- buffers: stacks of records --------------------------------------------------------
  * A buffer (input or output) starts with a u64 `top`: the offset of the first free byte

@@ -509,7 +509,7 @@ __attribute__((noreturn)) void hl_guest_start(const struct hl_peb *p)
     meta->resume_gva = (uint64_t)(uintptr_t)hl_resume;
     hl_guest_heap_init((void *)(uintptr_t)p->heap_gpa, p->heap_size);
     for (void (**f)(void) = __init_array_start; f && f < __init_array_end; f++) (*f)();
-    hl_guest_register("hl.warm", warm, HL_VOID, 0);
+    hl_guest_register(HL_WARM_FN, warm, HL_VOID, 0);
     hl_guest_main();
     if (reg_error[0]) hl_abort(HL_GUEST_ERR_ABI, "guest function registration failed: %s", reg_error);
     hl_guest_print_flush();

@@ -18,7 +18,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "internal.h"
+#include "cancel.h"
+#include "error.h"
+#include "sandbox.h"
 
 #define RUNNING 1ull
 #define IN_GUEST 2ull
@@ -29,9 +31,8 @@ static int handler_errno;
 /* The sandbox whose call runs on this thread: the timer's signal lands on this thread. */
 static __thread hl_sandbox *tls_running;
 
-/* Marks call `seq` cancelled (a later call's number is never replaced by an earlier one's),
- * and makes the vCPU's next or current KVM_RUN return. Async-signal-safe. */
-static void cancel_call(hl_sandbox *sb, uint64_t seq, int why)
+/* A later call's number is never replaced by an earlier one's. */
+void hl_cancel_async(hl_sandbox *sb, uint64_t seq, int why)
 {
     uint64_t cur = __atomic_load_n(&sb->cancel_seq, __ATOMIC_SEQ_CST);
     if (cur > seq) return; /* a stale cancel of an earlier call: neither its reason nor a kick */
@@ -39,7 +40,7 @@ static void cancel_call(hl_sandbox *sb, uint64_t seq, int why)
     while (cur < seq && !__atomic_compare_exchange_n(&sb->cancel_seq, &cur, seq, false, __ATOMIC_SEQ_CST,
                                                       __ATOMIC_SEQ_CST))
         ;
-    if (cur <= seq) hl_vm_kick(&sb->vm, true);
+    if (cur <= seq) hl_vm_kick(sb->vm, true);
 }
 
 static void on_signal(int sig, siginfo_t *si, void *uc)
@@ -48,7 +49,7 @@ static void on_signal(int sig, siginfo_t *si, void *uc)
     hl_sandbox *sb = tls_running;
     /* A time limit expired: the timer's signal is delivered to the thread running the call. */
     if (si->si_code == SI_TIMER && sb && si->si_value.sival_ptr == sb)
-        cancel_call(sb, sb->call_seq, HL_CANCEL_TIMEOUT);
+        hl_cancel_async(sb, sb->call_seq, HL_CANCEL_TIMEOUT);
     /* otherwise an interrupt's kick: its work was done before the signal was sent */
 }
 
@@ -66,7 +67,7 @@ hl_status hl_cancel_init(hl_sandbox *sb)
 {
     pthread_once(&handler_once, install_handler);
     if (handler_errno)
-        return hl_errf(sb->err, HL_ERR_HYPERVISOR, "installing the interrupt signal handler: %s", strerror(handler_errno));
+        return hl_errf(sb->err, HL_ERR_SYSTEM, "installing the interrupt signal handler: %s", strerror(handler_errno));
     return HL_OK;
 }
 
@@ -90,7 +91,7 @@ static hl_status arm_timer(hl_sandbox *sb, uint64_t ms)
         sev._sigev_un._tid = gettid();
         sev.sigev_value.sival_ptr = sb;
         if (timer_create(CLOCK_MONOTONIC, &sev, &sb->timer) < 0)
-            return hl_errf(sb->err, HL_ERR_NO_MEMORY, "timer_create: %s", strerror(errno));
+            return hl_errf(sb->err, HL_ERR_SYSTEM, "timer_create: %s", strerror(errno));
         sb->has_timer = true;
         sb->timer_tid = gettid();
     }
@@ -98,7 +99,7 @@ static hl_status arm_timer(hl_sandbox *sb, uint64_t ms)
     its.it_value.tv_sec = (time_t)(ms / 1000);
     its.it_value.tv_nsec = (long)(ms % 1000) * 1000000L;
     if (timer_settime(sb->timer, 0, &its, NULL) < 0)
-        return hl_errf(sb->err, HL_ERR_NO_MEMORY, "timer_settime: %s", strerror(errno));
+        return hl_errf(sb->err, HL_ERR_SYSTEM, "timer_settime: %s", strerror(errno));
     return HL_OK;
 }
 
@@ -126,7 +127,7 @@ void hl_cancel_end(hl_sandbox *sb)
     }
     __atomic_store_n(&sb->run_word, sb->call_seq << SEQ_SHIFT, __ATOMIC_SEQ_CST);
     tls_running = NULL;
-    hl_vm_kick(&sb->vm, false);
+    hl_vm_kick(sb->vm, false);
 }
 
 void hl_cancel_enter_guest(hl_sandbox *sb)
@@ -151,7 +152,7 @@ bool hl_cancel_spurious(hl_sandbox *sb)
      * that lost the race with the end of an earlier call, or an unrelated signal): clear the
      * kick, then look again, in case a real interrupt set it in between. */
     if (hl_cancelled(sb)) return false;
-    hl_vm_kick(&sb->vm, false);
+    hl_vm_kick(sb->vm, false);
     return !hl_cancelled(sb);
 }
 
@@ -161,7 +162,7 @@ void hl_sandbox_interrupt(hl_sandbox *sb)
     if (!sb) return;
     w = __atomic_load_n(&sb->run_word, __ATOMIC_SEQ_CST);
     if (!(w & RUNNING)) return; /* nothing runs: nothing to cancel, now or later */
-    cancel_call(sb, w >> SEQ_SHIFT, HL_CANCEL_INTERRUPT);
+    hl_cancel_async(sb, w >> SEQ_SHIFT, HL_CANCEL_INTERRUPT);
     w = __atomic_load_n(&sb->run_word, __ATOMIC_SEQ_CST);
     if ((w & IN_GUEST) && (w >> SEQ_SHIFT) == sb->cancel_seq) pthread_kill(sb->tid, HL_SIGNAL);
 }

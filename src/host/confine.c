@@ -4,9 +4,9 @@
  * A seccomp filter cannot be removed from a thread, so a confined sandbox gets a worker
  * thread of its own, started when the sandbox is created. The first call loads the filter
  * on it (the vCPU's file descriptor, which the filter names, exists only then); from then on
- * hl_call on the sandbox hands the whole call, host-function callbacks included, to the
- * worker and waits for it. The guest therefore only ever runs on the confined thread, and the
- * thread that called hl_call is never confined.
+ * the executor (call.c) hands every run of the guest, host-function callbacks included, to
+ * the worker and waits for it. The guest therefore only ever runs on the confined thread,
+ * and the thread that called hl_call is never confined.
  *
  * The filter's default action is SECCOMP_RET_TRAP: a system call outside the allowlist is not
  * executed; the kernel sends SIGSYS to the worker. Our handler records the call, makes it
@@ -20,7 +20,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <linux/futex.h>
-#include <linux/kvm.h>
 #include <pthread.h>
 #include <sched.h> /* sched_getcpu */
 #include <seccomp.h>
@@ -33,7 +32,12 @@
 #include <ucontext.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "call.h"
+#include "io.h"
+#include "cancel.h"
+#include "confine.h"
+#include "error.h"
+#include "sandbox.h"
 
 #define REQ_QUIT 0x80000000u
 #ifndef SYS_SECCOMP
@@ -52,15 +56,10 @@ struct hl_confine {
     int filter_fd; /* the vCPU fd the filter allows ioctls on */
     bool stdout_print; /* the default print function is in use: write(1) is allowed */
     hl_syscall_set allow; /* declared by the embedder: host functions and hl_config_allow_syscalls */
-    /* the job: a guest call (job NULL), or job(sb, job_arg) */
+    /* the job: job(sb, job_arg), running guest function fn (NULL: the initialisation) */
     hl_status (*job)(hl_sandbox *, void *);
     void *job_arg;
-    char what[HL_MAX_NAME + 32]; /* "call to guest function 'NAME'" or "guest initialisation" */
-    const char *name;
-    hl_type ret_type;
-    const hl_value *args;
-    int nargs;
-    hl_value *ret;
+    const char *fn;
     hl_status st;
     /* violations of the current job (written by the SIGSYS handler on the worker) */
     bool in_job;
@@ -160,13 +159,7 @@ static void on_sigsys(int sig, siginfo_t *si, void *ucv)
     if (c->in_job) {
         /* Cancel the guest call: a host function sees hl_host_call_cancelled(), and the guest
          * does not run again (its next KVM_RUN returns at once). */
-        hl_sandbox *sb = c->sb;
-        uint64_t seq = sb->call_seq, cur = __atomic_load_n(&sb->cancel_seq, __ATOMIC_SEQ_CST);
-        __atomic_store_n(&sb->cancel_why, HL_CANCEL_CONFINE, __ATOMIC_SEQ_CST);
-        while (cur < seq && !__atomic_compare_exchange_n(&sb->cancel_seq, &cur, seq, false, __ATOMIC_SEQ_CST,
-                                                          __ATOMIC_SEQ_CST))
-            ;
-        hl_vm_kick(&sb->vm, true);
+        hl_cancel_async(c->sb, c->sb->call_seq, HL_CANCEL_CONFINE);
     }
 }
 
@@ -215,8 +208,6 @@ static bool set_has(const hl_syscall_set *s, int nr)
  * the calling thread, the worker. */
 static hl_status load_filter(hl_confine *c, char *err)
 {
-    static const unsigned long vcpu_ioctls[] = { KVM_RUN, KVM_GET_REGS, KVM_GET_SREGS, KVM_GET_VCPU_EVENTS,
-                                                 KVM_GET_FPU, KVM_GET_MSRS };
     static const int plain[] = {
         SCMP_SYS(futex),         SCMP_SYS(rt_sigreturn),  SCMP_SYS(rt_sigprocmask), SCMP_SYS(restart_syscall),
         SCMP_SYS(exit),          SCMP_SYS(gettid),        SCMP_SYS(timer_create),   SCMP_SYS(timer_settime),
@@ -224,19 +215,17 @@ static hl_status load_filter(hl_confine *c, char *err)
         SCMP_SYS(mremap),        SCMP_SYS(getcpu),         SCMP_SYS(sigaltstack),
     };
     static const int advice[] = { MADV_DONTNEED, MADV_FREE, MADV_HUGEPAGE, MADV_NOHUGEPAGE, MADV_DONTDUMP };
-    int fd = c->sb->vm.vcpufd, rc = 0;
+    hl_vm_ioctl ioctls[16];
+    int nioctls = hl_vm_confine_ioctls(c->sb->vm, ioctls, 16), rc = 0;
     scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_TRAP);
-    if (!ctx) return hl_errf(err, HL_ERR_NO_MEMORY, "confinement: seccomp_init failed");
+    if (!ctx) return hl_errf(err, HL_ERR_SYSTEM, "confinement: seccomp_init failed");
     /* another architecture's system calls (int 0x80, x32): refused like any other */
     rc = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_TRAP);
-    for (size_t i = 0; !rc && i < sizeof vcpu_ioctls / sizeof vcpu_ioctls[0]; i++)
-        rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 2, SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffu, fd),
-                              SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, vcpu_ioctls[i]));
-    /* the VM fd, for one request: locking the virtual-IF MSR after a vCPU's first exit */
-    if (!rc)
+    /* the backend's own list: the run path's requests on the VM's descriptors */
+    for (int i = 0; !rc && i < nioctls; i++)
         rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 2,
-                              SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffu, (unsigned)c->sb->vm.vmfd),
-                              SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, KVM_X86_SET_MSR_FILTER));
+                              SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffu, (unsigned)ioctls[i].fd),
+                              SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, ioctls[i].request));
     for (size_t i = 0; !rc && i < sizeof plain / sizeof plain[0]; i++)
         rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, plain[i], 0);
     /* memory for malloc: anonymous, never executable */
@@ -259,13 +248,13 @@ static hl_status load_filter(hl_confine *c, char *err)
         if (set_has(&c->allow, nr)) rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0);
     if (rc) {
         seccomp_release(ctx);
-        return hl_errf(err, HL_ERR_HYPERVISOR, "confinement: building the seccomp filter: %s", strerror(-rc));
+        return hl_errf(err, HL_ERR_SYSTEM, "confinement: building the seccomp filter: %s", strerror(-rc));
     }
     rc = seccomp_load(ctx);
     seccomp_release(ctx);
-    if (rc) return hl_errf(err, HL_ERR_HYPERVISOR, "confinement: loading the seccomp filter: %s", strerror(-rc));
+    if (rc) return hl_errf(err, HL_ERR_SYSTEM, "confinement: loading the seccomp filter: %s", strerror(-rc));
     c->loaded = true;
-    c->filter_fd = fd;
+    c->filter_fd = nioctls ? ioctls[0].fd : -1;
     return HL_OK;
 }
 
@@ -277,27 +266,26 @@ static hl_status after_call(hl_confine *c, hl_status st)
     hl_sandbox *sb = c->sb;
     char what[96];
     if (!c->violations || c->reported) return st;
-    snprintf(sb->err, sizeof sb->err,
-             "%s stopped: a system call that is not allowed was made outside host functions (by the print or "
-             "log function, or by the library): %s",
-             c->what, describe(c, what, sizeof what));
-    if (sb->state == HL_STATE_READY) sb->state = HL_STATE_POISONED;
-    memcpy(sb->poison_why, sb->err, sizeof sb->poison_why);
-    return HL_ERR_CANCELLED;
+    hl_fail(sb, HL_ERR_CANCELLED,
+            HL_WHAT_FMT " stopped: a system call that is not allowed was made outside host functions (by the "
+            "print or log function, or by the library): %s",
+            HL_WHAT_ARGS(c->fn), describe(c, what, sizeof what));
+    return hl_poison(sb, HL_ERR_CANCELLED);
 }
 
 static void run_job(hl_confine *c)
 {
     hl_sandbox *sb = c->sb;
     if (!c->loaded && (c->st = load_filter(c, sb->err)) != HL_OK) return;
-    if (sb->vm.vcpufd != c->filter_fd) {
+    hl_vm_ioctl first;
+    if (hl_vm_confine_ioctls(sb->vm, &first, 1) != 1 || first.fd != c->filter_fd) {
         c->st = hl_errf(sb->err, HL_ERR_HYPERVISOR, "confinement: the vCPU changed since the filter was loaded");
         return;
     }
     c->violations = 0;
     c->reported = false;
     c->in_job = true;
-    c->st = c->job ? c->job(sb, c->job_arg) : hl_call(sb, c->name, c->ret_type, c->args, c->nargs, c->ret);
+    c->st = c->job(sb, c->job_arg);
     c->in_job = false;
     c->st = after_call(c, c->st);
 }
@@ -335,20 +323,14 @@ static void *worker_main(void *arg)
 }
 
 /* ---- the caller's side ---- */
-/* Like the default print (hostfn.c), without stdio's buffer for the guest's bytes: the
+/* Like the default print (config.c), without stdio's buffer for the guest's bytes: the
  * stream's first use would fstat() it, which the filter does not allow. Flushing stdout
  * first keeps the order of what the embedder printed before. */
 static void confined_print(void *user, int stream, const char *data, size_t len)
 {
     (void)user, (void)stream;
     fflush(stdout);
-    while (len) {
-        ssize_t n = write(1, data, len);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;
-        data += n;
-        len -= (size_t)n;
-    }
+    hl_write_full(1, data, len);
 }
 
 hl_status hl_confine_start(hl_sandbox *sb, const hl_config *cfg)
@@ -362,7 +344,7 @@ hl_status hl_confine_start(hl_sandbox *sb, const hl_config *cfg)
                        "writes a file from the confined thread");
     pthread_once(&sigsys_once, install_sigsys);
     if (sigsys_errno)
-        return hl_errf(sb->err, HL_ERR_HYPERVISOR, "confinement: installing the SIGSYS handler: %s",
+        return hl_errf(sb->err, HL_ERR_SYSTEM, "confinement: installing the SIGSYS handler: %s",
                        strerror(sigsys_errno));
     if (!(c = calloc(1, sizeof *c))) return hl_errf(sb->err, HL_ERR_NO_MEMORY, "out of memory");
     c->sb = sb;
@@ -376,7 +358,7 @@ hl_status hl_confine_start(hl_sandbox *sb, const hl_config *cfg)
     }
     if ((rc = pthread_create(&c->thread, NULL, worker_main, c)) != 0) {
         free(c);
-        return hl_errf(sb->err, HL_ERR_NO_MEMORY, "confinement: creating the worker thread: %s", strerror(rc));
+        return hl_errf(sb->err, HL_ERR_SYSTEM, "confinement: creating the worker thread: %s", strerror(rc));
     }
     pthread_setname_np(c->thread, "hl-confine"); /* as ps and /proc/PID/task/TID/comm show it */
     sb->confine = c;
@@ -396,16 +378,11 @@ void hl_confine_stop(hl_sandbox *sb)
     sb->confine = NULL;
 }
 
-bool hl_confine_on_worker(const hl_sandbox *sb) { return tls_worker && tls_worker == sb->confine; }
-
 /* Hands the job set up in c to the worker and waits for it. */
 static hl_status submit(hl_sandbox *sb, hl_confine *c)
 {
     uint32_t r;
-    if (c->dead) {
-        sb->err_code = 0;
-        return hl_errf(sb->err, HL_ERR_STATE, "sandbox is unrecoverable (after: %s)", sb->poison_why);
-    }
+    if (c->dead) return hl_refuse(sb);
     r = (__atomic_load_n(&c->req, __ATOMIC_RELAXED) + 1) & ~REQ_QUIT;
     __atomic_store_n(&c->caller_cpu, sched_getcpu(), __ATOMIC_RELAXED);
     post(&c->req, r, &c->worker_sleeps);
@@ -421,38 +398,21 @@ static hl_status submit(hl_sandbox *sb, hl_confine *c)
             char sc[96], why[160] = "";
             c->dead = true;
             hl_cancel_end(sb); /* nothing runs any more: interrupts must not signal the gone thread */
-            sb->state = HL_STATE_UNRECOVERABLE;
             if (c->violations) snprintf(why, sizeof why, "; first refused system call: %s", describe(c, sc, sizeof sc));
-            snprintf(sb->err, sizeof sb->err,
-                     "%s stopped: the confined worker thread ended during the call (a host function ended it)%s",
-                     c->what, why);
-            memcpy(sb->poison_why, sb->err, sizeof sb->poison_why);
-            return HL_ERR_CANCELLED;
+            hl_fail(sb, HL_ERR_CANCELLED,
+                    HL_WHAT_FMT " stopped: the confined worker thread ended during the call (a host function ended "
+                    "it)%s", HL_WHAT_ARGS(c->fn), why);
+            return hl_unrecoverable(sb, HL_ERR_CANCELLED);
         }
     }
 }
 
-hl_status hl_confine_call(hl_sandbox *sb, const char *name, hl_type ret_type, const hl_value *args, int nargs,
-                          hl_value *ret)
-{
-    hl_confine *c = sb->confine;
-    c->job = NULL;
-    c->name = name;
-    c->ret_type = ret_type;
-    c->args = args;
-    c->nargs = nargs;
-    c->ret = ret;
-    snprintf(c->what, sizeof c->what, "call to guest function '%s'", name);
-    return submit(sb, c);
-}
-
-hl_status hl_confine_run(hl_sandbox *sb, const char *what, hl_status (*job)(hl_sandbox *, void *), void *arg)
+hl_status hl_confine_run(hl_sandbox *sb, const char *fn, hl_status (*job)(hl_sandbox *, void *), void *arg)
 {
     hl_confine *c = sb->confine;
     c->job = job;
     c->job_arg = arg;
-    c->name = NULL;
-    snprintf(c->what, sizeof c->what, "%s", what);
+    c->fn = fn;
     return submit(sb, c);
 }
 
@@ -462,56 +422,15 @@ bool hl_confine_stopped(hl_sandbox *sb, const char *hostfn)
     char what[96];
     if (!c || !c->violations || c->reported || tls_worker != c) return false;
     c->reported = true;
-    snprintf(sb->err, sizeof sb->err, "%s stopped: host function '%s' made a system call that is not allowed: %s",
-             c->what, hostfn, describe(c, what, sizeof what));
+    hl_fail(sb, HL_ERR_CANCELLED, HL_WHAT_FMT " stopped: host function '%s' made a system call that is not allowed: %s",
+            HL_WHAT_ARGS(c->fn), hostfn, describe(c, what, sizeof what));
     return true;
 }
 
-/* ---- configuration ---- */
-hl_status hl_config_set_confinement(hl_config *cfg, bool on)
+bool hl_syscall_valid(int nr)
 {
-    if (!cfg) return HL_ERR_INVALID_ARG;
-    cfg->confine = on;
-    cfg->err[0] = 0;
-    return HL_OK;
-}
-
-/* Adds nrs[0..n) to *set (after emptying it if replace); on an invalid number *set is unchanged. */
-static hl_status add_syscalls(hl_config *cfg, hl_syscall_set *set, bool replace, const char *what, const int *nrs,
-                              int n)
-{
-    hl_syscall_set s = *set;
-    if (replace) memset(&s, 0, sizeof s);
-    if (n < 0 || (n && !nrs))
-        return hl_errf(cfg->err, HL_ERR_INVALID_ARG, "%s: %d system calls (nrs is required when n > 0)", what, n);
-    for (int i = 0; i < n; i++) {
-        char *name = nrs[i] >= 0 && nrs[i] < HL_SYSCALL_LIMIT
-                         ? seccomp_syscall_resolve_num_arch(SCMP_ARCH_X86_64, nrs[i])
-                         : NULL;
-        if (!name)
-            return hl_errf(cfg->err, HL_ERR_INVALID_ARG, "%s: %d is not an x86-64 system call number", what, nrs[i]);
-        free(name);
-        s.bits[nrs[i] / 64] |= 1ull << (nrs[i] % 64);
-    }
-    *set = s;
-    cfg->err[0] = 0;
-    return HL_OK;
-}
-
-hl_status hl_config_host_fn_syscalls(hl_config *cfg, const char *name, const int *nrs, int n)
-{
-    hl_hostfn *fn;
-    char what[HL_MAX_NAME + 32];
-    if (!cfg) return HL_ERR_INVALID_ARG;
-    if (!name) return hl_errf(cfg->err, HL_ERR_INVALID_ARG, "hl_config_host_fn_syscalls: name is required");
-    if (!(fn = (hl_hostfn *)hl_hostfn_find(cfg->hostfns, cfg->nhostfns, name)))
-        return hl_errf(cfg->err, HL_ERR_NOT_FOUND, "host function '%s' is not registered", name);
-    snprintf(what, sizeof what, "host function '%s'", name);
-    return add_syscalls(cfg, &fn->syscalls, true, what, nrs, n);
-}
-
-hl_status hl_config_allow_syscalls(hl_config *cfg, const int *nrs, int n)
-{
-    if (!cfg) return HL_ERR_INVALID_ARG;
-    return add_syscalls(cfg, &cfg->allow, false, "hl_config_allow_syscalls", nrs, n);
+    char *name = nr >= 0 && nr < HL_SYSCALL_LIMIT ? seccomp_syscall_resolve_num_arch(SCMP_ARCH_X86_64, nr) : NULL;
+    bool ok = name != NULL;
+    free(name);
+    return ok;
 }

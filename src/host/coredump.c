@@ -14,7 +14,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <linux/kvm.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,13 +25,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "coredump.h"
+#include "error.h"
+#include "io.h"
+#include "sandbox.h"
+#include "x86_64.h"
 
 _Static_assert(sizeof(struct user_regs_struct) == sizeof(elf_gregset_t), "pr_reg layout");
-_Static_assert(sizeof(struct kvm_regs) == sizeof(((hl_cpu_state *)0)->regs), "kvm_regs size");
-_Static_assert(sizeof(struct kvm_sregs) == sizeof(((hl_cpu_state *)0)->sregs), "kvm_sregs size");
-_Static_assert(sizeof(struct kvm_fpu) == sizeof(((hl_cpu_state *)0)->fpu), "kvm_fpu size");
-_Static_assert(sizeof(struct user_fpregs_struct) == 512, "fxsave area");
 
 /* The "HYPERLIGHT" note: the fault description and control registers, as text. BFD reads
  * notes of every owner with the generic core note types, so its type must be none of those. */
@@ -68,18 +67,6 @@ hl_status hl_coredump_dir_check(const char *dir, char *out, char *err)
     return HL_OK;
 }
 
-/* The signal a process would have got for exception vector vec (what gdb reports). */
-static int exception_signal(int vec)
-{
-    switch (vec) {
-    case 0: case 7: case 16: case 19: return SIGFPE;  /* #DE #NM #MF #XM */
-    case 1: case 3: return SIGTRAP;                   /* #DB #BP */
-    case 6: return SIGILL;                            /* #UD */
-    case 12: case 17: case 18: return SIGBUS;         /* #SS #AC #MC */
-    default: return SIGSEGV;                          /* #PF #GP and the rest */
-    }
-}
-
 /* ---- building the note segment ---- */
 typedef struct notebuf {
     uint8_t *p;
@@ -97,63 +84,26 @@ static void note_add(notebuf *nb, const char *name, uint32_t type, const void *d
     nb->len += need; /* padding stays zero (calloc) */
 }
 
-static void fill_prstatus(struct elf_prstatus *ps, const struct kvm_regs *r, const struct kvm_sregs *s, int sig)
+static void fill_prstatus(struct elf_prstatus *ps, const struct user_regs_struct *u, int sig)
 {
-    struct user_regs_struct u;
     memset(ps, 0, sizeof *ps);
-    memset(&u, 0, sizeof u);
-    u.r15 = r->r15; u.r14 = r->r14; u.r13 = r->r13; u.r12 = r->r12;
-    u.rbp = r->rbp; u.rbx = r->rbx; u.r11 = r->r11; u.r10 = r->r10;
-    u.r9 = r->r9;   u.r8 = r->r8;   u.rax = r->rax; u.rcx = r->rcx;
-    u.rdx = r->rdx; u.rsi = r->rsi; u.rdi = r->rdi;
-    u.orig_rax = ~0ull; /* not in a system call */
-    u.rip = r->rip;
-    u.eflags = r->rflags;
-    u.rsp = r->rsp;
-    u.cs = s->cs.selector; u.ss = s->ss.selector; u.ds = s->ds.selector;
-    u.es = s->es.selector; u.fs = s->fs.selector; u.gs = s->gs.selector;
-    u.fs_base = s->fs.base;
-    u.gs_base = s->gs.base;
-    memcpy(&ps->pr_reg, &u, sizeof u);
+    memcpy(&ps->pr_reg, u, sizeof *u);
     ps->pr_info.si_signo = sig;
     ps->pr_cursig = (short)sig;
     ps->pr_pid = ps->pr_ppid = ps->pr_pgrp = ps->pr_sid = getpid();
 }
 
-/* kvm_fpu is the fxsave image field by field (x87 registers 16 bytes apart, abridged tag). */
-static void fill_fpregs(struct user_fpregs_struct *f, const struct kvm_fpu *k)
+static void fill_prpsinfo(struct elf_prpsinfo *psi)
 {
-    memset(f, 0, sizeof *f);
-    f->cwd = k->fcw;
-    f->swd = k->fsw;
-    f->ftw = k->ftwx;
-    f->fop = k->last_opcode;
-    f->rip = k->last_ip;
-    f->rdp = k->last_dp;
-    f->mxcsr = k->mxcsr;
-    f->mxcr_mask = 0xffff;
-    memcpy(f->st_space, k->fpr, sizeof f->st_space);
-    memcpy(f->xmm_space, k->xmm, sizeof f->xmm_space);
+    memset(psi, 0, sizeof *psi);
+    psi->pr_state = 'R';
+    psi->pr_sname = 'R';
+    psi->pr_pid = psi->pr_ppid = psi->pr_pgrp = psi->pr_sid = getpid();
+    memcpy(psi->pr_fname, "hyperlight-guest", sizeof psi->pr_fname); /* 16 bytes, no NUL needed */
+    snprintf(psi->pr_psargs, sizeof psi->pr_psargs, "hyperlight-guest");
 }
 
 /* ---- writing ---- */
-static bool write_all(int fd, const void *buf, size_t len, uint64_t off)
-{
-    const uint8_t *p = buf;
-    while (len) {
-        ssize_t n = pwrite(fd, p, len, (off_t)off);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) {
-            if (n == 0) errno = EIO;
-            return false;
-        }
-        p += n;
-        len -= (size_t)n;
-        off += (uint64_t)n;
-    }
-    return true;
-}
-
 static bool page_is_zero(const uint8_t *p)
 {
     uint64_t acc = 0, w;
@@ -176,7 +126,7 @@ static bool write_sparse(int fd, const uint8_t *src, uint64_t len, uint64_t off)
             continue;
         }
         for (j = i + HL_PAGE; j < len && j - i < (8u << 20) && !page_is_zero(src + j); j += HL_PAGE) {}
-        if (!write_all(fd, src + i, (size_t)(j - i), off + i)) return false;
+        if (hl_pwrite_full(fd, src + i, (size_t)(j - i), (off_t)(off + i)) < 0) return false;
         i = j;
     }
     return true;
@@ -188,44 +138,37 @@ typedef struct seg {
     uint64_t off;
 } seg;
 
-/* Writes the core file; on success path[] names it. why is the fault description. */
-static hl_status write_core(hl_sandbox *sb, const char *why, int sig, char *path, size_t pathlen, char *err)
+/* The note segment: registers (the guest's report's where it made one, hardware KVM: the
+ * vCPU is in its handler then), process info, x87/SSE, and the fault's text. */
+static hl_status build_notes(hl_sandbox *sb, const char *why, int sig, notebuf *nb, char *err)
 {
     hl_cpu_state cpu;
-    struct kvm_regs regs;
-    struct kvm_sregs sregs;
-    struct kvm_fpu fpu;
+    hl_core_regs cr;
     struct elf_prstatus prs;
     struct elf_prpsinfo psi;
-    struct user_fpregs_struct fpr;
     char text[NOTE_TEXT_MAX];
-    seg segs[HL_MAX_REGIONS];
-    int nseg = 0, nreg = sb->lo.nregions, dfd = -1, fd = -1, e;
-    notebuf nb = { 0 };
-    uint8_t *hdr = NULL;
-    size_t hdr_len, notes_off;
-    uint64_t data_off, total;
-    struct rlimit rl;
-    Elf64_Ehdr *eh;
-    Elf64_Phdr *ph;
-    char name[96];
-    hl_status st = HL_ERR_IO;
+    if (hl_vm_cpu_get(sb->vm, &cpu, err) != HL_OK) return HL_ERR_HYPERVISOR;
+    hl_cpu_core_regs(&cpu, sb->have_fault ? &sb->fault : NULL, &cr);
+    fill_prstatus(&prs, &cr.regs, sig);
+    fill_prpsinfo(&psi);
+    snprintf(text, sizeof text,
+             "%s\nrip 0x%llx rsp 0x%llx rflags 0x%llx\ncr0 0x%llx cr2 0x%llx cr3 0x%llx cr4 0x%llx efer 0x%llx\n",
+             why, (unsigned long long)cr.regs.rip, (unsigned long long)cr.regs.rsp, (unsigned long long)cr.regs.eflags,
+             (unsigned long long)cr.cr0, (unsigned long long)cr.cr2, (unsigned long long)cr.cr3,
+             (unsigned long long)cr.cr4, (unsigned long long)cr.efer);
+    nb->cap = 4 * (sizeof(Elf64_Nhdr) + 12) + sizeof prs + sizeof psi + sizeof cr.fpregs + strlen(text) + 1 + 16;
+    if (!(nb->p = calloc(1, nb->cap))) return hl_errf(err, HL_ERR_NO_MEMORY, "out of memory");
+    note_add(nb, "CORE", NT_PRSTATUS, &prs, sizeof prs);
+    note_add(nb, "CORE", NT_PRPSINFO, &psi, sizeof psi);
+    note_add(nb, "CORE", NT_FPREGSET, &cr.fpregs, sizeof cr.fpregs);
+    note_add(nb, "HYPERLIGHT", HL_NT_FAULT, text, strlen(text) + 1);
+    return HL_OK;
+}
 
-    if (hl_vm_cpu_get(&sb->vm, &cpu, err) != HL_OK) return HL_ERR_HYPERVISOR;
-    memcpy(&regs, cpu.regs, sizeof regs);
-    memcpy(&sregs, cpu.sregs, sizeof sregs);
-    memcpy(&fpu, cpu.fpu, sizeof fpu);
-    if (sb->have_fault) { /* the guest's own report (hardware KVM): the vCPU is in its handler */
-        const struct hl_fault *f = &sb->fault;
-        regs = (struct kvm_regs){ .rax = f->gpr[0], .rcx = f->gpr[1], .rdx = f->gpr[2], .rbx = f->gpr[3],
-                                  .rsp = f->rsp, .rbp = f->gpr[5], .rsi = f->gpr[6], .rdi = f->gpr[7],
-                                  .r8 = f->gpr[8], .r9 = f->gpr[9], .r10 = f->gpr[10], .r11 = f->gpr[11],
-                                  .r12 = f->gpr[12], .r13 = f->gpr[13], .r14 = f->gpr[14], .r15 = f->gpr[15],
-                                  .rip = f->rip, .rflags = f->rflags };
-        sregs.cr2 = f->cr2;
-    }
-
-    /* The segments, from the host's layout only. */
+/* The segments, from the host's layout only; returns their count. */
+static int list_segments(hl_sandbox *sb, seg *segs)
+{
+    int nseg = 0, nreg = sb->lo.nregions;
     if (nreg < 0 || nreg > HL_MAX_REGIONS) nreg = 0;
     for (int i = 0; i < nreg; i++) {
         const hl_region *r = &sb->lo.regions[i];
@@ -234,46 +177,24 @@ static hl_status write_core(hl_sandbox *sb, const char *why, int sig, char *path
         segs[nseg].src = hl_gpa_ro(sb, r->gpa, r->size); /* NULL beyond the memory image */
         nseg++;
     }
+    return nseg;
+}
 
-    /* Notes. */
-    fill_prstatus(&prs, &regs, &sregs, sig);
-    memset(&psi, 0, sizeof psi);
-    psi.pr_state = 'R';
-    psi.pr_sname = 'R';
-    psi.pr_pid = psi.pr_ppid = psi.pr_pgrp = psi.pr_sid = getpid();
-    memcpy(psi.pr_fname, "hyperlight-guest", sizeof psi.pr_fname); /* 16 bytes, no NUL needed */
-    snprintf(psi.pr_psargs, sizeof psi.pr_psargs, "hyperlight-guest");
-    fill_fpregs(&fpr, &fpu);
-    snprintf(text, sizeof text,
-             "%s\nrip 0x%llx rsp 0x%llx rflags 0x%llx\ncr0 0x%llx cr2 0x%llx cr3 0x%llx cr4 0x%llx efer 0x%llx\n",
-             why, (unsigned long long)regs.rip, (unsigned long long)regs.rsp, (unsigned long long)regs.rflags,
-             (unsigned long long)sregs.cr0, (unsigned long long)sregs.cr2, (unsigned long long)sregs.cr3,
-             (unsigned long long)sregs.cr4, (unsigned long long)sregs.efer);
-    nb.cap = 4 * (sizeof(Elf64_Nhdr) + 12) + sizeof prs + sizeof psi + sizeof fpr + strlen(text) + 1 + 16;
-    if (!(nb.p = calloc(1, nb.cap))) return hl_errf(err, HL_ERR_NO_MEMORY, "out of memory");
-    note_add(&nb, "CORE", NT_PRSTATUS, &prs, sizeof prs);
-    note_add(&nb, "CORE", NT_PRPSINFO, &psi, sizeof psi);
-    note_add(&nb, "CORE", NT_FPREGSET, &fpr, sizeof fpr);
-    note_add(&nb, "HYPERLIGHT", HL_NT_FAULT, text, strlen(text) + 1);
-
-    /* Headers, notes, then page-aligned segment contents. */
-    notes_off = sizeof(Elf64_Ehdr) + (size_t)(nseg + 1) * sizeof(Elf64_Phdr);
-    hdr_len = notes_off + nb.len;
-    data_off = HL_ALIGN_UP(hdr_len, HL_PAGE);
-    total = data_off;
+/* The ELF header, program headers and notes, in a new buffer of *len bytes; each segment's
+ * file offset is set and *total is the file's size. */
+static uint8_t *build_headers(seg *segs, int nseg, const notebuf *nb, size_t *len, uint64_t *total)
+{
+    size_t notes_off = sizeof(Elf64_Ehdr) + (size_t)(nseg + 1) * sizeof(Elf64_Phdr);
+    uint8_t *hdr;
+    Elf64_Ehdr *eh;
+    Elf64_Phdr *ph;
+    *len = notes_off + nb->len;
+    *total = HL_ALIGN_UP(*len, HL_PAGE);
     for (int i = 0; i < nseg; i++) {
-        segs[i].off = total;
-        if (segs[i].src) total += segs[i].r->size;
+        segs[i].off = *total;
+        if (segs[i].src) *total += segs[i].r->size;
     }
-    if (getrlimit(RLIMIT_FSIZE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && total > rl.rlim_cur) {
-        st = hl_errf(err, HL_ERR_IO, "core of %llu bytes exceeds the file size limit (RLIMIT_FSIZE %llu)",
-                     (unsigned long long)total, (unsigned long long)rl.rlim_cur);
-        goto out;
-    }
-    if (!(hdr = calloc(1, hdr_len))) {
-        st = hl_errf(err, HL_ERR_NO_MEMORY, "out of memory");
-        goto out;
-    }
+    if (!(hdr = calloc(1, *len))) return NULL;
     eh = (Elf64_Ehdr *)hdr;
     memcpy(eh->e_ident, ELFMAG, SELFMAG);
     eh->e_ident[EI_CLASS] = ELFCLASS64;
@@ -288,7 +209,7 @@ static hl_status write_core(hl_sandbox *sb, const char *why, int sig, char *path
     eh->e_phentsize = sizeof(Elf64_Phdr);
     eh->e_phnum = (Elf64_Half)(nseg + 1);
     ph = (Elf64_Phdr *)(hdr + sizeof(Elf64_Ehdr));
-    ph[0] = (Elf64_Phdr){ .p_type = PT_NOTE, .p_offset = notes_off, .p_filesz = nb.len, .p_align = 4 };
+    ph[0] = (Elf64_Phdr){ .p_type = PT_NOTE, .p_offset = notes_off, .p_filesz = nb->len, .p_align = 4 };
     for (int i = 0; i < nseg; i++) {
         const hl_region *r = segs[i].r;
         ph[i + 1] = (Elf64_Phdr){
@@ -303,86 +224,96 @@ static hl_status write_core(hl_sandbox *sb, const char *why, int sig, char *path
             .p_align = HL_PAGE,
         };
     }
-    memcpy(hdr + notes_off, nb.p, nb.len);
+    memcpy(hdr + notes_off, nb->p, nb->len);
+    return hdr;
+}
 
-    /* A new file of our own: O_EXCL, no symlink followed, relative to the opened directory. */
-    if ((dfd = open(sb->core_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
-        st = hl_errf(err, HL_ERR_IO, "cannot open directory '%s': %s", sb->core_dir, strerror(errno));
-        goto out;
+/* A new file of our own in (dir): O_EXCL, no symlink followed, relative to the opened
+ * directory *dfd. Its name goes to (name). */
+static int create_unique(const char *dir, int *dfd, char *name, size_t len, char *err)
+{
+    int fd = -1;
+    if ((*dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+        hl_errf(err, HL_ERR_IO, "cannot open directory '%s': %s", dir, strerror(errno));
+        return -1;
     }
     for (int tries = 0; fd < 0 && tries < MAX_NAME_TRIES; tries++) {
-        snprintf(name, sizeof name, "hyperlight-%d-%llu-%lld.core", (int)getpid(),
+        snprintf(name, len, "hyperlight-%d-%llu-%lld.core", (int)getpid(),
                  (unsigned long long)__atomic_add_fetch(&core_counter, 1, __ATOMIC_RELAXED), (long long)time(NULL));
-        fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        fd = openat(*dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (fd < 0 && errno != EEXIST && errno != EINTR) break;
     }
-    if (fd < 0) {
-        st = hl_errf(err, HL_ERR_IO, "cannot create a file in '%s': %s", sb->core_dir, strerror(errno));
+    if (fd < 0) hl_errf(err, HL_ERR_IO, "cannot create a file in '%s': %s", dir, strerror(errno));
+    return fd;
+}
+
+/* Writes headers and segments to (fd); false with errno set on failure. */
+static bool write_file(int fd, const uint8_t *hdr, size_t hdr_len, const seg *segs, int nseg, uint64_t total)
+{
+    if (hl_pwrite_full(fd, hdr, hdr_len, 0) < 0) return false;
+    for (int i = 0; i < nseg; i++)
+        if (segs[i].src && !write_sparse(fd, segs[i].src, segs[i].r->size, segs[i].off)) return false;
+    return ftruncate(fd, (off_t)total) == 0; /* trailing holes */
+}
+
+/* Writes the core file; on success path[] names it. why is the fault description. */
+static hl_status write_core(hl_sandbox *sb, const char *why, int sig, char *path, size_t pathlen, char *err)
+{
+    seg segs[HL_MAX_REGIONS];
+    notebuf nb = { 0 };
+    uint8_t *hdr = NULL;
+    size_t hdr_len;
+    uint64_t total;
+    struct rlimit rl;
+    char name[96];
+    int nseg = list_segments(sb, segs), dfd = -1, fd = -1;
+    bool ok;
+    hl_status st;
+
+    if ((st = build_notes(sb, why, sig, &nb, err)) != HL_OK) goto out;
+    if (!(hdr = build_headers(segs, nseg, &nb, &hdr_len, &total))) {
+        st = hl_errf(err, HL_ERR_NO_MEMORY, "out of memory");
         goto out;
     }
-    if (!write_all(fd, hdr, hdr_len, 0)) goto write_failed;
-    for (int i = 0; i < nseg; i++)
-        if (segs[i].src && !write_sparse(fd, segs[i].src, segs[i].r->size, segs[i].off)) goto write_failed;
-    if (ftruncate(fd, (off_t)total) < 0) goto write_failed; /* trailing holes */
-    if (close(fd) < 0) {
-        fd = -1;
-        goto write_failed;
+    if (getrlimit(RLIMIT_FSIZE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && total > rl.rlim_cur) {
+        st = hl_errf(err, HL_ERR_IO, "core of %llu bytes exceeds the file size limit (RLIMIT_FSIZE %llu)",
+                     (unsigned long long)total, (unsigned long long)rl.rlim_cur);
+        goto out;
     }
-    fd = -1;
+    st = HL_ERR_IO;
+    if ((fd = create_unique(sb->core_dir, &dfd, name, sizeof name, err)) < 0) goto out;
+    ok = write_file(fd, hdr, hdr_len, segs, nseg, total);
+    if (close(fd) < 0) ok = false;
+    if (!ok) {
+        hl_errf(err, HL_ERR_IO, "writing '%s/%s': %s", sb->core_dir, name, strerror(errno));
+        unlinkat(dfd, name, 0);
+        goto out;
+    }
     snprintf(path, pathlen, "%s/%s", sb->core_dir, name);
     st = HL_OK;
-    goto out;
-write_failed:
-    e = errno;
-    hl_errf(err, HL_ERR_IO, "writing '%s/%s': %s", sb->core_dir, name, strerror(e));
-    if (fd >= 0) close(fd);
-    fd = -1;
-    unlinkat(dfd, name, 0);
 out:
-    if (fd >= 0) close(fd);
     if (dfd >= 0) close(dfd);
     free(hdr);
     free(nb.p);
     return st;
 }
 
-/* Appends suffix to sb->err, shortening the description if both do not fit. */
-static void append_err(hl_sandbox *sb, const char *suffix)
-{
-    size_t sl = strlen(suffix), el = strnlen(sb->err, sizeof sb->err);
-    if (sl >= sizeof sb->err) sl = sizeof sb->err - 1;
-    if (el + sl >= sizeof sb->err) {
-        el = sizeof sb->err - 1 - sl;
-        if (el >= 3) memcpy(sb->err + el - 3, "...", 3);
-    }
-    memcpy(sb->err + el, suffix, sl);
-    sb->err[el + sl] = 0;
-}
+bool hl_coredump_enabled(const hl_sandbox *sb) { return sb->core_dir[0] != 0; }
 
-hl_status hl_coredump_fault(hl_sandbox *sb, hl_status st, int sig)
+bool hl_coredump_write(hl_sandbox *sb, int sig, char *note, size_t len)
 {
-    char path[HL_CORE_DIR_MAX + 128], why[HL_ERR_LEN], suffix[HL_ERR_LEN];
-    if (!sb->core_dir[0]) return st;
+    char path[HL_CORE_DIR_MAX + 128], why[HL_ERR_LEN];
+    if (!sb->core_dir[0]) return false;
     if (!sig && sb->have_fault) {
-        sig = exception_signal((int)sb->fault.vector);
+        sig = x86_exception_info((int)sb->fault.vector)->signal;
     } else if (!sig) {
         hl_vm_state vs;
-        sig = hl_vm_state_get(&sb->vm, &vs) == HL_OK ? exception_signal(vs.exception) : SIGSEGV;
+        sig = hl_vm_state_get(sb->vm, &vs) == HL_OK ? x86_exception_info(vs.exception)->signal : SIGSEGV;
     }
     why[0] = 0;
     if (write_core(sb, sb->err, sig, path, sizeof path, why) == HL_OK)
-        snprintf(suffix, sizeof suffix, " (core dump: %s)", path);
+        snprintf(note, len, " (core dump: %s)", path);
     else
-        snprintf(suffix, sizeof suffix, " (core dump failed: %s)", why[0] ? why : "unknown error");
-    append_err(sb, suffix);
-    return st;
-}
-
-hl_status hl_coredump_skip(hl_sandbox *sb, hl_status st, const char *why)
-{
-    char suffix[HL_ERR_LEN];
-    if (!sb->core_dir[0]) return st;
-    snprintf(suffix, sizeof suffix, " (no core dump: %s)", why);
-    append_err(sb, suffix);
-    return st;
+        snprintf(note, len, " (core dump failed: %s)", why[0] ? why : "unknown error");
+    return true;
 }

@@ -3,7 +3,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "internal.h"
+#include "elfload.h"
+#include "error.h"
 
 static bool add_overflows(uint64_t a, uint64_t b, uint64_t *sum)
 {

@@ -11,7 +11,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "internal.h"
+#include "error.h"
+#include "layout.h"
+#include "pagetable.h"
 
 _Static_assert(sizeof(struct hl_peb) <= HL_PAGE_SIZE, "the PEB must fit its page");
 

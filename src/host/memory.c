@@ -14,7 +14,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "error.h"
+#include "image.h"
 
 hl_memfile *hl_memfile_new(int fd, uint64_t offset)
 {

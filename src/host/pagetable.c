@@ -6,11 +6,12 @@
  * only: intermediate entries are P|W|U|A. Intel SDM Vol. 3A §4.5. */
 #include <string.h>
 
-#include "internal.h"
+#include "error.h"
+#include "pagetable.h"
 
 #define LEVEL_SHIFT(l) (12 + 9 * (l)) /* l = 0 (PT) .. 3 (PML4) */
 #define IDX(va, l) (((va) >> LEVEL_SHIFT(l)) & 511)
-#define TABLE_FLAGS (HL_PTE_P | HL_PTE_W | HL_PTE_U | HL_PTE_A)
+#define TABLE_FLAGS (X86_PTE_P | X86_PTE_W | X86_PTE_U | X86_PTE_A)
 
 /* Number of distinct tables at `level` (0 = PT) that the mapped regions touch. Regions are
  * sorted by address and disjoint, so a table shared with the previous region counts once. */
@@ -46,20 +47,20 @@ hl_status hl_pt_build(hl_layout *lo, uint8_t *mem, size_t mem_len, char *err)
     for (int i = 0; i < lo->nregions; i++) {
         const hl_region *r = &lo->regions[i];
         if (!r->perm) continue;
-        uint64_t leaf = HL_PTE_P | HL_PTE_U | HL_PTE_A | HL_PTE_D;
-        if (r->perm & HL_PERM_W) leaf |= HL_PTE_W;
-        if (!(r->perm & HL_PERM_X)) leaf |= HL_PTE_NX;
+        uint64_t leaf = X86_PTE_P | X86_PTE_U | X86_PTE_A | X86_PTE_D;
+        if (r->perm & HL_PERM_W) leaf |= X86_PTE_W;
+        if (!(r->perm & HL_PERM_X)) leaf |= X86_PTE_NX;
         for (hl_gpa va = r->gpa; va < r->gpa + r->size; va += HL_PAGE) {
             hl_gpa table = HL_PT_GPA;
             for (int l = 3; l > 0; l--) {
                 uint64_t *e = (uint64_t *)(mem + table) + IDX(va, l);
-                if (!(*e & HL_PTE_P)) {
+                if (!(*e & X86_PTE_P)) {
                     if (next >= limit)
                         return hl_errf(err, HL_ERR_INVALID_ARG, "page-table space exhausted");
                     *e = next | TABLE_FLAGS;
                     next += HL_PAGE;
                 }
-                table = *e & HL_PTE_ADDR;
+                table = *e & X86_PTE_ADDR;
             }
             ((uint64_t *)(mem + table))[IDX(va, 0)] = va | leaf;
         }
@@ -70,15 +71,15 @@ hl_status hl_pt_build(hl_layout *lo, uint8_t *mem, size_t mem_len, char *err)
 
 uint64_t hl_pt_walk(const uint8_t *mem, size_t mem_len, uint64_t gva)
 {
-    uint64_t table = HL_PT_GPA, e = 0, w = HL_PTE_W, u = HL_PTE_U, nx = 0;
+    uint64_t table = HL_PT_GPA, e = 0, w = X86_PTE_W, u = X86_PTE_U, nx = 0;
     for (int l = 3; l >= 0; l--) {
         if (table + HL_PAGE > mem_len) return 0;
         memcpy(&e, mem + table + IDX(gva, l) * 8, 8);
-        if (!(e & HL_PTE_P)) return 0;
+        if (!(e & X86_PTE_P)) return 0;
         w &= e;
         u &= e;
-        nx |= e & HL_PTE_NX;
-        table = e & HL_PTE_ADDR;
+        nx |= e & X86_PTE_NX;
+        table = e & X86_PTE_ADDR;
     }
-    return (e & ~(HL_PTE_W | HL_PTE_U | HL_PTE_NX)) | w | u | nx;
+    return (e & ~(X86_PTE_W | X86_PTE_U | X86_PTE_NX)) | w | u | nx;
 }

@@ -10,7 +10,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "internal.h"
+#include "error.h"
+#include "sandbox.h"
+#include "snapshot.h"
 
 struct hl_pool {
     pthread_mutex_t mu;
@@ -32,9 +34,9 @@ static hl_status warm_up(hl_pool *pool, hl_sandbox *sb)
 {
     for (int i = 0; i < 2; i++) {
         hl_value r;
-        hl_status st = hl_call(sb, "hl.warm", HL_VOID, NULL, 0, &r);
+        hl_status st = hl_call(sb, HL_WARM_FN, HL_VOID, NULL, 0, &r);
         if (st == HL_ERR_NOT_FOUND) return HL_OK; /* a guest without it: nothing to warm */
-        if (st != HL_OK || (st = hl_restore(sb, pool->snap)) != HL_OK) return st;
+        if (st != HL_OK || (st = hl_sandbox_restore(sb, pool->snap)) != HL_OK) return st;
     }
     return HL_OK;
 }
@@ -97,9 +99,9 @@ hl_status hl_pool_new(hl_pool **out, hl_snapshot *snap, const hl_config *cfg, in
 {
     hl_pool *pool;
     if (!out || !snap || !cfg || size < 0 || size > 4096)
-        return hl_set_thread_error(HL_ERR_INVALID_ARG, "hl_pool_new: out, snap and cfg are required and size must be 0..4096");
+        return hl_thread_fail(HL_ERR_INVALID_ARG, "hl_pool_new: out, snap and cfg are required and size must be 0..4096");
     *out = NULL;
-    if (!(pool = calloc(1, sizeof *pool))) return hl_set_thread_error(HL_ERR_NO_MEMORY, "out of memory");
+    if (!(pool = calloc(1, sizeof *pool))) return hl_thread_fail(HL_ERR_NO_MEMORY, "out of memory");
     pthread_mutex_init(&pool->mu, NULL);
     pthread_cond_init(&pool->want, NULL);
     pool->target = size;
@@ -109,13 +111,13 @@ hl_status hl_pool_new(hl_pool **out, hl_snapshot *snap, const hl_config *cfg, in
     pool->snap = snap;
     if (!pool->ready || !pool->cfg) {
         hl_pool_free(pool);
-        return hl_set_thread_error(HL_ERR_NO_MEMORY, "out of memory");
+        return hl_thread_fail(HL_ERR_NO_MEMORY, "out of memory");
     }
     if (background) {
         int e = pthread_create(&pool->filler, NULL, fill, pool);
         if (e) {
             hl_pool_free(pool);
-            return hl_set_thread_error(HL_ERR_NO_MEMORY, "cannot start the pool's filler thread");
+            return hl_thread_fail(HL_ERR_SYSTEM, "cannot start the pool's filler thread");
         }
         pool->has_thread = true;
     } else {
@@ -124,13 +126,11 @@ hl_status hl_pool_new(hl_pool **out, hl_snapshot *snap, const hl_config *cfg, in
             hl_status st = hl_sandbox_new_from_snapshot(&sb, snap, pool->cfg);
             if (st == HL_OK && (st = warm_up(pool, sb)) != HL_OK) {
                 hl_sandbox_free(sb);
-                hl_set_thread_error(st, "warming up a pooled sandbox failed");
+                hl_thread_fail(st, "warming up a pooled sandbox failed");
             }
             if (st != HL_OK) {
-                char why[HL_ERR_LEN];
-                memcpy(why, hl_last_error(NULL), sizeof why);
-                hl_pool_free(pool);
-                return hl_set_thread_error(st, why);
+                hl_pool_free(pool); /* keeps the thread's error */
+                return st;
             }
             pool->ready[pool->n++] = sb;
         }
@@ -142,7 +142,7 @@ hl_status hl_pool_new(hl_pool **out, hl_snapshot *snap, const hl_config *cfg, in
 hl_status hl_pool_get(hl_pool *pool, hl_sandbox **out)
 {
     hl_sandbox *sb = NULL;
-    if (!pool || !out) return hl_set_thread_error(HL_ERR_INVALID_ARG, "hl_pool_get: pool and out are required");
+    if (!pool || !out) return hl_thread_fail(HL_ERR_INVALID_ARG, "hl_pool_get: pool and out are required");
     pthread_mutex_lock(&pool->mu);
     if (pool->n > 0) sb = pool->ready[--pool->n];
     pthread_cond_signal(&pool->want);
@@ -160,8 +160,8 @@ hl_status hl_pool_put(hl_pool *pool, hl_sandbox *sb)
     if (!pool || !sb) return HL_ERR_INVALID_ARG;
     /* Scrub before anyone else can see it: memory, every vCPU register and the buffers
      * back to snap (the next user may be someone else). */
-    if ((st = hl_restore_ex(sb, pool->snap, true)) != HL_OK) {
-        hl_set_thread_error(st, hl_last_error(sb)); /* hl_last_error(NULL) says why */
+    if ((st = hl_sandbox_restore_scrub(sb, pool->snap)) != HL_OK) {
+        hl_thread_take(sb); /* hl_last_error(NULL) says why */
         hl_sandbox_free(sb);
         return st;
     }

@@ -12,6 +12,7 @@
  * more dangerous than a hostile guest (its memory and registers are the guest's business). */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <linux/kvm.h>
@@ -22,7 +23,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "elfload.h"
+#include "error.h"
+#include "io.h"
+#include "pagetable.h"
+#include "sandbox.h"
+#include "snapshot.h"
 
 /* ---- the format (all integers little-endian; the library is x86-64 only) ---- */
 #define SNAP_MAGIC "HLSNAP01"
@@ -150,7 +156,7 @@ static hl_status fail(const char *path, hl_status st, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg + n, sizeof msg - (size_t)n, fmt, ap);
     va_end(ap);
-    return hl_set_thread_error(st, msg);
+    return hl_thread_fail(st, "%s", msg);
 }
 
 /* ---- metadata: the function tables ---- */
@@ -332,7 +338,7 @@ hl_status hl_snapshot_save(const hl_snapshot *snap, const char *path)
     int fd = -1;
 
     if (!snap || !path || !*path)
-        return hl_set_thread_error(HL_ERR_INVALID_ARG, "hl_snapshot_save: snapshot and path are required");
+        return hl_thread_fail(HL_ERR_INVALID_ARG, "hl_snapshot_save: snapshot and path are required");
     lo = &snap->lo;
     if (!snap->has_cpu) return fail(path, HL_ERR_INVALID_ARG, "the snapshot has no vCPU state");
     if (snap->nguestfns < 0 || snap->nguestfns > HL_MAX_FUNC_TABLE || snap->nhostfns < 0 ||
@@ -460,7 +466,7 @@ hl_status hl_snapshot_save(const hl_snapshot *snap, const char *path)
     free(tmp);
     tmp = NULL;
     sync_dir(path);
-    st = hl_set_thread_error(HL_OK, "");
+    st = (hl_thread_clear(), HL_OK);
 out:
     if (fd >= 0) close(fd);
     if (tmp) {
@@ -779,7 +785,7 @@ hl_status hl_snapshot_load(hl_snapshot **out, const char *path)
     int fd;
 
     if (out) *out = NULL;
-    if (!out || !path) return hl_set_thread_error(HL_ERR_INVALID_ARG, "hl_snapshot_load: out and path are required");
+    if (!out || !path) return hl_thread_fail(HL_ERR_INVALID_ARG, "hl_snapshot_load: out and path are required");
     fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not block the open */
     if (fd < 0) return fail(path, HL_ERR_IO, "cannot open: %s", strerror(errno));
     if (fstat(fd, &stt) < 0) {
@@ -939,7 +945,7 @@ hl_status hl_snapshot_load(hl_snapshot **out, const char *path)
     hl_memfile_unref(file);
     free(meta);
     *out = s;
-    return hl_set_thread_error(HL_OK, "");
+    return (hl_thread_clear(), HL_OK);
 fail:
     hl_snapshot_free(s);
     hl_image_free(&img);

@@ -15,39 +15,15 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "error.h"
+#include "io.h"
+#include "sandbox.h"
+#include "snapshot.h"
 
 /* ---- objects ---- */
-void hl_guestfns_free(hl_guestfn *fns, int n)
-{
-    for (int i = 0; i < n; i++) free(fns[i].name);
-    free(fns);
-}
-
-hl_status hl_guestfns_copy(hl_guestfn **dst, const hl_guestfn *src, int n)
-{
-    *dst = calloc(n ? (size_t)n : 1, sizeof **dst);
-    if (!*dst) return HL_ERR_NO_MEMORY;
-    for (int i = 0; i < n; i++) {
-        (*dst)[i] = src[i];
-        if (!((*dst)[i].name = strdup(src[i].name))) {
-            hl_guestfns_free(*dst, i);
-            *dst = NULL;
-            return HL_ERR_NO_MEMORY;
-        }
-    }
-    return HL_OK;
-}
-
-hl_status hl_snapshot_from_image(hl_snapshot **out, const hl_layout *lo, hl_image *img, char *err)
-{
-    return hl_snapshot_from_image_sum(out, lo, img, 0, false, err);
-}
-
-/* As hl_snapshot_from_image, with slot 0's checksum given (have_sum) rather than computed:
- * a snapshot taken from a sandbox has its parent's slot 0. */
-hl_status hl_snapshot_from_image_sum(hl_snapshot **out, const hl_layout *lo, hl_image *img, uint64_t sum,
-                                     bool have_sum, char *err)
+/* The snapshot of image (img), whose slot-0 checksum is (sum) if (have_sum), else computed. */
+static hl_status create(hl_snapshot **out, const hl_layout *lo, hl_image *img, uint64_t sum, bool have_sum,
+                        char *err)
 {
     hl_snapshot *s = calloc(1, sizeof *s);
     if (!s) {
@@ -78,6 +54,16 @@ hl_status hl_snapshot_from_image_sum(hl_snapshot **out, const hl_layout *lo, hl_
     return HL_OK;
 }
 
+hl_status hl_snapshot_from_image(hl_snapshot **out, const hl_layout *lo, hl_image *img, char *err)
+{
+    return create(out, lo, img, 0, false, err);
+}
+
+hl_status hl_snapshot_from_image_sum(hl_snapshot **out, const hl_layout *lo, hl_image *img, uint64_t sum, char *err)
+{
+    return create(out, lo, img, sum, true, err);
+}
+
 void hl_snapshot_ref(hl_snapshot *s) { __atomic_add_fetch(&s->refs, 1, __ATOMIC_RELAXED); }
 
 void hl_snapshot_free(hl_snapshot *s)
@@ -106,8 +92,8 @@ static hl_status collect_dirty(hl_sandbox *sb, bool page_tables, bool host_pages
 {
     hl_track *rw = &sb->rw;
     uint64_t in_first = (sb->lo.input - rw->gpa) / HL_PAGE;
-    hl_status st = hl_vm_dirty_log(&sb->vm, rw->slot, rw->dirty, rw->tmp, rw->npages, sb->err);
-    if (st != HL_OK || (page_tables && (st = hl_vm_dirty_log(&sb->vm, sb->pt.slot, sb->pt.dirty, sb->pt.tmp,
+    hl_status st = hl_vm_dirty_log(sb->vm, rw->slot, rw->dirty, rw->tmp, rw->npages, sb->err);
+    if (st != HL_OK || (page_tables && (st = hl_vm_dirty_log(sb->vm, sb->pt.slot, sb->pt.dirty, sb->pt.tmp,
                                                              sb->pt.npages, sb->err)) != HL_OK))
         return st;
     if (!host_pages) return HL_OK;
@@ -134,7 +120,7 @@ static hl_status rearm_track(hl_sandbox *sb, hl_track *t, bool all, bool relearn
         t->prev[w] = all ? 0 : reported;
     }
     memset(t->dirty, 0, words * 8);
-    return hl_vm_dirty_clear(&sb->vm, t->slot, t->tmp, t->npages, sb->err);
+    return hl_vm_dirty_clear(sb->vm, t->slot, t->tmp, t->npages, sb->err);
 }
 
 /* page_tables: the page tables' dirty log was read too (collect_dirty) */
@@ -142,7 +128,7 @@ static hl_status rearm_tracking(hl_sandbox *sb, bool all, bool page_tables)
 {
     bool relearn;
     hl_status st;
-    if (!sb->vm.manual_dirty) {
+    if (!hl_vm_manual_dirty(sb->vm)) {
         memset(sb->rw.dirty, 0, (sb->rw.npages + 63) / 64 * 8);
         memset(sb->pt.dirty, 0, (sb->pt.npages + 63) / 64 * 8);
         return HL_OK;
@@ -162,7 +148,7 @@ static hl_status rearm_tracking(hl_sandbox *sb, bool all, bool page_tables)
  * instructions need not go through KVM's emulator; an unknown count) means "maybe". */
 static bool ran_privileged(hl_sandbox *sb, int64_t *now)
 {
-    *now = sb->vm.pvm ? hl_vm_emulations(&sb->vm) : -1;
+    *now = hl_vm_is_pvm(sb->vm) ? hl_vm_emulations(sb->vm) : -1;
     return *now < 0 || sb->emul_mark < 0 || *now < sb->emul_mark ||
            (uint64_t)(*now - sb->emul_mark) != sb->exits - sb->exits_mark;
 }
@@ -198,7 +184,7 @@ static hl_status check_page_tables(hl_sandbox *sb, const hl_snapshot *ref)
     }
     if (!changed) return HL_OK;
     sb->pt_repairs++;
-    if ((st = hl_vm_slot_reset(&sb->vm, t->slot, sb->err)) != HL_OK) return st;
+    if ((st = hl_vm_slot_reset(sb->vm, t->slot, sb->err)) != HL_OK) return st;
     /* a new slot starts with every page write-protected and nothing logged */
     memset(t->tmp, 0, (t->npages + 63) / 64 * 8);
     memset(t->prev, 0, (t->npages + 63) / 64 * 8);
@@ -237,71 +223,45 @@ static hl_status write_run(void *c, uint64_t first, uint64_t n)
     struct take_ctx *t = c;
     const uint8_t *src = t->sb->slot1 + first * HL_PAGE;
     off_t off = (off_t)(t->sb->lo.ro_end + first * HL_PAGE);
-    size_t len = n * HL_PAGE, done = 0;
-    while (done < len) {
-        ssize_t w = pwrite(t->fd, src + done, len - done, off + (off_t)done);
-        if (w <= 0)
-            return hl_errf(t->sb->err, HL_ERR_NO_MEMORY, "writing snapshot pages: %s",
-                           w < 0 ? strerror(errno) : "short write");
-        done += (size_t)w;
-    }
+    if (hl_pwrite_full(t->fd, src, n * HL_PAGE, off) < 0)
+        return hl_errf(t->sb->err, HL_ERR_SYSTEM, "writing snapshot pages: %s", strerror(errno));
     return HL_OK;
 }
 
-hl_status hl_snapshot_take(hl_sandbox *sb, hl_snapshot **out)
+/* The pages sb changed since it equalled its base, in a new sealed memfd (*file) that
+ * also carries the new generation (gen) in its meta page. */
+static hl_status write_dirty_pages(hl_sandbox *sb, uint64_t gen, hl_memfile **file)
 {
-    hl_status st;
-    hl_image img = { 0, NULL };
-    hl_snapshot *s = NULL;
-    hl_memfile *file = NULL;
     struct take_ctx t;
-    uint64_t gen;
-    int fd;
-
-    if (!sb || !out) return HL_ERR_INVALID_ARG;
-    *out = NULL;
-    if (sb->state != HL_STATE_READY)
-        return hl_errf(sb->err, HL_ERR_STATE, "cannot snapshot a %s sandbox",
-                       sb->state == HL_STATE_POISONED ? "poisoned" : "unrecoverable");
-    /* first: completing the guest's last OUT moves rip past it (hardware KVM), and the
-     * snapshot must hold the state the guest continues from */
-    if ((st = hl_vm_complete(&sb->vm, sb->err)) != HL_OK || (st = collect_dirty(sb, true, true)) != HL_OK ||
-        (st = check_page_tables(sb, sb->base)) != HL_OK)
-        return st;
-    fd = memfd_create("hyperlight-snapshot", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-    if (fd < 0) return hl_errf(sb->err, HL_ERR_NO_MEMORY, "memfd_create: %s", strerror(errno));
-    if (!(file = hl_memfile_new(fd, 0))) {
+    hl_status st;
+    int fd = memfd_create("hyperlight-snapshot", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (fd < 0) return hl_errf(sb->err, HL_ERR_SYSTEM, "memfd_create: %s", strerror(errno));
+    if (!(*file = hl_memfile_new(fd, 0))) {
         close(fd);
         return hl_errf(sb->err, HL_ERR_NO_MEMORY, "out of memory");
     }
-    if (ftruncate(fd, (off_t)sb->lo.total) < 0) {
-        st = hl_errf(sb->err, HL_ERR_NO_MEMORY, "sizing snapshot file: %s", strerror(errno));
-        goto fail;
-    }
+    if (ftruncate(fd, (off_t)sb->lo.total) < 0)
+        return hl_errf(sb->err, HL_ERR_NO_MEMORY, "sizing snapshot file: %s", strerror(errno));
     t = (struct take_ctx){ sb, fd };
-    if ((st = for_runs(sb->rw.dirty, sb->rw.npages, write_run, &t)) != HL_OK) goto fail;
+    if ((st = for_runs(sb->rw.dirty, sb->rw.npages, write_run, &t)) != HL_OK) return st;
     /* The snapshot's own meta page carries its generation: a guest restored to it sees it. */
-    gen = sb->gen_counter + 1;
-    if (pwrite(fd, &gen, 8, (off_t)(sb->lo.meta + offsetof(struct hl_meta, generation))) != 8) {
-        st = hl_errf(sb->err, HL_ERR_NO_MEMORY, "writing snapshot meta page: %s", strerror(errno));
-        goto fail;
-    }
-    if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) < 0) {
-        st = hl_errf(sb->err, HL_ERR_NO_MEMORY, "sealing snapshot: %s", strerror(errno));
-        goto fail;
-    }
-    if ((st = hl_image_derive(&sb->base->img, sb->rw.dirty, sb->lo.ro_end / HL_PAGE, sb->rw.npages, file, &img))) {
-        hl_errf(sb->err, st, "out of memory");
-        goto fail;
-    }
-    if ((st = hl_snapshot_from_image_sum(&s, &sb->lo, &img, sb->base->slot0_sum, true, sb->err)) != HL_OK) goto fail;
-    s->generation = gen;
+    if (hl_pwrite_full(fd, &gen, 8, (off_t)(sb->lo.meta + offsetof(struct hl_meta, generation))) < 0)
+        return hl_errf(sb->err, HL_ERR_SYSTEM, "writing snapshot meta page: %s", strerror(errno));
+    if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) < 0)
+        return hl_errf(sb->err, HL_ERR_SYSTEM, "sealing snapshot: %s", strerror(errno));
+    return HL_OK;
+}
+
+/* The vCPU state s keeps. A vCPU that has not run since a (re)start through hl_resume sits
+ * at the trampoline with the real rip on its stack: record the state hl_resume returns to,
+ * so that restoring this snapshot later (with the virtual-IF page locked) does not run the
+ * trampoline. */
+static hl_status capture_cpu(hl_sandbox *sb, hl_snapshot *s)
+{
+    hl_status st;
     s->has_cpu = true;
-    if ((st = hl_vm_cpu_get(&sb->vm, &s->cpu, sb->err)) != HL_OK) goto fail;
-    /* A vCPU that has not run since a (re)start through hl_resume sits at the trampoline with
-     * the real rip on its stack: record the state hl_resume returns to, so that restoring
-     * this snapshot later (with the virtual-IF page locked) does not run the trampoline. */
-    if (sb->vm.pvm && !sb->vm.vif_locked) {
+    if ((st = hl_vm_cpu_get(sb->vm, &s->cpu, sb->err)) != HL_OK) return st;
+    if (hl_vm_is_pvm(sb->vm) && !hl_vm_vif_locked(sb->vm)) {
         struct hl_meta meta;
         uint64_t rsp = s->cpu.regs[HL_REG_RSP], rip;
         const uint8_t *slot = hl_gpa_ro(sb, rsp, 8);
@@ -312,28 +272,57 @@ hl_status hl_snapshot_take(hl_sandbox *sb, hl_snapshot **out)
             s->cpu.regs[HL_REG_RSP] = rsp + 8;
         }
     }
-    if (hl_guestfns_copy(&s->guestfns, sb->guestfns, sb->nguestfns) != HL_OK) {
-        st = hl_errf(sb->err, HL_ERR_NO_MEMORY, "out of memory");
-        goto fail;
-    }
+    return HL_OK;
+}
+
+/* The function tables and the mapped files, copied from sb into s. */
+static hl_status copy_tables(hl_sandbox *sb, hl_snapshot *s)
+{
+    if (hl_guestfns_copy(&s->guestfns, sb->guestfns, sb->nguestfns) != HL_OK)
+        return hl_errf(sb->err, HL_ERR_NO_MEMORY, "out of memory");
     s->nguestfns = sb->nguestfns;
-    if (!hl_files_dup(s->files, sb->files, sb->nfiles)) {
-        st = hl_errf(sb->err, HL_ERR_IO, "duplicating mapped file descriptors: %s", strerror(errno));
+    if (!hl_files_dup(s->files, sb->files, sb->nfiles))
+        return hl_errf(sb->err, HL_ERR_IO, "duplicating mapped file descriptors: %s", strerror(errno));
+    s->nfiles = sb->nfiles;
+    if (!sb->nhostfns) return HL_OK;
+    if (!(s->hostfns = calloc((size_t)sb->nhostfns, sizeof *s->hostfns)))
+        return hl_errf(sb->err, HL_ERR_NO_MEMORY, "out of memory");
+    for (int i = 0; i < sb->nhostfns; i++) {
+        s->hostfns[i] = sb->hostfns[i];
+        s->hostfns[i].fn = NULL; /* a snapshot records signatures, not callbacks */
+        s->hostfns[i].user = NULL;
+    }
+    s->nhostfns = sb->nhostfns;
+    return HL_OK;
+}
+
+hl_status hl_snapshot_take(hl_sandbox *sb, hl_snapshot **out)
+{
+    hl_status st;
+    hl_image img = { 0, NULL };
+    hl_snapshot *s = NULL;
+    hl_memfile *file = NULL;
+    uint64_t gen;
+
+    if (!sb || !out) return HL_ERR_INVALID_ARG;
+    *out = NULL;
+    if (sb->state != HL_STATE_READY)
+        return hl_errf(sb->err, HL_ERR_STATE, "cannot snapshot a %s sandbox",
+                       sb->state == HL_STATE_POISONED ? "poisoned" : "unrecoverable");
+    /* first: completing the guest's last OUT moves rip past it (hardware KVM), and the
+     * snapshot must hold the state the guest continues from */
+    if ((st = hl_vm_complete(sb->vm, sb->err)) != HL_OK || (st = collect_dirty(sb, true, true)) != HL_OK ||
+        (st = check_page_tables(sb, sb->base)) != HL_OK)
+        return st;
+    gen = sb->gen_counter + 1;
+    if ((st = write_dirty_pages(sb, gen, &file)) != HL_OK) goto fail;
+    if ((st = hl_image_derive(&sb->base->img, sb->rw.dirty, sb->lo.ro_end / HL_PAGE, sb->rw.npages, file, &img))) {
+        hl_errf(sb->err, st, "out of memory");
         goto fail;
     }
-    s->nfiles = sb->nfiles;
-    if (sb->nhostfns) {
-        if (!(s->hostfns = calloc((size_t)sb->nhostfns, sizeof *s->hostfns))) {
-            st = hl_errf(sb->err, HL_ERR_NO_MEMORY, "out of memory");
-            goto fail;
-        }
-        for (int i = 0; i < sb->nhostfns; i++) {
-            s->hostfns[i] = sb->hostfns[i];
-            s->hostfns[i].fn = NULL; /* a snapshot records signatures, not callbacks */
-            s->hostfns[i].user = NULL;
-        }
-        s->nhostfns = sb->nhostfns;
-    }
+    if ((st = hl_snapshot_from_image_sum(&s, &sb->lo, &img, sb->base->slot0_sum, sb->err)) != HL_OK) goto fail;
+    s->generation = gen;
+    if ((st = capture_cpu(sb, s)) != HL_OK || (st = copy_tables(sb, s)) != HL_OK) goto fail;
     hl_memfile_unref(file);
     if ((st = rearm_tracking(sb, true, true)) != HL_OK) {
         hl_snapshot_free(s);
@@ -423,19 +412,61 @@ static void copy_host_writes(hl_sandbox *sb, const hl_snapshot *snap)
     for (size_t i = 0; i < sizeof w / sizeof w[0]; i++) memcpy(sb->mem + w[i].gpa, snap->view + w[i].gpa, w[i].len);
 }
 
-hl_status hl_restore(hl_sandbox *sb, hl_snapshot *snap) { return hl_restore_ex(sb, snap, false); }
+/* Makes the memory equal (snap)'s: the pages changed since it equalled the base copied
+ * back, or another image mapped; (fast): the guest ran nothing privileged since the page
+ * tables were last checked. */
+static hl_status restore_memory(hl_sandbox *sb, hl_snapshot *snap, bool fast)
+{
+    hl_status st;
+    if (snap == sb->base) {
+        struct copy_ctx k = { sb, snap };
+        if ((st = collect_dirty(sb, !fast, false)) != HL_OK || (!fast && (st = check_page_tables(sb, snap)) != HL_OK))
+            return st;
+        for_runs(sb->rw.dirty, sb->rw.npages, copy_run, &k);
+        copy_host_writes(sb, snap);
+        return rearm_tracking(sb, false, !fast);
+    }
+    /* Another image: map it over the old one. KVM sees the change through its MMU
+     * notifiers; the dirty log read afterwards only clears stale bits. The page tables are
+     * the same in every compatible image (slot0_sum) and are only checked. */
+    if ((st = hl_image_map(&snap->img, sb->mem, sb->lo.ro_end / HL_PAGE, sb->rw.npages, PROT_READ | PROT_WRITE,
+                           MAP_PRIVATE, sb->err)) != HL_OK ||
+        (st = collect_dirty(sb, true, true)) != HL_OK || (st = check_page_tables(sb, snap)) != HL_OK ||
+        (st = rearm_tracking(sb, true, true)) != HL_OK)
+        return st;
+    hl_snapshot_ref(snap);
+    hl_snapshot_free(sb->base);
+    sb->base = snap;
+    return HL_OK;
+}
 
-/* full_cpu: reload every vCPU register (general, segment and control, x87/SSE, debug)
- * through ioctls, as for a poisoned sandbox; otherwise a Ready sandbox gets its general
- * registers through sync_regs (no ioctl) and the guest resets x87/SSE at each call. */
-hl_status hl_restore_ex(hl_sandbox *sb, hl_snapshot *snap, bool full_cpu)
+/* Loads (snap)'s vCPU state: a Ready sandbox gets its general registers through sync_regs
+ * (no ioctl; the guest resets x87/SSE at each call), unless (full); otherwise every register
+ * goes through ioctls. */
+static hl_status restore_cpu(hl_sandbox *sb, const hl_snapshot *snap, bool fast, bool full)
+{
+    hl_cpu_state cpu = snap->cpu;
+    hl_status st;
+    if (sb->state == HL_STATE_READY && !full) return hl_vm_regs_sync(sb->vm, &snap->cpu, !fast, sb->err);
+    /* A call that was cut short may have been a vCPU's first, stopped before the guest
+     * registered its virtual-IF page: on kvm_pvm go through hl_resume again (it is
+     * idempotent) rather than lose native mode. A Ready vCPU has registered it. */
+    if (hl_vm_is_pvm(sb->vm) && sb->state != HL_STATE_READY &&
+        ((st = resume_via_trampoline(sb, &cpu)) != HL_OK || (st = hl_vm_lock_vif(sb->vm, false, sb->err)) != HL_OK))
+        return st;
+    return hl_vm_cpu_set(sb->vm, &cpu, sb->state != HL_STATE_READY, sb->err);
+}
+
+/* full: reload every vCPU register (general, segment and control, x87/SSE, debug) through
+ * ioctls, as for a poisoned sandbox. */
+static hl_status restore(hl_sandbox *sb, hl_snapshot *snap, bool full)
 {
     const char *why;
     hl_status st;
     bool fast;
     int64_t emul;
     if (!sb) return HL_ERR_INVALID_ARG;
-    if (!snap) return hl_errf(sb->err, HL_ERR_INVALID_ARG, "hl_restore: snapshot is NULL");
+    if (!snap) return hl_errf(sb->err, HL_ERR_INVALID_ARG, "hl_sandbox_restore: snapshot is NULL");
     if (sb->state == HL_STATE_UNRECOVERABLE)
         return hl_errf(sb->err, HL_ERR_STATE, "sandbox is unrecoverable: only hl_sandbox_free works");
     if (!snap->has_cpu) return hl_errf(sb->err, HL_ERR_INVALID_ARG, "snapshot has no vCPU state");
@@ -443,44 +474,12 @@ hl_status hl_restore_ex(hl_sandbox *sb, hl_snapshot *snap, bool full_cpu)
         return hl_errf(sb->err, HL_ERR_INVALID_ARG, "snapshot is incompatible with this sandbox: %s", why);
 
     /* first: a pending instruction's completion could write registers or memory */
-    if ((st = hl_vm_complete(&sb->vm, sb->err)) != HL_OK) goto fail;
-    fast = !ran_privileged(sb, &emul) && sb->state == HL_STATE_READY && !full_cpu;
-    if (snap == sb->base) {
-        struct copy_ctx k = { sb, snap };
-        if ((st = collect_dirty(sb, !fast, false)) != HL_OK ||
-            (!fast && (st = check_page_tables(sb, snap)) != HL_OK))
-            goto fail;
-        for_runs(sb->rw.dirty, sb->rw.npages, copy_run, &k);
-        copy_host_writes(sb, snap);
-        if ((st = rearm_tracking(sb, false, !fast)) != HL_OK) goto fail;
-    } else {
-        /* Another image: map it over the old one. KVM sees the change through its MMU
-         * notifiers; the dirty log read afterwards only clears stale bits. The page tables
-         * are the same in every compatible image (slot0_sum) and are only checked. */
-        if ((st = hl_image_map(&snap->img, sb->mem, sb->lo.ro_end / HL_PAGE, sb->rw.npages,
-                               PROT_READ | PROT_WRITE, MAP_PRIVATE, sb->err)) != HL_OK)
-            goto fail;
-        if ((st = collect_dirty(sb, true, true)) != HL_OK || (st = check_page_tables(sb, snap)) != HL_OK ||
-            (st = rearm_tracking(sb, true, true)) != HL_OK)
-            goto fail;
-        hl_snapshot_ref(snap);
-        hl_snapshot_free(sb->base);
-        sb->base = snap;
-    }
+    if ((st = hl_vm_complete(sb->vm, sb->err)) != HL_OK) goto fail;
+    fast = !ran_privileged(sb, &emul) && sb->state == HL_STATE_READY && !full;
+    if ((st = restore_memory(sb, snap, fast)) != HL_OK) goto fail;
     sb->in_max = HL_BUF_EMPTY;
     sb->in_top = HL_BUF_EMPTY;
-    if (sb->state == HL_STATE_READY && !full_cpu) {
-        if ((st = hl_vm_regs_sync(&sb->vm, &snap->cpu, !fast, sb->err)) != HL_OK) goto fail;
-    } else {
-        /* A call that was cut short may have been a vCPU's first, stopped before the guest
-         * registered its virtual-IF page: on kvm_pvm go through hl_resume again (it is
-         * idempotent) rather than lose native mode. A Ready vCPU has registered it. */
-        hl_cpu_state cpu = snap->cpu;
-        if (sb->vm.pvm && sb->state != HL_STATE_READY &&
-            ((st = resume_via_trampoline(sb, &cpu)) != HL_OK || (st = hl_vm_lock_vif(&sb->vm, false, sb->err)) != HL_OK))
-            goto fail;
-        if ((st = hl_vm_cpu_set(&sb->vm, &cpu, sb->state != HL_STATE_READY, sb->err)) != HL_OK) goto fail;
-    }
+    if ((st = restore_cpu(sb, snap, fast, full)) != HL_OK) goto fail;
     mark_clean(sb, emul);
     sb->gen_counter = snap->generation; /* the next snapshot is one generation past snap */
     sb->state = HL_STATE_READY;
@@ -488,13 +487,11 @@ hl_status hl_restore_ex(hl_sandbox *sb, hl_snapshot *snap, bool full_cpu)
     sb->err_code = 0;
     return HL_OK;
 fail:
-    sb->state = HL_STATE_UNRECOVERABLE;
-    {
-        char why2[HL_ERR_LEN];
-        memcpy(why2, sb->err, sizeof why2);
-        return hl_errf(sb->err, st, "restore failed, sandbox unrecoverable: %s", why2);
-    }
+    return hl_unrecoverable(sb, hl_errprefix(sb->err, st, "restore failed, sandbox unrecoverable"));
 }
+
+hl_status hl_sandbox_restore(hl_sandbox *sb, hl_snapshot *snap) { return restore(sb, snap, false); }
+hl_status hl_sandbox_restore_scrub(hl_sandbox *sb, hl_snapshot *snap) { return restore(sb, snap, true); }
 
 /* ---- new sandbox from a snapshot ---- */
 /* Checks that cfg registers every host function snap recorded, with the same signature. */
@@ -526,13 +523,12 @@ hl_status hl_sandbox_new_from_snapshot(hl_sandbox **out, hl_snapshot *snap, cons
 {
     hl_sandbox *sb;
     hl_status st;
-    hl_vm_setup vs;
     hl_cpu_state cpu;
     if (!out || !snap || !cfg)
-        return hl_set_thread_error(HL_ERR_INVALID_ARG, "hl_sandbox_new_from_snapshot: out, snap and cfg are required");
+        return hl_thread_fail(HL_ERR_INVALID_ARG, "hl_sandbox_new_from_snapshot: out, snap and cfg are required");
     *out = NULL;
-    if (!snap->has_cpu) return hl_set_thread_error(HL_ERR_INVALID_ARG, "snapshot has no vCPU state");
-    if (!(sb = hl_sandbox_alloc())) return hl_set_thread_error(HL_ERR_NO_MEMORY, "out of memory");
+    if (!snap->has_cpu) return hl_thread_fail(HL_ERR_INVALID_ARG, "snapshot has no vCPU state");
+    if (!(sb = hl_sandbox_alloc())) return hl_thread_fail(HL_ERR_NO_MEMORY, "out of memory");
     if ((st = check_hostfns(snap, cfg, sb->err)) || (st = hl_sandbox_map(sb, snap)) ||
         (st = hl_sandbox_adopt_config(sb, cfg)))
         return hl_sandbox_finish(out, sb, st);
@@ -540,16 +536,9 @@ hl_status hl_sandbox_new_from_snapshot(hl_sandbox **out, hl_snapshot *snap, cons
         return hl_sandbox_finish(out, sb, hl_errf(sb->err, HL_ERR_NO_MEMORY, "out of memory"));
     sb->nguestfns = snap->nguestfns;
     cpu = snap->cpu;
-    if (hl_kvm_is_pvm() && (st = resume_via_trampoline(sb, &cpu)) != HL_OK) return hl_sandbox_finish(out, sb, st);
-    vs = (hl_vm_setup){ .cpu = &cpu };
-    hl_sandbox_vm_setup(sb, &vs);
-    if (!hl_files_dup(sb->files, snap->files, snap->nfiles))
-        return hl_sandbox_finish(out, sb, hl_errf(sb->err, HL_ERR_IO, "duplicating mapped file descriptors: %s",
-                                                  strerror(errno)));
-    sb->nfiles = snap->nfiles;
-    if ((st = hl_sandbox_map_files(sb, &vs)) || (st = hl_vm_create(&sb->vm, &vs, sb->err)) != HL_OK)
+    if ((hl_kvm_is_pvm() && (st = resume_via_trampoline(sb, &cpu)) != HL_OK) ||
+        (st = hl_sandbox_start_vm(sb, snap->files, snap->nfiles, &cpu)) != HL_OK)
         return hl_sandbox_finish(out, sb, st);
-    sb->in_top = HL_BUF_EMPTY;
     sb->state = HL_STATE_READY;
     return hl_sandbox_finish(out, sb, HL_OK);
 }

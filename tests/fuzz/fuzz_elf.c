@@ -94,9 +94,9 @@ static uint64_t expected(const hl_layout *lo, uint64_t va)
     const hl_region *r = hl_layout_find(lo, va);
     uint64_t e;
     if (!r || !r->perm) return 0;
-    e = (va & HL_PTE_ADDR) | HL_PTE_P | HL_PTE_U | HL_PTE_A | HL_PTE_D;
-    if (r->perm & HL_PERM_W) e |= HL_PTE_W;
-    if (!(r->perm & HL_PERM_X)) e |= HL_PTE_NX;
+    e = (va & X86_PTE_ADDR) | X86_PTE_P | X86_PTE_U | X86_PTE_A | X86_PTE_D;
+    if (r->perm & HL_PERM_W) e |= X86_PTE_W;
+    if (!(r->perm & HL_PERM_X)) e |= X86_PTE_NX;
     return e;
 }
 
@@ -152,7 +152,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     /* Every page of guest memory, and the one above it. */
     for (uint64_t va = 0; va <= lo.total; va += HL_PAGE) ASSERT(hl_pt_walk(mem, lo.total, va) == expected(&lo, va));
-    ASSERT((hl_pt_walk(mem, lo.total, lo.entry) & (HL_PTE_P | HL_PTE_NX)) == HL_PTE_P);
+    ASSERT((hl_pt_walk(mem, lo.total, lo.entry) & (X86_PTE_P | X86_PTE_NX)) == X86_PTE_P);
     free(mem);
     return 0;
 }

@@ -29,8 +29,8 @@
 #define MiB (1ull << 20)
 #define GiB (1ull << 30)
 
-#define TABLE_BITS (HL_PTE_P | HL_PTE_W | HL_PTE_U | HL_PTE_A)
-#define LEAF_BITS (HL_PTE_P | HL_PTE_U | HL_PTE_A | HL_PTE_D)
+#define TABLE_BITS (X86_PTE_P | X86_PTE_W | X86_PTE_U | X86_PTE_A)
+#define LEAF_BITS (X86_PTE_P | X86_PTE_U | X86_PTE_A | X86_PTE_D)
 
 /* ---- synthetic ELF images ------------------------------------------------------------- */
 
@@ -100,16 +100,16 @@ static uint64_t expected_leaf(const hl_layout *lo, uint64_t va)
     const hl_region *r = region_of(lo, va);
     uint64_t e;
     if (!r || !r->perm) return 0;
-    e = (va & HL_PTE_ADDR) | LEAF_BITS;
-    if (r->perm & HL_PERM_W) e |= HL_PTE_W;
-    if (!(r->perm & HL_PERM_X)) e |= HL_PTE_NX;
+    e = (va & X86_PTE_ADDR) | LEAF_BITS;
+    if (r->perm & HL_PERM_W) e |= X86_PTE_W;
+    if (!(r->perm & HL_PERM_X)) e |= X86_PTE_NX;
     return e;
 }
 
 static bool table_ok(const hl_layout *lo, uint64_t e)
 {
-    uint64_t a = e & HL_PTE_ADDR;
-    return (e & ~HL_PTE_ADDR) == TABLE_BITS && a >= HL_PT_GPA && a < lo->pt_end;
+    uint64_t a = e & X86_PTE_ADDR;
+    return (e & ~X86_PTE_ADDR) == TABLE_BITS && a >= HL_PT_GPA && a < lo->pt_end;
 }
 
 /* Walks the 4 levels for va like the CPU does; checks every intermediate entry on the way.
@@ -119,14 +119,14 @@ static uint64_t my_walk(const uint8_t *mem, const hl_layout *lo, uint64_t va)
     uint64_t table = HL_PT_GPA;
     for (int level = 3; level >= 0; level--) {
         uint64_t e = rd64(mem, table + ((va >> (12 + 9 * level)) & 511) * 8);
-        if (!(e & HL_PTE_P)) return 0;
+        if (!(e & X86_PTE_P)) return 0;
         if (level == 0) return e;
         if (!table_ok(lo, e)) {
             note("va 0x%llx: level-%d entry 0x%llx is not P|W|U|A into the table area",
                  (unsigned long long)va, level, (unsigned long long)e);
             return 0;
         }
-        table = e & HL_PTE_ADDR;
+        table = e & X86_PTE_ADDR;
     }
     return 0;
 }
@@ -142,11 +142,11 @@ static void check_tree(const uint8_t *mem, const hl_layout *lo, uint64_t *tables
     *leaves = 0;
     for (uint64_t i4 = 0; i4 < 512; i4++) {
         uint64_t e4 = rd64(mem, HL_PT_GPA + i4 * 8);
-        if (!(e4 & HL_PTE_P)) {
+        if (!(e4 & X86_PTE_P)) {
             if (e4) note("PML4[%llu] = 0x%llx: not present but not zero", (unsigned long long)i4, (unsigned long long)e4);
             continue;
         }
-        uint64_t t3 = e4 & HL_PTE_ADDR;
+        uint64_t t3 = e4 & X86_PTE_ADDR;
         if (!table_ok(lo, e4) || used[(t3 - HL_PT_GPA) / HL_PAGE]) {
             note("PML4[%llu] = 0x%llx: bad or shared table entry", (unsigned long long)i4, (unsigned long long)e4);
             continue;
@@ -155,11 +155,11 @@ static void check_tree(const uint8_t *mem, const hl_layout *lo, uint64_t *tables
         ++*tables;
         for (uint64_t i3 = 0; i3 < 512; i3++) {
             uint64_t e3 = rd64(mem, t3 + i3 * 8);
-            if (!(e3 & HL_PTE_P)) {
+            if (!(e3 & X86_PTE_P)) {
                 if (e3) note("PDPT entry 0x%llx not present but not zero", (unsigned long long)e3);
                 continue;
             }
-            uint64_t t2 = e3 & HL_PTE_ADDR;
+            uint64_t t2 = e3 & X86_PTE_ADDR;
             if (!table_ok(lo, e3) || used[(t2 - HL_PT_GPA) / HL_PAGE]) {
                 note("PDPT[%llu][%llu] = 0x%llx: bad or shared table entry (huge page?)",
                      (unsigned long long)i4, (unsigned long long)i3, (unsigned long long)e3);
@@ -169,11 +169,11 @@ static void check_tree(const uint8_t *mem, const hl_layout *lo, uint64_t *tables
             ++*tables;
             for (uint64_t i2 = 0; i2 < 512; i2++) {
                 uint64_t e2 = rd64(mem, t2 + i2 * 8);
-                if (!(e2 & HL_PTE_P)) {
+                if (!(e2 & X86_PTE_P)) {
                     if (e2) note("PD entry 0x%llx not present but not zero", (unsigned long long)e2);
                     continue;
                 }
-                uint64_t t1 = e2 & HL_PTE_ADDR;
+                uint64_t t1 = e2 & X86_PTE_ADDR;
                 if (!table_ok(lo, e2) || used[(t1 - HL_PT_GPA) / HL_PAGE]) {
                     note("PD[%llu][%llu][%llu] = 0x%llx: bad or shared table entry (huge page?)",
                          (unsigned long long)i4, (unsigned long long)i3, (unsigned long long)i2,
@@ -186,7 +186,7 @@ static void check_tree(const uint8_t *mem, const hl_layout *lo, uint64_t *tables
                     uint64_t e1 = rd64(mem, t1 + i1 * 8);
                     uint64_t va = i4 << 39 | i3 << 30 | i2 << 21 | i1 << 12;
                     if (i4 >= 256) va |= 0xffff000000000000ull; /* canonical upper half */
-                    if (!(e1 & HL_PTE_P)) {
+                    if (!(e1 & X86_PTE_P)) {
                         if (e1) note("PTE for 0x%llx = 0x%llx: not present but not zero", (unsigned long long)va, (unsigned long long)e1);
                         continue;
                     }
@@ -302,13 +302,13 @@ static uint64_t check_config(const char *name, const hl_elf *elf, hl_sizes sz)
     CHECK_INT(hl_pt_walk(mem, lo.total, lo.guard), 0);
     CHECK_INT(hl_pt_walk(mem, lo.total, lo.guard + HL_PAGE - 1), 0);
     CHECK_INT(hl_pt_walk(mem, lo.total, lo.total), 0);
-    CHECK_INT(hl_pt_walk(mem, lo.total, HL_PEB_GPA), HL_PEB_GPA | LEAF_BITS | HL_PTE_NX);
-    CHECK_INT(hl_pt_walk(mem, lo.total, lo.entry) & (HL_PTE_P | HL_PTE_NX | HL_PTE_W), HL_PTE_P);
-    CHECK_INT(hl_pt_walk(mem, lo.total, lo.stack) & (HL_PTE_P | HL_PTE_NX | HL_PTE_W),
-              HL_PTE_P | HL_PTE_NX | HL_PTE_W);
-    CHECK_INT(hl_pt_walk(mem, lo.total, lo.total - 1) & (HL_PTE_P | HL_PTE_W), HL_PTE_P | HL_PTE_W);
-    CHECK_INT(hl_pt_walk(mem, lo.total, lo.input) & (HL_PTE_P | HL_PTE_NX | HL_PTE_W),
-              HL_PTE_P | HL_PTE_NX);
+    CHECK_INT(hl_pt_walk(mem, lo.total, HL_PEB_GPA), HL_PEB_GPA | LEAF_BITS | X86_PTE_NX);
+    CHECK_INT(hl_pt_walk(mem, lo.total, lo.entry) & (X86_PTE_P | X86_PTE_NX | X86_PTE_W), X86_PTE_P);
+    CHECK_INT(hl_pt_walk(mem, lo.total, lo.stack) & (X86_PTE_P | X86_PTE_NX | X86_PTE_W),
+              X86_PTE_P | X86_PTE_NX | X86_PTE_W);
+    CHECK_INT(hl_pt_walk(mem, lo.total, lo.total - 1) & (X86_PTE_P | X86_PTE_W), X86_PTE_P | X86_PTE_W);
+    CHECK_INT(hl_pt_walk(mem, lo.total, lo.input) & (X86_PTE_P | X86_PTE_NX | X86_PTE_W),
+              X86_PTE_P | X86_PTE_NX);
     /* A walk must not read outside the buffer it is given. */
     CHECK_INT(hl_pt_walk(mem, HL_PT_GPA, lo.stack), 0);
     CHECK_INT(hl_pt_walk(mem, HL_PT_GPA + HL_PAGE, lo.stack), 0);

@@ -1,4 +1,5 @@
-/* hostfn.c - configuration objects and the host-function registry. */
+/* config.c - configuration objects: every hl_config_* entry point. Feature modules check
+ * their own values (coredump.c the core directory, confine.c system call numbers). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -8,16 +9,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "internal.h"
-
-hl_status hl_errf(char *err, hl_status st, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, HL_ERR_LEN, fmt, ap);
-    va_end(ap);
-    return st;
-}
+#include "config.h"
+#include "confine.h"
+#include "coredump.h"
+#include "error.h"
+#include "functions.h"
 
 void hl_default_print(void *user, int stream, const char *data, size_t len)
 {
@@ -175,13 +171,6 @@ hl_status hl_config_set_output_size(hl_config *cfg, size_t b)
     return set_size(cfg, &cfg->sizes.output, "output buffer size", b, HL_BUFFER_MIN, HL_BUFFER_MAX);
 }
 
-const hl_hostfn *hl_hostfn_find(const hl_hostfn *fns, int n, const char *name)
-{
-    for (int i = 0; i < n; i++)
-        if (strcmp(fns[i].name, name) == 0) return &fns[i];
-    return NULL;
-}
-
 hl_status hl_config_register_host_fn(hl_config *cfg, const char *name, hl_type ret,
                                      const hl_type *params, int nparams, hl_host_fn fn, void *user)
 {
@@ -246,8 +235,6 @@ void hl_config_set_init_timeout(hl_config *cfg, uint64_t ms)
 
 uint64_t hl_config_init_timeout(const hl_config *cfg) { return cfg ? cfg->init_timeout_ms : 0; }
 
-bool hl_host_call_cancelled(hl_host_call *call) { return call && call->sb && hl_cancelled(call->sb) != 0; }
-
 void hl_config_set_print(hl_config *cfg, hl_print_fn fn, void *user)
 {
     if (!cfg) return;
@@ -273,47 +260,47 @@ hl_status hl_config_set_core_dir(hl_config *cfg, const char *dir)
     return HL_OK;
 }
 
-/* ---- the context of one host-function call ---- */
-void *hl_host_call_user(hl_host_call *call) { return call ? call->user : NULL; }
-
-void *hl_host_call_alloc(hl_host_call *call, size_t bytes)
+/* ---- confinement (confine.c) ---- */
+hl_status hl_config_set_confinement(hl_config *cfg, bool on)
 {
-    void *p;
-    if (!call) return NULL;
-    if (call->nallocs == call->capallocs) {
-        int cap = call->capallocs ? call->capallocs * 2 : 4;
-        void **n = realloc(call->allocs, (size_t)cap * sizeof *n);
-        if (!n) return NULL;
-        call->allocs = n;
-        call->capallocs = cap;
+    if (!cfg) return HL_ERR_INVALID_ARG;
+    cfg->confine = on;
+    cfg->err[0] = 0;
+    return HL_OK;
+}
+
+/* Adds nrs[0..n) to *set (after emptying it if replace); on an invalid number *set is unchanged. */
+static hl_status add_syscalls(hl_config *cfg, hl_syscall_set *set, bool replace, const char *what, const int *nrs,
+                              int n)
+{
+    hl_syscall_set s = *set;
+    if (replace) memset(&s, 0, sizeof s);
+    if (n < 0 || (n && !nrs))
+        return hl_errf(cfg->err, HL_ERR_INVALID_ARG, "%s: %d system calls (nrs is required when n > 0)", what, n);
+    for (int i = 0; i < n; i++) {
+        if (!hl_syscall_valid(nrs[i]))
+            return hl_errf(cfg->err, HL_ERR_INVALID_ARG, "%s: %d is not an x86-64 system call number", what, nrs[i]);
+        s.bits[nrs[i] / 64] |= 1ull << (nrs[i] % 64);
     }
-    p = malloc(bytes ? bytes : 1);
-    if (p) call->allocs[call->nallocs++] = p;
-    return p;
+    *set = s;
+    cfg->err[0] = 0;
+    return HL_OK;
 }
 
-int hl_host_call_error(hl_host_call *call, int code, const char *fmt, ...)
+hl_status hl_config_set_host_fn_syscalls(hl_config *cfg, const char *name, const int *nrs, int n)
 {
-    va_list ap;
-    if (code == 0) code = -1;
-    if (!call) return code;
-    va_start(ap, fmt);
-    vsnprintf(call->err, sizeof call->err, fmt, ap);
-    va_end(ap);
-    call->err_code = code;
-    return code;
+    hl_hostfn *fn;
+    char what[HL_MAX_NAME + 32];
+    if (!cfg) return HL_ERR_INVALID_ARG;
+    if (!name) return hl_errf(cfg->err, HL_ERR_INVALID_ARG, "hl_config_set_host_fn_syscalls: name is required");
+    if (!(fn = (hl_hostfn *)hl_hostfn_find(cfg->hostfns, cfg->nhostfns, name)))
+        return hl_errf(cfg->err, HL_ERR_NOT_FOUND, "host function '%s' is not registered", name);
+    snprintf(what, sizeof what, "host function '%s'", name);
+    return add_syscalls(cfg, &fn->syscalls, true, what, nrs, n);
 }
 
-char *hl_signature_format(char *buf, size_t len, const char *name, hl_type ret,
-                          const hl_type *params, int nparams)
+hl_status hl_config_allow_syscalls(hl_config *cfg, const int *nrs, int n)
 {
-    size_t at = 0;
-    int n;
-    if (!buf || !len) return buf;
-    buf[0] = 0;
-    n = snprintf(buf, len, "%s(", name);
-    for (int i = 0; n >= 0 && (at += (size_t)n) < len && i < nparams; i++)
-        n = snprintf(buf + at, len - at, "%s%s", i ? ", " : "", hl_type_name(params[i]));
-    if (at < len) snprintf(buf + at, len - at, ") -> %s", hl_type_name(ret));
-    return buf;
+    if (!cfg) return HL_ERR_INVALID_ARG;
+    return add_syscalls(cfg, &cfg->allow, false, "hl_config_allow_syscalls", nrs, n);
 }

@@ -294,8 +294,11 @@ static hl_status check_call(hl_sandbox *sb, const char *name, hl_type ret_type, 
     if (!name || nargs < 0 || nargs > HL_MAX_ARGS || (nargs && !args))
         return hl_fail(sb, HL_ERR_INVALID_ARG, "hl_call: name and ret are required and nargs must be 0..%d",
                        HL_MAX_ARGS);
-    if (!(fn = hl_guestfn_find(sb->guestfns, sb->nguestfns, name)))
-        return hl_fail(sb, HL_ERR_NOT_FOUND, "guest function '%s' not found", name);
+    if (!(fn = sb->last_fn) || strcmp(fn->name, name) != 0) {
+        if (!(fn = hl_guestfn_find(sb->guestfns, sb->nguestfns, name)))
+            return hl_fail(sb, HL_ERR_NOT_FOUND, "guest function '%s' not found", name);
+        sb->last_fn = fn;
+    }
     if (hl_args_check(msg, sizeof msg, "guest", name, fn->params, fn->nparams, args, nargs))
         return hl_fail(sb, HL_ERR_TYPE, "%s", msg);
     if (ret_type != fn->ret)

@@ -67,7 +67,7 @@ hl_status hl_cancel_init(hl_sandbox *sb)
 {
     pthread_once(&handler_once, install_handler);
     if (handler_errno)
-        return hl_errf(sb->err, HL_ERR_SYSTEM, "installing the interrupt signal handler: %s", strerror(handler_errno));
+        return hl_fail(sb, HL_ERR_SYSTEM, "installing the interrupt signal handler: %s", strerror(handler_errno));
     return HL_OK;
 }
 
@@ -91,7 +91,7 @@ static hl_status arm_timer(hl_sandbox *sb, uint64_t ms)
         sev._sigev_un._tid = gettid();
         sev.sigev_value.sival_ptr = sb;
         if (timer_create(CLOCK_MONOTONIC, &sev, &sb->timer) < 0)
-            return hl_errf(sb->err, HL_ERR_SYSTEM, "timer_create: %s", strerror(errno));
+            return hl_fail(sb, HL_ERR_SYSTEM, "timer_create: %s", strerror(errno));
         sb->has_timer = true;
         sb->timer_tid = gettid();
     }
@@ -99,7 +99,7 @@ static hl_status arm_timer(hl_sandbox *sb, uint64_t ms)
     its.it_value.tv_sec = (time_t)(ms / 1000);
     its.it_value.tv_nsec = (long)(ms % 1000) * 1000000L;
     if (timer_settime(sb->timer, 0, &its, NULL) < 0)
-        return hl_errf(sb->err, HL_ERR_SYSTEM, "timer_settime: %s", strerror(errno));
+        return hl_fail(sb, HL_ERR_SYSTEM, "timer_settime: %s", strerror(errno));
     return HL_OK;
 }
 

@@ -279,7 +279,7 @@ static void run_job(hl_confine *c)
     if (!c->loaded && (c->st = load_filter(c, sb->err)) != HL_OK) return;
     hl_vm_ioctl first;
     if (hl_vm_confine_ioctls(sb->vm, &first, 1) != 1 || first.fd != c->filter_fd) {
-        c->st = hl_errf(sb->err, HL_ERR_HYPERVISOR, "confinement: the vCPU changed since the filter was loaded");
+        c->st = hl_fail(sb, HL_ERR_HYPERVISOR, "confinement: the vCPU changed since the filter was loaded");
         return;
     }
     c->violations = 0;
@@ -339,14 +339,14 @@ hl_status hl_confine_start(hl_sandbox *sb, const hl_config *cfg)
     int rc;
     if (!cfg->confine) return HL_OK;
     if (cfg->core_dir[0])
-        return hl_errf(sb->err, HL_ERR_INVALID_ARG,
+        return hl_fail(sb, HL_ERR_INVALID_ARG,
                        "confinement cannot be combined with crash dumps (hl_config_set_core_dir): a dump "
                        "writes a file from the confined thread");
     pthread_once(&sigsys_once, install_sigsys);
     if (sigsys_errno)
-        return hl_errf(sb->err, HL_ERR_SYSTEM, "confinement: installing the SIGSYS handler: %s",
+        return hl_fail(sb, HL_ERR_SYSTEM, "confinement: installing the SIGSYS handler: %s",
                        strerror(sigsys_errno));
-    if (!(c = calloc(1, sizeof *c))) return hl_errf(sb->err, HL_ERR_NO_MEMORY, "out of memory");
+    if (!(c = calloc(1, sizeof *c))) return hl_fail(sb, HL_ERR_NO_MEMORY, "out of memory");
     c->sb = sb;
     c->filter_fd = -1;
     c->allow = cfg->allow;
@@ -358,7 +358,7 @@ hl_status hl_confine_start(hl_sandbox *sb, const hl_config *cfg)
     }
     if ((rc = pthread_create(&c->thread, NULL, worker_main, c)) != 0) {
         free(c);
-        return hl_errf(sb->err, HL_ERR_SYSTEM, "confinement: creating the worker thread: %s", strerror(rc));
+        return hl_fail(sb, HL_ERR_SYSTEM, "confinement: creating the worker thread: %s", strerror(rc));
     }
     pthread_setname_np(c->thread, "hl-confine"); /* as ps and /proc/PID/task/TID/comm show it */
     sb->confine = c;

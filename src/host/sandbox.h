@@ -55,6 +55,7 @@ struct hl_sandbox {
     /* the guest's function table */
     int nguestfns;
     hl_guestfn *guestfns;
+    const hl_guestfn *last_fn; /* the one called last: most calls call it again */
     /* per call */
     size_t in_top;      /* host's own record of the input stack top */
     uint8_t *outcopy;   /* private copy of the output buffer (validated before use) */

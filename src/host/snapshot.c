@@ -224,7 +224,7 @@ static hl_status write_run(void *c, uint64_t first, uint64_t n)
     const uint8_t *src = t->sb->slot1 + first * HL_PAGE;
     off_t off = (off_t)(t->sb->lo.ro_end + first * HL_PAGE);
     if (hl_pwrite_full(t->fd, src, n * HL_PAGE, off) < 0)
-        return hl_errf(t->sb->err, HL_ERR_SYSTEM, "writing snapshot pages: %s", strerror(errno));
+        return hl_fail(t->sb, HL_ERR_SYSTEM, "writing snapshot pages: %s", strerror(errno));
     return HL_OK;
 }
 
@@ -235,20 +235,20 @@ static hl_status write_dirty_pages(hl_sandbox *sb, uint64_t gen, hl_memfile **fi
     struct take_ctx t;
     hl_status st;
     int fd = memfd_create("hyperlight-snapshot", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-    if (fd < 0) return hl_errf(sb->err, HL_ERR_SYSTEM, "memfd_create: %s", strerror(errno));
+    if (fd < 0) return hl_fail(sb, HL_ERR_SYSTEM, "memfd_create: %s", strerror(errno));
     if (!(*file = hl_memfile_new(fd, 0))) {
         close(fd);
-        return hl_errf(sb->err, HL_ERR_NO_MEMORY, "out of memory");
+        return hl_fail(sb, HL_ERR_NO_MEMORY, "out of memory");
     }
     if (ftruncate(fd, (off_t)sb->lo.total) < 0)
-        return hl_errf(sb->err, HL_ERR_NO_MEMORY, "sizing snapshot file: %s", strerror(errno));
+        return hl_fail(sb, HL_ERR_NO_MEMORY, "sizing snapshot file: %s", strerror(errno));
     t = (struct take_ctx){ sb, fd };
     if ((st = for_runs(sb->rw.dirty, sb->rw.npages, write_run, &t)) != HL_OK) return st;
     /* The snapshot's own meta page carries its generation: a guest restored to it sees it. */
     if (hl_pwrite_full(fd, &gen, 8, (off_t)(sb->lo.meta + offsetof(struct hl_meta, generation))) < 0)
-        return hl_errf(sb->err, HL_ERR_SYSTEM, "writing snapshot meta page: %s", strerror(errno));
+        return hl_fail(sb, HL_ERR_SYSTEM, "writing snapshot meta page: %s", strerror(errno));
     if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) < 0)
-        return hl_errf(sb->err, HL_ERR_SYSTEM, "sealing snapshot: %s", strerror(errno));
+        return hl_fail(sb, HL_ERR_SYSTEM, "sealing snapshot: %s", strerror(errno));
     return HL_OK;
 }
 
@@ -279,14 +279,14 @@ static hl_status capture_cpu(hl_sandbox *sb, hl_snapshot *s)
 static hl_status copy_tables(hl_sandbox *sb, hl_snapshot *s)
 {
     if (hl_guestfns_copy(&s->guestfns, sb->guestfns, sb->nguestfns) != HL_OK)
-        return hl_errf(sb->err, HL_ERR_NO_MEMORY, "out of memory");
+        return hl_fail(sb, HL_ERR_NO_MEMORY, "out of memory");
     s->nguestfns = sb->nguestfns;
     if (!hl_files_dup(s->files, sb->files, sb->nfiles))
-        return hl_errf(sb->err, HL_ERR_IO, "duplicating mapped file descriptors: %s", strerror(errno));
+        return hl_fail(sb, HL_ERR_IO, "duplicating mapped file descriptors: %s", strerror(errno));
     s->nfiles = sb->nfiles;
     if (!sb->nhostfns) return HL_OK;
     if (!(s->hostfns = calloc((size_t)sb->nhostfns, sizeof *s->hostfns)))
-        return hl_errf(sb->err, HL_ERR_NO_MEMORY, "out of memory");
+        return hl_fail(sb, HL_ERR_NO_MEMORY, "out of memory");
     for (int i = 0; i < sb->nhostfns; i++) {
         s->hostfns[i] = sb->hostfns[i];
         s->hostfns[i].fn = NULL; /* a snapshot records signatures, not callbacks */
@@ -307,7 +307,7 @@ hl_status hl_snapshot_take(hl_sandbox *sb, hl_snapshot **out)
     if (!sb || !out) return HL_ERR_INVALID_ARG;
     *out = NULL;
     if (sb->state != HL_STATE_READY)
-        return hl_errf(sb->err, HL_ERR_STATE, "cannot snapshot a %s sandbox",
+        return hl_fail(sb, HL_ERR_STATE, "cannot snapshot a %s sandbox",
                        sb->state == HL_STATE_POISONED ? "poisoned" : "unrecoverable");
     /* first: completing the guest's last OUT moves rip past it (hardware KVM), and the
      * snapshot must hold the state the guest continues from */
@@ -317,7 +317,7 @@ hl_status hl_snapshot_take(hl_sandbox *sb, hl_snapshot **out)
     gen = sb->gen_counter + 1;
     if ((st = write_dirty_pages(sb, gen, &file)) != HL_OK) goto fail;
     if ((st = hl_image_derive(&sb->base->img, sb->rw.dirty, sb->lo.ro_end / HL_PAGE, sb->rw.npages, file, &img))) {
-        hl_errf(sb->err, st, "out of memory");
+        hl_fail(sb, st, "out of memory");
         goto fail;
     }
     if ((st = hl_snapshot_from_image_sum(&s, &sb->lo, &img, sb->base->slot0_sum, sb->err)) != HL_OK) goto fail;
@@ -356,7 +356,7 @@ static hl_status resume_via_trampoline(hl_sandbox *sb, hl_cpu_state *cpu)
     stack = hl_layout_find(&sb->lo, rsp);
     if (!code || !(code->perm & HL_PERM_X) || !stack || stack->kind != HL_RGN_STACK ||
         rsp - stack->gpa < 64 || rsp % 8)
-        return hl_errf(sb->err, HL_ERR_BAD_GUEST,
+        return hl_fail(sb, HL_ERR_BAD_GUEST,
                        "snapshot cannot be resumed: guest resume address 0x%llx or stack 0x%llx invalid",
                        (unsigned long long)meta.resume_gva, (unsigned long long)rsp);
     memcpy(sb->mem + rsp, &cpu->regs[HL_REG_RIP], 8);
@@ -466,12 +466,12 @@ static hl_status restore(hl_sandbox *sb, hl_snapshot *snap, bool full)
     bool fast;
     int64_t emul;
     if (!sb) return HL_ERR_INVALID_ARG;
-    if (!snap) return hl_errf(sb->err, HL_ERR_INVALID_ARG, "hl_sandbox_restore: snapshot is NULL");
+    if (!snap) return hl_fail(sb, HL_ERR_INVALID_ARG, "hl_sandbox_restore: snapshot is NULL");
     if (sb->state == HL_STATE_UNRECOVERABLE)
-        return hl_errf(sb->err, HL_ERR_STATE, "sandbox is unrecoverable: only hl_sandbox_free works");
-    if (!snap->has_cpu) return hl_errf(sb->err, HL_ERR_INVALID_ARG, "snapshot has no vCPU state");
+        return hl_fail(sb, HL_ERR_STATE, "sandbox is unrecoverable: only hl_sandbox_free works");
+    if (!snap->has_cpu) return hl_fail(sb, HL_ERR_INVALID_ARG, "snapshot has no vCPU state");
     if ((why = incompatible(&sb->lo, &snap->lo, sb->base->slot0_sum, snap->slot0_sum)))
-        return hl_errf(sb->err, HL_ERR_INVALID_ARG, "snapshot is incompatible with this sandbox: %s", why);
+        return hl_fail(sb, HL_ERR_INVALID_ARG, "snapshot is incompatible with this sandbox: %s", why);
 
     /* first: a pending instruction's completion could write registers or memory */
     if ((st = hl_vm_complete(sb->vm, sb->err)) != HL_OK) goto fail;
@@ -533,7 +533,7 @@ hl_status hl_sandbox_new_from_snapshot(hl_sandbox **out, hl_snapshot *snap, cons
         (st = hl_sandbox_adopt_config(sb, cfg)))
         return hl_sandbox_finish(out, sb, st);
     if (hl_guestfns_copy(&sb->guestfns, snap->guestfns, snap->nguestfns) != HL_OK)
-        return hl_sandbox_finish(out, sb, hl_errf(sb->err, HL_ERR_NO_MEMORY, "out of memory"));
+        return hl_sandbox_finish(out, sb, hl_fail(sb, HL_ERR_NO_MEMORY, "out of memory"));
     sb->nguestfns = snap->nguestfns;
     cpu = snap->cpu;
     if ((hl_kvm_is_pvm() && (st = resume_via_trampoline(sb, &cpu)) != HL_OK) ||

@@ -176,7 +176,7 @@ int main(void)
         memcpy(str + 6000, "LEFT-BY-AN-EARLIER-CALL", 23);
         two[0] = hl_str(str);
         two[1] = hl_bytes(big, 300000);
-        CHECK_INT(hl_call(b2, "TakeTwo", HL_I32, two, 2, &v), HL_ERR_NO_MEMORY);
+        CHECK_INT(hl_call(b2, "TakeTwo", HL_I32, two, 2, &v), HL_ERR_TOO_LARGE);
         CHECK_INT(call_u64(b2, "ScanInput"), 1); /* visible now: it is the guest's own memory */
         CHECK_INT(hl_sandbox_restore(b2, a), HL_OK);
         CHECK_INT(call_u64(b2, "ScanInput"), 0);

@@ -1,6 +1,7 @@
 /* config.c - configuration objects: every hl_config_* entry point. Feature modules check
  * their own values (coredump.c the core directory, confine.c system call numbers). */
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -136,40 +137,28 @@ hl_status hl_config_map_file(hl_config *cfg, const char *path, const char *label
 
 const char *hl_config_error(const hl_config *cfg) { return cfg ? cfg->err : "no configuration"; }
 
-static hl_status set_size(hl_config *cfg, uint64_t *field, const char *what, size_t bytes,
-                          uint64_t min, uint64_t max)
+/* Sets the size at (field) bytes into cfg->sizes to (bytes), rounded up to pages, if it lies
+ * in [min, max]. */
+static hl_status set_size(hl_config *cfg, size_t field, const char *what, size_t bytes, uint64_t min, uint64_t max)
 {
+    if (!cfg) return HL_ERR_INVALID_ARG;
     if (bytes < min)
         return hl_errf(cfg->err, HL_ERR_INVALID_ARG, "%s %zu is below the minimum %llu", what, bytes,
                        (unsigned long long)min);
     if (bytes > max)
         return hl_errf(cfg->err, HL_ERR_INVALID_ARG, "%s %zu is above the maximum %llu", what, bytes,
                        (unsigned long long)max);
-    *field = HL_ALIGN_UP((uint64_t)bytes, HL_PAGE);
+    *(uint64_t *)((char *)&cfg->sizes + field) = HL_ALIGN_UP((uint64_t)bytes, HL_PAGE);
     cfg->err[0] = 0;
     return HL_OK;
 }
 
-hl_status hl_config_set_heap_size(hl_config *cfg, size_t b)
-{
-    if (!cfg) return HL_ERR_INVALID_ARG;
-    return set_size(cfg, &cfg->sizes.heap, "heap size", b, HL_HEAP_MIN, HL_HEAP_MAX);
-}
-hl_status hl_config_set_scratch_size(hl_config *cfg, size_t b)
-{
-    if (!cfg) return HL_ERR_INVALID_ARG;
-    return set_size(cfg, &cfg->sizes.scratch, "scratch size", b, HL_SCRATCH_MIN, HL_SCRATCH_MAX);
-}
-hl_status hl_config_set_input_size(hl_config *cfg, size_t b)
-{
-    if (!cfg) return HL_ERR_INVALID_ARG;
-    return set_size(cfg, &cfg->sizes.input, "input buffer size", b, HL_BUFFER_MIN, HL_BUFFER_MAX);
-}
-hl_status hl_config_set_output_size(hl_config *cfg, size_t b)
-{
-    if (!cfg) return HL_ERR_INVALID_ARG;
-    return set_size(cfg, &cfg->sizes.output, "output buffer size", b, HL_BUFFER_MIN, HL_BUFFER_MAX);
-}
+#define SIZE_SETTER(name, field, what, min, max) \
+    hl_status name(hl_config *cfg, size_t b) { return set_size(cfg, offsetof(hl_sizes, field), what, b, min, max); }
+SIZE_SETTER(hl_config_set_heap_size, heap, "heap size", HL_HEAP_MIN, HL_HEAP_MAX)
+SIZE_SETTER(hl_config_set_scratch_size, scratch, "scratch size", HL_SCRATCH_MIN, HL_SCRATCH_MAX)
+SIZE_SETTER(hl_config_set_input_size, input, "input buffer size", HL_BUFFER_MIN, HL_BUFFER_MAX)
+SIZE_SETTER(hl_config_set_output_size, output, "output buffer size", HL_BUFFER_MIN, HL_BUFFER_MAX)
 
 hl_status hl_config_register_host_fn(hl_config *cfg, const char *name, hl_type ret,
                                      const hl_type *params, int nparams, hl_host_fn fn, void *user)

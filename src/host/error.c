@@ -25,12 +25,18 @@ const char *hl_status_name(hl_status st)
     return (unsigned)st < sizeof names / sizeof names[0] ? names[st] : "HL_ERR_?";
 }
 
+/* Every printf-style entry point formats through this: (err)[HL_ERR_LEN]. */
+#define FORMAT_INTO(err, fmt)                 \
+    do {                                      \
+        va_list ap_;                          \
+        va_start(ap_, fmt);                   \
+        vsnprintf((err), HL_ERR_LEN, fmt, ap_); \
+        va_end(ap_);                          \
+    } while (0)
+
 hl_status hl_errf(char *err, hl_status st, const char *fmt, ...)
 {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, HL_ERR_LEN, fmt, ap);
-    va_end(ap);
+    FORMAT_INTO(err, fmt);
     return st;
 }
 
@@ -57,10 +63,7 @@ void hl_errappend(char *err, const char *fmt, ...)
 {
     char suffix[HL_ERR_LEN];
     size_t sl, el = strnlen(err, HL_ERR_LEN - 1);
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(suffix, sizeof suffix, fmt, ap);
-    va_end(ap);
+    FORMAT_INTO(suffix, fmt);
     sl = strlen(suffix);
     if (el + sl >= HL_ERR_LEN) {
         el = HL_ERR_LEN - 1 - sl;
@@ -72,10 +75,7 @@ void hl_errappend(char *err, const char *fmt, ...)
 
 hl_status hl_fail(hl_sandbox *sb, hl_status st, const char *fmt, ...)
 {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(sb->err, sizeof sb->err, fmt, ap);
-    va_end(ap);
+    FORMAT_INTO(sb->err, fmt);
     return st;
 }
 
@@ -109,29 +109,20 @@ hl_status hl_fault_st(hl_sandbox *sb, hl_status st, int sig)
 
 hl_status hl_fault(hl_sandbox *sb, int sig, const char *fmt, ...)
 {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(sb->err, sizeof sb->err, fmt, ap);
-    va_end(ap);
+    FORMAT_INTO(sb->err, fmt);
     return hl_fault_st(sb, HL_ERR_FAULT, sig);
 }
 
 hl_status hl_thread_fail(hl_status st, const char *fmt, ...)
 {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(tls_err, sizeof tls_err, fmt, ap);
-    va_end(ap);
+    FORMAT_INTO(tls_err, fmt);
     return st;
 }
 
 hl_status hl_thread_prefix(hl_status st, const char *fmt, ...)
 {
     char prefix[HL_ERR_LEN];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(prefix, sizeof prefix, fmt, ap);
-    va_end(ap);
+    FORMAT_INTO(prefix, fmt);
     return hl_errprefix(tls_err, st, "%s", prefix);
 }
 

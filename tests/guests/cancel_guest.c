@@ -36,7 +36,7 @@ static int call_slow(const hl_value *a, int n, hl_value *r)
 }
 
 /* Loads page tables of its own without the U bit: an identity map of the first GiB in
- * 2 MiB pages. On kvm_pvm the vCPU then faults forever inside KVM_RUN (PLATFORM.md); on
+ * 2 MiB pages. On kvm_pvm the vCPU then faults forever inside KVM_RUN (docs/platforms.md); on
  * hardware KVM the guest keeps spinning. Either way the call never ends by itself. */
 static uint64_t pml4[512] __attribute__((aligned(4096)));
 static uint64_t pdpt[512] __attribute__((aligned(4096)));

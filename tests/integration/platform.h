@@ -2,7 +2,7 @@
  * run time so that a test asserts the exact outcome of the platform it finds (never skips):
  * the CPU vendor (the host's own CPUID), which KVM provides /dev/kvm (kvm_pvm, or hardware
  * kvm_amd / kvm_intel), whether the guest's CPUID comes from the table the library sets
- * with KVM_SET_CPUID2 or from the CPU itself (PLATFORM.md: kvm_pvm -v1045 on AMD ignores the
+ * with KVM_SET_CPUID2 or from the CPU itself (docs/platforms.md: kvm_pvm -v1045 on AMD ignores the
  * table; the guest runs at hardware CPL3, where AMD cannot make CPUID trap), and on hardware
  * KVM whether it uses nested paging or shadow paging, whether the host is itself QEMU's
  * software emulation (hwkvm, docs/platforms.md) and whether SVM has decode assists. */

@@ -297,7 +297,7 @@ static const char *hex4(const uint32_t r[4], char out[40])
 
 /* Where the library's CPUID table is honoured (hardware KVM; kvm_pvm on Intel, which makes
  * CPUID fault), CPUID hides the hypervisor and the host's identity. Where the guest executes
- * CPUID natively (kvm_pvm -v1045 on AMD: PLATFORM.md), it sees exactly what the host process
+ * CPUID natively (kvm_pvm -v1045 on AMD: docs/platforms.md), it sees exactly what the host process
  * sees, and that is allowed only on kvm_pvm. */
 static void test_cpuid(void)
 {

@@ -9,12 +9,12 @@
  *   echo         hl_call(Echo, "hello") -> string
  *   host call    one guest -> host -> guest round trip (host function Nop() -> i32), timed
  *                between consecutive calls of Nop inside HostRoundTrip(n)
- *   call+restore hl_call(Empty) then hl_restore to a snapshot taken after creation (extra row)
+ *   call+restore hl_call(Empty) then hl_sandbox_restore to a snapshot taken after creation (extra row)
  *   compute      the loop of compute.h in the guest (Compute) and natively on the host
  *   create       hl_sandbox_new_from_file + hl_sandbox_free, and (extra row)
  *                hl_sandbox_new_from_snapshot + hl_sandbox_free
  * Snapshots (each against a floor measured here, on minimal VMs of the same shape):
- *   Dirty(n) + hl_restore for n = 0, 1, 16, 256 pages, against exit + KVM_GET_DIRTY_LOG +
+ *   Dirty(n) + hl_sandbox_restore for n = 0, 1, 16, 256 pages, against exit + KVM_GET_DIRTY_LOG +
  *                copy of the pages (pages left writable, and re-protected each time)
  *   hl_snapshot_take after Dirty(16)
  *   new sandbox from a snapshot + first call: unpooled (floor: a fresh KVM VM, creation to
@@ -426,7 +426,7 @@ static void floor_fresh_vm(floor_vm *f, span *sp, uint64_t *t, samples *run_part
 }
 
 /* A dirty floor: the least a call + restore of a guest that writes n pages can cost with this
- * design. One run = registers reloaded through kvm_run's sync_regs (as hl_restore does), one
+ * design. One run = registers reloaded through kvm_run's sync_regs (as hl_sandbox_restore does), one
  * KVM_RUN in which the guest writes its n pages natively and exits, KVM_GET_DIRTY_LOG of a
  * slot as large as a sandbox's slot 1, and memcpy of every page the log reports from a
  * pristine copy. With reprotect, KVM_CLEAR_DIRTY_LOG then write-protects those pages again,
@@ -545,7 +545,7 @@ enum {
     /* snapshots (each of the next three: one row per dirty_n[i]) */
     R_DFLOOR_W,                        /* floor: exit + dirty log + copy, pages left writable */
     R_DFLOOR_P = R_DFLOOR_W + NDIRTY,  /* the same, pages re-protected after each restore */
-    R_DIRTY = R_DFLOOR_P + NDIRTY,     /* hl_call(Dirty n) + hl_restore */
+    R_DIRTY = R_DFLOOR_P + NDIRTY,     /* hl_call(Dirty n) + hl_sandbox_restore */
     R_SNAP_TAKE = R_DIRTY + NDIRTY,    /* hl_snapshot_take after Dirty(16) */
     R_FLOOR_VM,                        /* floor: fresh KVM VM, creation to first exit */
     R_NEW_CALL,                        /* hl_sandbox_new_from_snapshot + first call */
@@ -585,7 +585,7 @@ static row rows[NROWS] = {
     [R_HOSTCALL] = { .name = "host_call_round_trip", .label = "host call round trip (Nop)", .tag = "hcall" },
     [R_GUEST_COMPUTE] = { .name = "guest_compute", .label = "compute loop, guest" },
     [R_NATIVE_COMPUTE] = { .name = "native_compute", .label = "compute loop, native" },
-    [R_CALL_RESTORE] = { .name = "empty_call_restore", .label = "empty call + hl_restore" },
+    [R_CALL_RESTORE] = { .name = "empty_call_restore", .label = "empty call + hl_sandbox_restore" },
     [R_CREATE] = { .name = "sandbox_create_free", .label = "sandbox create + free" },
     [R_SNAP_CREATE] = { .name = "sandbox_from_snapshot_free", .label = "sandbox from snapshot + free" },
     [R_SNAP_TAKE] = { .name = "snapshot_take_16", .label = "hl_snapshot_take after Dirty(16)", .floor = -1,
@@ -641,7 +641,7 @@ static void rows_init(void)
                     .floor = R_DFLOOR_W + i, .batch = n >= 256 ? 10 : n >= 16 ? 50 : 100,
                     .count_ops = n >= 256 ? 10 : 50 };
         snprintf(buf[2 * NDIRTY + i][0], 64, "dirty_%u_call_restore", n);
-        snprintf(buf[2 * NDIRTY + i][1], 64, "Dirty(%u) + hl_restore", n);
+        snprintf(buf[2 * NDIRTY + i][1], 64, "Dirty(%u) + hl_sandbox_restore", n);
         *d = (row){ .name = buf[2 * NDIRTY + i][0], .label = buf[2 * NDIRTY + i][1], .floor = R_DFLOOR_W + i,
                     .batch = n >= 256 ? 100 : 200, .count_ops = 100 };
     }
@@ -658,7 +658,7 @@ typedef struct bench {
     samples free_only;       /* the hl_sandbox_free part of the create row */
     hl_sandbox *sbr;         /* sandbox restored to snap after each call */
     hl_snapshot *snap;       /* sbr's state right after creation */
-    samples restore_only;    /* the hl_restore part of the call + restore row */
+    samples restore_only;    /* the hl_sandbox_restore part of the call + restore row */
     /* snapshot rows */
     dfloor df[NDIRTY];       /* dirty floors (pages left writable), one VM per page count */
     dfloor dfp[NDIRTY];      /* dirty floors (pages re-protected), one VM per page count */
@@ -666,7 +666,7 @@ typedef struct bench {
     uint64_t slot1_size;
     hl_sandbox *sbd[NDIRTY]; /* Dirty(n) + restore, one sandbox per page count ... */
     hl_snapshot *snapd[NDIRTY]; /* ... restored to its snapshot taken right after creation */
-    samples dirty_restore[NDIRTY]; /* the hl_restore part */
+    samples dirty_restore[NDIRTY]; /* the hl_sandbox_restore part */
     hl_sandbox *sbt;         /* snapshot take: restored to snapt, then Dirty(16), then taken */
     hl_snapshot *snapt;
     floor_vm fresh;          /* memory of the fresh-VM floor */
@@ -735,7 +735,7 @@ static uint64_t op_guest_compute(bench *b)
 
 static uint64_t op_native_compute(bench *b) { return bench_compute(b->tab, COMPUTE_N); }
 
-/* An empty call on sbr, then hl_restore of sbr to snap; *t_restore gets the restore's time. */
+/* An empty call on sbr, then hl_sandbox_restore of sbr to snap; *t_restore gets the restore's time. */
 static void op_call_restore(bench *b, uint64_t *t_restore)
 {
     hl_value ret;
@@ -743,8 +743,8 @@ static void op_call_restore(bench *b, uint64_t *t_restore)
     uint64_t t0;
     if (st != HL_OK) die("Empty (restored sandbox): %s: %s", hl_status_name(st), hl_last_error(b->sbr));
     t0 = now_ns();
-    if ((st = hl_restore(b->sbr, b->snap)) != HL_OK)
-        die("hl_restore: %s: %s", hl_status_name(st), hl_last_error(b->sbr));
+    if ((st = hl_sandbox_restore(b->sbr, b->snap)) != HL_OK)
+        die("hl_sandbox_restore: %s: %s", hl_status_name(st), hl_last_error(b->sbr));
     *t_restore = now_ns() - t0;
 }
 
@@ -777,8 +777,8 @@ static void call_on(hl_sandbox *sb, const char *name, const hl_value *args, int 
 
 static void restore_or_die(hl_sandbox *sb, hl_snapshot *snap)
 {
-    hl_status st = hl_restore(sb, snap);
-    if (st != HL_OK) die("hl_restore: %s: %s", hl_status_name(st), hl_last_error(sb));
+    hl_status st = hl_sandbox_restore(sb, snap);
+    if (st != HL_OK) die("hl_sandbox_restore: %s: %s", hl_status_name(st), hl_last_error(sb));
 }
 
 /* Waits (untimed) until the background filler has made the pool full again, so that no VM
@@ -810,10 +810,10 @@ static uint64_t sample_dirty(bench *b, int i, span *sp)
     span_begin(sp);
     st = hl_call(sb, "Dirty", HL_I32, &arg, 1, &ret);
     t1 = now_ns();
-    st2 = hl_restore(sb, b->snapd[i]);
+    st2 = hl_sandbox_restore(sb, b->snapd[i]);
     t = span_end(sp);
     if (st != HL_OK) die("Dirty(%u): %s: %s", dirty_n[i], hl_status_name(st), hl_last_error(sb));
-    if (st2 != HL_OK) die("hl_restore: %s: %s", hl_status_name(st2), hl_last_error(sb));
+    if (st2 != HL_OK) die("hl_sandbox_restore: %s: %s", hl_status_name(st2), hl_last_error(sb));
     if (ret.v.i32 != (int32_t)dirty_n[i]) die("Dirty(%u) returned %d", dirty_n[i], ret.v.i32);
     if (sp->keep) add_sample(&b->dirty_restore[i], sp->t0 + t - t1);
     sp->exits += hl_sandbox_exit_count(sb) - e0;
@@ -1993,7 +1993,7 @@ int main(int argc, char **argv)
         const row *d = &rows[R_DIRTY + i];
         snprintf(tname[i], sizeof tname[i], "call_restore_dirty_%u_vs_floor", dirty_n[i]);
         snprintf(tdesc[i], sizeof tdesc[i],
-                 "Dirty(%u) + hl_restore median <= 1.3 x its floor (exit + dirty log + copy of %u pages, "
+                 "Dirty(%u) + hl_sandbox_restore median <= 1.3 x its floor (exit + dirty log + copy of %u pages, "
                  "pages left writable)",
                  dirty_n[i], dirty_n[i]);
         t[nt++] = (target){ tname[i], tdesc[i], d->ratio, TARGET_RESTORE_VS_FLOOR, true, d->ratio > 0, false, 0 };
@@ -2070,13 +2070,13 @@ int main(int argc, char **argv)
         fmt_ns(fm, sizeof fm, (double)fst.median);
         printf("sandbox create + free: hl_sandbox_free alone %s (median)\n", fm);
         fmt_ns(fm, sizeof fm, (double)rst.median);
-        printf("empty call + hl_restore: hl_restore alone %s (median)\n", fm);
+        printf("empty call + hl_sandbox_restore: hl_sandbox_restore alone %s (median)\n", fm);
         for (int i = 0; i < NDIRTY; i++) {
             stats ds = compute_stats(&b.dirty_restore[i]);
             const row *d = &rows[R_DIRTY + i], *p = &rows[R_DFLOOR_P + i];
             fmt_ns(fm, sizeof fm, (double)ds.median);
             const row *w = &rows[R_DFLOOR_W + i];
-            printf("Dirty(%u) + hl_restore: hl_restore alone %s; %.2fx the re-protected floor; means: %.2fx the "
+            printf("Dirty(%u) + hl_sandbox_restore: hl_sandbox_restore alone %s; %.2fx the re-protected floor; means: %.2fx the "
                    "writable floor's; floor copies %" PRIu64 " pages per restore\n",
                    dirty_n[i], fm, p->st.median ? (double)d->st.median / (double)p->st.median : 0.0,
                    w->st.mean > 0 ? d->st.mean / w->st.mean : 0.0, b.df[i].copied);

@@ -192,7 +192,7 @@ HL_API hl_status hl_config_set_core_dir(hl_config *cfg, const char *dir);
  * with errno EPERM, the guest call is cancelled (hl_host_call_cancelled becomes true), and
  * when the host function returns the call fails with HL_ERR_CANCELLED ("call to guest
  * function 'F' stopped: host function 'H' made a system call that is not allowed: openat
- * (257)"); the sandbox is Poisoned (hl_restore makes it Ready). The guest's initialisation
+ * (257)"); the sandbox is Poisoned (hl_sandbox_restore makes it Ready). The guest's initialisation
  * (inside hl_sandbox_new_from_file/_memory) runs on the worker too; a refused system call
  * there fails the creation. Cannot be combined with
  * hl_config_set_core_dir (creation fails with HL_ERR_INVALID_ARG). Linux x86-64 only. */
@@ -203,7 +203,7 @@ HL_API hl_status hl_config_set_confinement(hl_config *cfg, bool on);
  * HL_ERR_NOT_FOUND, a number that is not a system call HL_ERR_INVALID_ARG. A seccomp filter
  * is per thread, not per function: a confined sandbox allows, during the whole call, the
  * union of what its host functions declare. */
-HL_API hl_status hl_config_host_fn_syscalls(hl_config *cfg, const char *name, const int *nrs, int n);
+HL_API hl_status hl_config_set_host_fn_syscalls(hl_config *cfg, const char *name, const int *nrs, int n);
 /* Adds system calls every confined sandbox of cfg allows, for the print and log functions
  * (which also run on the worker). */
 HL_API hl_status hl_config_allow_syscalls(hl_config *cfg, const int *nrs, int n);
@@ -225,7 +225,7 @@ HL_API hl_state hl_sandbox_state(const hl_sandbox *sb);
 /* Stops the guest call running in sb, from any thread, promptly: also a guest that spins
  * without ever exiting, and one inside a host function (which may poll
  * hl_host_call_cancelled; the call ends when it returns). The call fails with
- * HL_ERR_CANCELLED and sb becomes Poisoned (hl_restore makes it Ready). An interrupt when
+ * HL_ERR_CANCELLED and sb becomes Poisoned (hl_sandbox_restore makes it Ready). An interrupt when
  * no call runs does nothing: it never cancels a later call. Safe to call concurrently with
  * anything but hl_sandbox_free of sb. Uses the signal SIGRTMIN+1 (a handler is installed
  * once per process) to kick the thread running the vCPU out of KVM_RUN. */
@@ -249,9 +249,9 @@ HL_API const char *hl_last_error(const hl_sandbox *sb);
 HL_API int hl_last_error_code(const hl_sandbox *sb);
 
 /* The guest's functions, as registered by its hl_guest_main. */
-HL_API int hl_guest_fn_count(const hl_sandbox *sb);
+HL_API int hl_sandbox_fn_count(const hl_sandbox *sb);
 /* Describes function i (0 <= i < count): *params points at *nparams types owned by sb. */
-HL_API hl_status hl_guest_fn_info(const hl_sandbox *sb, int i, const char **name, hl_type *ret,
+HL_API hl_status hl_sandbox_fn_info(const hl_sandbox *sb, int i, const char **name, hl_type *ret,
                                   const hl_type **params, int *nparams);
 
 /* ---- snapshots ------------------------------------------------------------------------ */
@@ -278,7 +278,7 @@ HL_API uint64_t hl_snapshot_generation(const hl_snapshot *snap);
  * the guest sees exactly snap's memory, its registers are snap's, its buffers are empty and
  * sb is Ready. Cost is proportional to the pages written since sb last equalled snap. If the
  * restore itself fails, sb is Unrecoverable. */
-HL_API hl_status hl_restore(hl_sandbox *sb, hl_snapshot *snap);
+HL_API hl_status hl_sandbox_restore(hl_sandbox *sb, hl_snapshot *snap);
 
 /* Creates a sandbox in snap's state, sharing snap's memory read-only (only pages the guest
  * then writes are its own). cfg supplies host functions and the print and log functions;

@@ -182,13 +182,13 @@ static void print_value(const hl_value *v)
 
 static int cmd_info(hl_sandbox *sb)
 {
-    for (int i = 0; i < hl_guest_fn_count(sb); i++) {
+    for (int i = 0; i < hl_sandbox_fn_count(sb); i++) {
         const char *name;
         hl_type ret;
         const hl_type *params;
         int n;
         char sig[1024];
-        hl_guest_fn_info(sb, i, &name, &ret, &params, &n);
+        hl_sandbox_fn_info(sb, i, &name, &ret, &params, &n);
         printf("%s\n", hl_signature_format(sig, sizeof sig, name, ret, params, n));
     }
     return 0;
@@ -207,11 +207,11 @@ static int cmd_call(hl_sandbox *sb, const char *fname, int argc, char **argv)
         fprintf(stderr, "hyperlight: at most %d arguments\n", HL_MAX_ARGS);
         return EXIT_USAGE;
     }
-    for (int i = 0; i < hl_guest_fn_count(sb); i++) {
+    for (int i = 0; i < hl_sandbox_fn_count(sb); i++) {
         hl_type r;
         const hl_type *p;
         int n;
-        hl_guest_fn_info(sb, i, &name, &r, &p, &n);
+        hl_sandbox_fn_info(sb, i, &name, &r, &p, &n);
         if (!strcmp(name, fname)) {
             rtype = r;
             params = p;

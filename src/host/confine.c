@@ -498,12 +498,12 @@ static hl_status add_syscalls(hl_config *cfg, hl_syscall_set *set, bool replace,
     return HL_OK;
 }
 
-hl_status hl_config_host_fn_syscalls(hl_config *cfg, const char *name, const int *nrs, int n)
+hl_status hl_config_set_host_fn_syscalls(hl_config *cfg, const char *name, const int *nrs, int n)
 {
     hl_hostfn *fn;
     char what[HL_MAX_NAME + 32];
     if (!cfg) return HL_ERR_INVALID_ARG;
-    if (!name) return hl_errf(cfg->err, HL_ERR_INVALID_ARG, "hl_config_host_fn_syscalls: name is required");
+    if (!name) return hl_errf(cfg->err, HL_ERR_INVALID_ARG, "hl_config_set_host_fn_syscalls: name is required");
     if (!(fn = (hl_hostfn *)hl_hostfn_find(cfg->hostfns, cfg->nhostfns, name)))
         return hl_errf(cfg->err, HL_ERR_NOT_FOUND, "host function '%s' is not registered", name);
     snprintf(what, sizeof what, "host function '%s'", name);

@@ -305,7 +305,7 @@ typedef struct hl_hostfn {
     hl_type params[HL_MAX_ARGS];
     hl_host_fn fn;
     void *user;
-    hl_syscall_set syscalls; /* declared with hl_config_host_fn_syscalls */
+    hl_syscall_set syscalls; /* declared with hl_config_set_host_fn_syscalls */
 } hl_hostfn;
 
 /* A host file mapped read-only into guests: kept open by configurations, snapshots and
@@ -386,7 +386,7 @@ hl_status hl_snapshot_from_image(hl_snapshot **out, const hl_layout *lo, hl_imag
 hl_status hl_snapshot_from_image_sum(hl_snapshot **out, const hl_layout *lo, hl_image *img, uint64_t sum,
                                      bool have_sum, char *err);
 void hl_snapshot_ref(hl_snapshot *s);
-hl_status hl_restore_ex(hl_sandbox *sb, hl_snapshot *snap, bool full_cpu);
+hl_status hl_sandbox_restore_ex(hl_sandbox *sb, hl_snapshot *snap, bool full_cpu);
 hl_status hl_guestfns_copy(hl_guestfn **dst, const hl_guestfn *src, int n);
 void hl_guestfns_free(hl_guestfn *fns, int n);
 

@@ -34,7 +34,7 @@ static hl_status warm_up(hl_pool *pool, hl_sandbox *sb)
         hl_value r;
         hl_status st = hl_call(sb, "hl.warm", HL_VOID, NULL, 0, &r);
         if (st == HL_ERR_NOT_FOUND) return HL_OK; /* a guest without it: nothing to warm */
-        if (st != HL_OK || (st = hl_restore(sb, pool->snap)) != HL_OK) return st;
+        if (st != HL_OK || (st = hl_sandbox_restore(sb, pool->snap)) != HL_OK) return st;
     }
     return HL_OK;
 }
@@ -160,7 +160,7 @@ hl_status hl_pool_put(hl_pool *pool, hl_sandbox *sb)
     if (!pool || !sb) return HL_ERR_INVALID_ARG;
     /* Scrub before anyone else can see it: memory, every vCPU register and the buffers
      * back to snap (the next user may be someone else). */
-    if ((st = hl_restore_ex(sb, pool->snap, true)) != HL_OK) {
+    if ((st = hl_sandbox_restore_ex(sb, pool->snap, true)) != HL_OK) {
         hl_set_thread_error(st, hl_last_error(sb)); /* hl_last_error(NULL) says why */
         hl_sandbox_free(sb);
         return st;

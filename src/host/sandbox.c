@@ -944,14 +944,14 @@ int hl_last_error_code(const hl_sandbox *sb) { return sb ? sb->err_code : 0; }
 uint64_t hl_sandbox_exit_count(const hl_sandbox *sb) { return sb ? sb->exits : 0; }
 uint64_t hl_sandbox_pt_repairs(const hl_sandbox *sb) { return sb ? sb->pt_repairs : 0; }
 
-int hl_guest_fn_count(const hl_sandbox *sb)
+int hl_sandbox_fn_count(const hl_sandbox *sb)
 {
     int n = 0;
     for (int i = 0; sb && i < sb->nguestfns; i++) n += !sb->guestfns[i].hidden;
     return n;
 }
 
-hl_status hl_guest_fn_info(const hl_sandbox *sb, int visible, const char **name, hl_type *ret,
+hl_status hl_sandbox_fn_info(const hl_sandbox *sb, int visible, const char **name, hl_type *ret,
                            const hl_type **params, int *nparams)
 {
     int i = 0;

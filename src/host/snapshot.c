@@ -423,19 +423,19 @@ static void copy_host_writes(hl_sandbox *sb, const hl_snapshot *snap)
     for (size_t i = 0; i < sizeof w / sizeof w[0]; i++) memcpy(sb->mem + w[i].gpa, snap->view + w[i].gpa, w[i].len);
 }
 
-hl_status hl_restore(hl_sandbox *sb, hl_snapshot *snap) { return hl_restore_ex(sb, snap, false); }
+hl_status hl_sandbox_restore(hl_sandbox *sb, hl_snapshot *snap) { return hl_sandbox_restore_ex(sb, snap, false); }
 
 /* full_cpu: reload every vCPU register (general, segment and control, x87/SSE, debug)
  * through ioctls, as for a poisoned sandbox; otherwise a Ready sandbox gets its general
  * registers through sync_regs (no ioctl) and the guest resets x87/SSE at each call. */
-hl_status hl_restore_ex(hl_sandbox *sb, hl_snapshot *snap, bool full_cpu)
+hl_status hl_sandbox_restore_ex(hl_sandbox *sb, hl_snapshot *snap, bool full_cpu)
 {
     const char *why;
     hl_status st;
     bool fast;
     int64_t emul;
     if (!sb) return HL_ERR_INVALID_ARG;
-    if (!snap) return hl_errf(sb->err, HL_ERR_INVALID_ARG, "hl_restore: snapshot is NULL");
+    if (!snap) return hl_errf(sb->err, HL_ERR_INVALID_ARG, "hl_sandbox_restore: snapshot is NULL");
     if (sb->state == HL_STATE_UNRECOVERABLE)
         return hl_errf(sb->err, HL_ERR_STATE, "sandbox is unrecoverable: only hl_sandbox_free works");
     if (!snap->has_cpu) return hl_errf(sb->err, HL_ERR_INVALID_ARG, "snapshot has no vCPU state");

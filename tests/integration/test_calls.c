@@ -1039,8 +1039,8 @@ static void test_registration_limits(void)
     /* exactly HL_MAX_FUNCS functions of the guest's own: the SDK's hl.warm does not count */
     CHECK_INT(new_with_mode(&sb, "max"), HL_OK);
     if (sb) {
-        CHECK_INT(hl_guest_fn_count(sb), HL_MAX_FUNCS);
-        CHECK_INT(hl_guest_fn_info(sb, HL_MAX_FUNCS - 1, &name, NULL, NULL, NULL), HL_OK);
+        CHECK_INT(hl_sandbox_fn_count(sb), HL_MAX_FUNCS);
+        CHECK_INT(hl_sandbox_fn_info(sb, HL_MAX_FUNCS - 1, &name, NULL, NULL, NULL), HL_OK);
         CHECK_STR(name, "F1023");
         CHECK_INT(hl_call(sb, "F1023", HL_I32, NULL, 0, &r), HL_OK);
         CHECK_INT(r.v.i32, 1);
@@ -1053,7 +1053,7 @@ static void test_registration_limits(void)
         CHECK_INT(hl_snapshot_save(snap, snap_path), HL_OK);
         CHECK_INT(hl_snapshot_load(&loaded, snap_path), HL_OK);
         CHECK_INT(hl_sandbox_new_from_snapshot(&sb2, loaded, cfg), HL_OK);
-        CHECK_INT(hl_guest_fn_count(sb2), HL_MAX_FUNCS);
+        CHECK_INT(hl_sandbox_fn_count(sb2), HL_MAX_FUNCS);
         CHECK_INT(hl_call(sb2, "F1023", HL_I32, NULL, 0, &r), HL_OK);
         unlink(snap_path);
     } else {
@@ -1136,14 +1136,14 @@ static void test_fn_table(hl_sandbox *sb)
         "HostMixed16(i32, u32, i64, u64, f32, f64, bool, string, bytes, i32, string, u64, bool, i64, bytes, u32) -> string",
     };
     const int n = (int)(sizeof want / sizeof *want);
-    CHECK_INT(hl_guest_fn_count(sb), n);
-    for (int i = 0; i < n && i < hl_guest_fn_count(sb); i++) {
+    CHECK_INT(hl_sandbox_fn_count(sb), n);
+    for (int i = 0; i < n && i < hl_sandbox_fn_count(sb); i++) {
         const char *name = NULL;
         hl_type ret = (hl_type)99;
         const hl_type *params = NULL;
         int np = -1;
         char buf[256];
-        CHECK_INT(hl_guest_fn_info(sb, i, &name, &ret, &params, &np), HL_OK);
+        CHECK_INT(hl_sandbox_fn_info(sb, i, &name, &ret, &params, &np), HL_OK);
         CHECK_STR(hl_signature_format(buf, sizeof buf, name, ret, params, np), want[i]);
     }
     {
@@ -1151,17 +1151,17 @@ static void test_fn_table(hl_sandbox *sb)
         const hl_type *params;
         hl_type ret;
         int np;
-        CHECK_INT(hl_guest_fn_info(sb, 11, &name, &ret, &params, &np), HL_OK);
+        CHECK_INT(hl_sandbox_fn_info(sb, 11, &name, &ret, &params, &np), HL_OK);
         CHECK_STR(name, "Mixed16");
         CHECK_INT(ret, HL_STRING);
         CHECK_INT(np, 16);
         CHECK_INT(params[15], HL_U32);
-        CHECK_INT(hl_guest_fn_info(sb, 0, NULL, NULL, NULL, NULL), HL_OK);
+        CHECK_INT(hl_sandbox_fn_info(sb, 0, NULL, NULL, NULL, NULL), HL_OK);
     }
-    CHECK_INT(hl_guest_fn_info(sb, n, NULL, NULL, NULL, NULL), HL_ERR_INVALID_ARG);
-    CHECK_INT(hl_guest_fn_info(sb, -1, NULL, NULL, NULL, NULL), HL_ERR_INVALID_ARG);
-    CHECK_INT(hl_guest_fn_info(NULL, 0, NULL, NULL, NULL, NULL), HL_ERR_INVALID_ARG);
-    CHECK_INT(hl_guest_fn_count(NULL), 0);
+    CHECK_INT(hl_sandbox_fn_info(sb, n, NULL, NULL, NULL, NULL), HL_ERR_INVALID_ARG);
+    CHECK_INT(hl_sandbox_fn_info(sb, -1, NULL, NULL, NULL, NULL), HL_ERR_INVALID_ARG);
+    CHECK_INT(hl_sandbox_fn_info(NULL, 0, NULL, NULL, NULL, NULL), HL_ERR_INVALID_ARG);
+    CHECK_INT(hl_sandbox_fn_count(NULL), 0);
 
     /* hl_signature_format truncates to a terminated prefix */
     {

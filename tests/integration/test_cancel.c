@@ -51,7 +51,7 @@ static void *worker_main(void *p)
         } else {
             if (w->other++ < 2) fprintf(stderr, "unexpected: %s: %s\n", hl_status_name(st), hl_last_error(w->sb));
         }
-        if (st != HL_OK && hl_restore(w->sb, w->snap) != HL_OK) {
+        if (st != HL_OK && hl_sandbox_restore(w->sb, w->snap) != HL_OK) {
             if (w->other++ < 2) fprintf(stderr, "restore: %s\n", hl_last_error(w->sb));
         }
     }
@@ -155,7 +155,7 @@ int main(void)
     CHECK(lat < 100);
     printf("     interrupt latency, spinning guest: %.3f ms\n", lat);
     CHECK_INT(hl_call(sb, "Count", HL_U64, NULL, 0, &r), HL_ERR_STATE);
-    CHECK_INT(hl_restore(sb, snap), HL_OK);
+    CHECK_INT(hl_sandbox_restore(sb, snap), HL_OK);
     CHECK_INT(count(sb), 1);
     CHECK_INT(count(sb), 2);
 
@@ -163,7 +163,7 @@ int main(void)
     CHECK_INT(call_interrupted(sb, "HostLoop", HL_VOID, 50, &lat), HL_ERR_CANCELLED);
     CHECK_STR(hl_last_error(sb), "call to guest function 'HostLoop' was interrupted (hl_sandbox_interrupt)");
     CHECK(lat < 100);
-    CHECK_INT(hl_restore(sb, snap), HL_OK);
+    CHECK_INT(hl_sandbox_restore(sb, snap), HL_OK);
 
     /* a host function in progress sees the cancellation; the call ends when it returns */
     slow_saw_cancel = 0;
@@ -171,13 +171,13 @@ int main(void)
     CHECK_INT(slow_saw_cancel, 1);
     CHECK(lat < 100);
     printf("     interrupt latency, inside a host function: %.3f ms\n", lat);
-    CHECK_INT(hl_restore(sb, snap), HL_OK);
+    CHECK_INT(hl_sandbox_restore(sb, snap), HL_OK);
 
     /* a vCPU that faults forever inside KVM_RUN (page tables without U on kvm_pvm) */
     CHECK_INT(call_interrupted(sb, "FaultForever", HL_VOID, 100, &lat), HL_ERR_CANCELLED);
     CHECK(lat < 200);
     printf("     interrupt latency, vCPU faulting inside KVM_RUN: %.3f ms\n", lat);
-    CHECK_INT(hl_restore(sb, snap), HL_OK);
+    CHECK_INT(hl_sandbox_restore(sb, snap), HL_OK);
     CHECK_INT(count(sb), 1);
 
     /* time limits: per sandbox, then from the configuration */
@@ -187,7 +187,7 @@ int main(void)
     double took = test_now_ms() - t0;
     CHECK_STR(hl_last_error(sb), "call to guest function 'Spin' timed out after 100 ms");
     CHECK(took >= 99 && took < 400);
-    CHECK_INT(hl_restore(sb, snap), HL_OK);
+    CHECK_INT(hl_sandbox_restore(sb, snap), HL_OK);
     hl_value a = hl_u64(1000);
     CHECK_INT(hl_call(sb, "SpinFor", HL_U64, &a, 1, &r), HL_OK); /* a short call within the limit */
     usleep(150 * 1000);                                           /* the disarmed timer stays quiet */
@@ -221,13 +221,13 @@ int main(void)
     CHECK_INT(hl_call(lsb, "HostLoop", HL_VOID, NULL, 0, &r), HL_ERR_CANCELLED);
     CHECK_STR(hl_last_error(lsb), "call to guest function 'HostLoop' stopped: it made more than the limit of 100 host calls");
     CHECK_INT(hl_sandbox_state(lsb), HL_STATE_POISONED);
-    CHECK_INT(hl_restore(lsb, lsnap), HL_OK);
+    CHECK_INT(hl_sandbox_restore(lsb, lsnap), HL_OK);
     CHECK_INT(hl_call(lsb, "PrintForever", HL_VOID, NULL, 0, &r), HL_ERR_CANCELLED);
     CHECK_STR(hl_last_error(lsb), "guest call stopped: it printed and logged more than the limit of 1048576 bytes");
-    CHECK_INT(hl_restore(lsb, lsnap), HL_OK);
+    CHECK_INT(hl_sandbox_restore(lsb, lsnap), HL_OK);
     CHECK_INT(hl_call(lsb, "LogForever", HL_VOID, NULL, 0, &r), HL_ERR_CANCELLED);
     CHECK_STR(hl_last_error(lsb), "guest call stopped: it printed and logged more than the limit of 1048576 bytes");
-    CHECK_INT(hl_restore(lsb, lsnap), HL_OK);
+    CHECK_INT(hl_sandbox_restore(lsb, lsnap), HL_OK);
     CHECK_INT(count(lsb), 1);
     hl_snapshot_free(lsnap);
     hl_sandbox_free(lsb);

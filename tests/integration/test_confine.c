@@ -272,7 +272,7 @@ static void test_calls(void)
     CALL_OK(sb, "Counter", HL_U64, NULL, 0, &r);
     CALL_OK(sb, "Counter", HL_U64, NULL, 0, &r);
     CHECK_INT(r.v.u64, 2);
-    CHECK_INT(hl_restore(sb, snap), HL_OK);
+    CHECK_INT(hl_sandbox_restore(sb, snap), HL_OK);
     CALL_OK(sb, "Counter", HL_U64, NULL, 0, &r);
     CHECK_INT(r.v.u64, 1);
     /* errors of the guest's own come back as usual */
@@ -385,7 +385,7 @@ static void test_violation(void)
     CHECK_INT(hl_call(sb, "Add", HL_I32, (hl_value[]){ hl_i32(1), hl_i32(2) }, 2, &r), HL_ERR_STATE);
     CHECK_HAS(hl_last_error(sb), "host function 'HostI32' made a system call that is not allowed: openat (257)");
     /* restore makes it Ready; the filter stays */
-    CHECK_INT(hl_restore(sb, snap), HL_OK);
+    CHECK_INT(hl_sandbox_restore(sb, snap), HL_OK);
     CALL_OK(sb, "Add", HL_I32, ((hl_value[]){ hl_i32(1), hl_i32(2) }), 2, &r);
     CHECK_INT(r.v.i32, 3);
     CHECK_INT(hl_call(sb, "HostEchoI32", HL_I32, &a, 1, &r), HL_ERR_CANCELLED);
@@ -394,14 +394,14 @@ static void test_violation(void)
     hl_sandbox_free(sb);
 
     /* declaring the system calls */
-    CHECK_INT(hl_config_host_fn_syscalls(cfg, "NoSuchFn", decl, 3), HL_ERR_NOT_FOUND);
+    CHECK_INT(hl_config_set_host_fn_syscalls(cfg, "NoSuchFn", decl, 3), HL_ERR_NOT_FOUND);
     CHECK_STR(hl_config_error(cfg), "host function 'NoSuchFn' is not registered");
-    CHECK_INT(hl_config_host_fn_syscalls(cfg, "HostI32", decl, 3), HL_OK);
-    CHECK_INT(hl_config_host_fn_syscalls(cfg, "HostI32", bad, 2), HL_ERR_INVALID_ARG); /* changes nothing */
+    CHECK_INT(hl_config_set_host_fn_syscalls(cfg, "HostI32", decl, 3), HL_OK);
+    CHECK_INT(hl_config_set_host_fn_syscalls(cfg, "HostI32", bad, 2), HL_ERR_INVALID_ARG); /* changes nothing */
     CHECK_STR(hl_config_error(cfg), "host function 'HostI32': -1 is not an x86-64 system call number");
-    CHECK_INT(hl_config_host_fn_syscalls(cfg, "HostI32", huge, 1), HL_ERR_INVALID_ARG);
-    CHECK_INT(hl_config_host_fn_syscalls(cfg, "HostI32", NULL, 1), HL_ERR_INVALID_ARG);
-    CHECK_INT(hl_config_host_fn_syscalls(NULL, "HostI32", decl, 1), HL_ERR_INVALID_ARG);
+    CHECK_INT(hl_config_set_host_fn_syscalls(cfg, "HostI32", huge, 1), HL_ERR_INVALID_ARG);
+    CHECK_INT(hl_config_set_host_fn_syscalls(cfg, "HostI32", NULL, 1), HL_ERR_INVALID_ARG);
+    CHECK_INT(hl_config_set_host_fn_syscalls(NULL, "HostI32", decl, 1), HL_ERR_INVALID_ARG);
     CHECK_INT(hl_config_allow_syscalls(cfg, huge, 1), HL_ERR_INVALID_ARG);
     sb = must_sandbox("calls_guest", cfg);
     fds = count_dir("/proc/self/fd");
@@ -414,7 +414,7 @@ static void test_violation(void)
     hl_sandbox_free(sb);
 
     /* a declaration is per function and replaced by the next one: openat alone, no read */
-    CHECK_INT(hl_config_host_fn_syscalls(cfg, "HostI32", decl, 1), HL_OK);
+    CHECK_INT(hl_config_set_host_fn_syscalls(cfg, "HostI32", decl, 1), HL_OK);
     sb = must_sandbox("calls_guest", cfg);
     fds = count_dir("/proc/self/fd");
     CHECK_INT(hl_call(sb, "HostEchoI32", HL_I32, &a, 1, &r), HL_ERR_CANCELLED);
@@ -490,7 +490,7 @@ static void test_cancel(void)
     const int sleep_nrs[] = { SYS_clock_nanosleep, SYS_nanosleep };
     CHECK_INT(hl_config_register_host_fn(cfg, "Noop", HL_I32, NULL, 0, host_noop, NULL), HL_OK);
     CHECK_INT(hl_config_register_host_fn(cfg, "Slow", HL_I32, NULL, 0, host_slow, NULL), HL_OK);
-    CHECK_INT(hl_config_host_fn_syscalls(cfg, "Slow", sleep_nrs, 2), HL_OK);
+    CHECK_INT(hl_config_set_host_fn_syscalls(cfg, "Slow", sleep_nrs, 2), HL_OK);
     CHECK_INT(hl_config_set_confinement(cfg, true), HL_OK);
     sb = must_sandbox("cancel_guest", cfg);
     CHECK_INT(hl_snapshot_take(sb, &snap), HL_OK);
@@ -501,7 +501,7 @@ static void test_cancel(void)
     CHECK_INT(hl_sandbox_state(sb), HL_STATE_POISONED);
     CHECK(lat < 1000);
     printf("     interrupt of a spinning confined guest: returned %.2f ms after the interrupt\n", lat);
-    CHECK_INT(hl_restore(sb, snap), HL_OK);
+    CHECK_INT(hl_sandbox_restore(sb, snap), HL_OK);
 
     /* a host function in progress (it sleeps: declared) */
     slow_saw_cancel = 0;
@@ -509,12 +509,12 @@ static void test_cancel(void)
     CHECK_STR(hl_last_error(sb), "call to guest function 'CallSlow' was interrupted (hl_sandbox_interrupt)");
     CHECK_INT(slow_saw_cancel, 1);
     CHECK(lat < 1000);
-    CHECK_INT(hl_restore(sb, snap), HL_OK);
+    CHECK_INT(hl_sandbox_restore(sb, snap), HL_OK);
 
     /* a guest in a loop of host calls */
     CHECK_INT(call_interrupted(sb, "HostLoop", HL_VOID, 50, &lat), HL_ERR_CANCELLED);
     CHECK(lat < 1000);
-    CHECK_INT(hl_restore(sb, snap), HL_OK);
+    CHECK_INT(hl_sandbox_restore(sb, snap), HL_OK);
 
     /* time limits: the timer's signal goes to the worker */
     hl_sandbox_set_timeout(sb, 100);
@@ -524,7 +524,7 @@ static void test_cancel(void)
     CHECK_STR(hl_last_error(sb), "call to guest function 'Spin' timed out after 100 ms");
     CHECK(el >= 99 && el < 2000);
     printf("     100 ms time limit on a spinning confined guest: returned after %.1f ms\n", el);
-    CHECK_INT(hl_restore(sb, snap), HL_OK);
+    CHECK_INT(hl_sandbox_restore(sb, snap), HL_OK);
     /* a call within its time limit, several times (the timer is re-armed on the worker) */
     for (int i = 0; i < 3; i++) {
         CALL_OK(sb, "Count", HL_U64, NULL, 0, &r);
@@ -749,7 +749,7 @@ static void test_init_confined(void)
                                    "that is not allowed: openat (257)");
     CHECK(init_tid != 0 && init_tid != gettid()); /* it ran on the worker, */
     CHECK_INT(init_open_rc, -1);                  /* and the file was not opened */
-    CHECK_INT(hl_config_host_fn_syscalls(cfg, "InitHook", need, 2), HL_OK);
+    CHECK_INT(hl_config_set_host_fn_syscalls(cfg, "InitHook", need, 2), HL_OK);
     CHECK_INT(hl_sandbox_new_from_file(&sb, guest_path("init_guest"), cfg), HL_OK);
     CHECK(init_open_rc >= 0);
     CHECK_INT(hl_call(sb, "FromInit", HL_I32, NULL, 0, &r), HL_OK);

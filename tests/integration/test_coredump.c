@@ -410,7 +410,7 @@ static void test_restore(hl_config *cfg)
         if (p && i == 0) snprintf(first, sizeof first, "%s", p);
         if (p && i == 1) CHECK(strcmp(first, p) != 0); /* a new file each time */
         CHECK_INT(hl_sandbox_state(sb), HL_STATE_POISONED);
-        CHECK_INT(hl_restore(sb, snap), HL_OK);
+        CHECK_INT(hl_sandbox_restore(sb, snap), HL_OK);
         CHECK_INT(hl_sandbox_state(sb), HL_STATE_READY);
         CHECK_INT(hl_call(sb, "Ping", HL_I32, &a, 1, &r), HL_OK);
         CHECK_INT(r.v.i32, 42);

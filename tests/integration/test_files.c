@@ -97,7 +97,7 @@ int main(void)
     v = hl_str("alpha");
     CHECK_INT(hl_call(c, "FileWrite", HL_VOID, &v, 1, &v), HL_ERR_FAULT);
     CHECK_HAS(hl_last_error(c), "guest fault: write to read-only memory (mapped file)");
-    CHECK_INT(hl_restore(c, snap), HL_OK);
+    CHECK_INT(hl_sandbox_restore(c, snap), HL_OK);
     CHECK_INT(call_u64(c, "FileSum", "alpha"), fnv(a_data, a_len));
     {
         unsigned char back[8];
@@ -110,7 +110,7 @@ int main(void)
     /* a sandbox without the same files cannot be restored to the snapshot */
     hl_config *plain = hl_config_new();
     hl_sandbox *p = must_sandbox("snap_guest", plain);
-    CHECK_INT(hl_restore(p, snap), HL_ERR_INVALID_ARG);
+    CHECK_INT(hl_sandbox_restore(p, snap), HL_ERR_INVALID_ARG);
     CHECK_STR(hl_last_error(p), "snapshot is incompatible with this sandbox: init data size differs");
     CHECK_INT(call_u64(p, "InitSum", NULL), 0);
     v = hl_str("alpha");

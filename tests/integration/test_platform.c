@@ -82,13 +82,13 @@ static void page_tables(void)
     CHECK_INT(hl_sandbox_new_from_snapshot(&sb, snap, cfg), HL_OK);
     CHECK_INT(page_a(sb), PAGE_A);
     CHECK_INT(hl_sandbox_pt_repairs(sb), 0);
-    CHECK_INT(hl_restore(sb, snap), HL_OK); /* nothing to repair: a walk that only read */
+    CHECK_INT(hl_sandbox_restore(sb, snap), HL_OK); /* nothing to repair: a walk that only read */
     CHECK_INT(hl_sandbox_pt_repairs(sb), 0);
     tamper(sb);
-    CHECK_INT(hl_restore(sb, snap), HL_OK);
+    CHECK_INT(hl_sandbox_restore(sb, snap), HL_OK);
     CHECK_INT(hl_sandbox_pt_repairs(sb), 1);
     CHECK_INT(page_a(sb), PAGE_A);
-    CHECK_INT(hl_restore(sb, snap), HL_OK);
+    CHECK_INT(hl_sandbox_restore(sb, snap), HL_OK);
     CHECK_INT(hl_sandbox_pt_repairs(sb), 1);
     CHECK_INT(page_a(sb), PAGE_A);
 
@@ -107,7 +107,7 @@ static void page_tables(void)
     /* after a failed call too (the restore of a Poisoned sandbox) */
     tamper(sb);
     CHECK_INT(call2(sb, "PortIn", 0x10, 0, &repairs), HL_ERR_PROTOCOL);
-    CHECK_INT(hl_restore(sb, snap), HL_OK);
+    CHECK_INT(hl_sandbox_restore(sb, snap), HL_OK);
     CHECK_INT(page_a(sb), PAGE_A);
     hl_sandbox_free(sb);
 
@@ -127,16 +127,16 @@ static void pending_io(void)
         CHECK_INT(call2(sb, "PortIn", 0x10, 0, &v), HL_ERR_PROTOCOL);
         CHECK_HAS(hl_last_error(sb), "guest read from I/O port 0x10 (rip 0x");
         CHECK_INT(hl_sandbox_state(sb), HL_STATE_POISONED);
-        CHECK_INT(hl_restore(sb, snap), HL_OK);
+        CHECK_INT(hl_sandbox_restore(sb, snap), HL_OK);
         ping(sb);
-        CHECK_INT(hl_restore(sb, snap), HL_OK);
+        CHECK_INT(hl_sandbox_restore(sb, snap), HL_OK);
         /* an MMIO read: GPA 4 GiB has no memory (through the guest's own page tables) */
         CHECK_INT(call2(sb, "Cr3Mmio", 0, 0, &v), HL_ERR_FAULT);
         CHECK_HAS(hl_last_error(sb), "guest fault: read of unmapped or read-only guest-physical address 0x100000000, rip 0x");
-        CHECK_INT(hl_restore(sb, snap), HL_OK);
+        CHECK_INT(hl_sandbox_restore(sb, snap), HL_OK);
         ping(sb);
         CHECK_INT(page_a(sb), PAGE_A);
-        CHECK_INT(hl_restore(sb, snap), HL_OK);
+        CHECK_INT(hl_sandbox_restore(sb, snap), HL_OK);
     }
     hl_sandbox_free(sb);
 
@@ -173,7 +173,7 @@ static void snapshot_after_call(void)
             hl_sandbox_free(sb2);
             hl_snapshot_free(s3);
         }
-        CHECK_INT(hl_restore(sb, s2), HL_OK);
+        CHECK_INT(hl_sandbox_restore(sb, s2), HL_OK);
         ping(sb);
         hl_snapshot_free(s2);
     }
@@ -205,7 +205,7 @@ static void triple_fault(void)
         CHECK_HAS(msg, "guest fault: ");
         CHECK(strstr(msg, "registers at the fault are lost") == NULL);
     }
-    CHECK_INT(hl_restore(sb, snap), HL_OK);
+    CHECK_INT(hl_sandbox_restore(sb, snap), HL_OK);
     ping(sb);
     hl_sandbox_free(sb);
 }

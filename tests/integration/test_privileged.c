@@ -18,7 +18,7 @@
  * a call, or a failed call and a restore, to reach a later state of the vCPU). After it:
  *  - a failed call poisons the sandbox (the next call is refused, naming the failure); a
  *    successful one leaves it Ready;
- *  - hl_restore to the snapshot makes it Ready and equal to the snapshot again: the guest sees
+ *  - hl_sandbox_restore to the snapshot makes it Ready and equal to the snapshot again: the guest sees
  *    the same control registers, readable MSRs, descriptor tables, segment selectors, debug
  *    registers and virtual-IF page as a fresh sandbox (State), the read-only image is intact
  *    (CodeSum), it runs natively (Spin) and answers (Ping);
@@ -240,11 +240,11 @@ typedef struct outcome {
 enum {
     PREP_NONE,          /* the case is the first call of a new vCPU */
     PREP_CALL,          /* after one successful call */
-    PREP_CALL_RESTORE,  /* after a successful call and hl_restore */
-    PREP_FAULT_RESTORE, /* after a failed call (a #GP) and hl_restore */
+    PREP_CALL_RESTORE,  /* after a successful call and hl_sandbox_restore */
+    PREP_FAULT_RESTORE, /* after a failed call (a #GP) and hl_sandbox_restore */
 };
-static const char *const prep_name[] = { "", "after a call", "after a call and hl_restore",
-                                         "after a failed call and hl_restore" };
+static const char *const prep_name[] = { "", "after a call", "after a call and hl_sandbox_restore",
+                                         "after a failed call and hl_sandbox_restore" };
 
 typedef struct pcase {
     const char *label, *fn;
@@ -353,7 +353,7 @@ static bool prepare(hl_sandbox *sb, const pcase *c)
     default: return true;
     }
     if (c->prep != PREP_CALL) {
-        st = hl_restore(sb, snap);
+        st = hl_sandbox_restore(sb, snap);
         CHECK_INT(st, HL_OK);
         if (st != HL_OK) return false;
     }
@@ -432,10 +432,10 @@ static void run(const pcase *c)
         CHECK_HAS(hl_last_error(sb), "poisoned");
         CHECK_HAS(hl_last_error(sb), msg);
     }
-    CHECK_INT(hl_restore(sb, snap), HL_OK);
+    CHECK_INT(hl_sandbox_restore(sb, snap), HL_OK);
     CHECK_INT(hl_sandbox_state(sb), HL_STATE_READY);
-    check_like_snapshot(sb, "after hl_restore");
-    probe(sb, c, "after hl_restore");
+    check_like_snapshot(sb, "after hl_sandbox_restore");
+    probe(sb, c, "after hl_sandbox_restore");
     hl_sandbox_free(sb);
 
     /* a pooled sandbox: the same outcome, and the next user must not see what this one did */
@@ -540,7 +540,7 @@ static void msr_cases(void)
     CASE("wrmsr GS_BASE, use %gs", "SegBase", 0xc0000101, 0, .want = OK_EQ(0));
     /* KVM keeps a written TSC as an offset in the vCPU, and TSC_ADJUST with it, where a
      * restore does not reach: the filter denies the write, and the probe checks that
-     * TSC_ADJUST is still a new vCPU's (0) after hl_restore, in the pool's next user and in a
+     * TSC_ADJUST is still a new vCPU's (0) after hl_sandbox_restore, in the pool's next user and in a
      * new sandbox. The same for the MSRs that were found to stick on kvm_amd and kvm_pvm
      * (every write but FS_BASE and GS_BASE is denied). */
     CASE("wrmsr TSC 0", "WrRd", 0x10, 0, .want = GP, .probe = "Rdmsr", .probe_a = 0x3b, .probe_want = OK_EQ(0));

@@ -586,19 +586,19 @@ int main(void)
     CHECK_INT(fill(b1, 16, 9), 16);
     v = hl_str("changed");
     CHECK_INT(hl_call(b1, "SetStr", HL_VOID, &v, 1, &v), HL_OK);
-    CHECK_INT(hl_restore(b1, la), HL_OK);
+    CHECK_INT(hl_sandbox_restore(b1, la), HL_OK);
     CHECK_INT(call_u64(b1, "Get"), 2);
     CHECK_INT(bad_pages(b1, 7), 0);
     CHECK_STR(get_str(b1), "before");
     CHECK_INT(hl_call(b1, "Crash", HL_VOID, NULL, 0, &v), HL_ERR_FAULT);
-    CHECK_INT(hl_restore(b1, la), HL_OK);
+    CHECK_INT(hl_sandbox_restore(b1, la), HL_OK);
     CHECK_INT(call_u64(b1, "Get"), 2);
     /* a snapshot of it continues the generations */
     CHECK_INT(call_u64(b1, "Incr"), 3);
     CHECK_INT(hl_snapshot_take(b1, &c), HL_OK);
     CHECK_INT(hl_snapshot_generation(c), 2);
     CHECK_INT(call_u64(b1, "Generation"), 1);
-    CHECK_INT(hl_restore(b1, c), HL_OK);
+    CHECK_INT(hl_sandbox_restore(b1, c), HL_OK);
     CHECK_INT(call_u64(b1, "Generation"), 2);
     CHECK_INT(call_u64(b1, "Get"), 3);
     /* c mixes pages of the file and of its own memfd: save and load it too */
@@ -616,21 +616,21 @@ int main(void)
      * tables (slot 0), so it is compatible, and it must work. */
     CHECK_INT(call_u64(sb, "Incr"), 3);
     CHECK_INT(fill(sb, 32, 5), 32);
-    CHECK_INT(hl_restore(sb, la), HL_OK);
+    CHECK_INT(hl_sandbox_restore(sb, la), HL_OK);
     CHECK_INT(call_u64(sb, "Get"), 2);
     CHECK_INT(call_u64(sb, "Generation"), 1);
     CHECK_INT(bad_pages(sb, 7), 0);
     CHECK_STR(get_str(sb), "before");
-    CHECK_INT(hl_restore(sb, l2), HL_OK); /* and to the loaded c, another file */
+    CHECK_INT(hl_sandbox_restore(sb, l2), HL_OK); /* and to the loaded c, another file */
     CHECK_INT(call_u64(sb, "Get"), 3);
-    CHECK_INT(hl_restore(sb, a), HL_OK); /* and back to the in-memory original */
+    CHECK_INT(hl_sandbox_restore(sb, a), HL_OK); /* and back to the in-memory original */
     CHECK_INT(call_u64(sb, "Get"), 2);
-    CHECK_INT(hl_restore(sb, la), HL_OK);
+    CHECK_INT(hl_sandbox_restore(sb, la), HL_OK);
     CHECK_INT(call_u64(sb, "Incr"), 3);
     /* ... and a loaded snapshot restores a sandbox made from the in-memory one */
     CHECK_INT(hl_sandbox_new_from_snapshot(&b3, a, cfg), HL_OK);
     CHECK_INT(call_u64(b3, "Incr"), 3);
-    CHECK_INT(hl_restore(b3, l2), HL_OK);
+    CHECK_INT(hl_sandbox_restore(b3, l2), HL_OK);
     CHECK_INT(call_u64(b3, "Get"), 3);
     CHECK_INT(call_u64(b3, "Generation"), 2);
     /* an incompatible sandbox refuses it */
@@ -639,7 +639,7 @@ int main(void)
         hl_config_set_heap_size(big, 8u << 20);
         hl_config_register_host_fn(big, "Twice", HL_I32, &i32, 1, twice, NULL);
         hl_sandbox *other = must_sandbox("snap_guest", big);
-        CHECK_INT(hl_restore(other, la), HL_ERR_INVALID_ARG);
+        CHECK_INT(hl_sandbox_restore(other, la), HL_ERR_INVALID_ARG);
         CHECK_STR(hl_last_error(other), "snapshot is incompatible with this sandbox: heap size differs");
         hl_sandbox_free(other);
         hl_config_free(big);
@@ -657,7 +657,7 @@ int main(void)
     /* saving over a file that is in use replaces it (rename): the loaded snapshot and its
      * sandboxes keep the old contents */
     CHECK_INT(hl_snapshot_save(c, tmp("a.snap")), HL_OK);
-    CHECK_INT(hl_restore(b1, la), HL_OK);
+    CHECK_INT(hl_sandbox_restore(b1, la), HL_OK);
     CHECK_INT(call_u64(b1, "Get"), 2);
     CHECK(hl_checksum(la->view, la->lo.total) == sum_a);
     CHECK_INT(hl_snapshot_load(&l3, tmp("a.snap")), HL_OK);
@@ -706,9 +706,9 @@ int main(void)
         CHECK(memcmp(iload->view + iload->lo.init, blob, sizeof blob) == 0);
         CHECK_INT(hl_sandbox_new_from_snapshot(&is2, iload, ic), HL_OK);
         CHECK_INT(call_u64(is2, "Incr"), 2);
-        CHECK_INT(hl_restore(is, iload), HL_OK);
+        CHECK_INT(hl_sandbox_restore(is, iload), HL_OK);
         CHECK_INT(call_u64(is, "Get"), 1);
-        CHECK_INT(hl_restore(sb, iload), HL_ERR_INVALID_ARG); /* no init data there */
+        CHECK_INT(hl_sandbox_restore(sb, iload), HL_ERR_INVALID_ARG); /* no init data there */
         CHECK_STR(hl_last_error(sb), "snapshot is incompatible with this sandbox: init data size differs");
         hl_sandbox_free(is2);
         hl_snapshot_free(iload);

@@ -35,7 +35,7 @@ int main(void)
     CHECK_INT(hl_call(sb, "SetStr", HL_VOID, &v, 1, &v), HL_OK);
     CHECK_INT(fill(sb, 16, 9), 16);
     CHECK_INT(bad_pages(sb, 7), 16);
-    CHECK_INT(hl_restore(sb, a), HL_OK);
+    CHECK_INT(hl_sandbox_restore(sb, a), HL_OK);
     CHECK_INT(hl_sandbox_state(sb), HL_STATE_READY);
     CHECK_INT(call_u64(sb, "Get"), 2);
     CHECK_INT(call_u64(sb, "Generation"), 1);
@@ -50,20 +50,20 @@ int main(void)
     CHECK_STR(hl_value_str(&v), "xmm7=0 mxcsr=1f80 fcw=37f");
     v = hl_u64(0x1234567887654321ull);
     CHECK_INT(hl_call(sb, "SetFpu", HL_VOID, &v, 1, &v), HL_OK);
-    CHECK_INT(hl_restore(sb, a), HL_OK);
+    CHECK_INT(hl_sandbox_restore(sb, a), HL_OK);
     CHECK_INT(hl_call(sb, "GetFpu", HL_STRING, NULL, 0, &v), HL_OK);
     CHECK_STR(hl_value_str(&v), "xmm7=0 mxcsr=1f80 fcw=37f");
-    CHECK_INT(hl_restore(sb, a), HL_OK);
+    CHECK_INT(hl_sandbox_restore(sb, a), HL_OK);
 
     /* restore after dirtying 1, 16, 256 and all pages, checked from inside the guest */
     uint32_t counts[] = { 1, 16, 256, ARENA_PAGES };
     for (int i = 0; i < 4; i++) {
         CHECK_INT(fill(sb, counts[i], 100 + i), counts[i]);
         CHECK_INT(bad_pages(sb, 7), counts[i]);
-        CHECK_INT(hl_restore(sb, a), HL_OK);
+        CHECK_INT(hl_sandbox_restore(sb, a), HL_OK);
         CHECK_INT(bad_pages(sb, 7), 0);
         CHECK_INT(call_u64(sb, "Get"), 2);
-        CHECK_INT(hl_restore(sb, a), HL_OK);
+        CHECK_INT(hl_sandbox_restore(sb, a), HL_OK);
     }
 
     /* two sandboxes from one snapshot diverge independently */
@@ -109,15 +109,15 @@ int main(void)
     CHECK_INT(hl_snapshot_take(c1, &d), HL_OK);
     CHECK_INT(hl_snapshot_generation(d), 3);
     CHECK_INT(call_u64(c1, "Incr"), 6);
-    CHECK_INT(hl_restore(c1, d), HL_OK);
+    CHECK_INT(hl_sandbox_restore(c1, d), HL_OK);
     CHECK_INT(call_u64(c1, "Get"), 5);
     CHECK_INT(bad_pages(c1, 12), 0);
     /* back up the chain: restore c1 to a (a different image than its base) */
-    CHECK_INT(hl_restore(c1, a), HL_OK);
+    CHECK_INT(hl_sandbox_restore(c1, a), HL_OK);
     CHECK_INT(call_u64(c1, "Get"), 2);
     CHECK_INT(bad_pages(c1, 7), 0);
     CHECK_INT(call_u64(c1, "Generation"), 1);
-    CHECK_INT(hl_restore(c1, c), HL_OK);
+    CHECK_INT(hl_sandbox_restore(c1, c), HL_OK);
     CHECK_INT(call_u64(c1, "Get"), 4);
     CHECK_INT(bad_pages(c1, 7), 8);
 
@@ -133,14 +133,14 @@ int main(void)
         CHECK_INT(call_u64(g, "Incr"), 4);
         CHECK_INT(hl_snapshot_take(g, &s2), HL_OK);
         CHECK_INT(hl_snapshot_generation(s2), 3);
-        CHECK_INT(hl_restore(g, s1), HL_OK);
+        CHECK_INT(hl_sandbox_restore(g, s1), HL_OK);
         CHECK_INT(call_u64(g, "Generation"), 2);
         CHECK_INT(hl_snapshot_take(g, &s3), HL_OK);
         CHECK_INT(hl_snapshot_generation(s3), 3); /* s1's + 1, like s2 */
-        CHECK_INT(hl_restore(g, s3), HL_OK);
+        CHECK_INT(hl_sandbox_restore(g, s3), HL_OK);
         CHECK_INT(call_u64(g, "Generation"), 3);
         CHECK_INT(call_u64(g, "Get"), 3);
-        CHECK_INT(hl_restore(g, a), HL_OK); /* back to the sandbox's own origin */
+        CHECK_INT(hl_sandbox_restore(g, a), HL_OK); /* back to the sandbox's own origin */
         CHECK_INT(hl_snapshot_take(g, &s4), HL_OK);
         CHECK_INT(hl_snapshot_generation(s4), 2);
         hl_snapshot_free(s1);
@@ -153,7 +153,7 @@ int main(void)
     /* restore of a poisoned sandbox: abort, and a guest fault */
     CHECK_INT(hl_call(b2, "Abort", HL_VOID, NULL, 0, &v), HL_ERR_ABORTED);
     CHECK_INT(hl_sandbox_state(b2), HL_STATE_POISONED);
-    CHECK_INT(hl_restore(b2, a), HL_OK);
+    CHECK_INT(hl_sandbox_restore(b2, a), HL_OK);
     CHECK_INT(hl_sandbox_state(b2), HL_STATE_READY);
     CHECK_INT(call_u64(b2, "Get"), 2);
     CHECK_INT(hl_call(b2, "Crash", HL_VOID, NULL, 0, &v), HL_ERR_FAULT);
@@ -162,7 +162,7 @@ int main(void)
     CHECK_INT(hl_snapshot_take(b2, &none), HL_ERR_STATE);
     CHECK(none == NULL);
     CHECK_STR(hl_last_error(b2), "cannot snapshot a poisoned sandbox");
-    CHECK_INT(hl_restore(b2, a), HL_OK);
+    CHECK_INT(hl_sandbox_restore(b2, a), HL_OK);
     CHECK_INT(call_u64(b2, "Incr"), 3);
     CHECK_INT(bad_pages(b2, 7), 0);
 
@@ -178,7 +178,7 @@ int main(void)
         two[1] = hl_bytes(big, 300000);
         CHECK_INT(hl_call(b2, "TakeTwo", HL_I32, two, 2, &v), HL_ERR_NO_MEMORY);
         CHECK_INT(call_u64(b2, "ScanInput"), 1); /* visible now: it is the guest's own memory */
-        CHECK_INT(hl_restore(b2, a), HL_OK);
+        CHECK_INT(hl_sandbox_restore(b2, a), HL_OK);
         CHECK_INT(call_u64(b2, "ScanInput"), 0);
         free(big);
         free(str);
@@ -189,12 +189,12 @@ int main(void)
     {
         hl_snapshot *s2;
         CHECK_INT(hl_call(b2, "Abort", HL_VOID, NULL, 0, &v), HL_ERR_ABORTED);
-        CHECK_INT(hl_restore(b2, a), HL_OK);
+        CHECK_INT(hl_sandbox_restore(b2, a), HL_OK);
         CHECK_INT(hl_snapshot_take(b2, &s2), HL_OK);
         CHECK_INT(call_u64(b2, "Incr"), 3);
-        CHECK_INT(hl_restore(b2, s2), HL_OK);
+        CHECK_INT(hl_sandbox_restore(b2, s2), HL_OK);
         CHECK_INT(call_u64(b2, "Incr"), 3);
-        CHECK_INT(hl_restore(b2, a), HL_OK);
+        CHECK_INT(hl_sandbox_restore(b2, a), HL_OK);
         hl_snapshot_free(s2);
     }
 
@@ -204,12 +204,12 @@ int main(void)
     hl_config_register_host_fn(big, "Twice", HL_I32, &i32, 1, twice, NULL);
     hl_sandbox *other = must_sandbox("snap_guest", big);
     CHECK_INT(call_u64(other, "Incr"), 1);
-    CHECK_INT(hl_restore(other, a), HL_ERR_INVALID_ARG);
+    CHECK_INT(hl_sandbox_restore(other, a), HL_ERR_INVALID_ARG);
     CHECK_STR(hl_last_error(other), "snapshot is incompatible with this sandbox: heap size differs");
     CHECK_INT(hl_sandbox_state(other), HL_STATE_READY);
     CHECK_INT(call_u64(other, "Incr"), 2);
     hl_sandbox *demo = must_sandbox("demo", cfg);
-    CHECK_INT(hl_restore(demo, a), HL_ERR_INVALID_ARG);
+    CHECK_INT(hl_sandbox_restore(demo, a), HL_ERR_INVALID_ARG);
     CHECK_HAS(hl_last_error(demo), "snapshot is incompatible with this sandbox");
 
     /* host-function coverage when making a sandbox from a snapshot */
@@ -228,7 +228,7 @@ int main(void)
     for (int i = 0; i < 200; i++) {
         fill(b1, 4, (uint32_t)i);
         fill(b2, 4, (uint32_t)i);
-        if (i % 10 == 0) hl_restore(b1, a);
+        if (i % 10 == 0) hl_sandbox_restore(b1, a);
     }
     CHECK(hl_checksum(a->view, a->lo.total) == sum_a);
 

@@ -44,7 +44,7 @@ int main(void)
         if (hl_call(sb, "Fill", HL_U32, a, 2, &r) != HL_OK || r.v.u32 != 8) bad++;
         if (hl_call(sb, "Incr", HL_U64, NULL, 0, &r) != HL_OK || r.v.u64 != 1) bad++;
         if (i % 100 != 0) {
-            if (hl_restore(sb, snap) != HL_OK) bad++;
+            if (hl_sandbox_restore(sb, snap) != HL_OK) bad++;
             if (hl_call(sb, "Incr", HL_U64, NULL, 0, &r) != HL_OK || r.v.u64 != 1) bad++;
         }
         if (i % 1000 == 999) { /* a poisoned sandbox is freed just as cleanly */

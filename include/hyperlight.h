@@ -6,7 +6,8 @@
  * the sandbox was made from.
  *
  * Conventions:
- *  - Every function that can fail returns an hl_status; HL_OK is 0. The text of the last
+ *  - Every function that can fail returns an hl_status; HL_OK is 0. Setters that take a
+ *    handle return one too: HL_ERR_INVALID_ARG for a NULL handle. The text of the last
  *    failure is hl_last_error(sb) for functions taking a sandbox, hl_config_error(cfg) for
  *    configuration functions, and hl_last_error(NULL) (per thread) for sandbox creation.
  *  - No global state: any number of sandboxes may live in one process. A sandbox must be
@@ -126,7 +127,7 @@ HL_API hl_status hl_config_set_limits(hl_config *cfg, uint64_t max_host_calls, u
 /* A time limit for every guest call of sandboxes made from cfg, in milliseconds (0, the
  * default: none). A call that runs longer is stopped like hl_sandbox_interrupt does and
  * fails with HL_ERR_CANCELLED ("... timed out after N ms"). */
-HL_API void hl_config_set_timeout(hl_config *cfg, uint64_t ms);
+HL_API hl_status hl_config_set_timeout(hl_config *cfg, uint64_t ms);
 
 /* A time limit for the guest's initialisation (its hl_guest_main, run inside
  * hl_sandbox_new_from_file/_memory) in milliseconds; 0: none. The default,
@@ -135,7 +136,7 @@ HL_API void hl_config_set_timeout(hl_config *cfg, uint64_t ms);
  * stopped and the creation fails with HL_ERR_CANCELLED ("... guest initialisation timed out
  * after N ms"). hl_config_set_timeout does not apply to initialisation. */
 #define HL_INIT_TIMEOUT_DEFAULT 10000u
-HL_API void hl_config_set_init_timeout(hl_config *cfg, uint64_t ms);
+HL_API hl_status hl_config_set_init_timeout(hl_config *cfg, uint64_t ms);
 /* The initialisation time limit of cfg in milliseconds (0 for a NULL cfg). */
 HL_API uint64_t hl_config_init_timeout(const hl_config *cfg);
 
@@ -160,13 +161,13 @@ HL_API hl_status hl_config_map_file(hl_config *cfg, const char *path, const char
 /* Receives what the guest writes to stdout (stream 1) or stderr (stream 2). The default
  * writes both to the host's stdout. */
 typedef void (*hl_print_fn)(void *user, int stream, const char *data, size_t len);
-HL_API void hl_config_set_print(hl_config *cfg, hl_print_fn fn, void *user);
+HL_API hl_status hl_config_set_print(hl_config *cfg, hl_print_fn fn, void *user);
 
 /* Receives guest log records; level is an hl_log_level; msg is NUL-terminated. Without a
  * log function, log records are dropped. */
 typedef void (*hl_log_fn)(void *user, int level, const char *msg, const char *file,
                           uint32_t line);
-HL_API void hl_config_set_log(hl_config *cfg, hl_log_fn fn, void *user);
+HL_API hl_status hl_config_set_log(hl_config *cfg, hl_log_fn fn, void *user);
 
 /* Crash dumps (opt-in, off by default): when a guest call or initialisation ends in a guest
  * fault (HL_ERR_FAULT: bad memory access, stack overflow, invalid instruction, ...), write an
@@ -233,7 +234,7 @@ HL_API void hl_sandbox_interrupt(hl_sandbox *sb);
 
 /* Sets the time limit for the following calls on sb (0: none), overriding the
  * configuration's. */
-HL_API void hl_sandbox_set_timeout(hl_sandbox *sb, uint64_t ms);
+HL_API hl_status hl_sandbox_set_timeout(hl_sandbox *sb, uint64_t ms);
 
 /* Calls guest function `name` with args[0..nargs) and expects a value of type ret_type
  * (HL_VOID for none). On HL_OK *ret holds the value; a string or bytes return points into

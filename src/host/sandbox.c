@@ -935,9 +935,11 @@ void hl_sandbox_free(hl_sandbox *sb)
 
 hl_state hl_sandbox_state(const hl_sandbox *sb) { return sb ? sb->state : HL_STATE_UNRECOVERABLE; }
 const char *hl_last_error(const hl_sandbox *sb) { return sb ? sb->err : tls_err; }
-void hl_sandbox_set_timeout(hl_sandbox *sb, uint64_t ms)
+hl_status hl_sandbox_set_timeout(hl_sandbox *sb, uint64_t ms)
 {
-    if (sb) sb->timeout_ms = ms;
+    if (!sb) return HL_ERR_INVALID_ARG;
+    sb->timeout_ms = ms;
+    return HL_OK;
 }
 
 int hl_last_error_code(const hl_sandbox *sb) { return sb ? sb->err_code : 0; }

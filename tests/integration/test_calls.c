@@ -940,6 +940,8 @@ static void test_config(void)
 
     hl_config_free(NULL);
     CHECK_STR(hl_config_error(NULL), "no configuration");
+    CHECK_INT(hl_config_set_print(NULL, NULL, NULL), HL_ERR_INVALID_ARG);
+    CHECK_INT(hl_config_set_log(NULL, NULL, NULL), HL_ERR_INVALID_ARG);
 }
 
 /* ---- creation ---- */

@@ -23,16 +23,10 @@
 #include <stdint.h>
 
 #include "hyperlight/abi.h"
-#include "hyperlight/value.h"
+#include "hyperlight/value.h" /* also defines HL_API, which marks the exported functions */
 
 #ifdef __cplusplus
 extern "C" {
-#endif
-
-#if defined(HL_BUILDING_LIBRARY)
-#define HL_API __attribute__((visibility("default")))
-#else
-#define HL_API
 #endif
 
 /* Result codes: a small closed set. Details are in the last-error text. */

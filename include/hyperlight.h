@@ -6,10 +6,36 @@
  * the sandbox was made from.
  *
  * Conventions:
+ *  - Arguments: the handle first; a constructor's `out` first (hl_sandbox_new_from_file(&sb,
+ *    ...)); results last (hl_call(..., &ret), hl_snapshot_take(sb, &snap)). Counts follow
+ *    the array they count (args, nargs). hl_signature_format, like snprintf, takes its buffer
+ *    first.
  *  - Every function that can fail returns an hl_status; HL_OK is 0. Setters that take a
  *    handle return one too: HL_ERR_INVALID_ARG for a NULL handle. The text of the last
  *    failure is hl_last_error(sb) for functions taking a sandbox, hl_config_error(cfg) for
  *    configuration functions, and hl_last_error(NULL) (per thread) for sandbox creation.
+ *  - Which failure gets which status:
+ *
+ *      a NULL handle, a bad argument, a configuration value out of range  HL_ERR_INVALID_ARG
+ *      no guest or host function of that name                            HL_ERR_NOT_FOUND
+ *      argument count or types, or the return type, not the signature's   HL_ERR_TYPE
+ *      the sandbox is not Ready                                           HL_ERR_STATE
+ *      a value or request exceeds a buffer or limit the configuration
+ *        sets (arguments that do not fit the input buffer)                HL_ERR_TOO_LARGE
+ *      host memory or address space ran out (malloc, mmap)                HL_ERR_NO_MEMORY
+ *      reading or writing a file the caller named (guest, snapshot file,
+ *        mapped file, core directory) failed                              HL_ERR_IO
+ *      the guest ELF or snapshot file is malformed or incompatible        HL_ERR_BAD_GUEST
+ *      /dev/kvm is missing, or an operation on KVM failed                 HL_ERR_HYPERVISOR
+ *      another operating-system facility failed: memfd, sealing, timers,
+ *        signals, seccomp, threads                                        HL_ERR_SYSTEM
+ *      the guest function returned an error                               HL_ERR_GUEST
+ *      the guest aborted / faulted / broke the boundary protocol          HL_ERR_ABORTED,
+ *                                                                         HL_ERR_FAULT,
+ *                                                                         HL_ERR_PROTOCOL
+ *      the call was interrupted, ran out of time, or the guest went
+ *        beyond a per-call limit (hl_config_set_limits)                   HL_ERR_CANCELLED
+ *
  *  - No global state: any number of sandboxes may live in one process. A sandbox must be
  *    used by one thread at a time (any thread; it may move between threads). Configurations
  *    are read-only once a sandbox was created from them and may then be shared by threads.
@@ -29,7 +55,8 @@
 extern "C" {
 #endif
 
-/* Result codes: a small closed set. Details are in the last-error text. */
+/* Result codes: a small closed set. Details are in the last-error text. New codes are only
+ * ever appended. */
 typedef enum hl_status {
     HL_OK = 0,
     HL_ERR_INVALID_ARG = 1,   /* bad argument or configuration value */
@@ -40,11 +67,17 @@ typedef enum hl_status {
     HL_ERR_FAULT = 6,         /* the guest faulted (bad memory access, stack overflow, ...); Poisoned */
     HL_ERR_PROTOCOL = 7,      /* the guest broke the boundary protocol; Poisoned */
     HL_ERR_STATE = 8,         /* the sandbox is not Ready (Poisoned or Unrecoverable) */
-    HL_ERR_NO_MEMORY = 9,     /* host allocation failed, or a value does not fit a buffer */
+    HL_ERR_NO_MEMORY = 9,     /* host memory or address space ran out */
     HL_ERR_HYPERVISOR = 10,   /* KVM is missing or an operation on it failed */
     HL_ERR_BAD_GUEST = 11,    /* the guest ELF is malformed or incompatible */
-    HL_ERR_IO = 12,           /* reading a file failed */
+    HL_ERR_IO = 12,           /* reading or writing a file the caller named (guest, snapshot
+                               * file, mapped file, core directory) */
     HL_ERR_CANCELLED = 13,    /* the call was interrupted or ran out of time; Poisoned */
+    HL_ERR_SYSTEM = 14,       /* an operating-system facility other than KVM or a file the
+                               * caller named failed: memfd, sealing, timers, signals,
+                               * seccomp, threads */
+    HL_ERR_TOO_LARGE = 15,    /* a value or request exceeds a buffer or limit the configuration
+                               * sets, e.g. arguments that do not fit the input buffer */
 } hl_status;
 
 /* "HL_OK", "HL_ERR_TYPE", ... */

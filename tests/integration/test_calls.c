@@ -1175,6 +1175,10 @@ static void test_fn_table(hl_sandbox *sb)
     CHECK_STR(hl_status_name(HL_ERR_TYPE), "HL_ERR_TYPE");
     CHECK_STR(hl_status_name(HL_ERR_CANCELLED), "HL_ERR_CANCELLED");
     CHECK_STR(hl_status_name((hl_status)99), "HL_ERR_?");
+    /* status numbers are fixed: new ones are appended */
+    CHECK_INT(HL_ERR_CANCELLED, 13);
+    CHECK_INT(HL_ERR_SYSTEM, 14);
+    CHECK_INT(HL_ERR_TOO_LARGE, 15);
 }
 
 /* ---- state ---- */

@@ -3,17 +3,7 @@
  * A sandbox is one VM with one vCPU and only memory, running a guest ELF built with the
  * guest SDK (hyperlight_guest.h). The host calls guest functions by name with typed
  * arguments; the guest can call back only the host functions registered in the configuration
- * the sandbox was made from.
- *
- * Conventions:
- *  - Every function that can fail returns an hl_status; HL_OK is 0. The text of the last
- *    failure is hl_last_error(sb) for functions taking a sandbox, hl_config_error(cfg) for
- *    configuration functions, and hl_last_error(NULL) (per thread) for sandbox creation.
- *  - No global state: any number of sandboxes may live in one process. A sandbox must be
- *    used by one thread at a time (any thread; it may move between threads). Configurations
- *    are read-only once a sandbox was created from them and may then be shared by threads.
- *  - Guests are untrusted. Nothing a guest does makes these functions crash, hang or leak;
- *    a misbehaving guest ends its call with an error and leaves its sandbox Poisoned. */
+ * the sandbox was made from. */
 #ifndef HYPERLIGHT_H
 #define HYPERLIGHT_H
 
@@ -22,19 +12,63 @@
 #include <stdint.h>
 
 #include "hyperlight/abi.h"
-#include "hyperlight/value.h"
+#include "hyperlight/value.h" /* also defines HL_API, which marks the exported functions */
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-#if defined(HL_BUILDING_LIBRARY)
-#define HL_API __attribute__((visibility("default")))
-#else
-#define HL_API
-#endif
+/* ---- conventions ---------------------------------------------------------------------
+ *
+ *  - Names are hl_<object>_<verb>: hl_config_set_heap_size, hl_sandbox_restore,
+ *    hl_snapshot_take. hl_call, the call itself, and hl_last_error/hl_last_error_code are
+ *    the exceptions.
+ *  - Arguments: the handle first; a constructor's `out` first (hl_sandbox_new_from_file(&sb,
+ *    ...)); results last (hl_call(..., &ret), hl_snapshot_take(sb, &snap)). Counts follow
+ *    the array they count (args, nargs). hl_signature_format, like snprintf, takes its buffer
+ *    first.
+ *  - Every function that can fail returns an hl_status; HL_OK is 0. Setters that take a
+ *    handle return one too: HL_ERR_INVALID_ARG for a NULL handle. The text of the last
+ *    failure is hl_last_error(sb) for functions taking a sandbox, hl_config_error(cfg) for
+ *    configuration functions, and hl_last_error(NULL) (per thread) for sandbox creation.
+ *  - Which failure gets which status:
+ *
+ *      a NULL handle, a bad argument, a configuration value out of range  HL_ERR_INVALID_ARG
+ *      no guest or host function of that name                            HL_ERR_NOT_FOUND
+ *      argument count or types, or the return type, not the signature's   HL_ERR_TYPE
+ *      the sandbox is not Ready                                           HL_ERR_STATE
+ *      a value or request exceeds a buffer or limit the configuration
+ *        sets (arguments that do not fit the input buffer)                HL_ERR_TOO_LARGE
+ *      host memory or address space ran out (malloc, mmap)                HL_ERR_NO_MEMORY
+ *      reading or writing a file the caller named (guest, snapshot file,
+ *        mapped file, core directory) failed                              HL_ERR_IO
+ *      the guest ELF or snapshot file is malformed or incompatible        HL_ERR_BAD_GUEST
+ *      /dev/kvm is missing, or an operation on KVM failed                 HL_ERR_HYPERVISOR
+ *      another operating-system facility failed: memfd, sealing, timers,
+ *        signals, seccomp, threads                                        HL_ERR_SYSTEM
+ *      the guest function returned an error                               HL_ERR_GUEST
+ *      the guest aborted / faulted / broke the boundary protocol          HL_ERR_ABORTED,
+ *                                                                         HL_ERR_FAULT,
+ *                                                                         HL_ERR_PROTOCOL
+ *      the call was interrupted, ran out of time, or the guest went
+ *        beyond a per-call limit (hl_config_set_limits)                   HL_ERR_CANCELLED
+ *
+ *  - No global state: any number of sandboxes may live in one process. A sandbox must be
+ *    used by one thread at a time (any thread; it may move between threads). Configurations
+ *    are read-only once a sandbox was created from them and may then be shared by threads.
+ *  - Guests are untrusted. Nothing a guest does makes these functions crash, hang or leak;
+ *    a misbehaving guest ends its call with an error and leaves its sandbox Poisoned. */
 
-/* Result codes: a small closed set. Details are in the last-error text. */
+typedef struct hl_config hl_config;
+typedef struct hl_sandbox hl_sandbox;
+typedef struct hl_host_call hl_host_call;
+typedef struct hl_snapshot hl_snapshot;
+typedef struct hl_pool hl_pool;
+
+/* ---- status and state ---------------------------------------------------------------- */
+
+/* Result codes: a small closed set. Details are in the last-error text. New codes are only
+ * ever appended. */
 typedef enum hl_status {
     HL_OK = 0,
     HL_ERR_INVALID_ARG = 1,   /* bad argument or configuration value */
@@ -45,13 +79,17 @@ typedef enum hl_status {
     HL_ERR_FAULT = 6,         /* the guest faulted (bad memory access, stack overflow, ...); Poisoned */
     HL_ERR_PROTOCOL = 7,      /* the guest broke the boundary protocol; Poisoned */
     HL_ERR_STATE = 8,         /* the sandbox is not Ready (Poisoned or Unrecoverable) */
-    HL_ERR_NO_MEMORY = 9,     /* host allocation failed, or a value does not fit a buffer */
+    HL_ERR_NO_MEMORY = 9,     /* host memory or address space ran out */
     HL_ERR_HYPERVISOR = 10,   /* KVM is missing or an operation on it failed */
     HL_ERR_BAD_GUEST = 11,    /* the guest ELF is malformed or incompatible */
-    HL_ERR_IO = 12,           /* reading a file failed */
+    HL_ERR_IO = 12,           /* reading or writing a file the caller named (guest, snapshot
+                               * file, mapped file, core directory) */
     HL_ERR_CANCELLED = 13,    /* the call was interrupted or ran out of time; Poisoned */
-    HL_ERR_SYSTEM = 14,       /* an operating-system facility failed (memfd, timers, signals, seccomp, threads) */
-    HL_ERR_TOO_LARGE = 15,    /* a value or request exceeds a buffer or limit the configuration sets */
+    HL_ERR_SYSTEM = 14,       /* an operating-system facility other than KVM or a file the
+                               * caller named failed: memfd, sealing, timers, signals,
+                               * seccomp, threads */
+    HL_ERR_TOO_LARGE = 15,    /* a value or request exceeds a buffer or limit the configuration
+                               * sets, e.g. arguments that do not fit the input buffer */
 } hl_status;
 
 /* "HL_OK", "HL_ERR_TYPE", ... */
@@ -63,10 +101,13 @@ typedef enum hl_state {
     HL_STATE_UNRECOVERABLE = 2, /* only hl_sandbox_free works */
 } hl_state;
 
-/* ---- configuration ------------------------------------------------------------------ */
-typedef struct hl_config hl_config;
-typedef struct hl_sandbox hl_sandbox;
-typedef struct hl_host_call hl_host_call;
+/* Text of the last failure on sb (""), or with sb NULL the calling thread's last failed
+ * sandbox creation. Valid until the next call on sb (or creation on this thread). */
+HL_API const char *hl_last_error(const hl_sandbox *sb);
+/* The guest's code for HL_ERR_GUEST and HL_ERR_ABORTED, else 0. */
+HL_API int hl_last_error_code(const hl_sandbox *sb);
+
+/* ---- configuration ------------------------------------------------------------------- */
 
 /* Sizes in bytes; each setter refuses values outside [MIN, MAX] with HL_ERR_INVALID_ARG and
  * a message naming the bound. Sizes are rounded up to whole pages. */
@@ -93,30 +134,6 @@ HL_API hl_status hl_config_set_scratch_size(hl_config *cfg, size_t bytes);
 HL_API hl_status hl_config_set_input_size(hl_config *cfg, size_t bytes);
 HL_API hl_status hl_config_set_output_size(hl_config *cfg, size_t bytes);
 
-/* A host function: called on the thread running hl_call (for a confined sandbox: its worker
- * thread, see hl_config_set_confinement) while the guest waits. args has
- * nargs values matching the registered parameter types (strings and bytes point into memory
- * valid until the function returns). Set *ret to a value of the registered return type
- * (strings/bytes must stay valid until the function returns: use hl_host_call_alloc for
- * memory that lives exactly that long). Return 0 on success; on failure return
- * hl_host_call_error(...): the guest receives the code and message as an error and the
- * sandbox stays Ready. */
-typedef int (*hl_host_fn)(hl_host_call *call, const hl_value *args, int nargs, hl_value *ret);
-
-/* Registers (or replaces) host function `name` with parameter types params[0..nparams) and
- * return type ret. `user` is available to fn as hl_host_call_user(). Must precede the creation
- * of the sandboxes that use it. */
-HL_API hl_status hl_config_register_host_fn(hl_config *cfg, const char *name, hl_type ret,
-                                            const hl_type *params, int nparams, hl_host_fn fn,
-                                            void *user);
-
-HL_API void *hl_host_call_user(hl_host_call *call);
-/* Scratch memory released after the host function returns (NULL if exhausted). */
-HL_API void *hl_host_call_alloc(hl_host_call *call, size_t bytes);
-/* Records an error for the guest; returns code (which must not be 0) for `return`. */
-HL_API int hl_host_call_error(hl_host_call *call, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
 /* Limits per guest call on the host calls a guest makes and on the bytes it prints and logs
  * (defaults: HL_MAX_HOST_CALLS_DEFAULT, HL_MAX_OUTPUT_DEFAULT). A call that goes beyond
  * either fails with HL_ERR_CANCELLED naming the limit, and its sandbox is Poisoned. Abort,
@@ -128,7 +145,7 @@ HL_API hl_status hl_config_set_limits(hl_config *cfg, uint64_t max_host_calls, u
 /* A time limit for every guest call of sandboxes made from cfg, in milliseconds (0, the
  * default: none). A call that runs longer is stopped like hl_sandbox_interrupt does and
  * fails with HL_ERR_CANCELLED ("... timed out after N ms"). */
-HL_API void hl_config_set_timeout(hl_config *cfg, uint64_t ms);
+HL_API hl_status hl_config_set_timeout(hl_config *cfg, uint64_t ms);
 
 /* A time limit for the guest's initialisation (its hl_guest_main, run inside
  * hl_sandbox_new_from_file/_memory) in milliseconds; 0: none. The default,
@@ -137,13 +154,9 @@ HL_API void hl_config_set_timeout(hl_config *cfg, uint64_t ms);
  * stopped and the creation fails with HL_ERR_CANCELLED ("... guest initialisation timed out
  * after N ms"). hl_config_set_timeout does not apply to initialisation. */
 #define HL_INIT_TIMEOUT_DEFAULT 10000u
-HL_API void hl_config_set_init_timeout(hl_config *cfg, uint64_t ms);
+HL_API hl_status hl_config_set_init_timeout(hl_config *cfg, uint64_t ms);
 /* The initialisation time limit of cfg in milliseconds (0 for a NULL cfg). */
 HL_API uint64_t hl_config_init_timeout(const hl_config *cfg);
-
-/* True once the guest call this host function serves was interrupted or timed out; a long
- * host function should then return early. The call ends as cancelled when it returns. */
-HL_API bool hl_host_call_cancelled(hl_host_call *call);
 
 /* A blob the guest can read (hl_guest_init_data), copied now, placed read-only in every
  * sandbox made from cfg, and part of its snapshots. At most HL_INIT_DATA_MAX bytes; len 0
@@ -162,13 +175,13 @@ HL_API hl_status hl_config_map_file(hl_config *cfg, const char *path, const char
 /* Receives what the guest writes to stdout (stream 1) or stderr (stream 2). The default
  * writes both to the host's stdout. */
 typedef void (*hl_print_fn)(void *user, int stream, const char *data, size_t len);
-HL_API void hl_config_set_print(hl_config *cfg, hl_print_fn fn, void *user);
+HL_API hl_status hl_config_set_print(hl_config *cfg, hl_print_fn fn, void *user);
 
 /* Receives guest log records; level is an hl_log_level; msg is NUL-terminated. Without a
  * log function, log records are dropped. */
 typedef void (*hl_log_fn)(void *user, int level, const char *msg, const char *file,
                           uint32_t line);
-HL_API void hl_config_set_log(hl_config *cfg, hl_log_fn fn, void *user);
+HL_API hl_status hl_config_set_log(hl_config *cfg, hl_log_fn fn, void *user);
 
 /* Crash dumps (opt-in, off by default): when a guest call or initialisation ends in a guest
  * fault (HL_ERR_FAULT: bad memory access, stack overflow, invalid instruction, ...), write an
@@ -183,21 +196,19 @@ HL_API void hl_config_set_log(hl_config *cfg, hl_log_fn fn, void *user);
 #define HL_CORE_DIR_MAX 255
 HL_API hl_status hl_config_set_core_dir(hl_config *cfg, const char *dir);
 
-/* Confinement (opt-in, off by default; docs/confinement.md). With on, every sandbox made from
- * cfg gets a worker thread of its own, and each hl_call on it runs there, host functions and
- * print and log functions included, under a seccomp filter: the thread may make only the
- * system calls that running the vCPU needs (ioctl KVM_RUN on its own vCPU, futex, signal
- * return, timers, malloc's anonymous non-executable memory, write to fd 1 when the default
- * print function is used: the list is in docs/confinement.md), plus those declared below.
- * The thread calling hl_call is never confined; it waits for the worker. hl_sandbox_free
- * stops and joins the worker. A system call that is not allowed is not made: it returns -1
- * with errno EPERM, the guest call is cancelled (hl_host_call_cancelled becomes true), and
- * when the host function returns the call fails with HL_ERR_CANCELLED ("call to guest
- * function 'F' stopped: host function 'H' made a system call that is not allowed: openat
- * (257)"); the sandbox is Poisoned (hl_sandbox_restore makes it Ready). The guest's initialisation
- * (inside hl_sandbox_new_from_file/_memory) runs on the worker too; a refused system call
- * there fails the creation. Cannot be combined with
- * hl_config_set_core_dir (creation fails with HL_ERR_INVALID_ARG). Linux x86-64 only. */
+/* Confinement (opt-in, off by default). With on, every sandbox made from cfg gets a worker
+ * thread of its own. Each hl_call on it runs there, host functions and print and log
+ * functions included, and so does the guest's initialisation (inside
+ * hl_sandbox_new_from_file/_memory), under a seccomp filter that allows only the system
+ * calls running the vCPU needs plus those declared below. The thread calling hl_call is
+ * never confined; it waits for the worker. hl_sandbox_free stops and joins the worker. A
+ * system call that is not allowed is not made: it returns -1 with errno EPERM, the guest
+ * call is cancelled (hl_host_call_cancelled becomes true), and when the host function
+ * returns the call fails with HL_ERR_CANCELLED and the sandbox is Poisoned
+ * (hl_sandbox_restore makes it Ready); during initialisation, the creation fails. Cannot
+ * be combined with hl_config_set_core_dir (creation fails with HL_ERR_INVALID_ARG). Linux
+ * x86-64 only. docs/confinement.md has the allowed system calls, the error texts, what
+ * confinement protects against and what it costs. */
 HL_API hl_status hl_config_set_confinement(hl_config *cfg, bool on);
 /* Declares the system calls host function `name` (registered in cfg before) makes, as
  * x86-64 numbers from <sys/syscall.h> (SYS_openat, SYS_read, ...); replaces its earlier
@@ -210,7 +221,37 @@ HL_API hl_status hl_config_set_host_fn_syscalls(hl_config *cfg, const char *name
  * (which also run on the worker). */
 HL_API hl_status hl_config_allow_syscalls(hl_config *cfg, const int *nrs, int n);
 
-/* ---- sandboxes ---------------------------------------------------------------------- */
+/* ---- host functions ------------------------------------------------------------------ */
+
+/* A host function: called on the thread running hl_call (for a confined sandbox: its worker
+ * thread, see hl_config_set_confinement) while the guest waits. args has
+ * nargs values matching the registered parameter types (strings and bytes point into memory
+ * valid until the function returns). Set *ret to a value of the registered return type
+ * (strings/bytes must stay valid until the function returns: use hl_host_call_alloc for
+ * memory that lives exactly that long). Return 0 on success; on failure return
+ * hl_host_call_error(...): the guest receives the code and message as an error and the
+ * sandbox stays Ready. */
+typedef int (*hl_host_fn)(hl_host_call *call, const hl_value *args, int nargs, hl_value *ret);
+
+/* Registers (or replaces) host function `name` with parameter types params[0..nparams) and
+ * return type ret. `user` is available to fn as hl_host_call_user(). Must precede the creation
+ * of the sandboxes that use it. */
+HL_API hl_status hl_config_register_host_fn(hl_config *cfg, const char *name, hl_type ret,
+                                            const hl_type *params, int nparams, hl_host_fn fn,
+                                            void *user);
+
+/* What a host function may use of the call it serves: */
+HL_API void *hl_host_call_user(hl_host_call *call);
+/* Scratch memory released after the host function returns (NULL if exhausted). */
+HL_API void *hl_host_call_alloc(hl_host_call *call, size_t bytes);
+/* Records an error for the guest; returns code (which must not be 0) for `return`. */
+HL_API int hl_host_call_error(hl_host_call *call, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* True once the guest call this host function serves was interrupted or timed out; a long
+ * host function should then return early. The call ends as cancelled when it returns. */
+HL_API bool hl_host_call_cancelled(hl_host_call *call);
+
+/* ---- sandboxes ----------------------------------------------------------------------- */
 
 /* Creates a sandbox from the guest ELF at `path` (or `len` bytes at `elf`): builds its
  * memory, creates the VM, runs the guest's initialisation. On HL_OK *out is a Ready sandbox;
@@ -224,6 +265,25 @@ HL_API void hl_sandbox_free(hl_sandbox *sb);
 
 HL_API hl_state hl_sandbox_state(const hl_sandbox *sb);
 
+/* The guest's functions, as registered by its hl_guest_main. */
+HL_API int hl_sandbox_fn_count(const hl_sandbox *sb);
+/* Describes function i (0 <= i < count): *params points at *nparams types owned by sb. */
+HL_API hl_status hl_sandbox_fn_info(const hl_sandbox *sb, int i, const char **name, hl_type *ret,
+                                    const hl_type **params, int *nparams);
+
+/* ---- calls --------------------------------------------------------------------------- */
+
+/* Calls guest function `name` with args[0..nargs) and expects a value of type ret_type
+ * (HL_VOID for none). On HL_OK *ret holds the value; a string or bytes return points into
+ * memory owned by sb, valid until the next call on sb or its free. Argument count and types
+ * are checked against the guest's registered signature before the guest runs. */
+HL_API hl_status hl_call(hl_sandbox *sb, const char *name, hl_type ret_type, const hl_value *args,
+                         int nargs, hl_value *ret);
+
+/* Sets the time limit for the following calls on sb (0: none), overriding the
+ * configuration's. */
+HL_API hl_status hl_sandbox_set_timeout(hl_sandbox *sb, uint64_t ms);
+
 /* Stops the guest call running in sb, from any thread, promptly: also a guest that spins
  * without ever exiting, and one inside a host function (which may poll
  * hl_host_call_cancelled; the call ends when it returns). The call fails with
@@ -233,31 +293,7 @@ HL_API hl_state hl_sandbox_state(const hl_sandbox *sb);
  * once per process) to kick the thread running the vCPU out of KVM_RUN. */
 HL_API void hl_sandbox_interrupt(hl_sandbox *sb);
 
-/* Sets the time limit for the following calls on sb (0: none), overriding the
- * configuration's. */
-HL_API void hl_sandbox_set_timeout(hl_sandbox *sb, uint64_t ms);
-
-/* Calls guest function `name` with args[0..nargs) and expects a value of type ret_type
- * (HL_VOID for none). On HL_OK *ret holds the value; a string or bytes return points into
- * memory owned by sb, valid until the next call on sb or its free. Argument count and types
- * are checked against the guest's registered signature before the guest runs. */
-HL_API hl_status hl_call(hl_sandbox *sb, const char *name, hl_type ret_type, const hl_value *args,
-                         int nargs, hl_value *ret);
-
-/* Text of the last failure on sb (""), or with sb NULL the calling thread's last failed
- * sandbox creation. Valid until the next call on sb (or creation on this thread). */
-HL_API const char *hl_last_error(const hl_sandbox *sb);
-/* The guest's code for HL_ERR_GUEST and HL_ERR_ABORTED, else 0. */
-HL_API int hl_last_error_code(const hl_sandbox *sb);
-
-/* The guest's functions, as registered by its hl_guest_main. */
-HL_API int hl_sandbox_fn_count(const hl_sandbox *sb);
-/* Describes function i (0 <= i < count): *params points at *nparams types owned by sb. */
-HL_API hl_status hl_sandbox_fn_info(const hl_sandbox *sb, int i, const char **name, hl_type *ret,
-                                  const hl_type **params, int *nparams);
-
-/* ---- snapshots ------------------------------------------------------------------------ */
-typedef struct hl_snapshot hl_snapshot;
+/* ---- snapshots ----------------------------------------------------------------------- */
 
 /* Captures sb's state between calls (memory, vCPU, layout, function tables) as a new
  * snapshot. sb must be Ready. The snapshot keeps only the pages that differ from the state
@@ -290,7 +326,6 @@ HL_API hl_status hl_sandbox_restore(hl_sandbox *sb, hl_snapshot *snap);
 HL_API hl_status hl_sandbox_new_from_snapshot(hl_sandbox **out, hl_snapshot *snap, const hl_config *cfg);
 
 /* ---- pools --------------------------------------------------------------------------- */
-typedef struct hl_pool hl_pool;
 
 /* A pool of sandboxes made from snap with cfg (copied), ready ahead of need so that taking
  * one costs no VM creation. With background, a thread creates them and keeps `size` ready;
@@ -309,6 +344,8 @@ HL_API int hl_pool_ready(hl_pool *pool);
 /* Stops the filler and frees the ready sandboxes. Sandboxes taken out stay valid. */
 HL_API void hl_pool_free(hl_pool *pool);
 
+/* ---- snapshot files ------------------------------------------------------------------ */
+
 /* Saves snap to the file at path (written to a temporary name, then renamed): a versioned
  * header (magic, format and ABI versions, sizes, checksum), the layout, vCPU state and
  * function tables, then the memory image, page-aligned so that loading maps it. On failure
@@ -320,7 +357,10 @@ HL_API hl_status hl_snapshot_save(const hl_snapshot *snap, const char *path);
  * so processes loading the same file share its pages in the page cache. */
 HL_API hl_status hl_snapshot_load(hl_snapshot **out, const char *path);
 
-/* Writes "name(i32, string) -> string" for a signature into buf; returns buf. */
+/* ---- utilities ----------------------------------------------------------------------- */
+
+/* Writes "name(i32, string) -> string" for a signature into buf; returns buf. (The name of
+ * one type: hl_type_name, in hyperlight/value.h.) */
 HL_API char *hl_signature_format(char *buf, size_t len, const char *name, hl_type ret,
                                  const hl_type *params, int nparams);
 

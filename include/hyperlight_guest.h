@@ -35,12 +35,13 @@ typedef int (*hl_guest_fn)(const hl_value *args, int argc, hl_value *ret);
  * then fails sandbox creation with the reason). */
 int hl_guest_register(const char *name, hl_guest_fn fn, hl_type ret, int argc, ...);
 
-/* Calls host function `name` with args[0..argc) expecting ret_type. On success returns 0 and
- * sets *ret (strings/bytes in memory from malloc, which the caller frees with
- * hl_value_free). On failure returns the host's nonzero code (or HL_GUEST_ERR_HOST_FN when
- * the host refused the call: unknown name, wrong types) and hl_host_error() gives the text. */
-int hl_call_host(const char *name, hl_type ret_type, hl_value *ret, const hl_value *args,
-                 int argc);
+/* Calls host function `name` with args[0..nargs) expecting ret_type: the arguments in the
+ * order of the host's hl_call, result last. On success returns 0 and sets *ret
+ * (strings/bytes in memory from malloc, which the caller frees with hl_value_free). On
+ * failure returns the host's nonzero code (or HL_GUEST_ERR_HOST_FN when the host refused
+ * the call: unknown name, wrong types) and hl_host_error() gives the text. */
+int hl_call_host(const char *name, hl_type ret_type, const hl_value *args, int nargs,
+                 hl_value *ret);
 const char *hl_host_error(void);
 void hl_value_free(hl_value *v);
 

@@ -33,7 +33,7 @@ static int host_round_trip(const hl_value *args, int argc, hl_value *ret)
     uint32_t n = args[0].v.u32, sum = 0;
     for (uint32_t i = 0; i < n; i++) {
         hl_value v;
-        int rc = hl_call_host("Nop", HL_I32, &v, NULL, 0);
+        int rc = hl_call_host("Nop", HL_I32, NULL, 0, &v);
         if (rc != 0) return hl_error(rc, "Nop failed: %s", hl_host_error());
         sum += (uint32_t)v.v.i32;
     }
@@ -58,7 +58,7 @@ static int dirty(const hl_value *args, int argc, hl_value *ret)
 static int spin(const hl_value *args, int argc, hl_value *ret)
 {
     hl_value v;
-    int rc = hl_call_host("Spinning", HL_I32, &v, NULL, 0);
+    int rc = hl_call_host("Spinning", HL_I32, NULL, 0, &v);
     if (rc != 0) return hl_error(rc, "Spinning failed: %s", hl_host_error());
     for (;;) __asm__ volatile("" ::: "memory"); /* no exit, ever */
 }
@@ -66,7 +66,7 @@ static int spin(const hl_value *args, int argc, hl_value *ret)
 static int call_slow(const hl_value *args, int argc, hl_value *ret)
 {
     hl_value v;
-    int rc = hl_call_host("Slow", HL_I32, &v, NULL, 0);
+    int rc = hl_call_host("Slow", HL_I32, NULL, 0, &v);
     if (rc != 0) return hl_error(rc, "Slow failed: %s", hl_host_error());
     *ret = v;
     return 0;

@@ -23,7 +23,7 @@ static int add(const hl_value *args, int argc, hl_value *ret)
 static int say_hello(const hl_value *args, int argc, hl_value *ret)
 {
     hl_value day;
-    int rc = hl_call_host("GetWeekday", HL_STRING, &day, NULL, 0);
+    int rc = hl_call_host("GetWeekday", HL_STRING, NULL, 0, &day);
     if (rc != 0) return hl_error(rc, "GetWeekday failed: %s", hl_host_error());
     size_t n = strlen(hl_value_str(&args[0])) + strlen(hl_value_str(&day)) + 32;
     char *s = hl_ret_alloc(n);

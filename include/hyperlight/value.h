@@ -8,6 +8,16 @@
 
 #include "abi.h"
 
+/* HL_API marks the functions libhyperlight exports: default visibility while the library
+ * itself is built (HL_BUILDING_LIBRARY), empty for everyone else. */
+#ifndef HL_API
+#if defined(HL_BUILDING_LIBRARY)
+#define HL_API __attribute__((visibility("default")))
+#else
+#define HL_API
+#endif
+#endif
+
 /* A typed value. For HL_STRING, `str` is NUL-terminated and `len` excludes the NUL; for
  * HL_BYTES, `buf`/`len` describe the bytes. Who owns the pointed-to memory is said by the
  * function that hands the value over. */
@@ -58,6 +68,6 @@ static inline hl_value hl_bytes(const void *p, size_t n)
 static inline const char *hl_value_str(const hl_value *v) { return (const char *)v->v.buf.ptr; }
 
 /* "i32", "string", ...; "?" for an invalid type. */
-const char *hl_type_name(int type);
+HL_API const char *hl_type_name(hl_type type);
 
 #endif

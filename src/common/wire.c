@@ -451,7 +451,7 @@ bool hl_stack_peek(const uint8_t *buf, size_t top, hl_rec *rec, const char **why
     return *why == NULL;
 }
 
-__attribute__((visibility("default"))) const char *hl_type_name(int type)
+__attribute__((visibility("default"))) const char *hl_type_name(hl_type type)
 {
     static const char *const names[] = { "void", "i32", "u32", "i64",    "u64",
                                          "f32",  "f64", "bool", "string", "bytes" };

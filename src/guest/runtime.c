@@ -406,12 +406,12 @@ struct call_ctx {
     const char *name;
     hl_type ret;
     const hl_value *args;
-    int argc;
+    int nargs;
 };
 static void enc_call(hl_writer *w, const void *c)
 {
     const struct call_ctx *k = c;
-    hl_encode_call(w, k->name, k->ret, k->args, k->argc);
+    hl_encode_call(w, k->name, k->ret, k->args, k->nargs);
 }
 
 const char *hl_host_error(void) { return host_err; }
@@ -425,16 +425,16 @@ void hl_value_free(hl_value *v)
     }
 }
 
-int hl_call_host(const char *name, hl_type ret_type, hl_value *ret, const hl_value *args, int argc)
+int hl_call_host(const char *name, hl_type ret_type, const hl_value *args, int nargs, hl_value *ret)
 {
-    struct call_ctx k = { name, ret_type, args, argc };
+    struct call_ctx k = { name, ret_type, args, nargs };
     uint64_t top;
     hl_rec rec;
     hl_reader r;
     hl_msg_result res;
     const char *why = NULL;
     host_err[0] = 0;
-    if (!name || !ret || argc < 0 || argc > HL_MAX_ARGS || (argc && !args)) {
+    if (!name || !ret || nargs < 0 || nargs > HL_MAX_ARGS || (nargs && !args)) {
         snprintf(host_err, sizeof host_err, "hl_call_host: invalid arguments");
         return HL_GUEST_ERR_HOST_FN;
     }

@@ -212,30 +212,40 @@ hl_status hl_config_set_limits(hl_config *cfg, uint64_t max_host_calls, uint64_t
     return HL_OK;
 }
 
-void hl_config_set_timeout(hl_config *cfg, uint64_t ms)
+hl_status hl_config_set_timeout(hl_config *cfg, uint64_t ms)
 {
-    if (cfg) cfg->timeout_ms = ms;
+    if (!cfg) return HL_ERR_INVALID_ARG;
+    cfg->timeout_ms = ms;
+    cfg->err[0] = 0;
+    return HL_OK;
 }
 
-void hl_config_set_init_timeout(hl_config *cfg, uint64_t ms)
+hl_status hl_config_set_init_timeout(hl_config *cfg, uint64_t ms)
 {
-    if (cfg) cfg->init_timeout_ms = ms;
+    if (!cfg) return HL_ERR_INVALID_ARG;
+    cfg->init_timeout_ms = ms;
+    cfg->err[0] = 0;
+    return HL_OK;
 }
 
 uint64_t hl_config_init_timeout(const hl_config *cfg) { return cfg ? cfg->init_timeout_ms : 0; }
 
-void hl_config_set_print(hl_config *cfg, hl_print_fn fn, void *user)
+hl_status hl_config_set_print(hl_config *cfg, hl_print_fn fn, void *user)
 {
-    if (!cfg) return;
+    if (!cfg) return HL_ERR_INVALID_ARG;
     cfg->print = fn;
     cfg->print_user = user;
+    cfg->err[0] = 0;
+    return HL_OK;
 }
 
-void hl_config_set_log(hl_config *cfg, hl_log_fn fn, void *user)
+hl_status hl_config_set_log(hl_config *cfg, hl_log_fn fn, void *user)
 {
-    if (!cfg) return;
+    if (!cfg) return HL_ERR_INVALID_ARG;
     cfg->log = fn;
     cfg->log_user = user;
+    cfg->err[0] = 0;
+    return HL_OK;
 }
 
 hl_status hl_config_set_core_dir(hl_config *cfg, const char *dir)

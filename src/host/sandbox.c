@@ -289,9 +289,11 @@ void hl_sandbox_free(hl_sandbox *sb)
 }
 
 hl_state hl_sandbox_state(const hl_sandbox *sb) { return sb ? sb->state : HL_STATE_UNRECOVERABLE; }
-void hl_sandbox_set_timeout(hl_sandbox *sb, uint64_t ms)
+hl_status hl_sandbox_set_timeout(hl_sandbox *sb, uint64_t ms)
 {
-    if (sb) sb->timeout_ms = ms;
+    if (!sb) return HL_ERR_INVALID_ARG;
+    sb->timeout_ms = ms;
+    return HL_OK;
 }
 uint64_t hl_sandbox_exit_count(const hl_sandbox *sb) { return sb ? sb->exits : 0; }
 uint64_t hl_sandbox_pt_repairs(const hl_sandbox *sb) { return sb ? sb->pt_repairs : 0; }

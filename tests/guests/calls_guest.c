@@ -72,7 +72,7 @@ static int mixed16(const hl_value *a, int argc, hl_value *ret)
 static int forward(const char *host, const hl_value *args, int argc, hl_value *ret)
 {
     hl_value r;
-    int rc = hl_call_host(host, ret->type, &r, args, argc);
+    int rc = hl_call_host(host, ret->type, args, argc, &r);
     if (rc != 0) return hl_error(rc, "%s: %s", host, hl_host_error());
     *ret = r;
     return 0;
@@ -84,7 +84,7 @@ static int forward_buf(const char *host, const hl_value *args, int argc, hl_valu
     hl_value r;
     size_t len;
     char *p;
-    int rc = hl_call_host(host, ret->type, &r, args, argc);
+    int rc = hl_call_host(host, ret->type, args, argc, &r);
     if (rc != 0) return hl_error(rc, "%s: %s", host, hl_host_error());
     len = r.v.buf.len;
     p = hl_ret_alloc(len + 1);
@@ -112,7 +112,7 @@ static int host_void(const hl_value *a, int n, hl_value *ret)
     hl_value r;
     int ok = 0;
     for (int i = 0; i < 2; i++) {
-        int rc = hl_call_host("HostVoid", HL_VOID, &r, NULL, 0);
+        int rc = hl_call_host("HostVoid", HL_VOID, NULL, 0, &r);
         if (rc != 0) return hl_error(rc, "HostVoid: %s", hl_host_error());
         if (r.type == HL_VOID) ok++;
     }
@@ -147,7 +147,7 @@ static int describe_host(int rc, const hl_value *v, hl_value *ret)
 static int call_host_fail(const hl_value *a, int n, hl_value *ret)
 {
     hl_value r;
-    int rc = hl_call_host("HostFail", HL_I32, &r, a, 1);
+    int rc = hl_call_host("HostFail", HL_I32, a, 1, &r);
     return describe_host(rc, &r, ret);
 }
 
@@ -157,27 +157,27 @@ static int call_host_bad(const hl_value *a, int n, hl_value *ret)
     hl_value r = hl_void(), args[2] = { hl_str("x"), hl_i32(5) };
     int rc;
     switch (a[0].v.i32) {
-    case 0: rc = hl_call_host("NoSuchHostFn", HL_I32, &r, NULL, 0); break;
-    case 1: rc = hl_call_host("HostI32", HL_I32, &r, args, 1); break;          /* string for i32 */
-    case 2: rc = hl_call_host("HostI32", HL_I32, &r, args + 1, 0); break;      /* no argument */
-    case 3: rc = hl_call_host("HostI32", HL_STRING, &r, args + 1, 1); break;   /* wrong return type */
-    case 4: rc = hl_call_host("HostWrongRet", HL_I32, &r, NULL, 0); break;     /* host sets a string */
-    case 5: rc = hl_call_host("HostRawFail", HL_I32, &r, NULL, 0); break;      /* no message */
+    case 0: rc = hl_call_host("NoSuchHostFn", HL_I32, NULL, 0, &r); break;
+    case 1: rc = hl_call_host("HostI32", HL_I32, args, 1, &r); break;          /* string for i32 */
+    case 2: rc = hl_call_host("HostI32", HL_I32, args + 1, 0, &r); break;      /* no argument */
+    case 3: rc = hl_call_host("HostI32", HL_STRING, args + 1, 1, &r); break;   /* wrong return type */
+    case 4: rc = hl_call_host("HostWrongRet", HL_I32, NULL, 0, &r); break;     /* host sets a string */
+    case 5: rc = hl_call_host("HostRawFail", HL_I32, NULL, 0, &r); break;      /* no message */
     case 6: {                                                                  /* result too large */
         hl_value big = hl_u32(300000);
-        rc = hl_call_host("HostBig", HL_BYTES, &r, &big, 1);
+        rc = hl_call_host("HostBig", HL_BYTES, &big, 1, &r);
         break;
     }
-    case 8: rc = hl_call_host("HostNulString", HL_STRING, &r, NULL, 0); break; /* "a\0b" */
+    case 8: rc = hl_call_host("HostNulString", HL_STRING, NULL, 0, &r); break; /* "a\0b" */
     case 9: { /* more arguments than a call can carry */
         hl_value many[HL_MAX_ARGS + 1];
         for (int i = 0; i <= HL_MAX_ARGS; i++) many[i] = hl_i32(i);
-        rc = hl_call_host("HostI32", HL_I32, &r, many, HL_MAX_ARGS + 1);
+        rc = hl_call_host("HostI32", HL_I32, many, HL_MAX_ARGS + 1, &r);
         break;
     }
     case 7: { /* a valid call after the failures: the channel still works */
         hl_value v = hl_i32(41);
-        rc = hl_call_host("HostI32", HL_I32, &r, &v, 1);
+        rc = hl_call_host("HostI32", HL_I32, &v, 1, &r);
         break;
     }
     default: return hl_error(1, "unknown mode %d", (int)a[0].v.i32);
@@ -191,7 +191,7 @@ static int host_big_sum(const hl_value *a, int n, hl_value *ret)
 {
     hl_value r;
     char *s;
-    int rc = hl_call_host("HostBig", HL_BYTES, &r, a, 1);
+    int rc = hl_call_host("HostBig", HL_BYTES, a, 1, &r);
     if (rc != 0) return hl_error(rc, "HostBig: %s", hl_host_error());
     s = hl_ret_alloc(64);
     if (!s) return hl_error(HL_GUEST_ERR_OUT_OF_MEMORY, "out of memory");
@@ -323,7 +323,7 @@ static int print_around_host(const hl_value *a, int n, hl_value *ret)
     printf("before;");
     HL_DEBUG("log before");
     fprintf(stderr, "err before;");
-    rc = hl_call_host("HostMark", HL_VOID, &r, NULL, 0);
+    rc = hl_call_host("HostMark", HL_VOID, NULL, 0, &r);
     if (rc != 0) return hl_error(rc, "HostMark: %s", hl_host_error());
     printf("after;");
     return 0;

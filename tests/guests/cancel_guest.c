@@ -21,7 +21,7 @@ static int host_loop(const hl_value *a, int n, hl_value *r)
 {
     for (;;) {
         hl_value v;
-        int rc = hl_call_host("Noop", HL_I32, &v, NULL, 0);
+        int rc = hl_call_host("Noop", HL_I32, NULL, 0, &v);
         if (rc) return hl_error(rc, "Noop failed: %s", hl_host_error());
     }
 }
@@ -29,7 +29,7 @@ static int host_loop(const hl_value *a, int n, hl_value *r)
 static int call_slow(const hl_value *a, int n, hl_value *r)
 {
     hl_value v;
-    int rc = hl_call_host("Slow", HL_I32, &v, NULL, 0);
+    int rc = hl_call_host("Slow", HL_I32, NULL, 0, &v);
     if (rc) return hl_error(rc, "Slow failed: %s", hl_host_error());
     *r = v;
     return 0;

@@ -12,7 +12,7 @@ static int get(const hl_value *a, int n, hl_value *r)
 void hl_guest_main(void)
 {
     hl_value v;
-    if (hl_call_host("InitHook", HL_I32, &v, NULL, 0) != 0) hl_abort(1, "InitHook failed: %s", hl_host_error());
+    if (hl_call_host("InitHook", HL_I32, NULL, 0, &v) != 0) hl_abort(1, "InitHook failed: %s", hl_host_error());
     from_init = v.v.i32;
     hl_guest_register("FromInit", get, HL_I32, 0);
 }

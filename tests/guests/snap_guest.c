@@ -73,7 +73,7 @@ static int crash(const hl_value *a, int n, hl_value *r)
 static int call_host(const hl_value *a, int n, hl_value *r)
 {
     hl_value v;
-    int rc = hl_call_host("Twice", HL_I32, &v, a, 1);
+    int rc = hl_call_host("Twice", HL_I32, a, 1, &v);
     if (rc) return hl_error(rc, "%s", hl_host_error());
     *r = v;
     return 0;

@@ -940,6 +940,8 @@ static void test_config(void)
 
     hl_config_free(NULL);
     CHECK_STR(hl_config_error(NULL), "no configuration");
+    CHECK_INT(hl_config_set_print(NULL, NULL, NULL), HL_ERR_INVALID_ARG);
+    CHECK_INT(hl_config_set_log(NULL, NULL, NULL), HL_ERR_INVALID_ARG);
 }
 
 /* ---- creation ---- */
@@ -1173,6 +1175,10 @@ static void test_fn_table(hl_sandbox *sb)
     CHECK_STR(hl_status_name(HL_ERR_TYPE), "HL_ERR_TYPE");
     CHECK_STR(hl_status_name(HL_ERR_CANCELLED), "HL_ERR_CANCELLED");
     CHECK_STR(hl_status_name((hl_status)99), "HL_ERR_?");
+    /* status numbers are fixed: new ones are appended */
+    CHECK_INT(HL_ERR_CANCELLED, 13);
+    CHECK_INT(HL_ERR_SYSTEM, 14);
+    CHECK_INT(HL_ERR_TOO_LARGE, 15);
 }
 
 /* ---- state ---- */

@@ -83,12 +83,14 @@ static void test_init_timeout(void)
     CHECK_INT(HL_INIT_TIMEOUT_DEFAULT, 10000);
     CHECK_INT(hl_config_init_timeout(cfg), HL_INIT_TIMEOUT_DEFAULT);
     CHECK_INT(hl_config_init_timeout(NULL), 0);
-    hl_config_set_init_timeout(NULL, 5); /* a no-op */
+    CHECK_INT(hl_config_set_init_timeout(NULL, 5), HL_ERR_INVALID_ARG);
+    CHECK_INT(hl_config_set_timeout(NULL, 5), HL_ERR_INVALID_ARG);
+    CHECK_INT(hl_sandbox_set_timeout(NULL, 5), HL_ERR_INVALID_ARG);
     CHECK_INT(hl_config_set_init_data(cfg, "spin", 4), HL_OK);
 
     /* a configured limit; the call limit does not apply to initialisation */
-    hl_config_set_init_timeout(cfg, 50);
-    hl_config_set_timeout(cfg, 1);
+    CHECK_INT(hl_config_set_init_timeout(cfg, 50), HL_OK);
+    CHECK_INT(hl_config_set_timeout(cfg, 1), HL_OK);
     CHECK_INT(hl_config_init_timeout(cfg), 50);
     t0 = test_now_ms();
     CHECK_INT(hl_sandbox_new_from_file(&sb, guest, cfg), HL_ERR_CANCELLED);
@@ -181,7 +183,7 @@ int main(void)
     CHECK_INT(count(sb), 1);
 
     /* time limits: per sandbox, then from the configuration */
-    hl_sandbox_set_timeout(sb, 100);
+    CHECK_INT(hl_sandbox_set_timeout(sb, 100), HL_OK);
     double t0 = test_now_ms();
     CHECK_INT(hl_call(sb, "Spin", HL_VOID, NULL, 0, &r), HL_ERR_CANCELLED);
     double took = test_now_ms() - t0;

@@ -597,8 +597,8 @@ static void test_values(void)
     CHECK_STR(hl_type_name(HL_I32), "i32");
     CHECK_STR(hl_type_name(HL_STRING), "string");
     CHECK_STR(hl_type_name(HL_BYTES), "bytes");
-    CHECK_STR(hl_type_name(10), "?");
-    CHECK_STR(hl_type_name(-1), "?");
+    CHECK_STR(hl_type_name((hl_type)10), "?");
+    CHECK_STR(hl_type_name((hl_type)-1), "?");
 }
 
 /* ---- CALL --------------------------------------------------------------------------------- */

@@ -299,7 +299,9 @@ static hl_status check_call(hl_sandbox *sb, const char *name, hl_type ret_type, 
             return hl_fail(sb, HL_ERR_NOT_FOUND, "guest function '%s' not found", name);
         sb->last_fn = fn;
     }
-    if (hl_args_check(msg, sizeof msg, "guest", name, fn->params, fn->nparams, args, nargs))
+    bool match = nargs == fn->nparams;
+    for (int i = 0; match && i < nargs; i++) match = args[i].type == fn->params[i];
+    if (!match && hl_args_check(msg, sizeof msg, "guest", name, fn->params, fn->nparams, args, nargs))
         return hl_fail(sb, HL_ERR_TYPE, "%s", msg);
     if (ret_type != fn->ret)
         return hl_fail(sb, HL_ERR_TYPE, "guest function '%s' returns %s, not %s", name, hl_type_name(fn->ret),

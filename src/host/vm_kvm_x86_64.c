@@ -278,10 +278,13 @@ int hl_kvm_run_once(hl_vm *vm)
 {
     struct selectors host, now;
     selectors_read(&host);
-    int rc = ioctl(vm->vcpufd, KVM_RUN, 0), saved_errno = errno;
+    int rc = ioctl(vm->vcpufd, KVM_RUN, 0), saved_errno;
     selectors_read(&now);
-    if (memcmp(&now, &host, sizeof now) != 0) selectors_put_back(&host, &now);
-    errno = saved_errno;
+    if (__builtin_expect(memcmp(&now, &host, sizeof now) != 0, 0)) {
+        saved_errno = errno;
+        selectors_put_back(&host, &now);
+        errno = saved_errno;
+    }
     return rc;
 }
 

@@ -32,9 +32,6 @@
  * them alike. Afterwards, one counting pass reads the kvm tracepoints (kvm_exit,
  * kvm_userspace_exit, kvm_emulate_insn, ...) and the ioctl syscalls of this thread per call.
  *
- * Build with EXTRA_CFLAGS=-DHL_BENCH_NO_SNAPFILE while hl_snapshot_save/load (snapfile.c)
- * are not in the library: the snapshot-file row then says n/a.
- *
  * usage: hyperlight-bench [--guest PATH] [--out DIR] [--rounds N] [--no-json] */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -930,9 +927,6 @@ static uint64_t sample_pool_fresh(bench *b, span *sp)
 
 static uint64_t sample_load(bench *b, span *sp)
 {
-#ifdef HL_BENCH_NO_SNAPFILE
-    die("snapshot files are switched off (HL_BENCH_NO_SNAPFILE)");
-#else
     hl_snapshot *s = NULL;
     hl_sandbox *sb = NULL;
     hl_value ret;
@@ -953,7 +947,6 @@ static uint64_t sample_load(bench *b, span *sp)
     hl_sandbox_free(sb);
     hl_snapshot_free(s);
     return t;
-#endif
 }
 
 /* ---- processes, for comparison ---- */
@@ -1878,16 +1871,12 @@ int main(int argc, char **argv)
     if (hl_sandbox_new_from_snapshot(&b.sbi, b.snap, b.cfg) != HL_OK)
         die("hl_sandbox_new_from_snapshot: %s", hl_last_error(NULL));
     hl_sandbox_set_timeout(b.sbi, INTR_TIMEOUT_MS); /* a guard: an interrupt that never lands fails the run */
-#ifdef HL_BENCH_NO_SNAPFILE
-    rows[R_LOAD_CALL].err = "n/a: snapshot files switched off (built with -DHL_BENCH_NO_SNAPFILE)";
-#else
     snprintf(b.snapfile, sizeof b.snapfile, "%s/snapshot.hls", b.tmpdir);
     if (hl_snapshot_save(b.snap, b.snapfile) != HL_OK) {
         char *msg;
         if (asprintf(&msg, "n/a: hl_snapshot_save failed: %s", hl_last_error(NULL)) < 0) die("out of memory");
         rows[R_LOAD_CALL].err = msg;
     }
-#endif
 
     /* ---- warm-up: first exits (the VIF wrmsr), page faults in guest and host memory ---- */
     for (int i = 0; i < 200; i++) floor_exit(&b.fl);

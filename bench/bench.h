@@ -35,6 +35,8 @@ extern const uint32_t dirty_n[NDIRTY]; /* 0, 1, 16, DIRTY_MAX_PAGES */
 #define INTR_TIMEOUT_MS 5000  /* guard: an interrupt that does not land fails the run */
 #define SPIN_DELAY_NS 300000u /* from Spin() saying it starts to the interrupt */
 #define SLOW_DELAY_NS 50000u  /* from Slow() starting to the interrupt */
+#define INSNS_CALLS_FEW 100   /* host instructions: Echo calls of the two runs under callgrind */
+#define INSNS_CALLS_MANY 1100
 
 /* ---- targets (the issues') ---- */
 #define TARGET_EMPTY_VS_FLOOR 1.3
@@ -43,6 +45,7 @@ extern const uint32_t dirty_n[NDIRTY]; /* 0, 1, 16, DIRTY_MAX_PAGES */
 #define TARGET_POOLED_NEW_CALL_US 50.0   /* pooled new sandbox + first call */
 #define TARGET_UNPOOLED_VS_FRESH_VM 1.2  /* unpooled new sandbox + first call / fresh VM */
 #define TARGET_RSS_PER_SANDBOX_KIB 128.0 /* per extra idle sandbox */
+#define TARGET_INSNS_PER_ECHO 1200.0     /* host instructions per warm Echo("hello") call */
 
 /* ---- the rows ---- */
 enum {
@@ -118,6 +121,25 @@ typedef struct memres {
     double per[NMEM];   /* kB per extra sandbox; below -0.5e9: not available */
 } memres;
 
+/* ---- host instructions per warm Echo call (insns.c) ---- */
+#define INSNS_TOP 15
+typedef struct insns_fn {
+    char name[160];     /* function [object] */
+    double per_call;    /* self instructions per call: (many - few) / (INSNS_CALLS_MANY - INSNS_CALLS_FEW) */
+} insns_fn;
+
+typedef struct insns_res {
+    bool ok;
+    char err[512];      /* !ok: why not measured */
+    char guest[PATH_MAX];
+    uint64_t total[2];  /* Ir totals of the runs with INSNS_CALLS_FEW and INSNS_CALLS_MANY calls */
+    double per_call;
+    int ntop;
+    insns_fn top[INSNS_TOP];
+    double top_other;   /* the rest of per_call */
+    char top_err[256];  /* why there is no breakdown ("": there is) */
+} insns_res;
+
 /* ---- the benchmark's state ---- */
 struct bench {
     const char *guest;
@@ -162,7 +184,8 @@ struct bench {
     pid_t worker_tid;        /* sbc's worker thread (0: unknown), for its counters */
     bool ctr_ok;             /* the counting pass had its counters */
     memres mem;
-    char tmpdir[64];         /* static binary and snapshot file */
+    insns_res insns;
+    char tmpdir[64];         /* static binary, snapshot file, callgrind files */
     char static_bin[PATH_MAX], bwrap[PATH_MAX], snapfile[PATH_MAX];
     const char *static_how;  /* how the static binary was made */
 };
@@ -204,6 +227,13 @@ int host_slow(hl_host_call *call, const hl_value *args, int nargs, hl_value *ret
 /* ---- mem.c ---- */
 void measure_memory(bench *b, memres *m);
 const char *mem_json_name(int i);
+
+/* ---- insns.c: host instructions per warm Echo call, under valgrind --tool=callgrind ---- */
+/* Measures into b->insns (b->insns.guest: the guest with Echo); callgrind files in dir. */
+void insns_measure(bench *b, const char *dir);
+void insns_print(const insns_res *m, bool top);
+/* The hidden mode valgrind runs: argv = { exe, "--insns-child", N, GUEST }. */
+int insns_child(int argc, char **argv);
 
 /* ---- report.c: statistics, targets, the table and the JSON file ---- */
 void report(bench *b, int rounds, const char *out_dir, bool json);

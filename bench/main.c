@@ -28,6 +28,8 @@
  * Seccomp confinement (hl_config_set_confinement): the empty call and the host call round trip
  * on a confined sandbox of the same guest (its calls run on a worker thread under a seccomp
  * allowlist), each against the unconfined row measured in the same rounds
+ * Host instructions per warm Echo("hello") call, counted by valgrind --tool=callgrind in a
+ * re-run of this program (insns.c); --insns measures only that, and shows where they go.
  * All rows are measured in interleaved rounds so the noise of the shared cores hits each of
  * them alike. Afterwards, one counting pass reads the kvm tracepoints (kvm_exit,
  * kvm_userspace_exit, kvm_emulate_insn, ...) and the ioctl syscalls of this thread per call.
@@ -37,11 +39,13 @@
  * bench.h); setup and teardown are per part, not per row, because rows share what they measure
  * (one snapshot serves eleven rows, one sandbox five) and because the order matters (the
  * process helper is forked before any VM exists). The parts: calls.c, snapshots.c, spawn.c,
- * intr.c and mem.c; report.c prints and writes the results; stats.c, perf.c and
+ * intr.c, mem.c and insns.c; report.c prints and writes the results; stats.c, perf.c and
  * util.c are the tools; floor.c builds the floor VMs and is the one file that sees the
  * library's internals.
  *
- * usage: hyperlight-bench [--guest PATH] [--out DIR] [--rounds N] [--no-json] */
+ * usage: hyperlight-bench [--guest PATH] [--out DIR] [--rounds N] [--no-json] [--no-insns]
+ *        hyperlight-bench --insns [--echo-guest PATH] [--insns-out DIR]
+ * (and the hidden mode valgrind runs: hyperlight-bench --insns-child N GUEST, insns.c) */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
@@ -252,26 +256,34 @@ static void cleanup_tmp(bench *b)
 
 /* ---- options ---- */
 typedef struct options {
-    const char *out_dir;
+    const char *out_dir, *insns_out;
     int rounds;
-    bool json;
+    bool json, insns, insns_only;
 } options;
 
 static void usage(const char *argv0)
 {
-    fprintf(stderr, "usage: %s [--guest PATH] [--out DIR] [--rounds N] [--no-json]\n", argv0);
+    fprintf(stderr,
+            "usage: %s [--guest PATH] [--out DIR] [--rounds N] [--no-json] [--no-insns]\n"
+            "       %s --insns [--echo-guest PATH] [--insns-out DIR]\n",
+            argv0, argv0);
     exit(2);
 }
 
 static void parse_options(int argc, char **argv, options *o, bench *b)
 {
     static char guest_buf[PATH_MAX], out_buf[PATH_MAX];
-    *o = (options){ .rounds = DEFAULT_ROUNDS, .json = true };
+    *o = (options){ .rounds = DEFAULT_ROUNDS, .json = true, .insns = true };
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--guest") == 0 && i + 1 < argc) b->guest = argv[++i];
         else if (strcmp(argv[i], "--out") == 0 && i + 1 < argc) o->out_dir = argv[++i];
         else if (strcmp(argv[i], "--rounds") == 0 && i + 1 < argc) o->rounds = atoi(argv[++i]);
         else if (strcmp(argv[i], "--no-json") == 0) o->json = false;
+        else if (strcmp(argv[i], "--no-insns") == 0) o->insns = false;
+        else if (strcmp(argv[i], "--insns") == 0) o->insns_only = true;
+        else if (strcmp(argv[i], "--echo-guest") == 0 && i + 1 < argc)
+            snprintf(b->insns.guest, sizeof b->insns.guest, "%s", argv[++i]);
+        else if (strcmp(argv[i], "--insns-out") == 0 && i + 1 < argc) o->insns_out = argv[++i];
         else usage(argv[0]);
     }
     if (o->rounds < 1) die("--rounds must be at least 1");
@@ -280,6 +292,12 @@ static void parse_options(int argc, char **argv, options *o, bench *b)
         b->guest = exe_relative(guest_buf, sizeof guest_buf, "../tests/guests/bench_guest.elf")
                        ? guest_buf
                        : "build/tests/guests/bench_guest.elf";
+    }
+    if (!b->insns.guest[0]) {
+        /* build/bin/hyperlight-bench -> build/guests/demo.elf (which has Echo) */
+        char demo[PATH_MAX];
+        if (!exe_relative(demo, sizeof demo, "../guests/demo.elf") || !realpath(demo, b->insns.guest))
+            snprintf(b->insns.guest, sizeof b->insns.guest, "build/guests/demo.elf");
     }
     if (!o->out_dir) {
         struct stat st;
@@ -291,16 +309,34 @@ static void parse_options(int argc, char **argv, options *o, bench *b)
     }
 }
 
+/* --insns: only the host instructions per Echo call, and where they go. */
+static int insns_only(bench *b, const options *o)
+{
+    insns_measure(b, o->insns_out ? o->insns_out : b->tmpdir);
+    insns_print(&b->insns, true);
+    if (o->insns_out && b->insns.ok)
+        printf("callgrind files: %s/callgrind.echo.%d and .%d (callgrind_annotate reads them)\n", o->insns_out,
+               INSNS_CALLS_FEW, INSNS_CALLS_MANY);
+    return b->insns.ok ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
     static bench b;
     options o;
     uint64_t t_start = now_ns();
+    int rc = 0;
 
+    if (argc > 1 && strcmp(argv[1], "--insns-child") == 0) return insns_child(argc, argv);
     parse_options(argc, argv, &o, &b);
     b.pvm = floor_kvm_is_pvm();
     snprintf(b.tmpdir, sizeof b.tmpdir, "/tmp/hyperlight-bench-XXXXXX");
     if (!mkdtemp(b.tmpdir)) die("mkdtemp: %s", strerror(errno));
+    if (o.insns_only) {
+        rc = insns_only(&b, &o);
+        cleanup_tmp(&b);
+        return rc;
+    }
     rows_init();
 
     for (int i = 0; i < NPARTS; i++) parts[i].setup(&b);
@@ -313,6 +349,8 @@ int main(int argc, char **argv)
     counting_pass(&b);
     pools_free(&b); /* first: no filler thread at work during the memory figure */
     measure_memory(&b, &b.mem);
+    if (o.insns) insns_measure(&b, o.insns_out ? o.insns_out : b.tmpdir);
+    else snprintf(b.insns.err, sizeof b.insns.err, "switched off (--no-insns)");
 
     report(&b, o.rounds, o.out_dir, o.json);
     printf("total time: %.1f s\n", (double)(now_ns() - t_start) / 1e9);
@@ -321,5 +359,5 @@ int main(int argc, char **argv)
         if (parts[i].teardown) parts[i].teardown(&b);
     for (int r = 0; r < NROWS; r++) samples_free(&rows[r].s);
     cleanup_tmp(&b);
-    return 0;
+    return rc;
 }

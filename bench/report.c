@@ -20,7 +20,7 @@ typedef struct target {
     double margin; /* rounding margin for whole-number counts */
 } target;
 
-#define MAX_TARGETS (4 + NDIRTY + 3)
+#define MAX_TARGETS (4 + NDIRTY + 4)
 
 typedef struct rep {
     bench *b;
@@ -144,6 +144,10 @@ static void make_targets(rep *R)
     t[nt++] = (target){ "rss_per_idle_sandbox_kib",
                         "resident memory (RssAnon + RssFile) per extra idle sandbox <= 128 KiB", rss_user,
                         TARGET_RSS_PER_SANDBOX_KIB, true, rss_user > -0.5, false, 0 };
+    t[nt++] = (target){ "host_insns_per_echo_call",
+                        "host instructions per warm Echo(\"hello\") call <= 1200 (valgrind --tool=callgrind: "
+                        "(1100 calls - 100 calls) / 1000)",
+                        b->insns.per_call, TARGET_INSNS_PER_ECHO, true, b->insns.ok, false, 0 };
     for (int i = 0; i < nt; i++)
         if (t[i].known)
             t[i].pass = t[i].at_most ? t[i].value <= t[i].limit + t[i].margin : t[i].value >= t[i].limit;
@@ -263,6 +267,27 @@ static void json_row(FILE *f, int r, const rep *R)
     fprintf(f, "}%s\n", r + 1 < NROWS ? "," : "");
 }
 
+static void json_insns(FILE *f, const insns_res *m)
+{
+    fprintf(f, "  \"host_insns_per_echo_call\": {\"tool\": \"valgrind --tool=callgrind\", \"guest\": ");
+    json_str(f, m->guest);
+    fprintf(f, ", \"calls\": [%d, %d]", INSNS_CALLS_FEW, INSNS_CALLS_MANY);
+    if (!m->ok) {
+        fprintf(f, ", \"value\": null, \"error\": ");
+        json_str(f, m->err);
+        fprintf(f, "},\n");
+        return;
+    }
+    fprintf(f, ", \"totals\": [%" PRIu64 ", %" PRIu64 "], \"value\": %.1f, \"top_self\": [", m->total[0], m->total[1],
+            m->per_call);
+    for (int i = 0; i < m->ntop; i++) {
+        fprintf(f, "%s{\"function\": ", i ? ", " : "");
+        json_str(f, m->top[i].name);
+        fprintf(f, ", \"per_call\": %.1f}", m->top[i].per_call);
+    }
+    fprintf(f, "], \"other_per_call\": %.1f},\n", m->top_other);
+}
+
 static void write_json(const char *path, const rep *R)
 {
     const bench *b = R->b;
@@ -288,7 +313,9 @@ static void write_json(const char *path, const rep *R)
         if (b->mem.per[i] > -0.5e9) fprintf(f, "%.1f", b->mem.per[i]);
         else fputs("null", f);
     }
-    fprintf(f, "},\n  \"targets\": {\n");
+    fprintf(f, "},\n");
+    json_insns(f, &b->insns);
+    fprintf(f, "  \"targets\": {\n");
     for (int i = 0; i < R->nt; i++) {
         const target *t = &R->t[i];
         fprintf(f, "    \"%s\": {\"description\": ", t->name);
@@ -509,6 +536,8 @@ void report(bench *b, int rounds, const char *out_dir, bool json)
     print_snapshot_notes(b);
     print_confined_notes(&R);
     print_memory(&b->mem);
+    printf("\n");
+    insns_print(&b->insns, false);
     if (!b->ctr_ok)
         printf("note: tracepoint counters unavailable (perf_event_open needs root or perf_event_paranoid <= 1)\n");
     print_targets(&R);

@@ -46,7 +46,9 @@ TEST_GUESTS := $(patsubst tests/guests/%.c,$(B)/tests/guests/%.elf,$(wildcard te
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(wildcard tests/unit/*.c))
 INTEG_TESTS := $(patsubst tests/integration/%.c,$(B)/tests/integration/%,$(wildcard tests/integration/*.c))
 EXAMPLE_HOSTS := $(patsubst examples/host/%.c,$(B)/bin/%,$(wildcard examples/host/*.c))
-BENCH := $(patsubst bench/%.c,$(B)/bin/%,$(wildcard bench/*.c))
+# The benchmark is one program linked from every bench/*.c (bench/main.c says what is where).
+BENCH := $(B)/bin/hyperlight-bench
+BENCH_OBJ := $(patsubst %.c,$(B)/obj/app/%.o,$(wildcard bench/*.c))
 BENCH_GUESTS := $(patsubst bench/guests/%.c,$(B)/tests/guests/%.elf,$(wildcard bench/guests/*.c))
 
 .PHONY: all setup lib guest-sdk guests tests demo test unit integration bench install clean format \
@@ -138,7 +140,7 @@ $(B)/bin/%: $(B)/obj/app/examples/host/%.o $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) -o $@ $^ $(HOST_LDFLAGS)
 
-$(B)/bin/%: $(B)/obj/app/bench/%.o $(LIB_A)
+$(BENCH): $(BENCH_OBJ) $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) -o $@ $^ $(HOST_LDFLAGS) -lm
 

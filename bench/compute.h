@@ -1,5 +1,5 @@
 /* compute.h - the benchmark's compute loop, compiled both into the guest (bench_guest.c) and
- * into the host benchmark (hyperlight-bench.c) so the two run the same source.
+ * into the host benchmark (calls.c) so the two run the same source.
  *
  * A xorshift64 generator drives read-modify-writes at pseudo-random indexes of a table of
  * BENCH_TABLE_WORDS u64 (32 KiB, fits L1/L2): every iteration depends on the previous one

@@ -1,4 +1,4 @@
-/* bench_guest.c - the guest of hyperlight-bench (bench/hyperlight-bench.c).
+/* bench_guest.c - the guest of hyperlight-bench (bench/main.c).
  *
  *   Empty() -> i32              returns 0 at once: the cost of a call and nothing else
  *   Echo(string) -> string      returns its argument

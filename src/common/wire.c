@@ -245,58 +245,86 @@ bool hl_r_name(hl_reader *r, char *out)
     return true;
 }
 
-bool hl_r_value(hl_reader *r, hl_value *out)
+/* Fails the reader with "truncated" after consuming the `used` bytes that were there. */
+static bool __attribute__((noinline, cold)) r_truncated(hl_reader *r, size_t used)
 {
-    const uint8_t *p, *s;
+    r->pos += used;
+    hl_r_fail(r, "truncated");
+    return false;
+}
+
+/* One value, with the bounds of the whole value checked against what is left up front. */
+static inline __attribute__((always_inline)) bool r_value(hl_reader *r, hl_value *out)
+{
+    const uint8_t *p;
+    size_t left;
     uint32_t u32, n;
     uint64_t u64;
     uint8_t t;
-    if (!(p = r_take(r, 1))) return false;
+    if (r->why) return false;
+    p = r->p + r->pos;
+    left = r->len - r->pos;
+    if (left < 1) return r_truncated(r, 0);
     t = p[0];
     out->type = (hl_type)t;
     switch (t) {
-    case HL_VOID: out->v.u64 = 0; return true;
+    case HL_VOID:
+        out->v.u64 = 0;
+        r->pos += 1;
+        return true;
     case HL_I32:
     case HL_U32:
     case HL_F32:
-        if (!(p = r_take(r, 4))) return false;
-        u32 = ld32(p);
+        if (left < 5) return r_truncated(r, 1);
+        u32 = ld32(p + 1);
         memcpy(&out->v, &u32, 4); /* the f32's bits too */
+        r->pos += 5;
         return true;
     case HL_I64:
     case HL_U64:
     case HL_F64:
-        if (!(p = r_take(r, 8))) return false;
-        u64 = ld64(p);
+        if (left < 9) return r_truncated(r, 1);
+        u64 = ld64(p + 1);
         memcpy(&out->v, &u64, 8);
+        r->pos += 9;
         return true;
     case HL_BOOL:
-        if (!(p = r_take(r, 1))) return false;
-        if (p[0] > 1) {
+        if (left < 2) return r_truncated(r, 1);
+        r->pos += 2;
+        if (p[1] > 1) {
             hl_r_fail(r, "bool not 0 or 1");
             return false;
         }
-        out->v.b = p[0] == 1;
+        out->v.b = p[1] == 1;
         return true;
     case HL_STRING:
     case HL_BYTES:
-        if (!(p = r_take(r, 4))) return false;
-        n = ld32(p);
+        if (left < 5) return r_truncated(r, 1);
+        n = ld32(p + 1);
         out->v.buf.len = n;
-        out->v.buf.ptr = s = r_take(r, n);
-        if (!s) return false;
-        if (t == HL_STRING) {
-            /* the terminator, and no NUL before it: the first NUL from s is s[n] */
-            if (!(p = r_take(r, 1))) return false;
-            if (*p != 0 || (n && memchr(s, 0, n))) {
-                hl_r_fail(r, "string not NUL-terminated or holds a NUL byte");
-                return false;
-            }
+        out->v.buf.ptr = NULL;
+        if (n > left - 5) return r_truncated(r, 5);
+        out->v.buf.ptr = p + 5;
+        if (t == HL_BYTES) {
+            r->pos += 5 + (size_t)n;
+            return true;
+        }
+        /* the terminator, and no NUL before it: the first NUL from the start is p[5 + n] */
+        if (n == left - 5) return r_truncated(r, 5 + (size_t)n);
+        r->pos += 6 + (size_t)n;
+        if (p[5 + n] != 0 || (n && memchr(p + 5, 0, n))) {
+            hl_r_fail(r, "string not NUL-terminated or holds a NUL byte");
+            return false;
         }
         return true;
-    default: hl_r_fail(r, "unknown value type"); return false;
+    default:
+        r->pos += 1;
+        hl_r_fail(r, "unknown value type");
+        return false;
     }
 }
+
+bool hl_r_value(hl_reader *r, hl_value *out) { return r_value(r, out); }
 
 bool hl_r_done(hl_reader *r)
 {
@@ -322,7 +350,7 @@ bool hl_decode_call(hl_reader *r, hl_msg_call *out)
         return false;
     }
     for (int i = 0; i < out->argc; i++) {
-        if (!hl_r_value(r, &out->args[i])) return false;
+        if (!r_value(r, &out->args[i])) return false;
         if (out->args[i].type == HL_VOID) {
             hl_r_fail(r, "void argument");
             return false;
@@ -345,12 +373,14 @@ static bool r_message(hl_reader *r, const char **msg, uint32_t *len)
 
 bool hl_decode_result(hl_reader *r, hl_msg_result *out)
 {
-    const uint8_t *p = r_take(r, 1);
-    if (!p) return false;
-    out->ok = p[0] == 1;
-    if (p[0] == 1) {
-        if (!hl_r_value(r, &out->value)) return false;
-    } else if (p[0] == 0) {
+    uint8_t ok;
+    if (r->why) return false;
+    if (r->pos == r->len) return r_truncated(r, 0);
+    ok = r->p[r->pos++];
+    out->ok = ok == 1;
+    if (ok == 1) {
+        if (!r_value(r, &out->value)) return false;
+    } else if (ok == 0) {
         out->code = (int32_t)r_u32(r);
         if (!r_message(r, &out->msg, &out->msg_len)) return false;
     } else {

@@ -46,6 +46,60 @@ static inline void st64(uint8_t *p, uint64_t v)
 }
 #endif
 
+/* ---- short copies and NUL scans ----
+ * The names and strings of calls are mostly a few bytes long, where a call to memcpy or
+ * memchr costs more than the work. Up to 16 bytes take two word moves that overlap as
+ * needed; anything longer goes to the library. Byte order does not matter here. */
+static inline uint32_t raw32(const uint8_t *p)
+{
+    uint32_t v;
+    __builtin_memcpy(&v, p, 4);
+    return v;
+}
+static inline uint64_t raw64(const uint8_t *p)
+{
+    uint64_t v;
+    __builtin_memcpy(&v, p, 8);
+    return v;
+}
+#define ONES32 0x01010101u
+#define ONES64 0x0101010101010101ull
+/* Nonzero iff one of the word's bytes is 0 (exact: no false positives for the whole word). */
+static inline bool zero_byte32(uint32_t v) { return ((v - ONES32) & ~v & (ONES32 << 7)) != 0; }
+static inline bool zero_byte64(uint64_t v) { return ((v - ONES64) & ~v & (ONES64 << 7)) != 0; }
+
+/* True if s[0, n) holds a 0 byte. */
+static inline bool has_nul(const void *src, size_t n)
+{
+    const uint8_t *s = src;
+    if (n > 16) return memchr(s, 0, n) != NULL;
+    if (n >= 8) return zero_byte64(raw64(s)) || zero_byte64(raw64(s + n - 8));
+    if (n >= 4) return zero_byte32(raw32(s)) || zero_byte32(raw32(s + n - 4));
+    return n && (!s[0] || !s[n / 2] || !s[n - 1]); /* n <= 3: every byte */
+}
+
+/* Copies src[0, n) to dst (the two do not overlap). */
+static inline void copy(void *to, const void *src, size_t n)
+{
+    uint8_t *dst = to;
+    const uint8_t *s = src;
+    if (n > 16) {
+        memcpy(dst, s, n);
+    } else if (n >= 8) {
+        uint64_t a = raw64(s), b = raw64(s + n - 8);
+        __builtin_memcpy(dst, &a, 8);
+        __builtin_memcpy(dst + n - 8, &b, 8);
+    } else if (n >= 4) {
+        uint32_t a = raw32(s), b = raw32(s + n - 4);
+        __builtin_memcpy(dst, &a, 4);
+        __builtin_memcpy(dst + n - 4, &b, 4);
+    } else if (n) {
+        dst[0] = s[0];
+        dst[n / 2] = s[n / 2];
+        dst[n - 1] = s[n - 1];
+    }
+}
+
 /* ---- writer ---- */
 void hl_w_init(hl_writer *w, void *p, size_t cap)
 {
@@ -75,7 +129,7 @@ void hl_w_mem(hl_writer *w, const void *src, size_t n)
         w->bad = true;
         return;
     }
-    if (n) memcpy(w->p + w->len, src, n);
+    if (n) copy(w->p + w->len, src, n);
     w->len += n;
 }
 
@@ -103,16 +157,17 @@ void hl_w_u64(hl_writer *w, uint64_t v)
 void hl_w_name(hl_writer *w, const char *name, size_t n)
 {
     uint8_t *p;
-    if (n == 0 || n > HL_MAX_NAME || memchr(name, 0, n)) {
+    if (n == 0 || n > HL_MAX_NAME || has_nul(name, n)) {
         w->bad = true;
         return;
     }
     if (!(p = w_take(w, 1 + n))) return;
     p[0] = (uint8_t)n;
-    memcpy(p + 1, name, n);
+    copy(p + 1, name, n);
 }
 
-void hl_w_value(hl_writer *w, const hl_value *v)
+/* One value, reserved whole. Inlined into the message encoders. */
+static inline __attribute__((always_inline)) void w_value(hl_writer *w, const hl_value *v)
 {
     uint8_t *p;
     uint32_t u32;
@@ -125,7 +180,7 @@ void hl_w_value(hl_writer *w, const hl_value *v)
     case HL_I32:
     case HL_U32:
     case HL_F32:
-        memcpy(&u32, &v->v, 4); /* u32, i32 and the f32's bits share the union's first bytes */
+        __builtin_memcpy(&u32, &v->v, 4); /* u32, i32 and the f32's bits share the union's first bytes */
         if ((p = w_take(w, 5))) {
             p[0] = (uint8_t)v->type;
             st32(p + 1, u32);
@@ -134,7 +189,7 @@ void hl_w_value(hl_writer *w, const hl_value *v)
     case HL_I64:
     case HL_U64:
     case HL_F64:
-        memcpy(&u64, &v->v, 8);
+        __builtin_memcpy(&u64, &v->v, 8);
         if ((p = w_take(w, 9))) {
             p[0] = (uint8_t)v->type;
             st64(p + 1, u64);
@@ -150,7 +205,7 @@ void hl_w_value(hl_writer *w, const hl_value *v)
     case HL_BYTES:
         n = v->v.buf.len;
         if (n > UINT32_MAX || (n && !v->v.buf.ptr) ||
-            (v->type == HL_STRING && n && memchr(v->v.buf.ptr, 0, n))) {
+            (v->type == HL_STRING && has_nul(v->v.buf.ptr, n))) {
             w->bad = true;
             return;
         }
@@ -158,12 +213,14 @@ void hl_w_value(hl_writer *w, const hl_value *v)
         if (!(p = w_take(w, n + 5 + (v->type == HL_STRING)))) return; /* n <= UINT32_MAX: no wrap */
         p[0] = (uint8_t)v->type;
         st32(p + 1, (uint32_t)n);
-        if (n) memcpy(p + 5, v->v.buf.ptr, n);
+        copy(p + 5, v->v.buf.ptr, n);
         if (v->type == HL_STRING) p[5 + n] = 0;
         return;
     default: w->bad = true; return;
     }
 }
+
+void hl_w_value(hl_writer *w, const hl_value *v) { w_value(w, v); }
 
 /* ---- reader ---- */
 void hl_r_init(hl_reader *r, const void *p, size_t len)
@@ -236,11 +293,11 @@ bool hl_r_name(hl_reader *r, char *out)
     }
     s = r_take(r, n);
     if (!s) return false;
-    if (memchr(s, 0, n)) {
+    if (has_nul(s, n)) {
         hl_r_fail(r, "NUL byte in name");
         return false;
     }
-    memcpy(out, s, n);
+    copy(out, s, n);
     out[n] = 0;
     return true;
 }
@@ -277,7 +334,7 @@ static inline __attribute__((always_inline)) bool r_value(hl_reader *r, hl_value
     case HL_F32:
         if (left < 5) return r_truncated(r, 1);
         u32 = ld32(p + 1);
-        memcpy(&out->v, &u32, 4); /* the f32's bits too */
+        __builtin_memcpy(&out->v, &u32, 4); /* the f32's bits too */
         r->pos += 5;
         return true;
     case HL_I64:
@@ -285,7 +342,7 @@ static inline __attribute__((always_inline)) bool r_value(hl_reader *r, hl_value
     case HL_F64:
         if (left < 9) return r_truncated(r, 1);
         u64 = ld64(p + 1);
-        memcpy(&out->v, &u64, 8);
+        __builtin_memcpy(&out->v, &u64, 8);
         r->pos += 9;
         return true;
     case HL_BOOL:
@@ -312,7 +369,7 @@ static inline __attribute__((always_inline)) bool r_value(hl_reader *r, hl_value
         /* the terminator, and no NUL before it: the first NUL from the start is p[5 + n] */
         if (n == left - 5) return r_truncated(r, 5 + (size_t)n);
         r->pos += 6 + (size_t)n;
-        if (p[5 + n] != 0 || (n && memchr(p + 5, 0, n))) {
+        if (p[5 + n] != 0 || has_nul(p + 5, n)) {
             hl_r_fail(r, "string not NUL-terminated or holds a NUL byte");
             return false;
         }
@@ -404,11 +461,11 @@ bool hl_decode_log(hl_reader *r, hl_msg_log *out)
     flen = r_u8(r);
     f = r_take(r, flen);
     if (r->why) return false;
-    if (memchr(f, 0, flen)) {
+    if (has_nul(f, flen)) {
         hl_r_fail(r, "NUL byte in file name");
         return false;
     }
-    memcpy(out->file, f, flen);
+    copy(out->file, f, flen);
     out->file[flen] = 0;
     if (!r_message(r, &out->msg, &out->msg_len)) return false;
     return hl_r_done(r);
@@ -437,7 +494,7 @@ void hl_encode_call(hl_writer *w, const char *name, hl_type ret, const hl_value 
     }
     if (!(p = w_take(w, 1 + n + 2))) return;
     p[0] = (uint8_t)n;
-    memcpy(p + 1, name, n);
+    copy(p + 1, name, n);
     p[1 + n] = (uint8_t)ret;
     p[2 + n] = (uint8_t)argc;
     for (int i = 0; i < argc; i++) {
@@ -445,14 +502,14 @@ void hl_encode_call(hl_writer *w, const char *name, hl_type ret, const hl_value 
             w->bad = true;
             return;
         }
-        hl_w_value(w, &args[i]);
+        w_value(w, &args[i]);
     }
 }
 
 void hl_encode_ok(hl_writer *w, const hl_value *v)
 {
     hl_w_u8(w, 1);
-    hl_w_value(w, v);
+    w_value(w, v);
 }
 
 static void w_message(hl_writer *w, const char *msg, size_t len)
@@ -461,7 +518,7 @@ static void w_message(hl_writer *w, const char *msg, size_t len)
     if (len > HL_MAX_MESSAGE) len = HL_MAX_MESSAGE; /* truncate rather than fail */
     if (!(p = w_take(w, 4 + len))) return;
     st32(p, (uint32_t)len);
-    if (len) memcpy(p + 4, msg, len);
+    copy(p + 4, msg, len);
 }
 
 void hl_encode_error(hl_writer *w, int32_t code, const char *msg, size_t msg_len)
@@ -493,7 +550,7 @@ void hl_encode_log(hl_writer *w, int level, const char *file, uint32_t line, con
     p[0] = (uint8_t)level;
     st32(p + 1, line);
     p[5] = (uint8_t)flen;
-    if (flen) memcpy(p + 6, file, flen);
+    copy(p + 6, file, flen);
     w_message(w, msg, msg_len);
 }
 

@@ -101,14 +101,6 @@ static inline void copy(void *to, const void *src, size_t n)
 }
 
 /* ---- writer ---- */
-void hl_w_init(hl_writer *w, void *p, size_t cap)
-{
-    w->p = p;
-    w->cap = cap;
-    w->len = 0;
-    w->bad = false;
-}
-
 /* Reserves the next n bytes: returns where to write them, or NULL (and marks the writer bad)
  * if they do not fit. A writer writes only below p + len, all of a field or nothing. */
 static inline uint8_t *w_take(hl_writer *w, size_t n)
@@ -223,15 +215,6 @@ static inline __attribute__((always_inline)) void w_value(hl_writer *w, const hl
 void hl_w_value(hl_writer *w, const hl_value *v) { w_value(w, v); }
 
 /* ---- reader ---- */
-void hl_r_init(hl_reader *r, const void *p, size_t len)
-{
-    r->p = p;
-    r->len = len;
-    r->pos = 0;
-    r->why = NULL;
-    r->where = 0;
-}
-
 void hl_r_fail(hl_reader *r, const char *why)
 {
     if (!r->why) {
@@ -555,21 +538,6 @@ void hl_encode_log(hl_writer *w, int level, const char *file, uint32_t line, con
 }
 
 /* ---- record stacks ---- */
-bool hl_push_begin(hl_push *ps, uint8_t *buf, size_t size, size_t top, uint16_t kind)
-{
-    ps->buf = buf;
-    ps->size = size;
-    ps->start = top;
-    ps->kind = kind;
-    if (top < HL_BUF_EMPTY || top % 8 || top > size || size - top < HL_REC_HEADER + HL_REC_TRAILER) {
-        hl_w_init(&ps->w, buf, 0);
-        ps->w.bad = true;
-        return false;
-    }
-    hl_w_init(&ps->w, buf + top + HL_REC_HEADER, size - top - HL_REC_HEADER - HL_REC_TRAILER);
-    return true;
-}
-
 size_t hl_push_end(hl_push *ps)
 {
     size_t len = ps->w.len, padded = (len + 7) & ~(size_t)7, end;

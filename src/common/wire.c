@@ -46,6 +46,15 @@ static inline void st64(uint8_t *p, uint64_t v)
 }
 #endif
 
+/* The host inlines the codec's helpers where they are used: there every instruction of a call
+ * counts. The guest keeps one copy of each, so that its code stays as small as it was: its
+ * first call on a new VM takes a fault for each code page it touches (docs/benchmarks.md). */
+#if __STDC_HOSTED__
+#define HOT static inline __attribute__((always_inline))
+#else
+#define HOT static __attribute__((noinline))
+#endif
+
 /* ---- short copies and NUL scans ----
  * The names and strings of calls are mostly a few bytes long, where a call to memcpy or
  * memchr costs more than the work. Up to 16 bytes take two word moves that overlap as
@@ -69,7 +78,7 @@ static inline bool zero_byte32(uint32_t v) { return ((v - ONES32) & ~v & (ONES32
 static inline bool zero_byte64(uint64_t v) { return ((v - ONES64) & ~v & (ONES64 << 7)) != 0; }
 
 /* True if s[0, n) holds a 0 byte. */
-static inline bool has_nul(const void *src, size_t n)
+HOT bool has_nul(const void *src, size_t n)
 {
     const uint8_t *s = src;
     if (n > 16) return memchr(s, 0, n) != NULL;
@@ -79,7 +88,7 @@ static inline bool has_nul(const void *src, size_t n)
 }
 
 /* Copies src[0, n) to dst (the two do not overlap). */
-static inline void copy(void *to, const void *src, size_t n)
+HOT void copy(void *to, const void *src, size_t n)
 {
     uint8_t *dst = to;
     const uint8_t *s = src;
@@ -159,7 +168,7 @@ void hl_w_name(hl_writer *w, const char *name, size_t n)
 }
 
 /* One value, reserved whole. Inlined into the message encoders. */
-static inline __attribute__((always_inline)) void w_value(hl_writer *w, const hl_value *v)
+HOT void w_value(hl_writer *w, const hl_value *v)
 {
     uint8_t *p;
     uint32_t u32;
@@ -294,7 +303,7 @@ static bool __attribute__((noinline, cold)) r_truncated(hl_reader *r, size_t use
 }
 
 /* One value, with the bounds of the whole value checked against what is left up front. */
-static inline __attribute__((always_inline)) bool r_value(hl_reader *r, hl_value *out)
+HOT bool r_value(hl_reader *r, hl_value *out)
 {
     const uint8_t *p;
     size_t left;

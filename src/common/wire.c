@@ -50,9 +50,9 @@ static inline void st64(uint8_t *p, uint64_t v)
  * counts. The guest keeps one copy of each, so that its code stays as small as it was: its
  * first call on a new VM takes a fault for each code page it touches (docs/benchmarks.md). */
 #if __STDC_HOSTED__
-#define HOT static inline __attribute__((always_inline))
+#define HOST_INLINE static inline __attribute__((always_inline))
 #else
-#define HOT static __attribute__((noinline))
+#define HOST_INLINE static __attribute__((noinline))
 #endif
 
 /* ---- short copies and NUL scans ----
@@ -78,7 +78,7 @@ static inline bool zero_byte32(uint32_t v) { return ((v - ONES32) & ~v & (ONES32
 static inline bool zero_byte64(uint64_t v) { return ((v - ONES64) & ~v & (ONES64 << 7)) != 0; }
 
 /* True if s[0, n) holds a 0 byte. */
-HOT bool has_nul(const void *src, size_t n)
+HOST_INLINE bool has_nul(const void *src, size_t n)
 {
     const uint8_t *s = src;
     if (n > 16) return memchr(s, 0, n) != NULL;
@@ -88,7 +88,7 @@ HOT bool has_nul(const void *src, size_t n)
 }
 
 /* Copies src[0, n) to dst (the two do not overlap). */
-HOT void copy(void *to, const void *src, size_t n)
+HOST_INLINE void copy(void *to, const void *src, size_t n)
 {
     uint8_t *dst = to;
     const uint8_t *s = src;
@@ -168,7 +168,7 @@ void hl_w_name(hl_writer *w, const char *name, size_t n)
 }
 
 /* One value, reserved whole. Inlined into the message encoders. */
-HOT void w_value(hl_writer *w, const hl_value *v)
+HOST_INLINE void w_value(hl_writer *w, const hl_value *v)
 {
     uint8_t *p;
     uint32_t u32;
@@ -303,7 +303,7 @@ static bool __attribute__((noinline, cold)) r_truncated(hl_reader *r, size_t use
 }
 
 /* One value, with the bounds of the whole value checked against what is left up front. */
-HOT bool r_value(hl_reader *r, hl_value *out)
+HOST_INLINE bool r_value(hl_reader *r, hl_value *out)
 {
     const uint8_t *p;
     size_t left;
@@ -311,9 +311,9 @@ HOT bool r_value(hl_reader *r, hl_value *out)
     uint64_t u64;
     uint8_t t;
     if (r->why) return false;
-    p = r->p + r->pos;
     left = r->len - r->pos;
     if (left < 1) return r_truncated(r, 0);
+    p = r->p + r->pos;
     t = p[0];
     out->type = (hl_type)t;
     switch (t) {
@@ -361,7 +361,7 @@ HOT bool r_value(hl_reader *r, hl_value *out)
         /* the terminator, and no NUL before it: the first NUL from the start is p[5 + n] */
         if (n == left - 5) return r_truncated(r, 5 + (size_t)n);
         r->pos += 6 + (size_t)n;
-        if (p[5 + n] != 0 || has_nul(p + 5, n)) {
+        if (p[5 + (size_t)n] != 0 || has_nul(p + 5, n)) {
             hl_r_fail(r, "string not NUL-terminated or holds a NUL byte");
             return false;
         }

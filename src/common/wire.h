@@ -20,7 +20,13 @@ typedef struct hl_writer {
     bool bad; /* set once a write did not fit; later writes are dropped */
 } hl_writer;
 
-void hl_w_init(hl_writer *w, void *p, size_t cap);
+static inline void hl_w_init(hl_writer *w, void *p, size_t cap)
+{
+    w->p = (uint8_t *)p;
+    w->cap = cap;
+    w->len = 0;
+    w->bad = false;
+}
 void hl_w_u8(hl_writer *w, uint8_t v);
 void hl_w_u16(hl_writer *w, uint16_t v);
 void hl_w_u32(hl_writer *w, uint32_t v);
@@ -38,7 +44,14 @@ typedef struct hl_reader {
     size_t where;    /* offset of that failure */
 } hl_reader;
 
-void hl_r_init(hl_reader *r, const void *p, size_t len);
+static inline void hl_r_init(hl_reader *r, const void *p, size_t len)
+{
+    r->p = (const uint8_t *)p;
+    r->len = len;
+    r->pos = 0;
+    r->why = NULL;
+    r->where = 0;
+}
 uint8_t hl_r_u8(hl_reader *r);
 uint16_t hl_r_u16(hl_reader *r);
 uint32_t hl_r_u32(hl_reader *r);
@@ -114,7 +127,20 @@ typedef struct hl_push {
     uint16_t kind;
     hl_writer w;
 } hl_push;
-bool hl_push_begin(hl_push *ps, uint8_t *buf, size_t size, size_t top, uint16_t kind);
+static inline bool hl_push_begin(hl_push *ps, uint8_t *buf, size_t size, size_t top, uint16_t kind)
+{
+    ps->buf = buf;
+    ps->size = size;
+    ps->start = top;
+    ps->kind = kind;
+    if (top < HL_BUF_EMPTY || top % 8 || top > size || size - top < HL_REC_HEADER + HL_REC_TRAILER) {
+        hl_w_init(&ps->w, buf, 0);
+        ps->w.bad = true;
+        return false;
+    }
+    hl_w_init(&ps->w, buf + top + HL_REC_HEADER, size - top - HL_REC_HEADER - HL_REC_TRAILER);
+    return true;
+}
 /* Returns the new top, or 0 if the payload did not fit (the buffer is then unchanged below
  * the old top, and the old top remains valid). */
 size_t hl_push_end(hl_push *ps);

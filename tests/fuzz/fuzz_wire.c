@@ -16,6 +16,8 @@
  *     any read past the payload), to the decoder for its kind; whatever decodes is re-encoded,
  *     which must reproduce the payload byte for byte (the format is canonical), must not fit
  *     one byte less, and must decode again to the same message.
+ *   - strings and names made of the input's bytes are refused, by the encoders and decoders
+ *     alike, exactly when they hold a 0 byte, and are otherwise copied exactly.
  * Any violated property aborts, which libFuzzer reports as a crash. */
 #include <stdbool.h>
 #include <stdint.h>
@@ -241,8 +243,64 @@ static void decode_payload(uint16_t kind, const uint8_t *p, size_t len)
     }
 }
 
+/* The NUL checks and copies of strings and names, against memchr and memcmp: s[0, n) (a heap
+ * block of exactly n bytes) as a string and as a name is accepted by the encoder iff it holds
+ * no 0 byte, encodes to exactly its bytes, and the decoder refuses the same bytes written by
+ * hand iff they hold a 0 byte. */
+static void check_strings(const uint8_t *p, size_t n)
+{
+    uint8_t *s = dup_exact(p, n);
+    bool nul = n && memchr(s, 0, n) != NULL;
+    hl_value v, out;
+    hl_writer w;
+    hl_reader r;
+    uint8_t *e = malloc(6 + n);
+    ASSERT(e);
+    v.type = HL_STRING;
+    v.v.buf.ptr = s;
+    v.v.buf.len = n;
+    hl_w_init(&w, e, 6 + n);
+    hl_w_value(&w, &v);
+    ASSERT(w.bad == nul);
+    if (!nul) ASSERT(w.len == 6 + n && e[0] == HL_STRING && memcmp(e + 5, s, n) == 0 && e[5 + n] == 0);
+    e[0] = HL_STRING;
+    e[1] = (uint8_t)n;
+    e[2] = (uint8_t)(n >> 8);
+    e[3] = e[4] = 0;
+    memcpy(e + 5, s, n);
+    e[5 + n] = 0;
+    hl_r_init(&r, e, 6 + n);
+    ASSERT(hl_r_value(&r, &out) == !nul);
+    if (nul) ASSERT(strcmp(r.why, "string not NUL-terminated or holds a NUL byte") == 0);
+    else ASSERT(out.v.buf.len == n && out.v.buf.ptr == e + 5 && hl_r_done(&r));
+    v.type = HL_BYTES; /* bytes may hold anything */
+    hl_w_init(&w, e, 5 + n);
+    hl_w_value(&w, &v);
+    ASSERT(!w.bad && w.len == 5 + n && memcmp(e + 5, s, n) == 0);
+    if (n >= 1 && n <= HL_MAX_NAME) {
+        char name[HL_MAX_NAME + 1];
+        hl_w_init(&w, e, 1 + n);
+        hl_w_name(&w, (const char *)s, n);
+        ASSERT(w.bad == nul);
+        e[0] = (uint8_t)n;
+        memcpy(e + 1, s, n);
+        hl_r_init(&r, e, 1 + n);
+        ASSERT(hl_r_name(&r, name) == !nul);
+        if (!nul) ASSERT(strlen(name) == n && memcmp(name, s, n) == 0);
+    }
+    free(e);
+    free(s);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    /* the input after its first byte as a string and a name: up to 300 bytes of it, and a
+     * prefix of up to 40 that the first byte chooses */
+    if (size > 0) {
+        check_strings(data + 1, size - 1 > 300 ? 300 : size - 1);
+        if (data[0] % 41 < size - 1) check_strings(data + 1, data[0] % 41);
+    }
+
     if (size < 8) return 0;
     uint64_t top64 = ld64(data);
     if (top64 > size) top64 %= (uint64_t)size + 1;

@@ -1134,6 +1134,254 @@ static void test_encoder_consistency(void)
     encoded_log_consistent(256 + HL_LOG_ERROR);
 }
 
+/* ---- every short length ------------------------------------------------------------------
+ * Names, strings and bytes up to a few dozen bytes long, at every length, with a NUL at every
+ * position: the short ones are where a codec is tempted to copy and scan a word at a time.
+ * Inputs and outputs are blocks of exactly their size, so ASan sees any byte read or written
+ * beyond them. Also pins the offset each refusal reports. */
+static void test_short_lengths(void)
+{
+    for (size_t n = 0; n <= 40; n++) {
+        uint8_t src[41];
+        for (size_t i = 0; i < n; i++) src[i] = (uint8_t)(0x80 | (i * 37 + n)); /* never 0 */
+        uint8_t *s = dup_exact(src, n);
+        hl_writer w;
+        hl_reader r;
+
+        /* string and bytes values: exact bytes out, same bytes back */
+        for (int t = HL_STRING; t <= HL_BYTES; t++) {
+            size_t sz = 1 + 4 + n + (t == HL_STRING);
+            hl_value v = t == HL_STRING ? str_n((const char *)s, n) : hl_bytes(s, n);
+            uint8_t *e = malloc(sz);
+            hl_w_init(&w, e, sz);
+            hl_w_value(&w, &v);
+            CHECK(!w.bad);
+            CHECK_INT(w.len, sz);
+            CHECK_INT(e[0], t);
+            CHECK_INT(e[1] | e[2] << 8 | e[3] << 16 | (uint32_t)e[4] << 24, n);
+            CHECK(n == 0 || memcmp(e + 5, src, n) == 0);
+            if (t == HL_STRING) CHECK_INT(e[5 + n], 0);
+            hl_value out;
+            hl_r_init(&r, e, sz);
+            CHECK(hl_r_value(&r, &out) && hl_r_done(&r));
+            CHECK(value_eq(&out, &v));
+            CHECK(out.v.buf.ptr == e + 5);
+            free(e);
+        }
+        /* a string with a NUL at any position: the encoder refuses it, and so does the
+         * decoder, reporting the offset after the terminator */
+        for (size_t z = 0; z < n; z++) {
+            uint8_t *b = dup_exact(src, n);
+            b[z] = 0;
+            hl_value v = str_n((const char *)b, n);
+            uint8_t e[64];
+            hl_w_init(&w, e, sizeof e);
+            hl_w_value(&w, &v);
+            CHECK(w.bad);
+            v = hl_bytes(b, n); /* bytes may hold anything */
+            hl_w_init(&w, e, sizeof e);
+            hl_w_value(&w, &v);
+            CHECK(!w.bad);
+            CHECK(memcmp(e + 5, b, n) == 0);
+            e[0] = HL_STRING;
+            e[5 + n] = 0;
+            uint8_t *d = dup_exact(e, 6 + n);
+            hl_reader rr;
+            hl_value out;
+            hl_r_init(&rr, d, 6 + n);
+            CHECK(!hl_r_value(&rr, &out));
+            CHECK_STR(rr.why, "string not NUL-terminated or holds a NUL byte");
+            CHECK_INT(rr.where, 6 + n);
+            free(d);
+            free(b);
+        }
+        /* names (1..HL_MAX_NAME): write, read back, and a NUL at any position refused */
+        if (n >= 1) {
+            uint8_t *e = malloc(1 + n);
+            hl_w_init(&w, e, 1 + n);
+            hl_w_name(&w, (const char *)s, n);
+            CHECK(!w.bad);
+            CHECK_INT(e[0], n);
+            CHECK(memcmp(e + 1, src, n) == 0);
+            char name[HL_MAX_NAME + 1];
+            hl_r_init(&r, e, 1 + n);
+            CHECK(hl_r_name(&r, name) && hl_r_done(&r));
+            CHECK_INT(strlen(name), n);
+            CHECK(memcmp(name, src, n) == 0);
+            for (size_t z = 0; z < n; z++) {
+                uint8_t *b = dup_exact(src, n);
+                b[z] = 0;
+                uint8_t tmp[64];
+                hl_w_init(&w, tmp, sizeof tmp);
+                hl_w_name(&w, (const char *)b, n);
+                CHECK(w.bad);
+                e[1 + z] = 0;
+                hl_r_init(&r, e, 1 + n);
+                CHECK(!hl_r_name(&r, name));
+                CHECK_STR(r.why, "NUL byte in name");
+                CHECK_INT(r.where, 1 + n);
+                e[1 + z] = src[z];
+                free(b);
+            }
+            free(e);
+            /* the name of a call: what hl_encode_call writes is the bytes up to the NUL */
+            char cname[41];
+            memcpy(cname, src, n);
+            cname[n] = 0;
+            e = malloc(1 + n + 2);
+            hl_w_init(&w, e, 1 + n + 2);
+            hl_encode_call(&w, cname, HL_VOID, NULL, 0);
+            CHECK(!w.bad);
+            CHECK_INT(w.len, 1 + n + 2);
+            CHECK_INT(e[0], n);
+            CHECK(memcmp(e + 1, src, n) == 0);
+            CHECK_INT(e[1 + n], HL_VOID);
+            CHECK_INT(e[2 + n], 0);
+            free(e);
+        }
+        /* log file names (0..HL_MAX_NAME): round trip, and a NUL at any position refused */
+        {
+            char file[41];
+            memcpy(file, src, n);
+            file[n] = 0;
+            size_t sz = 1 + 4 + 1 + n + 4 + 1;
+            uint8_t *e = malloc(sz);
+            hl_msg_log m;
+            hl_w_init(&w, e, sz);
+            hl_encode_log(&w, HL_LOG_INFO, file, 7, "m", 1);
+            CHECK(!w.bad);
+            CHECK_INT(w.len, sz);
+            hl_r_init(&r, e, sz);
+            CHECK(hl_decode_log(&r, &m));
+            CHECK_STR(m.file, file);
+            for (size_t z = 0; z < n; z++) {
+                e[6 + z] = 0;
+                hl_r_init(&r, e, sz);
+                CHECK(!hl_decode_log(&r, &m));
+                CHECK_STR(r.why, "NUL byte in file name");
+                CHECK_INT(r.where, 6 + n);
+                e[6 + z] = src[z];
+            }
+            free(e);
+        }
+        /* raw bytes and messages */
+        {
+            uint8_t *e = malloc(n ? n : 1);
+            hl_w_init(&w, e, n);
+            hl_w_mem(&w, s, n);
+            CHECK(!w.bad);
+            CHECK_INT(w.len, n);
+            CHECK(n == 0 || memcmp(e, src, n) == 0);
+            free(e);
+            e = malloc(4 + 4 + n);
+            hl_msg_abort m;
+            hl_w_init(&w, e, 8 + n);
+            hl_encode_abort(&w, -9, (const char *)s, n);
+            CHECK(!w.bad);
+            CHECK_INT(w.len, 8 + n);
+            CHECK(n == 0 || memcmp(e + 8, src, n) == 0);
+            hl_r_init(&r, e, 8 + n);
+            CHECK(hl_decode_abort(&r, &m));
+            CHECK_INT(m.code, -9);
+            CHECK_INT(m.msg_len, n);
+            CHECK(m.msg == (const char *)e + 8);
+            free(e);
+        }
+        free(s);
+    }
+}
+
+/* Where each truncated or malformed value is refused: after the fields that were whole. */
+static void test_value_offsets(void)
+{
+    static const struct {
+        uint8_t b[12];
+        size_t n;
+        const char *why;
+        size_t where;
+    } cases[] = {
+        { { 0 }, 0, "truncated", 0 },
+        { { HL_I32, 1, 2, 3 }, 4, "truncated", 1 },
+        { { HL_F32 }, 1, "truncated", 1 },
+        { { HL_U64, 1, 2, 3, 4, 5, 6, 7 }, 8, "truncated", 1 },
+        { { HL_F64, 1 }, 2, "truncated", 1 },
+        { { HL_BOOL }, 1, "truncated", 1 },
+        { { HL_BOOL, 2 }, 2, "bool not 0 or 1", 2 },
+        { { HL_STRING, 1, 0, 0 }, 4, "truncated", 1 },
+        { { HL_STRING, 3, 0, 0, 0, 'a', 'b' }, 7, "truncated", 5 },
+        { { HL_STRING, 2, 0, 0, 0, 'a', 'b' }, 7, "truncated", 7 },
+        { { HL_STRING, 2, 0, 0, 0, 'a', 'b', 'c' }, 8, "string not NUL-terminated or holds a NUL byte", 8 },
+        { { HL_STRING, 0, 0, 0, 0, 1 }, 6, "string not NUL-terminated or holds a NUL byte", 6 },
+        { { HL_BYTES, 2, 0, 0 }, 4, "truncated", 1 },
+        { { HL_BYTES, 2, 0, 0, 0, 'a' }, 6, "truncated", 5 },
+        { { 10, 0, 0, 0, 0 }, 5, "unknown value type", 1 },
+        { { 0xff }, 1, "unknown value type", 1 },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        uint8_t *d = dup_exact(cases[i].b, cases[i].n);
+        hl_reader r;
+        hl_value out;
+        hl_r_init(&r, d, cases[i].n);
+        CHECK(!hl_r_value(&r, &out));
+        CHECK_STR(r.why, cases[i].why);
+        CHECK_INT(r.where, cases[i].where);
+        free(d);
+    }
+    /* a reader that already failed reads nothing more and keeps its first reason */
+    static const uint8_t ok[] = { HL_I32, 1, 0, 0, 0 };
+    hl_reader r;
+    hl_value out;
+    hl_r_init(&r, ok, sizeof ok);
+    hl_r_fail(&r, "first");
+    CHECK(!hl_r_value(&r, &out));
+    CHECK_STR(r.why, "first");
+    CHECK_INT(r.pos, 0);
+    hl_msg_result m;
+    CHECK(!hl_decode_result(&r, &m));
+    CHECK_STR(r.why, "first");
+    CHECK_INT(r.pos, 0);
+    /* the result flag */
+    static const uint8_t none[1] = { 0 };
+    uint8_t *d = dup_exact(none, 0);
+    hl_r_init(&r, d, 0);
+    CHECK(!hl_decode_result(&r, &m));
+    CHECK_STR(r.why, "truncated");
+    CHECK_INT(r.where, 0);
+    free(d);
+    static const uint8_t flag3[] = { 3 };
+    hl_r_init(&r, flag3, 1);
+    CHECK(!hl_decode_result(&r, &m));
+    CHECK_STR(r.why, "result flag not 0 or 1");
+    CHECK_INT(r.where, 1);
+    static const uint8_t err_short[] = { 0, 1, 0, 0, 0, 5, 0, 0, 0, 'a' };
+    hl_r_init(&r, err_short, sizeof err_short);
+    CHECK(!hl_decode_result(&r, &m));
+    CHECK_STR(r.why, "truncated");
+    CHECK_INT(r.where, 9);
+    /* a call's return type and argument count */
+    static const uint8_t call_noret[] = { 1, 'f' };
+    hl_msg_call c;
+    hl_r_init(&r, call_noret, sizeof call_noret);
+    CHECK(!hl_decode_call(&r, &c));
+    CHECK_STR(r.why, "truncated");
+    CHECK_INT(r.where, 2);
+    static const uint8_t call_noargc[] = { 1, 'f', HL_I32 };
+    hl_r_init(&r, call_noargc, sizeof call_noargc);
+    CHECK(!hl_decode_call(&r, &c));
+    CHECK_STR(r.why, "truncated");
+    CHECK_INT(r.where, 3);
+    static const uint8_t call_ret10[] = { 1, 'f', 10, 0 };
+    hl_r_init(&r, call_ret10, sizeof call_ret10);
+    CHECK(!hl_decode_call(&r, &c));
+    CHECK_STR(r.why, "unknown return type");
+    CHECK_INT(r.where, 4);
+    static const uint8_t call_void[] = { 1, 'f', HL_I32, 2, HL_I32, 1, 0, 0, 0, HL_VOID };
+    hl_r_init(&r, call_void, sizeof call_void);
+    CHECK(!hl_decode_call(&r, &c));
+    CHECK_STR(r.why, "void argument");
+    CHECK_INT(r.where, 10);
+}
+
 /* ---- record stacks ------------------------------------------------------------------------ */
 
 /* Pushes one record; writes the new top into buf[0..8) on success. Returns the new top or 0. */
@@ -1692,6 +1940,8 @@ int main(void)
     test_log();
     test_abort();
     test_encoder_consistency();
+    test_short_lengths();
+    test_value_offsets();
     test_stack_basic();
     test_stack_corrupt();
     test_stack_flips();

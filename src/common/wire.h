@@ -129,4 +129,10 @@ int hl_stack_parse(const uint8_t *buf, size_t top, hl_rec *recs, int max, const 
  * as hl_stack_parse for that one record. Returns false with *why on a defect. */
 bool hl_stack_peek(const uint8_t *buf, size_t top, hl_rec *rec, const char **why);
 
+/* ---- checksums ----
+ * hl_checksum (src/host/memory.c) is FNV-1a over 64-bit words, with these constants;
+ * snapshot files (src/host/snapfile.c) compute it piecewise. */
+#define HL_FNV_BASIS 0xcbf29ce484222325ull
+#define HL_FNV_PRIME 0x100000001b3ull
+
 #endif

@@ -83,9 +83,6 @@ _Static_assert(HL_MAX_REGIONS <= SNAP_REGIONS, "region table");
 _Static_assert(HL_MAX_FILES <= SNAP_FILES && HL_FILE_LABEL_MAX + 1 <= SNAP_LABEL, "mapped files");
 
 /* ---- checksums: hl_checksum (FNV-1a over 64-bit words) in pieces ---- */
-#define FNV_BASIS 0xcbf29ce484222325ull
-#define FNV_PRIME 0x100000001b3ull
-
 static uint64_t pow64(uint64_t b, uint64_t e)
 {
     uint64_t r = 1;
@@ -101,7 +98,7 @@ static uint64_t sum_pages(uint64_t h, const uint8_t *p, uint64_t n, bool *nonzer
     for (uint64_t i = 0; i < n * HL_PAGE; i += 8) {
         memcpy(&w, p + i, 8);
         any |= w;
-        h = (h ^ w) * FNV_PRIME;
+        h = (h ^ w) * HL_FNV_PRIME;
     }
     *nonzero = any != 0;
     return h;
@@ -110,7 +107,7 @@ static uint64_t sum_pages(uint64_t h, const uint8_t *p, uint64_t n, bool *nonzer
 /* n zero pages: h ^ 0 = h, so each word multiplies by the prime. */
 static uint64_t sum_zero_pages(uint64_t h, uint64_t n)
 {
-    return h * pow64(pow64(FNV_PRIME, HL_PAGE / 8), n);
+    return h * pow64(pow64(HL_FNV_PRIME, HL_PAGE / 8), n);
 }
 
 /* Calls fn for runs of the n pages whose first is at file offset off (page-aligned) of fd,
@@ -426,7 +423,7 @@ hl_status hl_snapshot_save(const hl_snapshot *snap, const char *path)
         goto out;
     }
     /* memory: every file of the image, page by page in guest order; holes stay holes */
-    c = (struct save_ctx){ .snap = snap, .fd = fd, .mem_offset = h->mem_offset, .sum = FNV_BASIS };
+    c = (struct save_ctx){ .snap = snap, .fd = fd, .mem_offset = h->mem_offset, .sum = HL_FNV_BASIS };
     st = HL_OK;
     for (int i = 0; i < snap->img.n && st == HL_OK; i++) {
         const hl_extent *e = &snap->img.ext[i];
@@ -922,7 +919,7 @@ hl_status hl_snapshot_load(hl_snapshot **out, const char *path)
         goto fail;
     }
     {
-        struct sum_ctx c = { .view = s->view, .sum = FNV_BASIS };
+        struct sum_ctx c = { .view = s->view, .sum = HL_FNV_BASIS };
         walk_file(file->fd, h.mem_offset, 0, lo.total / HL_PAGE, sum_run, &c);
         if (c.sum != h.mem_sum) {
             st = fail(path, HL_ERR_BAD_GUEST, "corrupt memory image (checksum mismatch)");

@@ -25,7 +25,6 @@
 #include "internal.h"
 
 /* ---- the format (all integers little-endian; the library is x86-64 only) ---- */
-#define SNAP_MAGIC "HLSNAP01"
 #define SNAP_FORMAT 1u
 #define SNAP_HEADER 4096u            /* the header page; the metadata follows it */
 #define SNAP_REGIONS 40              /* region slots in the header */
@@ -46,7 +45,7 @@ struct snap_file {
 };
 
 struct snap_header {
-    char magic[8];        /*    0: "HLSNAP01" */
+    char magic[8];        /*    0: HL_SNAPSHOT_MAGIC */
     uint32_t format;      /*    8: SNAP_FORMAT */
     uint32_t abi;         /*   12: HL_ABI_VERSION */
     uint64_t meta_end;    /*   16: header + metadata length (metadata = [4096, meta_end)) */
@@ -81,6 +80,7 @@ _Static_assert(offsetof(struct snap_header, header_sum) == 4088, "header_sum off
 _Static_assert(sizeof(hl_cpu_state) == 872, "hl_cpu_state");
 _Static_assert(HL_MAX_REGIONS <= SNAP_REGIONS, "region table");
 _Static_assert(HL_MAX_FILES <= SNAP_FILES && HL_FILE_LABEL_MAX + 1 <= SNAP_LABEL, "mapped files");
+_Static_assert(sizeof HL_SNAPSHOT_MAGIC - 1 == sizeof ((struct snap_header *)0)->magic, "magic");
 
 /* ---- checksums: hl_checksum (FNV-1a over 64-bit words) in pieces ---- */
 static uint64_t pow64(uint64_t b, uint64_t e)
@@ -366,7 +366,7 @@ hl_status hl_snapshot_save(const hl_snapshot *snap, const char *path)
         at += put_fn(buf + at, f->name, f->ret, f->params, f->nparams);
     }
     h = (struct snap_header *)buf;
-    memcpy(h->magic, SNAP_MAGIC, 8);
+    memcpy(h->magic, HL_SNAPSHOT_MAGIC, 8);
     h->format = SNAP_FORMAT;
     h->abi = HL_ABI_VERSION;
     h->meta_end = at;
@@ -803,7 +803,7 @@ hl_status hl_snapshot_load(hl_snapshot **out, const char *path)
         st = fail(path, HL_ERR_IO, "reading the header: %s", strerror(errno));
         goto fail_fd;
     }
-    if (memcmp(h.magic, SNAP_MAGIC, size < 8 ? (size_t)size : 8) != 0) {
+    if (memcmp(h.magic, HL_SNAPSHOT_MAGIC, size < 8 ? (size_t)size : 8) != 0) {
         st = fail(path, HL_ERR_BAD_GUEST, "not a hyperlight snapshot (bad magic)");
         goto fail_fd;
     }

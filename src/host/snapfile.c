@@ -123,31 +123,10 @@ bool snap_all_zero(const void *p, size_t n)
     return !any;
 }
 
-static bool is_elf_kind(uint32_t k) { return k == HL_RGN_CODE || k == HL_RGN_RODATA || k == HL_RGN_DATA; }
-
-static unsigned kind_perm(uint32_t k)
+/* The sizes a configuration can have (hyperlight.h), and the mapped-file slots, each
+ * encoded one way only. Fills s. */
+static const char *header_sizes(const struct snap_header *h, hl_sizes *s, char *why, size_t wlen)
 {
-    switch (k) {
-    case HL_RGN_PEB: case HL_RGN_RODATA: case HL_RGN_INPUT: case HL_RGN_INIT: case HL_RGN_FILE: return HL_PERM_R;
-    case HL_RGN_CODE: return HL_PERM_R | HL_PERM_X;
-    case HL_RGN_GUARD: return 0;
-    default: return HL_PERM_R | HL_PERM_W;
-    }
-}
-
-/* Rebuilds the layout from the header and checks that it is one hl_layout_build could have
- * made: the PEB, 1..16 ascending ELF regions in the image area (read-only before writable),
- * then meta, heap, guard, stack, input, output and the optional init data back to back (the
- * memory image ends there), then each mapped file after an unmapped page; sizes inside the
- * bounds of hyperlight.h. Returns NULL or what is wrong (in why). */
-static const char *check_layout(const struct snap_header *h, hl_layout *lo, char *why, size_t wlen)
-{
-    uint64_t at = HL_IMAGE_BASE, first_w = 0, elf_end, init_pages = HL_ALIGN_UP(h->init_size, HL_PAGE);
-    int nelf, ncode = 0, k = 0;
-    struct { int kind; uint64_t size; const uint64_t *gpa; } tail[7 + SNAP_FILES];
-    bool seen_w = false;
-
-    memset(lo, 0, sizeof *lo);
     if (h->heap_size < HL_HEAP_MIN || h->heap_size > HL_HEAP_MAX || h->heap_size % HL_PAGE)
         return BAD("heap size %llu outside %u..%u or not whole pages", (unsigned long long)h->heap_size, HL_HEAP_MIN,
                    HL_HEAP_MAX);
@@ -158,133 +137,120 @@ static const char *check_layout(const struct snap_header *h, hl_layout *lo, char
         h->output_size < HL_BUFFER_MIN || h->output_size > HL_BUFFER_MAX || h->output_size % HL_PAGE)
         return BAD("buffer sizes %llu/%llu outside %u..%u or not whole pages", (unsigned long long)h->input_size,
                    (unsigned long long)h->output_size, HL_BUFFER_MIN, HL_BUFFER_MAX);
-    if (h->init_size > SNAP_SIZE_MAX) return BAD("init data size %llu too large", (unsigned long long)h->init_size);
+    if (h->init_size > HL_INIT_DATA_MAX)
+        return BAD("init data size %llu above %u", (unsigned long long)h->init_size, HL_INIT_DATA_MAX);
     if (h->nfiles > HL_MAX_FILES) return BAD("%u mapped files (at most %d)", h->nfiles, HL_MAX_FILES);
+    memset(s, 0, sizeof *s);
     for (uint32_t i = 0; i < SNAP_FILES; i++) {
         const struct snap_file *f = &h->files[i];
         const char *nul = memchr(f->label, 0, sizeof f->label);
-        bool zero = true;
-        if (i >= h->nfiles) {
-            for (size_t j = 0; j < sizeof *f; j++) zero = zero && !((const uint8_t *)f)[j];
-            if (!zero) return BAD("unused mapped-file slot %u is not zero", i);
-            continue;
-        }
-        if (f->size == 0 || f->size > SNAP_SIZE_MAX)
-            return BAD("mapped file %u has size %llu (1..%llu)", i, (unsigned long long)f->size, SNAP_SIZE_MAX);
+        if (i >= h->nfiles && !snap_all_zero(f, sizeof *f)) return BAD("unused mapped-file slot %u is not zero", i);
+        if (i >= h->nfiles) continue;
         if (!nul || nul - f->label > HL_FILE_LABEL_MAX) return BAD("mapped file %u: label not terminated", i);
-        for (const char *c = nul; c < f->label + sizeof f->label; c++) zero = zero && !*c;
-        if (!zero) return BAD("mapped file %u: bytes after the label's end are not zero", i);
+        if (!snap_all_zero(nul, (size_t)(f->label + sizeof f->label - nul)))
+            return BAD("mapped file %u: bytes after the label's end are not zero", i);
+        s->file_size[i] = f->size;
+        memcpy(s->file_label[i], f->label, HL_FILE_LABEL_MAX + 1);
     }
-    if (h->nregions > HL_MAX_REGIONS) return BAD("%u regions (at most %d)", h->nregions, HL_MAX_REGIONS);
-    for (uint32_t i = h->nregions; i < SNAP_REGIONS; i++)
-        if (h->regions[i].kind || h->regions[i].perm || h->regions[i].gpa || h->regions[i].size)
-            return BAD("unused region slot %u is not zero", i);
-    for (uint32_t i = 0; i < h->nregions; i++) {
+    s->heap = h->heap_size;
+    s->scratch = h->scratch_size;
+    s->input = h->input_size;
+    s->output = h->output_size;
+    s->init = h->init_size;
+    s->nfiles = (int)h->nfiles;
+    return NULL;
+}
+
+static bool is_elf_kind(uint32_t k) { return k == HL_RGN_CODE || k == HL_RGN_RODATA || k == HL_RGN_DATA; }
+
+/* The segment flags that make hl_layout_build give a region this kind and its permissions. */
+static uint32_t seg_flags(uint32_t kind)
+{
+    return HL_SEG_R | (kind == HL_RGN_CODE ? HL_SEG_X : 0) | (kind == HL_RGN_DATA ? HL_SEG_W : 0);
+}
+
+/* The guest image: the regions after the PEB with a kind an ELF segment gives, made into the
+ * hl_elf they came from, with the rules elf.c holds segments to: 1..HL_ELF_MAX_SEGS of them,
+ * whole pages inside the image area, ascending without overlap, read-only before writable,
+ * some code, and the entry point in code. */
+static const char *header_elf(const struct snap_header *h, hl_elf *elf, char *why, size_t wlen)
+{
+    const uint64_t limit = (uint64_t)HL_IMAGE_BASE + HL_ELF_MAX_SPAN;
+    uint64_t at = HL_IMAGE_BASE;
+    bool seen_w = false, code = false;
+    memset(elf, 0, sizeof *elf);
+    for (uint32_t i = 1; i < h->nregions && is_elf_kind(h->regions[i].kind); i++) {
         const struct snap_region *r = &h->regions[i];
-        if (r->kind > HL_RGN_FILE) return BAD("region %u has invalid kind %u", i, r->kind);
-        if (r->perm != kind_perm(r->kind))
-            return BAD("region %u (%s) has permissions %u, not %u", i, hl_region_name((int)r->kind), r->perm,
-                       kind_perm(r->kind));
-        if (r->gpa % HL_PAGE || r->size % HL_PAGE || r->size == 0 || r->size > SNAP_SIZE_MAX ||
-            r->gpa > 64 * SNAP_SIZE_MAX)
-            return BAD("region %u (%s) at 0x%llx+0x%llx is not whole pages in range", i, hl_region_name((int)r->kind),
+        if (elf->nseg == HL_ELF_MAX_SEGS) return BAD("more than %d guest image regions", HL_ELF_MAX_SEGS);
+        if (r->gpa % HL_PAGE || r->size % HL_PAGE || r->size == 0)
+            return BAD("region %u (%s) at 0x%llx+0x%llx is not whole pages", i, hl_region_name((int)r->kind),
                        (unsigned long long)r->gpa, (unsigned long long)r->size);
-        lo->regions[i] = (hl_region){ .kind = (int)r->kind, .gpa = r->gpa, .size = r->size, .perm = r->perm };
-    }
-    lo->nregions = (int)h->nregions;
-
-    /* what follows the image, in order */
-    tail[k++] = (typeof(tail[0])){ HL_RGN_META, HL_PAGE, &h->meta };
-    tail[k++] = (typeof(tail[0])){ HL_RGN_HEAP, h->heap_size, &h->heap };
-    tail[k++] = (typeof(tail[0])){ HL_RGN_GUARD, HL_PAGE, &h->guard };
-    tail[k++] = (typeof(tail[0])){ HL_RGN_STACK, h->scratch_size, &h->stack };
-    tail[k++] = (typeof(tail[0])){ HL_RGN_INPUT, h->input_size, &h->input };
-    tail[k++] = (typeof(tail[0])){ HL_RGN_OUTPUT, h->output_size, &h->output };
-    if (init_pages) tail[k++] = (typeof(tail[0])){ HL_RGN_INIT, init_pages, &h->init };
-    else if (h->init) return BAD("init data address 0x%llx without init data", (unsigned long long)h->init);
-    for (uint32_t i = 0; i < h->nfiles; i++)
-        tail[k++] = (typeof(tail[0])){ HL_RGN_FILE, HL_ALIGN_UP(h->files[i].size, HL_PAGE), &h->files[i].gpa };
-    nelf = (int)h->nregions - 1 - k;
-    if (nelf < 1 || nelf > HL_ELF_MAX_SEGS)
-        return BAD("%u regions: %d for the guest image (1..%d)", h->nregions, nelf, HL_ELF_MAX_SEGS);
-
-    if (h->regions[0].kind != HL_RGN_PEB || h->regions[0].gpa != HL_PEB_GPA || h->regions[0].size != HL_PAGE)
-        return BAD("region 0 is not the PEB page at 0x%x", HL_PEB_GPA);
-    for (int i = 1; i <= nelf; i++) {
-        const struct snap_region *r = &h->regions[i];
-        if (!is_elf_kind(r->kind))
-            return BAD("region %d (%s) where a guest image region belongs", i, hl_region_name((int)r->kind));
         if (r->gpa < at)
-            return BAD("region %d at 0x%llx overlaps the one before or lies below the image base", i,
+            return BAD("region %u at 0x%llx overlaps the one before or lies below the image base", i,
                        (unsigned long long)r->gpa);
-        if (r->gpa + r->size > (uint64_t)HL_IMAGE_BASE + HL_ELF_MAX_SPAN) return BAD("region %d ends beyond the image area", i);
-        if (r->kind == HL_RGN_DATA) {
-            if (!seen_w) first_w = r->gpa;
-            seen_w = true;
-        } else if (seen_w) {
-            return BAD("read-only region %d follows a writable one", i);
-        }
-        ncode += r->kind == HL_RGN_CODE;
+        if (r->gpa > limit || r->size > limit - r->gpa) return BAD("region %u ends beyond the image area", i);
+        if (r->kind != HL_RGN_DATA && seen_w) return BAD("read-only region %u follows a writable one", i);
+        if (r->kind == HL_RGN_DATA && !seen_w) elf->ro_end = r->gpa;
+        seen_w |= r->kind == HL_RGN_DATA;
+        code |= r->kind == HL_RGN_CODE;
+        elf->seg[elf->nseg++] = (hl_segment){ .vaddr = r->gpa, .memsz = r->size, .flags = seg_flags(r->kind) };
         at = r->gpa + r->size;
     }
-    if (!ncode) return BAD("no code region");
-    elf_end = at;
-    if (h->ro_end != (seen_w ? first_w : elf_end))
-        return BAD("ro_end 0x%llx is not the start of the writable image (0x%llx)", (unsigned long long)h->ro_end,
-                   (unsigned long long)(seen_w ? first_w : elf_end));
-    for (int j = 0; j < k; j++) {
-        const struct snap_region *r = &h->regions[nelf + 1 + j];
-        if (tail[j].kind == HL_RGN_FILE) {
-            if (j == 0 || tail[j - 1].kind != HL_RGN_FILE) { /* the memory image ends before the files */
-                if (h->total != at)
-                    return BAD("total 0x%llx is not the end of the memory image (0x%llx)", (unsigned long long)h->total,
-                               (unsigned long long)at);
-            }
-            at += HL_PAGE;
-        }
-        if ((int)r->kind != tail[j].kind || r->gpa != at || r->size != tail[j].size || *tail[j].gpa != at)
-            return BAD("region %d (%s) is not the %s at 0x%llx+0x%llx", nelf + 1 + j, hl_region_name((int)r->kind),
-                       hl_region_name(tail[j].kind), (unsigned long long)at, (unsigned long long)tail[j].size);
-        at += tail[j].size;
+    if (!code) return BAD("no code region");
+    elf->end = at;
+    if (!seen_w) elf->ro_end = at;
+    elf->entry = h->entry;
+    for (int i = 0; i < elf->nseg; i++)
+        if ((elf->seg[i].flags & HL_SEG_X) && h->entry - elf->seg[i].vaddr < elf->seg[i].memsz) return NULL;
+    return BAD("entry point 0x%llx is not in code", (unsigned long long)h->entry);
+}
+
+/* The header's layout, field by field, against the one hl_layout_build made. */
+static const char *same_layout(const struct snap_header *h, const hl_layout *lo, char *why, size_t wlen)
+{
+    const struct {
+        const char *name;
+        uint64_t file, built;
+    } f[] = { { "ro_end", h->ro_end, lo->ro_end }, { "total", h->total, lo->total }, { "end", h->end, lo->end },
+              { "page-table end", h->pt_end, lo->pt_end }, { "meta", h->meta, lo->meta },
+              { "heap", h->heap, lo->heap }, { "guard", h->guard, lo->guard }, { "stack", h->stack, lo->stack },
+              { "input", h->input, lo->input }, { "output", h->output, lo->output }, { "init", h->init, lo->init } };
+    for (uint32_t i = 0; i < h->nregions && i < (uint32_t)lo->nregions; i++) {
+        const struct snap_region *r = &h->regions[i];
+        const hl_region *b = &lo->regions[i];
+        if (r->kind != (uint32_t)b->kind || r->perm != b->perm || r->gpa != b->gpa || r->size != b->size)
+            return BAD("region %u (%s at 0x%llx+0x%llx, permissions %u) is not the %s at 0x%llx+0x%llx "
+                       "(permissions %u)", i, hl_region_name((int)r->kind), (unsigned long long)r->gpa,
+                       (unsigned long long)r->size, r->perm, hl_region_name(b->kind), (unsigned long long)b->gpa,
+                       (unsigned long long)b->size, b->perm);
     }
-    if (!h->nfiles && h->total != at)
-        return BAD("total 0x%llx is not the end of the memory image (0x%llx)", (unsigned long long)h->total,
-                   (unsigned long long)at);
-    if (h->end != at)
-        return BAD("end 0x%llx is not the end of the last region (0x%llx)", (unsigned long long)h->end,
-                   (unsigned long long)at);
-    lo->sizes.heap = h->heap_size;
-    lo->sizes.scratch = h->scratch_size;
-    lo->sizes.input = h->input_size;
-    lo->sizes.output = h->output_size;
-    lo->sizes.init = h->init_size;
-    lo->sizes.nfiles = (int)h->nfiles;
-    for (uint32_t i = 0; i < h->nfiles; i++) {
-        lo->sizes.file_size[i] = h->files[i].size;
-        memcpy(lo->sizes.file_label[i], h->files[i].label, HL_FILE_LABEL_MAX + 1);
-        lo->file_gpa[i] = h->files[i].gpa;
-    }
-    lo->ro_end = h->ro_end;
-    lo->total = h->total;
-    lo->end = h->end;
-    lo->entry = h->entry;
-    lo->meta = h->meta;
-    lo->heap = h->heap;
-    lo->guard = h->guard;
-    lo->stack = h->stack;
-    lo->input = h->input;
-    lo->output = h->output;
-    lo->init = h->init;
-    if (hl_pt_pages_needed(lo) > HL_PT_MAX_PAGES || h->pt_end != HL_PT_GPA + hl_pt_pages_needed(lo) * HL_PAGE)
-        return BAD("page-table end 0x%llx is not 0x%llx", (unsigned long long)h->pt_end,
-                   (unsigned long long)(HL_PT_GPA + hl_pt_pages_needed(lo) * HL_PAGE));
-    lo->pt_end = h->pt_end;
-    {
-        const hl_region *e = hl_layout_find(lo, h->entry);
-        if (!e || e->kind != HL_RGN_CODE)
-            return BAD("entry point 0x%llx is not in code", (unsigned long long)h->entry);
-    }
+    if (h->nregions != (uint32_t)lo->nregions)
+        return BAD("%u regions, but this image and these sizes make %d", h->nregions, lo->nregions);
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
+        if (f[i].file != f[i].built)
+            return BAD("%s 0x%llx is not 0x%llx", f[i].name, (unsigned long long)f[i].file,
+                       (unsigned long long)f[i].built);
+    for (int i = 0; i < lo->sizes.nfiles; i++)
+        if (h->files[i].gpa != lo->file_gpa[i])
+            return BAD("mapped file %d at 0x%llx is not at 0x%llx", i, (unsigned long long)h->files[i].gpa,
+                       (unsigned long long)lo->file_gpa[i]);
     return NULL;
+}
+
+/* The layout must be the one hl_layout_build makes of the header's guest image and sizes.
+ * Returns NULL (lo filled) or what is wrong (in why). */
+static const char *check_layout(const struct snap_header *h, hl_layout *lo, char *why, size_t wlen)
+{
+    char err[HL_ERR_LEN];
+    hl_sizes sizes;
+    hl_elf elf;
+    const char *bad;
+    if (h->nregions > HL_MAX_REGIONS) return BAD("%u regions (at most %d)", h->nregions, HL_MAX_REGIONS);
+    for (uint32_t i = h->nregions; i < SNAP_REGIONS; i++)
+        if (!snap_all_zero(&h->regions[i], sizeof h->regions[i])) return BAD("unused region slot %u is not zero", i);
+    if ((bad = header_sizes(h, &sizes, why, wlen)) || (bad = header_elf(h, &elf, why, wlen))) return bad;
+    if (hl_layout_build(lo, &elf, &sizes, err) != HL_OK) return BAD("%s", err);
+    return same_layout(h, lo, why, wlen);
 }
 
 /* The vCPU must be where the host left it: in long mode on the host's page tables, rip in

@@ -17,7 +17,6 @@
 #define SNAP_MAX_HOSTFNS 4096        /* host functions a snapshot file may record */
 #define SNAP_FN_MAX (1 + HL_MAX_NAME + 2 + HL_MAX_ARGS) /* bytes of one encoded function */
 #define SNAP_FN_MIN 4                /* ... and the fewest: a one-byte name, no parameters */
-#define SNAP_SIZE_MAX (1ull << 30)   /* any one size or region; keeps every sum exact */
 
 struct snap_region {
     uint32_t kind, perm;

@@ -162,11 +162,12 @@ bool hl_sig_reserved(const char *name);
 
 /* Encodes one signature; marks the writer bad if it is not valid. */
 void hl_w_sig(hl_writer *w, const char *name, hl_type ret, const hl_type *params, int nparams);
-/* Decodes one signature into out, checking it byte by byte: the name as hl_r_name does,
- * then "invalid return type", "too many parameters", "invalid parameter type" (the reader
- * stops right after the offending byte). On failure out holds what was read before it, so
- * hl_sig_check(out) names the rule that failed; it says HL_SIG_NAME when the name itself was
- * bad or cut short, and HL_SIG_OK when the input ended after the name ("truncated"). */
+/* Decodes one signature into out (its unused parameter slots HL_VOID), checking it byte by
+ * byte: the name as hl_r_name does, then "invalid return type", "too many parameters",
+ * "invalid parameter type" (the reader stops right after the offending byte). On failure
+ * out holds what was read before it, so hl_sig_check(out) names the rule that failed; it
+ * says HL_SIG_NAME when the name itself was bad or cut short, and HL_SIG_OK when the input
+ * ended after the name ("truncated"). */
 bool hl_r_sig(hl_reader *r, hl_sig *out);
 
 /* A signature to encode, pointing into the caller's table: function i of ctx's. */
@@ -187,10 +188,10 @@ void hl_encode_funcs(hl_writer *w, int n, hl_sig_at at, const void *ctx);
 /* Receives function i of the count a FUNCS record declares, once it passed every check.
  * Returns NULL to go on, or a reason to stop with (the decoder fails the reader with it). */
 typedef const char *(*hl_sig_take)(void *ctx, unsigned i, unsigned count, const hl_sig *sig);
-/* Decodes a FUNCS payload, handing each function to take in order. Refuses, in the reader:
- * "too many functions" (a count above HL_MAX_FUNC_TABLE, or more than HL_MAX_FUNCS of the
- * guest's own or HL_MAX_SDK_FUNCS reserved names), whatever hl_r_sig refuses, "duplicate
- * function name", and "trailing bytes". */
+/* Decodes a FUNCS payload, handing each function to take (if not NULL) in order. Refuses,
+ * in the reader: "too many functions" (a count above HL_MAX_FUNC_TABLE, or more than
+ * HL_MAX_FUNCS of the guest's own or HL_MAX_SDK_FUNCS reserved names), whatever hl_r_sig
+ * refuses, "duplicate function name", and "trailing bytes". */
 bool hl_decode_funcs(hl_reader *r, hl_sig_take take, void *ctx);
 
 /* ---- checksums ----

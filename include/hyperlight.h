@@ -356,6 +356,9 @@ HL_API hl_status hl_snapshot_save(const hl_snapshot *snap, const char *path);
  * HL_ERR_IO) and hl_last_error(NULL) names the problem. The memory is mapped from the file,
  * so processes loading the same file share its pages in the page cache. */
 HL_API hl_status hl_snapshot_load(hl_snapshot **out, const char *path);
+/* The first 8 bytes of every snapshot file, in every format version (a file starting with
+ * them is a snapshot file, not an ELF). */
+#define HL_SNAPSHOT_MAGIC "HLSNAP01"
 
 /* ---- utilities ----------------------------------------------------------------------- */
 

@@ -253,11 +253,11 @@ static int cmd_call(hl_sandbox *sb, const char *fname, int argc, char **argv)
  * loader then reports the problem). */
 static bool is_snapshot_file(const char *path)
 {
-    char magic[8];
+    char magic[sizeof HL_SNAPSHOT_MAGIC - 1];
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     bool yes;
     if (fd < 0) return false;
-    yes = read(fd, magic, sizeof magic) == (ssize_t)sizeof magic && !memcmp(magic, "HLSNAP01", 8);
+    yes = read(fd, magic, sizeof magic) == (ssize_t)sizeof magic && !memcmp(magic, HL_SNAPSHOT_MAGIC, sizeof magic);
     close(fd);
     return yes;
 }

@@ -155,4 +155,70 @@ int hl_stack_parse(const uint8_t *buf, size_t top, hl_rec *recs, int max, const 
  * as hl_stack_parse for that one record. Returns false with *why on a defect. */
 bool hl_stack_peek(const uint8_t *buf, size_t top, hl_rec *rec, const char **why);
 
+
+/* ---- function signatures and the FUNCS record ----
+ * A signature is what a function table says of one function: its name (1..HL_MAX_NAME
+ * bytes, no NUL), its return type (any type, void included) and 0..HL_MAX_ARGS parameter
+ * types (not void). On the wire:
+ *     u8 name_len | name | u8 return type | u8 nparams | nparams x u8 type
+ * The FUNCS record (docs/abi.md) is a u16 count and that many signatures; snapshot files
+ * (src/host/snapfile*.c) store their tables as bare runs of signatures. */
+typedef struct hl_sig {
+    char name[HL_MAX_NAME + 1];
+    hl_type ret;
+    int nparams;
+    hl_type params[HL_MAX_ARGS];
+} hl_sig;
+
+/* The first rule a signature breaks, in the order hl_sig_check tries them. */
+typedef enum hl_sig_fault {
+    HL_SIG_OK,
+    HL_SIG_NAME,    /* NULL, empty or longer than HL_MAX_NAME */
+    HL_SIG_NPARAMS, /* nparams outside 0..HL_MAX_ARGS, or params NULL with nparams > 0 */
+    HL_SIG_RET,     /* return type outside 0..HL_TYPE_MAX */
+    HL_SIG_PARAM,   /* a parameter type void or above HL_TYPE_MAX */
+} hl_sig_fault;
+
+/* Checks a signature (name NUL-terminated). For HL_SIG_PARAM, *bad_param (if not NULL) is
+ * the index of the first bad parameter. */
+hl_sig_fault hl_sig_check(const char *name, hl_type ret, const hl_type *params, int nparams, int *bad_param);
+bool hl_sig_valid(const char *name, hl_type ret, const hl_type *params, int nparams);
+/* True for the names the SDK keeps for itself (HL_RESERVED_PREFIX...). */
+bool hl_sig_reserved(const char *name);
+
+/* Encodes one signature; marks the writer bad if it is not valid. */
+void hl_w_sig(hl_writer *w, const char *name, hl_type ret, const hl_type *params, int nparams);
+/* Decodes one signature into out (its unused parameter slots HL_VOID), checking it byte by
+ * byte: the name as hl_r_name does, then "invalid return type", "too many parameters",
+ * "invalid parameter type" (the reader stops right after the offending byte). On failure
+ * out holds what was read before it, so hl_sig_check(out) names the rule that failed; it
+ * says HL_SIG_NAME when the name itself was bad or cut short, and HL_SIG_OK when the input
+ * ended after the name ("truncated"). */
+bool hl_r_sig(hl_reader *r, hl_sig *out);
+
+/* A signature to encode, pointing into the caller's table: function i of ctx's. */
+typedef struct hl_sig_ref {
+    const char *name;
+    hl_type ret;
+    int nparams;
+    const hl_type *params;
+} hl_sig_ref;
+typedef hl_sig_ref (*hl_sig_at)(const void *ctx, int i);
+
+/* Encodes a FUNCS payload of n functions. Marks the writer bad on an invalid signature or a
+ * table that holds too many (more than HL_MAX_FUNC_TABLE, or more than HL_MAX_FUNCS of the
+ * guest's own or HL_MAX_SDK_FUNCS reserved ones). Distinct names are the caller's to keep
+ * (hl_guest_register does); the decoder refuses a duplicate. */
+void hl_encode_funcs(hl_writer *w, int n, hl_sig_at at, const void *ctx);
+
+/* Receives function i of the count a FUNCS record declares, once it passed every check.
+ * Returns NULL to go on, or a reason to stop with (the decoder fails the reader with it). */
+typedef const char *(*hl_sig_take)(void *ctx, unsigned i, unsigned count, const hl_sig *sig);
+/* Decodes a FUNCS payload, handing each function to take (if not NULL) in order. Refuses,
+ * in the reader: "too many functions" (a count above HL_MAX_FUNC_TABLE, or more than
+ * HL_MAX_FUNCS of the guest's own or HL_MAX_SDK_FUNCS reserved names), whatever hl_r_sig
+ * refuses, "duplicate function name", and "trailing bytes". */
+bool hl_decode_funcs(hl_reader *r, hl_sig_take take, void *ctx);
+
+
 #endif

@@ -238,7 +238,7 @@ int hl_guest_register(const char *name, hl_guest_fn fn, hl_type ret, int argc, .
     gfn *f;
     size_t len = name ? strlen(name) : 0;
     const char *bad = NULL;
-    bool sdk = len && strncmp(name, HL_RESERVED_PREFIX, strlen(HL_RESERVED_PREFIX)) == 0;
+    bool sdk = len && hl_sig_reserved(name);
     if (len == 0) bad = "missing or empty name";
     else if (len > HL_MAX_NAME) bad = "name longer than " STR(HL_MAX_NAME) " bytes";
     else if (!fn) bad = "NULL function";
@@ -279,17 +279,13 @@ int hl_guest_register(const char *name, hl_guest_fn fn, hl_type ret, int argc, .
     return 0;
 }
 
-static void enc_funcs(hl_writer *w, const void *c)
+static hl_sig_ref fn_at(const void *ctx, int i)
 {
-    (void)c;
-    hl_w_u16(w, (uint16_t)nfns);
-    for (int i = 0; i < nfns; i++) {
-        hl_w_name(w, fns[i].name, strlen(fns[i].name));
-        hl_w_u8(w, (uint8_t)fns[i].ret);
-        hl_w_u8(w, (uint8_t)fns[i].argc);
-        for (int j = 0; j < fns[i].argc; j++) hl_w_u8(w, (uint8_t)fns[i].params[j]);
-    }
+    (void)ctx;
+    return (hl_sig_ref){ .name = fns[i].name, .ret = fns[i].ret, .nparams = fns[i].argc, .params = fns[i].params };
 }
+
+static void enc_funcs(hl_writer *w, const void *c) { hl_encode_funcs(w, nfns, fn_at, c); }
 
 /* ---- results ---- */
 int hl_error(int code, const char *fmt, ...)

@@ -164,21 +164,22 @@ hl_status hl_config_register_host_fn(hl_config *cfg, const char *name, hl_type r
                                      const hl_type *params, int nparams, hl_host_fn fn, void *user)
 {
     hl_hostfn *slot;
-    size_t len;
+    int bad = 0;
     if (!cfg) return HL_ERR_INVALID_ARG;
     if (!name || !fn) return hl_errf(cfg->err, HL_ERR_INVALID_ARG, "host function: name and callback are required");
-    len = strlen(name);
-    if (len == 0 || len > HL_MAX_NAME)
+    switch (hl_sig_check(name, ret, params, nparams, &bad)) { /* the wire codec's rules */
+    case HL_SIG_OK: break;
+    case HL_SIG_NAME:
         return hl_errf(cfg->err, HL_ERR_INVALID_ARG, "host function name must be 1..%d bytes", HL_MAX_NAME);
-    if (nparams < 0 || nparams > HL_MAX_ARGS || (nparams && !params))
-        return hl_errf(cfg->err, HL_ERR_INVALID_ARG, "host function '%s': %d parameters (0..%d allowed)",
-                       name, nparams, HL_MAX_ARGS);
-    if ((unsigned)ret > HL_TYPE_MAX)
+    case HL_SIG_NPARAMS:
+        return hl_errf(cfg->err, HL_ERR_INVALID_ARG, "host function '%s': %d parameters (0..%d allowed)", name,
+                       nparams, HL_MAX_ARGS);
+    case HL_SIG_RET:
         return hl_errf(cfg->err, HL_ERR_INVALID_ARG, "host function '%s': invalid return type %d", name, (int)ret);
-    for (int i = 0; i < nparams; i++)
-        if (params[i] == HL_VOID || (unsigned)params[i] > HL_TYPE_MAX)
-            return hl_errf(cfg->err, HL_ERR_INVALID_ARG, "host function '%s': invalid type %d for parameter %d",
-                           name, (int)params[i], i);
+    case HL_SIG_PARAM:
+        return hl_errf(cfg->err, HL_ERR_INVALID_ARG, "host function '%s': invalid type %d for parameter %d", name,
+                       (int)params[bad], bad);
+    }
     slot = (hl_hostfn *)hl_hostfn_find(cfg->hostfns, cfg->nhostfns, name);
     if (!slot) {
         if (cfg->nhostfns == cfg->caphostfns) {
@@ -191,7 +192,7 @@ hl_status hl_config_register_host_fn(hl_config *cfg, const char *name, hl_type r
         slot = &cfg->hostfns[cfg->nhostfns++];
     }
     memset(slot, 0, sizeof *slot);
-    memcpy(slot->name, name, len + 1);
+    memcpy(slot->name, name, strlen(name) + 1);
     slot->ret = ret;
     slot->nparams = nparams;
     if (nparams) memcpy(slot->params, params, (size_t)nparams * sizeof *params);

@@ -60,46 +60,38 @@ hl_status hl_guestfns_copy(hl_guestfn **dst, const hl_guestfn *src, int n)
     return HL_OK;
 }
 
-/* Reads one entry of the table into (f), checking it against the (i) entries before it. */
-static void read_one(hl_reader *r, hl_guestfn *fns, unsigned i, unsigned *nown, unsigned *nsdk, char *name)
+static const char no_memory[] = "out of memory"; /* keep's refusal, told apart by its address */
+
+typedef struct guestfns_out {
+    hl_guestfn **fns;
+    int *n;
+} guestfns_out;
+
+/* Keeps guest function (i) of (count), which hl_decode_funcs has checked; the table is
+ * allocated with the first. */
+static const char *keep(void *ctx, unsigned i, unsigned count, const hl_sig *sig)
 {
-    hl_guestfn *f = &fns[i];
-    if (!hl_r_name(r, name)) return;
-    f->ret = (hl_type)hl_r_u8(r);
-    f->nparams = hl_r_u8(r);
-    if (r->why) return;
-    if ((unsigned)f->ret > HL_TYPE_MAX) hl_r_fail(r, "invalid return type");
-    if (f->nparams > HL_MAX_ARGS) hl_r_fail(r, "too many parameters");
-    for (int j = 0; j < f->nparams && !r->why; j++) {
-        f->params[j] = (hl_type)hl_r_u8(r);
-        if (!r->why && (f->params[j] == HL_VOID || (unsigned)f->params[j] > HL_TYPE_MAX))
-            hl_r_fail(r, "invalid parameter type");
-    }
-    for (unsigned k = 0; k < i && !r->why; k++)
-        if (strcmp(fns[k].name, name) == 0) hl_r_fail(r, "duplicate function name");
-    f->hidden = strncmp(name, HL_RESERVED_PREFIX, strlen(HL_RESERVED_PREFIX)) == 0;
-    if (!r->why && (f->hidden ? ++*nsdk > HL_MAX_SDK_FUNCS : ++*nown > HL_MAX_FUNCS))
-        hl_r_fail(r, "too many functions");
+    guestfns_out *o = ctx;
+    hl_guestfn *f;
+    if (i == 0 && !(*o->fns = calloc(count, sizeof **o->fns))) return no_memory;
+    f = &(*o->fns)[i];
+    if (!(f->name = strdup(sig->name))) return no_memory;
+    f->hidden = hl_sig_reserved(sig->name);
+    f->ret = sig->ret;
+    f->nparams = sig->nparams;
+    memcpy(f->params, sig->params, sizeof f->params);
+    ++*o->n;
+    return NULL;
 }
 
 hl_status hl_guestfns_read(const hl_rec *rec, hl_guestfn **fns, int *n, char *err)
 {
+    guestfns_out o = { fns, n };
     hl_reader r;
-    unsigned count, nown = 0, nsdk = 0;
     hl_r_init(&r, rec->payload, rec->len);
-    count = hl_r_u16(&r);
-    if (!r.why && count > HL_MAX_FUNC_TABLE) hl_r_fail(&r, "too many functions");
-    if (!r.why && !(*fns = calloc(count ? count : 1, sizeof **fns))) return hl_errf(err, HL_ERR_NO_MEMORY, "out of memory");
-    for (unsigned i = 0; i < count && !r.why; i++) {
-        char name[HL_MAX_NAME + 1];
-        read_one(&r, *fns, i, &nown, &nsdk, name);
-        if (r.why) break;
-        if (!((*fns)[i].name = strdup(name))) return hl_errf(err, HL_ERR_NO_MEMORY, "out of memory");
-        ++*n;
-    }
-    if (!hl_r_done(&r))
-        return hl_errf(err, HL_ERR_PROTOCOL, "guest function table malformed: %s at byte %zu", r.why, r.where);
-    return HL_OK;
+    if (hl_decode_funcs(&r, keep, &o)) return HL_OK;
+    if (r.why == no_memory) return hl_errf(err, HL_ERR_NO_MEMORY, "out of memory");
+    return hl_errf(err, HL_ERR_PROTOCOL, "guest function table malformed: %s at byte %zu", r.why, r.where);
 }
 
 int hl_sandbox_fn_count(const hl_sandbox *sb)

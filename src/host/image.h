@@ -36,5 +36,11 @@ void hl_image_free(hl_image *img);
 /* Reserves an inaccessible range of address space for mappings to replace. */
 uint8_t *hl_reserve(uint64_t bytes);
 uint64_t hl_checksum(const uint8_t *p, uint64_t len);
+/* ---- checksums ----
+ * hl_checksum (memory.c) is FNV-1a over 64-bit words, with these constants;
+ * snapshot files (src/host/snapfile.c) compute it piecewise. */
+#define HL_FNV_BASIS 0xcbf29ce484222325ull
+#define HL_FNV_PRIME 0x100000001b3ull
+
 
 #endif

@@ -126,11 +126,11 @@ uint64_t hl_checksum(const uint8_t *p, uint64_t len)
 {
     /* FNV-1a over 64-bit words (then bytes): fast, and good enough to detect corruption
      * and tell images apart; not a cryptographic digest. */
-    uint64_t h = 0xcbf29ce484222325ull, i = 0, w;
+    uint64_t h = HL_FNV_BASIS, i = 0, w;
     for (; i + 8 <= len; i += 8) {
         memcpy(&w, p + i, 8);
-        h = (h ^ w) * 0x100000001b3ull;
+        h = (h ^ w) * HL_FNV_PRIME;
     }
-    for (; i < len; i++) h = (h ^ p[i]) * 0x100000001b3ull;
+    for (; i < len; i++) h = (h ^ p[i]) * HL_FNV_PRIME;
     return h;
 }

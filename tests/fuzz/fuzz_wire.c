@@ -15,7 +15,8 @@
  *   - each parsed record's payload goes, from a heap copy of exactly its length (so ASan sees
  *     any read past the payload), to the decoder for its kind; whatever decodes is re-encoded,
  *     which must reproduce the payload byte for byte (the format is canonical), must not fit
- *     one byte less, and must decode again to the same message.
+ *     one byte less, and must decode again to the same message; a function table (FUNCS)
+ *     decodes only to valid signatures with distinct names within the table's limits;
  *   - strings and names made of the input's bytes are refused, by the encoders and decoders
  *     alike, exactly when they hold a 0 byte, and are otherwise copied exactly.
  * Any violated property aborts, which libFuzzer reports as a crash. */
@@ -132,6 +133,31 @@ static void enc_abort(hl_writer *w, const void *m)
     hl_encode_abort(w, a->code, a->msg, a->msg_len);
 }
 
+/* A decoded function table (FUNCS). */
+typedef struct funcs {
+    int n;
+    hl_sig sigs[HL_MAX_FUNC_TABLE];
+} funcs;
+static funcs g_funcs, g_funcs2;
+
+static const char *keep_sig(void *ctx, unsigned i, unsigned count, const hl_sig *sig)
+{
+    funcs *f = ctx;
+    ASSERT((int)i == f->n && count <= HL_MAX_FUNC_TABLE && i < count);
+    f->sigs[f->n++] = *sig;
+    return NULL;
+}
+static hl_sig_ref sig_at(const void *ctx, int i)
+{
+    const hl_sig *s = &((const funcs *)ctx)->sigs[i];
+    return (hl_sig_ref){ .name = s->name, .ret = s->ret, .nparams = s->nparams, .params = s->params };
+}
+static void enc_funcs(hl_writer *w, const void *m)
+{
+    const funcs *f = m;
+    hl_encode_funcs(w, f->n, sig_at, f);
+}
+
 static void check_reader(const hl_reader *r, bool ok, size_t len)
 {
     ASSERT(ok == (r->why == NULL));
@@ -239,7 +265,35 @@ static void decode_payload(uint16_t kind, const uint8_t *p, size_t len)
         free(e);
         break;
     }
-    default: break; /* PRINT and FUNCS have no decoder in wire.c */
+    case HL_REC_FUNCS: {
+        int nsdk = 0;
+        g_funcs.n = g_funcs2.n = 0;
+        ok = hl_decode_funcs(&r, keep_sig, &g_funcs);
+        check_reader(&r, ok, len);
+        if (!ok) break;
+        ASSERT(g_funcs.n == (p[0] | p[1] << 8));
+        for (int i = 0; i < g_funcs.n; i++) {
+            const hl_sig *f = &g_funcs.sigs[i];
+            ASSERT(hl_sig_valid(f->name, f->ret, f->params, f->nparams));
+            for (int j = f->nparams; j < HL_MAX_ARGS; j++) ASSERT(f->params[j] == HL_VOID);
+            for (int j = 0; j < i; j++) ASSERT(strcmp(g_funcs.sigs[j].name, f->name) != 0);
+            nsdk += hl_sig_reserved(f->name);
+        }
+        ASSERT(nsdk <= HL_MAX_SDK_FUNCS && g_funcs.n - nsdk <= HL_MAX_FUNCS);
+        uint8_t *e = reencode(enc_funcs, &g_funcs, p, len);
+        hl_reader r2;
+        hl_r_init(&r2, e, len);
+        ASSERT(hl_decode_funcs(&r2, keep_sig, &g_funcs2));
+        ASSERT(g_funcs2.n == g_funcs.n);
+        for (int i = 0; i < g_funcs.n; i++) {
+            const hl_sig *a = &g_funcs.sigs[i], *b = &g_funcs2.sigs[i];
+            ASSERT(!strcmp(a->name, b->name) && a->ret == b->ret && a->nparams == b->nparams);
+            ASSERT(!memcmp(a->params, b->params, sizeof a->params));
+        }
+        free(e);
+        break;
+    }
+    default: break; /* PRINT has no decoder in wire.c */
     }
 }
 

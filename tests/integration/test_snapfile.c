@@ -203,9 +203,40 @@ static void edit_bad_type(uint8_t *b)
     b[fn_entry(b, "Incr") + 1 + 4] = 10; /* Incr's return type */
     reseal(b);
 }
+static void edit_host_param(uint8_t *b)
+{
+    b[fn_entry(b, "Twice") + 1 + 5 + 2] = HL_VOID; /* its one parameter */
+    reseal(b);
+}
+static void edit_empty_name(uint8_t *b)
+{
+    b[HEADER] = 0; /* the first guest function's name length */
+    reseal(b);
+}
 static void edit_mem_length(uint8_t *b)
 {
     put64(b, 32, get64(b, 32) + 4096);
+    reseal(b);
+}
+/* The layout against the one hl_layout_build makes of the header's image and sizes. */
+static void edit_stack_gpa(uint8_t *b)
+{
+    put64(b, 152, get64(b, 152) + 4096); /* the stack's address field, not its region */
+    reseal(b);
+}
+static void edit_code_perm(uint8_t *b)
+{
+    b[720 + 24 + 4] = 7; /* region 1, the code: R+W+X */
+    reseal(b);
+}
+static void edit_pt_end(uint8_t *b)
+{
+    put64(b, 112, get64(b, 112) + 4096);
+    reseal(b);
+}
+static void edit_entry(uint8_t *b)
+{
+    put64(b, 120, HL_PEB_GPA);
     reseal(b);
 }
 
@@ -803,9 +834,26 @@ int main(void)
                    "bad function table: guest function 'Incr' appears twice", __LINE__);
     expect_variant("craft.snap", good, len, len, edit_bad_type, HL_ERR_BAD_GUEST,
                    "bad function table: guest function 'Incr': invalid return type 10", __LINE__);
+    expect_variant("craft.snap", good, len, len, edit_host_param, HL_ERR_BAD_GUEST,
+                   "bad function table: host function 'Twice': invalid type 0 for parameter 0", __LINE__);
+    expect_variant("craft.snap", good, len, len, edit_empty_name, HL_ERR_BAD_GUEST,
+                   "bad function table: guest function 0: empty name", __LINE__);
     snprintf(msg, sizeof msg, "memory length 0x%llx is not the layout's total 0x%llx",
              (unsigned long long)a->lo.total + 4096, (unsigned long long)a->lo.total);
     expect_variant("craft.snap", good, len, len, edit_mem_length, HL_ERR_BAD_GUEST, msg, __LINE__);
+    snprintf(msg, sizeof msg, "bad layout: stack 0x%llx is not 0x%llx", (unsigned long long)a->lo.stack + 4096,
+             (unsigned long long)a->lo.stack);
+    expect_variant("craft.snap", good, len, len, edit_stack_gpa, HL_ERR_BAD_GUEST, msg, __LINE__);
+    snprintf(msg, sizeof msg,
+             "bad layout: region 1 (code at 0x%llx+0x%llx, permissions 7) is not the code at 0x%llx+0x%llx "
+             "(permissions 5)", (unsigned long long)a->lo.regions[1].gpa, (unsigned long long)a->lo.regions[1].size,
+             (unsigned long long)a->lo.regions[1].gpa, (unsigned long long)a->lo.regions[1].size);
+    expect_variant("craft.snap", good, len, len, edit_code_perm, HL_ERR_BAD_GUEST, msg, __LINE__);
+    snprintf(msg, sizeof msg, "bad layout: page-table end 0x%llx is not 0x%llx", (unsigned long long)a->lo.pt_end + 4096,
+             (unsigned long long)a->lo.pt_end);
+    expect_variant("craft.snap", good, len, len, edit_pt_end, HL_ERR_BAD_GUEST, msg, __LINE__);
+    expect_variant("craft.snap", good, len, len, edit_entry, HL_ERR_BAD_GUEST, "bad layout: entry point 0x1ff000 is not in code",
+                   __LINE__);
     CHECK_INT(fd_count(), fds1);
     /* the good file still loads after all of that */
     {

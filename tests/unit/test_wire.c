@@ -1,4 +1,5 @@
-/* test_wire.c - unit tests for src/common/wire.c: values, messages and record stacks.
+/* test_wire.c - unit tests for src/common/wire.c: values, messages, record stacks, and
+ * function signatures and tables (FUNCS).
  *
  * Standalone (no VM). Build and run:
  *   gcc -std=c11 -O1 -g -Wall -Wextra -Werror -fsanitize=address,undefined -Iinclude \
@@ -1930,6 +1931,456 @@ static void test_stack_flips(void)
     free(ref);
 }
 
+/* ---- function signatures and FUNCS ------------------------------------------------------ */
+
+static void test_sig_check(void)
+{
+    static const hl_type p2[] = { HL_I32, HL_STRING }, pvoid[] = { HL_I32, HL_VOID }, p10[] = { (hl_type)10 };
+    hl_type p17[17];
+    char n255[256], n256[257];
+    int bad = -1;
+    for (int i = 0; i < 17; i++) p17[i] = HL_BYTES;
+    memset(n255, 'a', 255);
+    n255[255] = 0;
+    memset(n256, 'b', 256);
+    n256[256] = 0;
+
+    CHECK_INT(hl_sig_check("f", HL_VOID, NULL, 0, &bad), HL_SIG_OK);
+    CHECK_INT(hl_sig_check("f", HL_BYTES, p2, 2, &bad), HL_SIG_OK);
+    CHECK_INT(hl_sig_check(n255, HL_I32, p17, 16, &bad), HL_SIG_OK);
+    CHECK_INT(bad, -1); /* untouched unless a parameter is bad */
+    /* the name: NULL, empty, longer than HL_MAX_NAME */
+    CHECK_INT(hl_sig_check(NULL, HL_I32, NULL, 0, &bad), HL_SIG_NAME);
+    CHECK_INT(hl_sig_check("", HL_I32, NULL, 0, &bad), HL_SIG_NAME);
+    CHECK_INT(hl_sig_check(n256, HL_I32, NULL, 0, &bad), HL_SIG_NAME);
+    /* the parameter count, and a missing parameter array */
+    CHECK_INT(hl_sig_check("f", HL_I32, p17, -1, &bad), HL_SIG_NPARAMS);
+    CHECK_INT(hl_sig_check("f", HL_I32, p17, 17, &bad), HL_SIG_NPARAMS);
+    CHECK_INT(hl_sig_check("f", HL_I32, NULL, 1, &bad), HL_SIG_NPARAMS);
+    /* the return type: any type, void included */
+    CHECK_INT(hl_sig_check("f", (hl_type)-1, NULL, 0, &bad), HL_SIG_RET);
+    CHECK_INT(hl_sig_check("f", (hl_type)10, NULL, 0, &bad), HL_SIG_RET);
+    CHECK_INT(hl_sig_check("f", (hl_type)255, NULL, 0, &bad), HL_SIG_RET);
+    /* parameter types: not void, not above HL_TYPE_MAX; the first bad one is named */
+    CHECK_INT(hl_sig_check("f", HL_I32, pvoid, 2, &bad), HL_SIG_PARAM);
+    CHECK_INT(bad, 1);
+    CHECK_INT(hl_sig_check("f", HL_I32, p10, 1, &bad), HL_SIG_PARAM);
+    CHECK_INT(bad, 0);
+    CHECK_INT(hl_sig_check("f", HL_I32, p10, 1, NULL), HL_SIG_PARAM);
+    CHECK_INT(hl_sig_check("f", HL_I32, pvoid, 1, &bad), HL_SIG_OK); /* only the first nparams count */
+    /* the order: name, parameter count, return type, parameter types */
+    CHECK_INT(hl_sig_check("", (hl_type)10, p17, 17, &bad), HL_SIG_NAME);
+    CHECK_INT(hl_sig_check("f", (hl_type)10, p17, 17, &bad), HL_SIG_NPARAMS);
+    CHECK_INT(hl_sig_check("f", (hl_type)10, p10, 1, &bad), HL_SIG_RET);
+
+    CHECK(hl_sig_valid("f", HL_BYTES, p2, 2));
+    CHECK(!hl_sig_valid("", HL_BYTES, p2, 2));
+    CHECK(!hl_sig_valid("f", HL_BYTES, pvoid, 2));
+    CHECK(!hl_sig_valid("f", (hl_type)10, NULL, 0));
+    CHECK(!hl_sig_valid("f", HL_I32, NULL, 3));
+
+    CHECK(hl_sig_reserved("hl.warm"));
+    CHECK(hl_sig_reserved("hl."));
+    CHECK(!hl_sig_reserved("hl"));
+    CHECK(!hl_sig_reserved("hlx"));
+    CHECK(!hl_sig_reserved("Hl.warm"));
+    CHECK(!hl_sig_reserved("xhl.warm"));
+}
+
+/* hl_r_sig refuses p[0, n) with why at where; hl_sig_check of what it read says fault. */
+static void sig_fails_(const void *p, size_t n, const char *why, size_t where, hl_sig_fault fault, int line)
+{
+    CTX_BEGIN;
+    uint8_t *d = dup_exact(p, n);
+    hl_reader r;
+    hl_sig out;
+    memset(&out, 0x55, sizeof out);
+    hl_r_init(&r, d, n);
+    CHECK(!hl_r_sig(&r, &out));
+    CHECK_STR(r.why, why);
+    CHECK_INT(r.where, where);
+    CHECK_INT(hl_sig_check(out.name, out.ret, out.params, out.nparams, NULL), fault);
+    free(d);
+    CTX_END(line, "hl_r_sig");
+}
+#define sig_fails(p, why, where, fault) sig_fails_((p), sizeof(p), (why), (where), (fault), __LINE__)
+
+static void test_sig_codec(void)
+{
+    static const hl_type p3[] = { HL_I32, HL_F64, HL_BYTES };
+    static const uint8_t want[] = { 3, 'A', 'd', 'd', HL_U64, 3, HL_I32, HL_F64, HL_BYTES };
+    static const uint8_t bare[] = { 1, 'f', HL_VOID, 0 };
+    uint8_t *buf = malloc(sizeof want), *d;
+    hl_writer w;
+    hl_reader r;
+    hl_sig out;
+    int bad = -1;
+
+    /* encoding: the bytes; exact capacity fits, one less does not */
+    hl_w_init(&w, buf, sizeof want);
+    hl_w_sig(&w, "Add", HL_U64, p3, 3);
+    CHECK(!w.bad);
+    CHECK_INT(w.len, sizeof want);
+    CHECK(memcmp(buf, want, sizeof want) == 0);
+    hl_w_init(&w, buf, sizeof want - 1);
+    hl_w_sig(&w, "Add", HL_U64, p3, 3);
+    CHECK(w.bad);
+    /* an invalid signature writes nothing */
+    static const hl_type pv[] = { HL_VOID };
+    const struct { const char *name; hl_type ret; const hl_type *params; int n; } invalid[] = {
+        { "", HL_I32, NULL, 0 }, { NULL, HL_I32, NULL, 0 }, { "f", (hl_type)10, NULL, 0 },
+        { "f", HL_I32, pv, 1 },  { "f", HL_I32, p3, 17 },   { "f", HL_I32, NULL, 2 },
+    };
+    for (size_t i = 0; i < sizeof invalid / sizeof invalid[0]; i++) {
+        hl_w_init(&w, buf, sizeof want);
+        hl_w_sig(&w, invalid[i].name, invalid[i].ret, invalid[i].params, invalid[i].n);
+        CHECK(w.bad);
+        CHECK_INT(w.len, 0);
+    }
+    free(buf);
+
+    /* decoding: back to the signature, unused parameter slots zero */
+    d = dup_exact(want, sizeof want);
+    memset(&out, 0x55, sizeof out);
+    hl_r_init(&r, d, sizeof want);
+    CHECK(hl_r_sig(&r, &out));
+    CHECK(hl_r_done(&r));
+    CHECK_STR(out.name, "Add");
+    CHECK_INT(out.ret, HL_U64);
+    CHECK_INT(out.nparams, 3);
+    CHECK(memcmp(out.params, p3, sizeof p3) == 0);
+    for (int i = 3; i < HL_MAX_ARGS; i++) CHECK_INT(out.params[i], 0);
+    free(d);
+    d = dup_exact(bare, sizeof bare);
+    hl_r_init(&r, d, sizeof bare);
+    CHECK(hl_r_sig(&r, &out) && hl_r_done(&r));
+    CHECK_STR(out.name, "f");
+    CHECK_INT(out.ret, HL_VOID);
+    CHECK_INT(out.nparams, 0);
+    free(d);
+    /* every prefix: truncated, and what was read names no broken rule but the name's */
+    for (size_t n = 0; n < sizeof want; n++) {
+        d = dup_exact(want, n);
+        hl_r_init(&r, d, n);
+        CHECK(!hl_r_sig(&r, &out));
+        CHECK_STR(r.why, "truncated");
+        CHECK_INT(hl_sig_check(out.name, out.ret, out.params, out.nparams, NULL), n < 4 ? HL_SIG_NAME : HL_SIG_OK);
+        if (n >= 6) CHECK_INT(out.nparams, (int)n - 6); /* the parameters read */
+        free(d);
+    }
+
+    /* every rejection, where it stops, and what hl_sig_check says of what was read */
+    static const uint8_t empty[] = { 0, HL_I32, 0 };
+    static const uint8_t nul[] = { 2, 'a', 0, HL_I32, 0 };
+    static const uint8_t ret10[] = { 1, 'f', 10, 0 };
+    static const uint8_t ret255[] = { 1, 'f', 255, 200 }; /* the return type is the first fault */
+    static const uint8_t np17[] = { 1, 'f', HL_I32, 17 };
+    static const uint8_t np255[] = { 1, 'f', HL_I32, 255, 1, 1, 1 };
+    static const uint8_t pvoid[] = { 1, 'f', HL_I32, 3, HL_I32, HL_VOID, HL_I32 };
+    static const uint8_t p10[] = { 1, 'f', HL_I32, 2, 10, HL_I32 };
+    sig_fails(empty, "empty name", 1, HL_SIG_NAME);
+    sig_fails(nul, "NUL byte in name", 3, HL_SIG_NAME);
+    sig_fails(ret10, "invalid return type", 4, HL_SIG_RET);
+    sig_fails(ret255, "invalid return type", 4, HL_SIG_RET);
+    sig_fails(np17, "too many parameters", 4, HL_SIG_NPARAMS);
+    sig_fails(np255, "too many parameters", 4, HL_SIG_NPARAMS);
+    sig_fails(pvoid, "invalid parameter type", 6, HL_SIG_PARAM);
+    sig_fails(p10, "invalid parameter type", 5, HL_SIG_PARAM);
+    /* the bad parameter is the last one read */
+    d = dup_exact(pvoid, sizeof pvoid);
+    hl_r_init(&r, d, sizeof pvoid);
+    CHECK(!hl_r_sig(&r, &out));
+    CHECK_INT(out.nparams, 2);
+    CHECK_INT(hl_sig_check(out.name, out.ret, out.params, out.nparams, &bad), HL_SIG_PARAM);
+    CHECK_INT(bad, 1);
+    free(d);
+    /* a reader that failed before stays failed */
+    d = dup_exact(want, sizeof want);
+    hl_r_init(&r, d, sizeof want);
+    hl_r_fail(&r, "earlier");
+    CHECK(!hl_r_sig(&r, &out));
+    CHECK_STR(r.why, "earlier");
+    free(d);
+
+    /* whatever hl_w_sig writes, hl_r_sig reads back: every type in every position */
+    for (int ret = 0; ret <= HL_TYPE_MAX; ret++)
+        for (int n = 0; n <= HL_MAX_ARGS; n += 5) {
+            hl_type ps[HL_MAX_ARGS];
+            uint8_t enc[1 + HL_MAX_NAME + 2 + HL_MAX_ARGS];
+            for (int i = 0; i < n; i++) ps[i] = (hl_type)(1 + (ret + i) % HL_TYPE_MAX);
+            hl_w_init(&w, enc, sizeof enc);
+            hl_w_sig(&w, "sig", (hl_type)ret, ps, n);
+            CHECK(!w.bad);
+            CHECK_INT(w.len, 1 + 3 + 2 + (size_t)n);
+            hl_r_init(&r, enc, w.len);
+            CHECK(hl_r_sig(&r, &out) && hl_r_done(&r));
+            CHECK(out.ret == (hl_type)ret && out.nparams == n && memcmp(out.params, ps, (size_t)n * sizeof *ps) == 0);
+        }
+}
+
+/* A function table for hl_encode_funcs. */
+typedef struct table {
+    int n;
+    const char **names;
+    hl_type ret;
+    int nparams;
+    const hl_type *params;
+} table;
+
+static hl_sig_ref table_at(const void *ctx, int i)
+{
+    const table *t = ctx;
+    return (hl_sig_ref){ .name = t->names[i], .ret = t->ret, .nparams = t->nparams, .params = t->params };
+}
+
+/* n names: "F0000", "F0001", ... and then "hl.00", "hl.01", ... for the last nsdk. */
+static const char **make_names(int n, int nsdk)
+{
+    const char **names = malloc((size_t)(n ? n : 1) * sizeof *names);
+    for (int i = 0; i < n; i++) {
+        char *s = malloc(16);
+        if (i < n - nsdk) snprintf(s, 16, "F%04d", i);
+        else snprintf(s, 16, "hl.%02d", i - (n - nsdk));
+        names[i] = s;
+    }
+    return names;
+}
+
+static void free_names(const char **names, int n)
+{
+    for (int i = 0; i < n; i++) free((char *)names[i]);
+    free(names);
+}
+
+/* Encodes n functions (the last nsdk reserved) without parameters into an exactly sized
+ * buffer; returns it, or NULL if the writer went bad. *len: the encoding's length. */
+static uint8_t *encode_table(int n, int nsdk, size_t *len)
+{
+    const char **names = make_names(n, nsdk);
+    table t = { n, names, HL_I32, 0, NULL };
+    size_t cap = 2 + (size_t)n * 8;
+    uint8_t *buf = malloc(cap);
+    hl_writer w;
+    hl_w_init(&w, buf, cap);
+    hl_encode_funcs(&w, n, table_at, &t);
+    free_names(names, n);
+    *len = w.len;
+    if (w.bad) {
+        free(buf);
+        return NULL;
+    }
+    CHECK_INT(w.len, cap);
+    return buf;
+}
+
+/* What hl_decode_funcs hands over, kept for the checks. */
+typedef struct taken {
+    int n, stop_at;
+    unsigned count;
+    hl_sig *sigs;
+} taken;
+
+static const char *take(void *ctx, unsigned i, unsigned count, const hl_sig *sig)
+{
+    taken *t = ctx;
+    CHECK_INT(i, t->n); /* in order, each once */
+    t->count = count;
+    if ((int)i == t->stop_at) return "out of memory";
+    t->sigs[t->n++] = *sig;
+    return NULL;
+}
+
+/* hl_decode_funcs refuses p[0, n) with why at where, after handing over `handed` functions. */
+static void funcs_fail_(const void *p, size_t n, const char *why, size_t where, int handed, int line)
+{
+    CTX_BEGIN;
+    uint8_t *d = dup_exact(p, n);
+    taken t = { 0, -1, 0, malloc(HL_MAX_FUNC_TABLE * sizeof(hl_sig)) };
+    hl_reader r;
+    hl_r_init(&r, d, n);
+    CHECK(!hl_decode_funcs(&r, take, &t));
+    CHECK_STR(r.why, why);
+    CHECK_INT(r.where, where);
+    CHECK_INT(t.n, handed);
+    free(t.sigs);
+    free(d);
+    CTX_END(line, "hl_decode_funcs");
+}
+#define funcs_fail(p, n, why, where, handed) funcs_fail_((p), (n), (why), (where), (handed), __LINE__)
+
+static void test_funcs(void)
+{
+    static const hl_type p2[] = { HL_I32, HL_STRING };
+    static const uint8_t want[] = { 3, 0, 3, 'A', 'd', 'd', HL_I32, 2, HL_I32, HL_STRING,
+                                    7, 'h', 'l', '.', 'w', 'a', 'r', 'm', HL_VOID, 0,
+                                    1, 'x', HL_BYTES, 0 };
+    const char *names[] = { "Add", "hl.warm", "x" };
+    uint8_t *buf = malloc(sizeof want), *d;
+    size_t len;
+    hl_writer w;
+    hl_reader r;
+    taken t = { 0, -1, 0, malloc(HL_MAX_FUNC_TABLE * sizeof(hl_sig)) };
+
+    /* encoding, by hand: three functions of different signatures */
+    {
+        table one = { 1, names, HL_I32, 2, p2 };
+        hl_w_init(&w, buf, sizeof want);
+        hl_w_u16(&w, 3);
+        hl_w_sig(&w, "Add", HL_I32, p2, 2);
+        hl_w_sig(&w, "hl.warm", HL_VOID, NULL, 0);
+        hl_w_sig(&w, "x", HL_BYTES, NULL, 0);
+        CHECK(!w.bad && w.len == sizeof want && memcmp(buf, want, sizeof want) == 0);
+        /* ... and with hl_encode_funcs: one table entry */
+        hl_w_init(&w, buf, sizeof want);
+        hl_encode_funcs(&w, 1, table_at, &one);
+        CHECK(!w.bad);
+        CHECK_INT(w.len, 2 + 4 + 2 + 2);
+        CHECK(memcmp(buf, "\1\0\3Add\1\2\1\10", 10) == 0);
+        hl_w_init(&w, buf, 9); /* one byte short */
+        hl_encode_funcs(&w, 1, table_at, &one);
+        CHECK(w.bad);
+    }
+    hl_w_init(&w, buf, 2);
+    hl_encode_funcs(&w, 0, table_at, NULL);
+    CHECK(!w.bad && w.len == 2 && buf[0] == 0 && buf[1] == 0);
+    hl_w_init(&w, buf, sizeof want);
+    hl_encode_funcs(&w, -1, table_at, NULL);
+    CHECK(w.bad);
+    {
+        const char *bad_names[] = { "ok", "" };
+        table bt = { 2, bad_names, HL_I32, 0, NULL };
+        hl_w_init(&w, buf, sizeof want);
+        hl_encode_funcs(&w, 2, table_at, &bt); /* an invalid signature */
+        CHECK(w.bad);
+    }
+    free(buf);
+    /* the limits: HL_MAX_FUNCS of the guest's own and HL_MAX_SDK_FUNCS reserved, no more */
+    CHECK((buf = encode_table(HL_MAX_FUNC_TABLE, HL_MAX_SDK_FUNCS, &len)) != NULL);
+    d = buf;
+    CHECK(encode_table(HL_MAX_FUNC_TABLE + 1, HL_MAX_SDK_FUNCS, &len) == NULL);
+    CHECK(encode_table(HL_MAX_FUNCS + 1, 0, &len) == NULL);
+    CHECK(encode_table(HL_MAX_SDK_FUNCS + 1, HL_MAX_SDK_FUNCS + 1, &len) == NULL);
+    CHECK((buf = encode_table(HL_MAX_SDK_FUNCS, HL_MAX_SDK_FUNCS, &len)) != NULL);
+    free(buf);
+
+    /* decoding the largest table: every function, in order */
+    hl_r_init(&r, d, 2 + HL_MAX_FUNC_TABLE * 8);
+    CHECK(hl_decode_funcs(&r, take, &t));
+    CHECK_INT(t.n, HL_MAX_FUNC_TABLE);
+    CHECK_INT(t.count, HL_MAX_FUNC_TABLE);
+    CHECK_STR(t.sigs[0].name, "F0000");
+    CHECK_STR(t.sigs[HL_MAX_FUNCS - 1].name, "F1023");
+    CHECK_STR(t.sigs[HL_MAX_FUNCS].name, "hl.00");
+    CHECK_INT(t.sigs[5].ret, HL_I32);
+    CHECK_INT(t.sigs[5].nparams, 0);
+    free(d);
+    /* ... and the three above, with and without a callback */
+    d = dup_exact(want, sizeof want);
+    t.n = 0;
+    hl_r_init(&r, d, sizeof want);
+    CHECK(hl_decode_funcs(&r, take, &t));
+    CHECK_INT(t.n, 3);
+    CHECK_INT(t.count, 3);
+    CHECK_STR(t.sigs[0].name, "Add");
+    CHECK_INT(t.sigs[0].ret, HL_I32);
+    CHECK_INT(t.sigs[0].nparams, 2);
+    CHECK(t.sigs[0].params[0] == HL_I32 && t.sigs[0].params[1] == HL_STRING && t.sigs[0].params[2] == HL_VOID);
+    CHECK_STR(t.sigs[1].name, "hl.warm");
+    CHECK_INT(t.sigs[1].ret, HL_VOID);
+    CHECK_STR(t.sigs[2].name, "x");
+    CHECK_INT(t.sigs[2].ret, HL_BYTES);
+    hl_r_init(&r, d, sizeof want);
+    CHECK(hl_decode_funcs(&r, NULL, NULL));
+    free(d);
+    /* every proper prefix is truncated; a byte more is trailing */
+    for (size_t n = 0; n < sizeof want; n++) {
+        d = dup_exact(want, n);
+        hl_r_init(&r, d, n);
+        CHECK(!hl_decode_funcs(&r, NULL, NULL));
+        CHECK_STR(r.why, "truncated");
+        free(d);
+    }
+    {
+        uint8_t more[sizeof want + 1];
+        memcpy(more, want, sizeof want);
+        more[sizeof want] = 0;
+        funcs_fail(more, sizeof more, "trailing bytes", sizeof want, 3);
+    }
+
+    /* every rejection, with the offset where it stops and the functions handed over first */
+    static const uint8_t count_big[] = { 0x11, 0x04 }; /* 1041 */
+    static const uint8_t count_cut[] = { 1 };
+    static const uint8_t empty_name[] = { 1, 0, 0, HL_I32, 0 };
+    static const uint8_t nul_name[] = { 1, 0, 2, 'a', 0, HL_I32, 0 };
+    static const uint8_t name_cut[] = { 1, 0, 3, 'a', 'b' };
+    static const uint8_t ret_cut[] = { 1, 0, 1, 'f' };
+    static const uint8_t np_cut[] = { 1, 0, 1, 'f', HL_I32 };
+    static const uint8_t ret10[] = { 1, 0, 1, 'f', 10, 0 };
+    static const uint8_t ret_np[] = { 1, 0, 1, 'f', 10, 17 };
+    static const uint8_t np17[] = { 1, 0, 1, 'f', HL_I32, 17 };
+    static const uint8_t pvoid[] = { 1, 0, 1, 'f', HL_I32, 2, HL_I32, HL_VOID };
+    static const uint8_t p10[] = { 1, 0, 1, 'f', HL_I32, 2, 10, HL_I32 };
+    static const uint8_t p_cut[] = { 1, 0, 1, 'f', HL_I32, 2, HL_I32 };
+    static const uint8_t dup[] = { 3, 0, 1, 'f', HL_I32, 0, 2, 'f', 'f', HL_I32, 0, 1, 'f', HL_VOID, 1, HL_I32 };
+    static const uint8_t second_bad[] = { 2, 0, 1, 'f', HL_I32, 0, 1, 'g', 10, 0 };
+    funcs_fail(count_big, sizeof count_big, "too many functions", 2, 0);
+    funcs_fail(count_cut, sizeof count_cut, "truncated", 0, 0);
+    funcs_fail(empty_name, sizeof empty_name, "empty name", 3, 0);
+    funcs_fail(nul_name, sizeof nul_name, "NUL byte in name", 5, 0);
+    funcs_fail(name_cut, sizeof name_cut, "truncated", 3, 0);
+    funcs_fail(ret_cut, sizeof ret_cut, "truncated", 4, 0);
+    funcs_fail(np_cut, sizeof np_cut, "truncated", 5, 0);
+    funcs_fail(ret10, sizeof ret10, "invalid return type", 6, 0);
+    funcs_fail(ret_np, sizeof ret_np, "invalid return type", 6, 0);
+    funcs_fail(np17, sizeof np17, "too many parameters", 6, 0);
+    funcs_fail(pvoid, sizeof pvoid, "invalid parameter type", 8, 0);
+    funcs_fail(p10, sizeof p10, "invalid parameter type", 7, 0);
+    funcs_fail(p_cut, sizeof p_cut, "truncated", 7, 0);
+    funcs_fail(dup, sizeof dup, "duplicate function name", sizeof dup, 2); /* "ff" is another name */
+    funcs_fail(second_bad, sizeof second_bad, "invalid return type", sizeof second_bad, 1);
+    /* too many of the guest's own, or of the SDK's: refused at the one too many */
+    {
+        const char **own = make_names(HL_MAX_FUNCS + 1, 0), **sdk = make_names(HL_MAX_SDK_FUNCS + 1, HL_MAX_SDK_FUNCS + 1);
+        size_t cap = 2 + (HL_MAX_FUNCS + 1) * 8;
+        uint8_t *b = malloc(cap);
+        hl_w_init(&w, b, cap);
+        hl_w_u16(&w, HL_MAX_FUNCS + 1);
+        for (int i = 0; i <= HL_MAX_FUNCS; i++) hl_w_sig(&w, own[i], HL_I32, NULL, 0);
+        CHECK(!w.bad);
+        funcs_fail(b, w.len, "too many functions", w.len, HL_MAX_FUNCS);
+        hl_w_init(&w, b, cap);
+        hl_w_u16(&w, HL_MAX_SDK_FUNCS + 2);
+        hl_w_sig(&w, "own", HL_I32, NULL, 0);
+        for (int i = 0; i <= HL_MAX_SDK_FUNCS; i++) hl_w_sig(&w, sdk[i], HL_I32, NULL, 0);
+        CHECK(!w.bad);
+        funcs_fail(b, w.len, "too many functions", w.len, HL_MAX_SDK_FUNCS + 1);
+        free(b);
+        free_names(own, HL_MAX_FUNCS + 1);
+        free_names(sdk, HL_MAX_SDK_FUNCS + 1);
+    }
+    /* the callback's refusal stops the decoder where it was, with its reason */
+    d = dup_exact(want, sizeof want);
+    t.n = 0;
+    t.stop_at = 1;
+    hl_r_init(&r, d, sizeof want);
+    CHECK(!hl_decode_funcs(&r, take, &t));
+    CHECK_STR(r.why, "out of memory");
+    CHECK_INT(r.where, 20); /* after hl.warm */
+    CHECK_INT(t.n, 1);
+    free(d);
+    /* duplicates are not the encoder's to find: the decoder refuses them */
+    {
+        const char *twice[] = { "f", "f" };
+        table dt = { 2, twice, HL_I32, 0, NULL };
+        uint8_t b[2 + 2 * 4];
+        hl_w_init(&w, b, sizeof b);
+        hl_encode_funcs(&w, 2, table_at, &dt);
+        CHECK(!w.bad);
+        funcs_fail(b, sizeof b, "duplicate function name", sizeof b, 1);
+    }
+    free(t.sigs);
+}
+
 int main(void)
 {
     test_primitives();
@@ -1945,5 +2396,8 @@ int main(void)
     test_stack_basic();
     test_stack_corrupt();
     test_stack_flips();
+    test_sig_check();
+    test_sig_codec();
+    test_funcs();
     return check_exit("wire");
 }

@@ -24,8 +24,8 @@ GUEST_CFLAGS := -std=gnu11 -O2 -g $(WARN) -ffreestanding -fno-pic -fno-pie -mno-
 APP_CFLAGS := -std=gnu11 -O2 -g $(WARN) -Iinclude -Isrc/common -Isrc/host -Itests -MMD -MP \
 	$(EXTRA_CFLAGS)
 
-HOST_SRC := $(wildcard src/host/*.c) src/common/wire.c
-GUEST_SRC := $(wildcard src/guest/*.c) src/common/wire.c
+HOST_SRC := $(wildcard src/host/*.c) $(wildcard src/common/*.c)
+GUEST_SRC := $(wildcard src/guest/*.c) $(wildcard src/common/*.c)
 GUEST_ASM := $(wildcard src/guest/*.S)
 HOST_OBJ := $(patsubst %.c,$(B)/obj/host/%.o,$(HOST_SRC))
 GUEST_OBJ := $(patsubst %.c,$(B)/obj/guest/%.o,$(GUEST_SRC)) $(patsubst %.S,$(B)/obj/guest/%.o,$(GUEST_ASM))

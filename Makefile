@@ -16,9 +16,11 @@ HOST_CFLAGS := -std=gnu11 -O2 -g $(WARN) -fstack-protector-strong -D_FORTIFY_SOU
 	-fvisibility=hidden -DHL_BUILDING_LIBRARY -Iinclude -Isrc/common -Isrc/host -MMD -MP \
 	$(EXTRA_CFLAGS)
 HOST_LDFLAGS := -pthread -lseccomp $(EXTRA_LDFLAGS)
-GUEST_CFLAGS := -std=gnu11 -O2 -g $(WARN) -ffreestanding -fno-pic -fno-pie -mno-red-zone \
-	-fno-stack-protector -mno-avx -fno-asynchronous-unwind-tables -ffunction-sections \
-	-isystem $(PICOLIBC)/include -Iinclude -Isrc/common -MMD -MP
+# How guest code is compiled: the SDK is built with these, and hyperlight-cc (generated from
+# tools/hyperlight-cc.in) passes the same to every guest. The one list of them.
+GUEST_CODE_FLAGS := -std=gnu11 -O2 -ffreestanding -fno-pic -fno-pie -mno-red-zone -fno-stack-protector \
+	-mno-avx -fno-asynchronous-unwind-tables -ffunction-sections -fdata-sections
+GUEST_CFLAGS := $(GUEST_CODE_FLAGS) -g $(WARN) -isystem $(PICOLIBC)/include -Iinclude -Isrc/common -MMD -MP
 # Programs that use the library (tests, tools, examples) see only the public API, plus
 # src/host for the few tests that reach inside.
 APP_CFLAGS := -std=gnu11 -O2 -g $(WARN) -Iinclude -Isrc/common -Isrc/host -Itests -MMD -MP \
@@ -106,9 +108,12 @@ $(GUEST_LD): src/guest/hyperlight_guest.ld
 	@mkdir -p $(dir $@)
 	$(Q)cp $< $@
 
-$(HLCC): tools/hyperlight-cc
+# Rewritten only when its text changes, so that editing the Makefile does not rebuild every
+# guest.
+$(HLCC): tools/hyperlight-cc.in Makefile
 	@mkdir -p $(dir $@)
-	$(Q)cp $< $@ && chmod +x $@
+	$(Q)sed 's|@GUEST_CODE_FLAGS@|$(strip $(GUEST_CODE_FLAGS))|' $< > $@.tmp && chmod +x $@.tmp && \
+		{ cmp -s $@.tmp $@ && rm $@.tmp || mv $@.tmp $@; }
 
 # Guests are built with the wrapper users get, so the wrapper is tested by every build.
 $(B)/guests/%.elf: examples/guests/%.c $(GUEST_SDK)

@@ -68,7 +68,7 @@ setup $(SETUP_STAMP):
 	$(Q)bash scripts/setup.sh
 
 # ---- host library ----
-$(B)/obj/host/%.o: %.c | $(SETUP_STAMP)
+$(B)/obj/host/%.o: %.c
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(HOST_CFLAGS) -c $< -o $@

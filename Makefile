@@ -104,9 +104,12 @@ $(GUEST_LIB): $(GUEST_OBJ)
 	@mkdir -p $(dir $@)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(GUEST_LD): src/guest/hyperlight_guest.ld
+# The linker script takes its addresses from abi.h: preprocessed as assembly, so abi.h gives
+# the bare numbers.
+$(GUEST_LD): src/guest/hyperlight_guest.ld include/hyperlight/abi.h
 	@mkdir -p $(dir $@)
-	$(Q)cp $< $@
+	$(Q){ echo '/* hyperlight_guest.ld - the guest image layout (from src/guest/hyperlight_guest.ld and include/hyperlight/abi.h) */'; \
+		$(CC) -E -P -undef -x assembler-with-cpp -Iinclude $<; } > $@.tmp && mv $@.tmp $@
 
 # Rewritten only when its text changes, so that editing the Makefile does not rebuild every
 # guest.

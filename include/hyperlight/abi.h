@@ -9,8 +9,17 @@
 #ifdef __ASSEMBLER__
 #define HL_U(x) x
 #else
+#include <stddef.h>
 #include <stdint.h>
 #define HL_U(x) x##u
+/* A compile-time check of the layout below that also lets C99 and C++ include this header. */
+#if defined(__cplusplus) && __cplusplus >= 201103L
+#define HL_ABI_CHECK(cond, msg) static_assert(cond, msg)
+#elif defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
+#define HL_ABI_CHECK(cond, msg) _Static_assert(cond, msg)
+#else
+#define HL_ABI_CHECK(cond, msg) struct hl_abi_check_skipped /* the library's C11 build checks */
+#endif
 #endif
 
 #define HL_ABI_VERSION HL_U(2)
@@ -46,6 +55,11 @@
 #define HL_PEB_FLAG_PVM HL_U(0x1)     /* host runs on kvm_pvm: register the VIF page first */
 #define HL_MAX_FILES 8                /* host files mapped into one guest */
 #define HL_FILE_LABEL_MAX 47          /* bytes in a file mapping's label, excluding the NUL */
+/* Offsets of the fields the guest's assembly reads (entry.S), checked against the structures
+ * below; likewise for struct hl_meta. */
+#define HL_PEB_OFF_FLAGS HL_U(8)      /* struct hl_peb: flags */
+#define HL_PEB_OFF_META_GPA HL_U(16)  /* struct hl_peb: meta_gpa */
+#define HL_META_OFF_PVM_VIF HL_U(0)   /* struct hl_meta: pvm_vif, first, so meta_gpa | 1 is the MSR value */
 
 #ifndef __ASSEMBLER__
 struct hl_peb {
@@ -92,6 +106,10 @@ struct hl_meta {
     uint64_t reserved[3];
     struct hl_fault fault; /* guest: its last CPU exception (HL_PORT_FAULT) */
 };
+
+HL_ABI_CHECK(offsetof(struct hl_peb, flags) == HL_PEB_OFF_FLAGS, "HL_PEB_OFF_FLAGS is not the offset of hl_peb.flags");
+HL_ABI_CHECK(offsetof(struct hl_peb, meta_gpa) == HL_PEB_OFF_META_GPA, "HL_PEB_OFF_META_GPA is not the offset of hl_peb.meta_gpa");
+HL_ABI_CHECK(offsetof(struct hl_meta, pvm_vif) == HL_META_OFF_PVM_VIF, "HL_META_OFF_PVM_VIF is not the offset of hl_meta.pvm_vif");
 #endif
 
 /* ---- value types ---------------------------------------------------------------------- */

@@ -6,14 +6,19 @@
  * mode"). The MSR write traps once and is emulated; the guest then runs natively. */
 #include "hyperlight/abi.h"
 
+/* The MSR value below is meta_gpa | 1: the virtual-IF block must start the meta page. */
+.if HL_META_OFF_PVM_VIF != 0
+.error "entry.S assumes struct hl_meta starts with pvm_vif (HL_META_OFF_PVM_VIF == 0)"
+.endif
+
     .section .text.hl_entry, "ax"
     .globl _start
     .type _start, @function
 _start:
     mov %rdi, %rbx                      /* PEB, callee-saved across wrmsr */
-    testq $HL_PEB_FLAG_PVM, 8(%rbx)     /* peb->flags */
+    testq $HL_PEB_FLAG_PVM, HL_PEB_OFF_FLAGS(%rbx)
     jz 1f
-    mov 16(%rbx), %rax                  /* peb->meta_gpa: pvm_vif is its first field */
+    mov HL_PEB_OFF_META_GPA(%rbx), %rax /* &meta->pvm_vif */
     or $1, %rax
     xor %edx, %edx
     mov $HL_MSR_PVM_VIF, %ecx
@@ -38,7 +43,7 @@ hl_resume:
     push %rax
     push %rcx
     push %rdx
-    mov HL_PEB_GPA + 16, %rax           /* peb->meta_gpa */
+    mov HL_PEB_GPA + HL_PEB_OFF_META_GPA, %rax
     or $1, %rax
     xor %edx, %edx
     mov $HL_MSR_PVM_VIF, %ecx

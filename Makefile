@@ -4,7 +4,10 @@
 # V=1 shows the commands.
 
 B := build
-CC ?= gcc
+# gcc unless CC is given (make's built-in default is cc, which `CC ?=` would keep)
+ifeq ($(origin CC),default)
+CC := gcc
+endif
 PREFIX ?= /usr/local
 Q := $(if $(V),,@)
 

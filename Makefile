@@ -57,7 +57,7 @@ BENCH_OBJ := $(patsubst %.c,$(B)/obj/app/%.o,$(wildcard bench/*.c))
 BENCH_GUESTS := $(patsubst bench/guests/%.c,$(B)/tests/guests/%.elf,$(wildcard bench/guests/*.c))
 
 .PHONY: all setup lib guest-sdk guests tests demo test unit integration bench install clean format \
-	test-asan asan-inner fuzz fuzz-smoke fuzz-seeds test-hwkvm
+	test-asan asan-inner fuzz fuzz-smoke fuzz-seeds test-hwkvm check-structure
 # Keep intermediate objects: without this make deletes them and relinks every time.
 .SECONDARY:
 all: lib guest-sdk $(CLI) guests $(EXAMPLE_HOSTS) $(PC)
@@ -243,6 +243,11 @@ install: all
 
 clean:
 	rm -rf $(B)/obj $(B)/lib/*.a $(B)/lib/*.so $(B)/bin $(B)/guests $(B)/tests $(B)/include
+
+# The tree's shape: file and function sizes, include layering, where KVM is used, who writes
+# a sandbox's error state, magic values defined once (scripts/check-structure.sh).
+check-structure:
+	$(Q)bash scripts/check-structure.sh
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

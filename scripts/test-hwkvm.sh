@@ -2,7 +2,8 @@
 # test-hwkvm.sh - runs every unit and integration test on hardware KVM: kvm_amd with nested
 # paging on (npt=1) and off (npt=0, shadow paging, as older hardware and some clouds give),
 # inside a Debian kernel booted under QEMU's software emulation, through the team's hwkvm
-# tool (HWKVM_DIR, default: ../shared/tools/hwkvm beside the checkout). Build first
+# tool, which is not in this repository (HWKVM_DIR; default: shared/tools/hwkvm next to the
+# checkout, else /work/shared/tools/hwkvm). Build first
 # (make tests). Everything there is emulated and slow: the tests that repeat a lot read
 # fewer rounds from the environment, never weaker assertions. docs/platforms.md explains.
 #   scripts/test-hwkvm.sh [npt=1|npt=0 ...]     (default: both)

@@ -47,7 +47,7 @@
 #define HL_PORT_FAULT HL_U(0x14)    /* the guest took a CPU exception: hl_meta.fault describes it */
 
 /* kvm_pvm only: the guest registers its virtual-IF page with this MSR as its first act
- * (value = gpa | 1); this is what lets kvm_pvm run supervisor code natively (PLATFORM.md). */
+ * (value = gpa | 1); this is what lets kvm_pvm run supervisor code natively (docs/platforms.md). */
 #define HL_MSR_PVM_VIF HL_U(0x4b564d10)
 
 /* ---- PEB: written once by the host at GPA HL_PEB_GPA, read-only to the guest ----------- */

@@ -2,8 +2,8 @@
  *
  * The host enters at _start in 64-bit mode with paging on, rsp at the top of the stack and
  * rdi = the PEB's address. On kvm_pvm the guest must register its virtual-IF page before
- * anything else, or every instruction it runs is emulated (PLATFORM.md, "Native supervisor
- * mode"). The MSR write traps once and is emulated; the guest then runs natively. */
+ * anything else, or every instruction it runs is emulated (docs/platforms.md, "kvm_pvm:
+ * what the code relies on"). The MSR write traps once and is emulated; the guest then runs natively. */
 #include "hyperlight/abi.h"
 
 /* The MSR value below is meta_gpa | 1: the virtual-IF block must start the meta page. */

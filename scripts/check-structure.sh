@@ -23,6 +23,7 @@ src/host/layout.c
 src/host/pagetable.c
 src/host/memory.c: image.h
 src/common/wire.c
+src/common/wire_sig.c
 "
 
 # KVM: only files matching KVM_FILES (a shell pattern) under KVM_DIRS may include

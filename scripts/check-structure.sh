@@ -15,21 +15,25 @@ MAX_FUNCTION_LINES=100
 # Pure modules: they may include system headers (<...>), the headers in
 # PURE_ALLOWED_INCLUDES, a header named like the module (layout.c: layout.h), and the headers
 # listed after a colon on their line (their own header when it is named otherwise, and any
-# exception); no other header of the host library. Only direct includes are checked.
-PURE_ALLOWED_INCLUDES="hyperlight.h hyperlight/abi.h hyperlight/value.h wire.h"
+# exception); no other header of the host library. Only direct includes are checked. The
+# error formatter (error.h) and the constant headers (base.h, x86_64.h) are allowed: they
+# depend on nothing; layout.c sizes the page tables (pagetable.h), the other pure module of
+# the guest's memory.
+PURE_ALLOWED_INCLUDES="hyperlight.h hyperlight/abi.h hyperlight/value.h wire.h error.h base.h x86_64.h"
 PURE_MODULES="
 src/host/elf.c: elfload.h
-src/host/layout.c
+src/host/layout.c: pagetable.h
 src/host/pagetable.c
 src/host/memory.c: image.h
 src/common/wire.c
 src/common/wire_sig.c
 "
 
-# KVM: only files matching KVM_FILES (a shell pattern) under KVM_DIRS may include
+# KVM: only files matching KVM_FILES (shell patterns) under KVM_DIRS may include
 # <linux/kvm.h> or call ioctl(); the files in NO_KVM_NAMES may not even mention KVM_.
+# bench/perf.c counts KVM's tracepoints through perf events (its ioctls are perf's).
 KVM_DIRS="src tools bench"
-KVM_FILES="src/host/vm_kvm*.c"
+KVM_FILES="src/host/vm_kvm*.c src/host/vm_kvm*.h bench/perf.c"
 NO_KVM_NAMES="src/host/confine.c"
 
 # Error state: only ERROR_OWNER writes it. Each entry is "what: regex", an extended regular
@@ -197,8 +201,12 @@ done <<< "$PURE_MODULES"
 
 # 4. KVM only in its backend
 for f in $(c_files $KVM_DIRS); do
-    # shellcheck disable=SC2053
-    [[ "$f" == $KVM_FILES ]] && continue
+    exempt=0
+    for pat in $KVM_FILES; do
+        # shellcheck disable=SC2053
+        [[ "$f" == $pat ]] && exempt=1
+    done
+    [[ $exempt == 1 ]] && continue
     strip_comments "$f" | lines_matching '^[[:space:]]*#[[:space:]]*include[[:space:]]*<linux/kvm\.h>' |
         while IFS=: read -r ln _; do
             echo "$f:$ln: includes <linux/kvm.h> (only $KVM_FILES may)"

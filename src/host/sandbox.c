@@ -251,7 +251,7 @@ hl_sandbox *hl_sandbox_alloc(void)
     hl_sandbox *sb = calloc(1, sizeof *sb);
     if (!sb) return NULL;
     sb->emul_mark = -1;
-    sb->state = HL_STATE_UNRECOVERABLE;
+    hl_unrecoverable(sb, HL_OK); /* until creation succeeds */
     return sb;
 }
 

@@ -17,12 +17,12 @@
 
 /* ---- parameters ---- */
 #define DEFAULT_ROUNDS 30
-#define BATCH 500             /* floor exits / empty calls / echo calls per round */
-#define HOSTCALLS 100         /* Nop calls per HostRoundTrip call */
-#define HOSTCALL_BATCH 2      /* HostRoundTrip calls per round */
-#define COMPUTE_N 10000000u   /* iterations of bench_compute */
-#define CREATE_BATCH 2        /* sandbox creations per round */
-#define COUNT_OPS 2000        /* calls in the counting pass */
+#define BATCH 500           /* floor exits / empty calls / echo calls per round */
+#define HOSTCALLS 100       /* Nop calls per HostRoundTrip call */
+#define HOSTCALL_BATCH 2    /* HostRoundTrip calls per round */
+#define COMPUTE_N 10000000u /* iterations of bench_compute */
+#define CREATE_BATCH 2      /* sandbox creations per round */
+#define COUNT_OPS 2000      /* calls in the counting pass */
 /* (the per-round and counting-pass sample counts of the other rows are in main.c's table) */
 #define NDIRTY 4
 /* The largest page count of the dirty rows: BENCH_DIRTY_MAX_PAGES of compute.h, the size of
@@ -30,12 +30,12 @@
  * file that calls it includes it). */
 #define DIRTY_MAX_PAGES 256u
 extern const uint32_t dirty_n[NDIRTY]; /* 0, 1, 16, DIRTY_MAX_PAGES */
-#define POOL_SIZE 2           /* sandboxes each pool keeps ready */
-#define MEM_SANDBOXES 50      /* extra idle sandboxes for the memory figure */
-#define INTR_TIMEOUT_MS 5000  /* guard: an interrupt that does not land fails the run */
-#define SPIN_DELAY_NS 300000u /* from Spin() saying it starts to the interrupt */
-#define SLOW_DELAY_NS 50000u  /* from Slow() starting to the interrupt */
-#define INSNS_CALLS_FEW 100   /* host instructions: Echo calls of the two runs under callgrind */
+#define POOL_SIZE 2                    /* sandboxes each pool keeps ready */
+#define MEM_SANDBOXES 50               /* extra idle sandboxes for the memory figure */
+#define INTR_TIMEOUT_MS 5000           /* guard: an interrupt that does not land fails the run */
+#define SPIN_DELAY_NS 300000u          /* from Spin() saying it starts to the interrupt */
+#define SLOW_DELAY_NS 50000u           /* from Slow() starting to the interrupt */
+#define INSNS_CALLS_FEW 100            /* host instructions: Echo calls of the two runs under callgrind */
 #define INSNS_CALLS_MANY 1100
 
 /* ---- targets (the issues') ---- */
@@ -49,24 +49,34 @@ extern const uint32_t dirty_n[NDIRTY]; /* 0, 1, 16, DIRTY_MAX_PAGES */
 
 /* ---- the rows ---- */
 enum {
-    R_FLOOR, R_EMPTY, R_ECHO, R_HOSTCALL, R_CALL_RESTORE, /* per call: ratio to the floor */
-    R_GUEST_COMPUTE, R_NATIVE_COMPUTE, R_CREATE, R_SNAP_CREATE,
+    R_FLOOR,
+    R_EMPTY,
+    R_ECHO,
+    R_HOSTCALL,
+    R_CALL_RESTORE, /* per call: ratio to the floor */
+    R_GUEST_COMPUTE,
+    R_NATIVE_COMPUTE,
+    R_CREATE,
+    R_SNAP_CREATE,
     /* snapshots (each of the next three: one row per dirty_n[i]) */
-    R_DFLOOR_W,                        /* floor: exit + dirty log + copy, pages left writable */
-    R_DFLOOR_P = R_DFLOOR_W + NDIRTY,  /* the same, pages re-protected after each restore */
-    R_DIRTY = R_DFLOOR_P + NDIRTY,     /* hl_call(Dirty n) + hl_sandbox_restore */
-    R_SNAP_TAKE = R_DIRTY + NDIRTY,    /* hl_snapshot_take after Dirty(16) */
-    R_FLOOR_VM,                        /* floor: fresh KVM VM, creation to first exit */
-    R_NEW_CALL,                        /* hl_sandbox_new_from_snapshot + first call */
-    R_POOL_CALL,                       /* hl_pool_get + first call */
-    R_POOL_PUT,                        /* hl_pool_put (the scrub) */
-    R_POOL_NOBG,                       /* the same as R_POOL_CALL, pool without a filler thread */
-    R_POOL_FRESH,                      /* hl_pool_get of a sandbox no caller used + first call */
-    R_LOAD_CALL,                       /* hl_snapshot_load + new from snapshot + first call */
-    R_FORK_EXEC, R_SPAWN, R_BWRAP,     /* processes, for comparison */
-    R_INTR_SPIN, R_INTR_HOSTFN,        /* interrupt latency */
-    R_EMPTY_CONF,                      /* empty call on a confined sandbox (seccomp, worker thread) */
-    R_HOSTCALL_CONF,                   /* host call round trip on the confined sandbox */
+    R_DFLOOR_W,                       /* floor: exit + dirty log + copy, pages left writable */
+    R_DFLOOR_P = R_DFLOOR_W + NDIRTY, /* the same, pages re-protected after each restore */
+    R_DIRTY = R_DFLOOR_P + NDIRTY,    /* hl_call(Dirty n) + hl_sandbox_restore */
+    R_SNAP_TAKE = R_DIRTY + NDIRTY,   /* hl_snapshot_take after Dirty(16) */
+    R_FLOOR_VM,                       /* floor: fresh KVM VM, creation to first exit */
+    R_NEW_CALL,                       /* hl_sandbox_new_from_snapshot + first call */
+    R_POOL_CALL,                      /* hl_pool_get + first call */
+    R_POOL_PUT,                       /* hl_pool_put (the scrub) */
+    R_POOL_NOBG,                      /* the same as R_POOL_CALL, pool without a filler thread */
+    R_POOL_FRESH,                     /* hl_pool_get of a sandbox no caller used + first call */
+    R_LOAD_CALL,                      /* hl_snapshot_load + new from snapshot + first call */
+    R_FORK_EXEC,
+    R_SPAWN,
+    R_BWRAP, /* processes, for comparison */
+    R_INTR_SPIN,
+    R_INTR_HOSTFN,   /* interrupt latency */
+    R_EMPTY_CONF,    /* empty call on a confined sandbox (seccomp, worker thread) */
+    R_HOSTCALL_CONF, /* host call round trip on the confined sandbox */
     NROWS
 };
 
@@ -94,17 +104,17 @@ typedef struct row {
     sample_fn *sample;
     run_fn *run;
     count_fn *count;
-    settle_fn *settle;  /* after each batch (untimed) */
-    int exits;          /* op rows: EXITS_*, what the counting pass reports */
-    int batch;          /* op and sample rows: samples per round */
-    int count_ops;      /* op and sample rows: operations in the counting pass (0: not counted) */
-    int floor;          /* rows from R_DFLOOR_W on: the row the ratio is taken to (-1: none) */
+    settle_fn *settle; /* after each batch (untimed) */
+    int exits;         /* op rows: EXITS_*, what the counting pass reports */
+    int batch;         /* op and sample rows: samples per round */
+    int count_ops;     /* op and sample rows: operations in the counting pass (0: not counted) */
+    int floor;         /* rows from R_DFLOOR_W on: the row the ratio is taken to (-1: none) */
     /* results */
     samples s;
     stats st;
-    double ratio;       /* to the floor (or guest/native for compute); 0: none */
+    double ratio; /* to the floor (or guest/native for compute); 0: none */
     const char *ratio_of;
-    const char *err;    /* not measured, and why */
+    const char *err;     /* not measured, and why */
     double exits_per_op; /* hl_sandbox_exit_count; negative: not applicable */
     counts ctr;
     bool have_ctr;
@@ -113,31 +123,45 @@ typedef struct row {
 extern row rows[NROWS];
 
 /* ---- resident memory per extra idle sandbox (mem.c) ---- */
-enum { M_RSS_ANON, M_RSS_FILE, M_RSS_SHMEM, M_VM_RSS, M_PSS, M_PSS_ANON, M_PSS_FILE, M_PSS_SHMEM, M_SLAB,
-       M_SUNRECLAIM, M_PAGETABLES, M_SECPAGETABLES, M_KSTACK, NMEM };
+enum {
+    M_RSS_ANON,
+    M_RSS_FILE,
+    M_RSS_SHMEM,
+    M_VM_RSS,
+    M_PSS,
+    M_PSS_ANON,
+    M_PSS_FILE,
+    M_PSS_SHMEM,
+    M_SLAB,
+    M_SUNRECLAIM,
+    M_PAGETABLES,
+    M_SECPAGETABLES,
+    M_KSTACK,
+    NMEM
+};
 
 typedef struct memres {
-    int n;              /* extra sandboxes */
-    double per[NMEM];   /* kB per extra sandbox; below -0.5e9: not available */
+    int n;            /* extra sandboxes */
+    double per[NMEM]; /* kB per extra sandbox; below -0.5e9: not available */
 } memres;
 
 /* ---- host instructions per warm Echo call (insns.c) ---- */
 #define INSNS_TOP 15
 typedef struct insns_fn {
-    char name[160];     /* function [object] */
-    double per_call;    /* self instructions per call: (many - few) / (INSNS_CALLS_MANY - INSNS_CALLS_FEW) */
+    char name[160];  /* function [object] */
+    double per_call; /* self instructions per call: (many - few) / (INSNS_CALLS_MANY - INSNS_CALLS_FEW) */
 } insns_fn;
 
 typedef struct insns_res {
     bool ok;
-    char err[512];      /* !ok: why not measured */
+    char err[512]; /* !ok: why not measured */
     char guest[PATH_MAX];
-    uint64_t total[2];  /* Ir totals of the runs with INSNS_CALLS_FEW and INSNS_CALLS_MANY calls */
+    uint64_t total[2]; /* Ir totals of the runs with INSNS_CALLS_FEW and INSNS_CALLS_MANY calls */
     double per_call;
     int ntop;
     insns_fn top[INSNS_TOP];
-    double top_other;   /* the rest of per_call */
-    char top_err[256];  /* why there is no breakdown ("": there is) */
+    double top_other;  /* the rest of per_call */
+    char top_err[256]; /* why there is no breakdown ("": there is) */
 } insns_res;
 
 /* ---- the benchmark's state ---- */
@@ -147,22 +171,22 @@ struct bench {
     hl_config *cfg;
     hl_sandbox *sb;
     floor_vm *fl;
-    uint64_t *tab;           /* native compute table */
-    uint64_t compute_check;  /* checksum both sides must return */
-    samples hostcall_total;  /* HostRoundTrip(HOSTCALLS) call times, for the amortised figure */
-    samples free_only;       /* the hl_sandbox_free part of the create row */
-    hl_sandbox *sbr;         /* sandbox restored to snap after each call */
-    hl_snapshot *snap;       /* sbr's state right after creation */
-    samples restore_only;    /* the hl_sandbox_restore part of the call + restore row */
+    uint64_t *tab;          /* native compute table */
+    uint64_t compute_check; /* checksum both sides must return */
+    samples hostcall_total; /* HostRoundTrip(HOSTCALLS) call times, for the amortised figure */
+    samples free_only;      /* the hl_sandbox_free part of the create row */
+    hl_sandbox *sbr;        /* sandbox restored to snap after each call */
+    hl_snapshot *snap;      /* sbr's state right after creation */
+    samples restore_only;   /* the hl_sandbox_restore part of the call + restore row */
     /* snapshot rows */
-    dfloor *df[NDIRTY];      /* dirty floors (pages left writable), one VM per page count */
-    dfloor *dfp[NDIRTY];     /* dirty floors (pages re-protected), one VM per page count */
-    uint8_t *pristine;       /* zeros, what the dirty floors copy back */
+    dfloor *df[NDIRTY];  /* dirty floors (pages left writable), one VM per page count */
+    dfloor *dfp[NDIRTY]; /* dirty floors (pages re-protected), one VM per page count */
+    uint8_t *pristine;   /* zeros, what the dirty floors copy back */
     uint64_t slot1_size;
-    hl_sandbox *sbd[NDIRTY]; /* Dirty(n) + restore, one sandbox per page count ... */
-    hl_snapshot *snapd[NDIRTY]; /* ... restored to its snapshot taken right after creation */
+    hl_sandbox *sbd[NDIRTY];       /* Dirty(n) + restore, one sandbox per page count ... */
+    hl_snapshot *snapd[NDIRTY];    /* ... restored to its snapshot taken right after creation */
     samples dirty_restore[NDIRTY]; /* the hl_sandbox_restore part */
-    hl_sandbox *sbt;         /* snapshot take: restored to snapt, then Dirty(16), then taken */
+    hl_sandbox *sbt;               /* snapshot take: restored to snapt, then Dirty(16), then taken */
     hl_snapshot *snapt;
     floor_vm *fresh;         /* memory of the fresh-VM floor */
     samples fresh_first_run; /* the first KVM_RUN part of the fresh-VM floor */
@@ -172,22 +196,25 @@ struct bench {
      * hl_pool_put, made (and warmed) by the filler, or created in hl_pool_get (never ran) */
     samples pool_warm, pool_filler, pool_cold;
     samples pool_filler_get; /* the hl_pool_get part of the pool_filler samples */
-    struct { hl_sandbox *sb; uint64_t exits; } pool_put_log[16]; /* the last puts to pool */
+    struct {
+        hl_sandbox *sb;
+        uint64_t exits;
+    } pool_put_log[16]; /* the last puts to pool */
     unsigned pool_puts;
-    hl_pool *pool_fresh;     /* get + call, never put back: every get is one the filler made and warmed */
-    hl_pool *pool_nobg;      /* get + call + put, without a filler thread */
-    samples load_only;       /* the hl_snapshot_load part of the load row */
-    hl_sandbox *sbi;         /* interrupted calls */
-    hl_config *cfgc;         /* cfg + hl_config_set_confinement(cfgc, true) */
-    hl_sandbox *sbc;         /* confined sandbox of the same guest: its calls run on its worker */
+    hl_pool *pool_fresh;         /* get + call, never put back: every get is one the filler made and warmed */
+    hl_pool *pool_nobg;          /* get + call + put, without a filler thread */
+    samples load_only;           /* the hl_snapshot_load part of the load row */
+    hl_sandbox *sbi;             /* interrupted calls */
+    hl_config *cfgc;             /* cfg + hl_config_set_confinement(cfgc, true) */
+    hl_sandbox *sbc;             /* confined sandbox of the same guest: its calls run on its worker */
     samples hostcall_total_conf; /* HostRoundTrip(HOSTCALLS) call times on sbc */
-    pid_t worker_tid;        /* sbc's worker thread (0: unknown), for its counters */
-    bool ctr_ok;             /* the counting pass had its counters */
+    pid_t worker_tid;            /* sbc's worker thread (0: unknown), for its counters */
+    bool ctr_ok;                 /* the counting pass had its counters */
     memres mem;
     insns_res insns;
-    char tmpdir[64];         /* static binary, snapshot file, callgrind files */
+    char tmpdir[64]; /* static binary, snapshot file, callgrind files */
     char static_bin[PATH_MAX], bwrap[PATH_MAX], snapfile[PATH_MAX];
-    const char *static_how;  /* how the static binary was made */
+    const char *static_how; /* how the static binary was made */
 };
 
 /* ---- calls.c: the call rows, the host function Nop, and call helpers ---- */
@@ -196,8 +223,8 @@ void calls_warm(bench *b);
 void calls_teardown(bench *b);
 void call_on(hl_sandbox *sb, const char *name, const hl_value *args, int nargs, hl_value *ret); /* -> i32 */
 void restore_or_die(hl_sandbox *sb, hl_snapshot *snap);
-op_fn op_floor, op_empty, op_empty_confined, op_echo, op_guest_compute, op_native_compute, op_call_restore,
-    op_create, op_snap_create;
+op_fn op_floor, op_empty, op_empty_confined, op_echo, op_guest_compute, op_native_compute, op_call_restore, op_create,
+    op_snap_create;
 run_fn run_hostcalls, run_call_restore, run_create;
 count_fn count_hostcalls, count_confined;
 

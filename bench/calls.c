@@ -40,13 +40,12 @@ static bool register_fns(hl_config *cfg)
 
 /* ---- calls ---- */
 /* sb: b->sb, or b->sbc (the confined sandbox: b->cfgc made it) */
-static void call_or_die(const bench *b, hl_sandbox *sb, const char *name, hl_type rt, const hl_value *args,
-                        int nargs, hl_value *ret)
+static void call_or_die(const bench *b, hl_sandbox *sb, const char *name, hl_type rt, const hl_value *args, int nargs,
+                        hl_value *ret)
 {
     hl_status st = hl_call(sb, name, rt, args, nargs, ret);
     if (st != HL_OK)
-        die("%s%s: %s: %s", name, sb == b->sbc ? " (confined sandbox)" : "", hl_status_name(st),
-            hl_last_error(sb));
+        die("%s%s: %s: %s", name, sb == b->sbc ? " (confined sandbox)" : "", hl_status_name(st), hl_last_error(sb));
 }
 
 void call_on(hl_sandbox *sb, const char *name, const hl_value *args, int nargs, hl_value *ret)

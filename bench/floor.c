@@ -24,10 +24,10 @@ struct dfloor {
     floor_vm f;
     uint32_t n;
     uint64_t npages1, words;
-    uint8_t *pristine;           /* slot 1 before the guest ran: what a restore copies back */
+    uint8_t *pristine; /* slot 1 before the guest ran: what a restore copies back */
     uint64_t *bm, *scratch, *clear;
-    hl_cpu_state cpu;            /* registers at the loop's exit, reloaded before each run */
-    uint64_t copied;             /* pages copied by the last run */
+    hl_cpu_state cpu; /* registers at the loop's exit, reloaded before each run */
+    uint64_t copied;  /* pages copied by the last run */
 };
 
 #define FLOOR_PORT 0x10
@@ -60,10 +60,10 @@ static void floor_prepare(floor_vm *f, bool arena, uint32_t n, uint64_t slot1_si
 
     memset(f, 0, sizeof *f);
     memset(&lo, 0, sizeof lo);
-    lo.regions[lo.nregions++] = (hl_region){ .kind = HL_RGN_CODE, .gpa = code, .size = HL_PAGE,
-                                             .perm = HL_PERM_R | HL_PERM_X };
-    lo.regions[lo.nregions++] = (hl_region){ .kind = HL_RGN_DATA, .gpa = data, .size = slot1_size,
-                                             .perm = HL_PERM_R | HL_PERM_W };
+    lo.regions[lo.nregions++] =
+        (hl_region){ .kind = HL_RGN_CODE, .gpa = code, .size = HL_PAGE, .perm = HL_PERM_R | HL_PERM_X };
+    lo.regions[lo.nregions++] =
+        (hl_region){ .kind = HL_RGN_DATA, .gpa = data, .size = slot1_size, .perm = HL_PERM_R | HL_PERM_W };
     lo.ro_end = data;
     lo.total = data + slot1_size;
     lo.entry = code;
@@ -91,21 +91,29 @@ static void floor_prepare(floor_vm *f, bool arena, uint32_t n, uint64_t slot1_si
         memcpy(p, &n, 4), p += 4;
         *p++ = 0xbf; /* mov $FLOOR_ARENA, %edi */
         memcpy(p, &(uint32_t){ (uint32_t)FLOOR_ARENA }, 4), p += 4;
-        *p++ = 0x85, *p++ = 0xc9;                                     /* test %ecx, %ecx */
-        *p++ = 0x74, *p++ = 13;                                       /* jz done (+13) */
-        *p++ = 0x88, *p++ = 0x0f;                                     /* wr: movb %cl, (%rdi) */
-        *p++ = 0x48, *p++ = 0x81, *p++ = 0xc7;                        /* add $4096, %rdi */
+        *p++ = 0x85, *p++ = 0xc9;              /* test %ecx, %ecx */
+        *p++ = 0x74, *p++ = 13;                /* jz done (+13) */
+        *p++ = 0x88, *p++ = 0x0f;              /* wr: movb %cl, (%rdi) */
+        *p++ = 0x48, *p++ = 0x81, *p++ = 0xc7; /* add $4096, %rdi */
         memcpy(p, &(uint32_t){ 4096 }, 4), p += 4;
-        *p++ = 0xff, *p++ = 0xc9;                                     /* dec %ecx */
-        *p++ = 0x75, *p++ = (uint8_t)-13;                             /* jnz wr */
+        *p++ = 0xff, *p++ = 0xc9;         /* dec %ecx */
+        *p++ = 0x75, *p++ = (uint8_t)-13; /* jnz wr */
     }
     *p++ = 0xe7, *p++ = FLOOR_PORT; /* done: out %eax, $FLOOR_PORT */
     *p++ = 0xeb;                    /* jmp loop */
     *p = (uint8_t)(int8_t)((ptrdiff_t)loop_off - (ptrdiff_t)(p + 1 - (f->mem + code)));
-    f->setup = (hl_vm_setup){ .ro = f->mem + HL_PEB_GPA, .ro_gpa = HL_PEB_GPA, .ro_size = lo.ro_end - HL_PEB_GPA,
-                              .pt = f->mem + HL_PT_GPA, .pt_size = lo.pt_end - HL_PT_GPA,
-                              .rw = f->mem + lo.ro_end, .rw_gpa = lo.ro_end, .rw_size = lo.total - lo.ro_end,
-                              .cr3 = HL_PT_GPA, .rip = pvm ? code : code + loop_off, .rsp = lo.total, .rdi = 0 };
+    f->setup = (hl_vm_setup){ .ro = f->mem + HL_PEB_GPA,
+                              .ro_gpa = HL_PEB_GPA,
+                              .ro_size = lo.ro_end - HL_PEB_GPA,
+                              .pt = f->mem + HL_PT_GPA,
+                              .pt_size = lo.pt_end - HL_PT_GPA,
+                              .rw = f->mem + lo.ro_end,
+                              .rw_gpa = lo.ro_end,
+                              .rw_size = lo.total - lo.ro_end,
+                              .cr3 = HL_PT_GPA,
+                              .rip = pvm ? code : code + loop_off,
+                              .rsp = lo.total,
+                              .rdi = 0 };
 }
 
 floor_vm *floor_create(void)

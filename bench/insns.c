@@ -56,8 +56,8 @@ int insns_child(int argc, char **argv)
 
 /* ---- reading a callgrind file (valgrind's docs: "Callgrind Format Specification") ---- */
 typedef struct fcost {
-    int ob, fn;      /* name ids of the file */
-    uint64_t self;   /* Ir */
+    int ob, fn;    /* name ids of the file */
+    uint64_t self; /* Ir */
 } fcost;
 
 typedef struct cgfile {
@@ -200,8 +200,7 @@ static bool run_callgrind(const char *valgrind, const char *exe, int n, const ch
                           const char *log, char *err, size_t errlen)
 {
     char opt[PATH_MAX + 32], num[16], why[512];
-    char *argv[] = { (char *)valgrind, "--tool=callgrind", opt, (char *)exe, "--insns-child", num, (char *)guest,
-                     NULL };
+    char *argv[] = { (char *)valgrind, "--tool=callgrind", opt, (char *)exe, "--insns-child", num, (char *)guest, NULL };
     posix_spawn_file_actions_t fa;
     pid_t pid;
     int e, status;
@@ -275,7 +274,8 @@ void insns_measure(bench *b, const char *dir)
         fail(m->err, sizeof m->err, "cannot create %s: %s", dir, strerror(errno));
         return;
     }
-    if ((k = readlink("/proc/self/exe", exe, sizeof exe - 1)) <= 0) die("readlink /proc/self/exe: %s", strerror(errno));
+    if ((k = readlink("/proc/self/exe", exe, sizeof exe - 1)) <= 0)
+        die("readlink /proc/self/exe: %s", strerror(errno));
     exe[k] = 0;
     for (int i = 0; i < 2; i++) {
         if ((size_t)snprintf(out[i], sizeof out[i], "%s/callgrind.echo.%d", dir, calls[i]) >= sizeof out[i] ||
@@ -296,8 +296,8 @@ void insns_measure(bench *b, const char *dir)
     m->ok = true;
     if (g[0].sum != g[0].total || g[1].sum != g[1].total)
         fail(m->top_err, sizeof m->top_err,
-             "the self costs in the callgrind files do not add up to their totals (%" PRIu64 " / %" PRIu64
-             ", %" PRIu64 " / %" PRIu64 ")",
+             "the self costs in the callgrind files do not add up to their totals (%" PRIu64 " / %" PRIu64 ", %" PRIu64
+             " / %" PRIu64 ")",
              g[0].sum, g[0].total, g[1].sum, g[1].total);
     else top_functions(m, &g[0], &g[1]);
     cg_free(&g[0]);

@@ -30,9 +30,9 @@ int host_slow(hl_host_call *call, const hl_value *args, int nargs, hl_value *ret
 
 typedef struct intr_arg {
     hl_sandbox *sb;
-    int *flag;          /* set by the host function the guest reaches first */
-    uint64_t delay_ns;  /* then wait this long, so the guest (or host function) is well in */
-    uint64_t t0;        /* when hl_sandbox_interrupt was called; 0 if it never was */
+    int *flag;         /* set by the host function the guest reaches first */
+    uint64_t delay_ns; /* then wait this long, so the guest (or host function) is well in */
+    uint64_t t0;       /* when hl_sandbox_interrupt was called; 0 if it never was */
 } intr_arg;
 
 static void *interrupter(void *p)

@@ -59,7 +59,6 @@ void measure_memory(bench *b, memres *m)
     }
     mem_read(z);
     m->n = MEM_SANDBOXES;
-    for (int i = 0; i < NMEM; i++)
-        m->per[i] = a[i] >= 0 && z[i] >= 0 ? (z[i] - a[i]) / MEM_SANDBOXES : -1e9;
+    for (int i = 0; i < NMEM; i++) m->per[i] = a[i] >= 0 && z[i] >= 0 ? (z[i] - a[i]) / MEM_SANDBOXES : -1e9;
     for (int i = 0; i <= MEM_SANDBOXES; i++) hl_sandbox_free(sb[i]);
 }

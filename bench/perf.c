@@ -12,22 +12,29 @@
 #include "perf.h"
 
 static const char *const ctr_event[NCTR] = {
-    "kvm/kvm_exit",       "kvm/kvm_userspace_exit",   "kvm/kvm_pio",
-    "kvm/kvm_emulate_insn", "kvm/kvm_page_fault",     "kvmmmu/kvm_mmu_spte_requested",
+    "kvm/kvm_exit",
+    "kvm/kvm_userspace_exit",
+    "kvm/kvm_pio",
+    "kvm/kvm_emulate_insn",
+    "kvm/kvm_page_fault",
+    "kvmmmu/kvm_mmu_spte_requested",
     "syscalls/sys_enter_ioctl",
-    "syscalls/sys_enter_ioctl", "syscalls/sys_enter_ioctl", "raw_syscalls/sys_enter",
+    "syscalls/sys_enter_ioctl",
+    "syscalls/sys_enter_ioctl",
+    "raw_syscalls/sys_enter",
 };
 const char *const ctr_name[NCTR] = {
-    "kvm:kvm_exit",       "kvm:kvm_userspace_exit", "kvm:kvm_pio",
-    "kvm:kvm_emulate_insn", "kvm:kvm_page_fault",   "kvmmmu:kvm_mmu_spte_requested",
-    "ioctl syscalls",
-    "KVM_RUN ioctls",     "vCPU register ioctls",   "syscalls",
+    "kvm:kvm_exit",         "kvm:kvm_userspace_exit",
+    "kvm:kvm_pio",          "kvm:kvm_emulate_insn",
+    "kvm:kvm_page_fault",   "kvmmmu:kvm_mmu_spte_requested",
+    "ioctl syscalls",       "KVM_RUN ioctls",
+    "vCPU register ioctls", "syscalls",
 };
 /* The vCPU state ioctls a call path must not use (each costs ~5 us on kvm_pvm). */
 static const unsigned long reg_ioctls[] = {
-    KVM_GET_REGS,  KVM_SET_REGS,  KVM_GET_SREGS,     KVM_SET_SREGS,     KVM_GET_FPU,         KVM_SET_FPU,
-    KVM_GET_MSRS,  KVM_SET_MSRS,  KVM_GET_DEBUGREGS, KVM_SET_DEBUGREGS, KVM_GET_XSAVE,       KVM_SET_XSAVE,
-    KVM_GET_XCRS,  KVM_SET_XCRS,  KVM_GET_VCPU_EVENTS, KVM_SET_VCPU_EVENTS,
+    KVM_GET_REGS, KVM_SET_REGS, KVM_GET_SREGS,       KVM_SET_SREGS,       KVM_GET_FPU,   KVM_SET_FPU,
+    KVM_GET_MSRS, KVM_SET_MSRS, KVM_GET_DEBUGREGS,   KVM_SET_DEBUGREGS,   KVM_GET_XSAVE, KVM_SET_XSAVE,
+    KVM_GET_XCRS, KVM_SET_XCRS, KVM_GET_VCPU_EVENTS, KVM_SET_VCPU_EVENTS,
 };
 
 /* Tracepoint filter of counter i ("" for none). */
@@ -120,8 +127,7 @@ void ctr_read_both(const counters *c, const counters *cw, uint64_t out[NCTR], bo
 counts ctr_per_op(const counters *c, const uint64_t a[NCTR], const uint64_t b[NCTR], uint64_t ops)
 {
     counts r;
-    for (int i = 0; i < NCTR; i++)
-        r.c[i] = c->ok && c->slot[i] >= 0 ? (double)(b[i] - a[i]) / (double)ops : -1;
+    for (int i = 0; i < NCTR; i++) r.c[i] = c->ok && c->slot[i] >= 0 ? (double)(b[i] - a[i]) / (double)ops : -1;
     /* The second counter read (a syscall) counted itself. */
     if (r.c[C_SYSCALL] >= 1.0 / (double)ops) r.c[C_SYSCALL] -= 1.0 / (double)ops;
     return r;

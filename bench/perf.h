@@ -40,12 +40,12 @@ counts ctr_per_op(const counters *c, const uint64_t a[NCTR], const uint64_t b[NC
  * over the samples of a row: preparation and clean-up around it are neither timed nor
  * counted. */
 typedef struct span {
-    counters *c;         /* NULL: timing only */
-    bool keep;           /* timed rounds: keep the sub-samples (parts of a sample) */
+    counters *c; /* NULL: timing only */
+    bool keep;   /* timed rounds: keep the sub-samples (parts of a sample) */
     uint64_t t0;
     uint64_t a[NCTR];
     uint64_t acc[NCTR];
-    uint64_t exits;      /* hl_sandbox_exit_count deltas in the timed parts */
+    uint64_t exits; /* hl_sandbox_exit_count deltas in the timed parts */
     bool has_exits;
 } span;
 

@@ -25,9 +25,9 @@ typedef struct target {
 typedef struct rep {
     bench *b;
     int rounds;
-    stats hct, fst, rst;  /* HostRoundTrip(HOSTCALLS), hl_sandbox_free alone, hl_sandbox_restore alone */
-    double amortised;     /* (HostRoundTrip(n) - empty call) / n */
-    double speed;         /* native / guest compute */
+    stats hct, fst, rst; /* HostRoundTrip(HOSTCALLS), hl_sandbox_free alone, hl_sandbox_restore alone */
+    double amortised;    /* (HostRoundTrip(n) - empty call) / n */
+    double speed;        /* native / guest compute */
     target t[MAX_TARGETS];
     int nt;
     char machine[512], when[64], fname[96], source[128];
@@ -53,8 +53,7 @@ static void machine_desc(char *buf, size_t len)
         fclose(f);
     }
     if (uname(&u) != 0) memset(&u, 0, sizeof u);
-    snprintf(buf, len, "%s, %ld CPUs, Linux %s (%s)", model, sysconf(_SC_NPROCESSORS_ONLN), u.release,
-             u.nodename);
+    snprintf(buf, len, "%s, %ld CPUs, Linux %s (%s)", model, sysconf(_SC_NPROCESSORS_ONLN), u.release, u.nodename);
 }
 
 /* `git describe` of the working directory's repository, if there is one: the library's
@@ -112,17 +111,39 @@ static void make_targets(rep *R)
                                 : -1;
     static char tname[NDIRTY][64], tdesc[NDIRTY][160];
     int nt = 0;
-    t[nt++] = (target){ "empty_call_vs_floor", "empty call median <= 1.3 x floor median", rows[R_EMPTY].ratio,
-                        TARGET_EMPTY_VS_FLOOR, true, true, false, 0 };
-    t[nt++] = (target){ "guest_compute_speed", "guest compute speed (native time / guest time) >= 0.9", R->speed,
-                        TARGET_COMPUTE_SPEED, false, true, false, 0 };
-    t[nt++] = (target){ "exits_per_empty_call", "one VM exit per call (kvm:kvm_userspace_exit per empty call)",
-                        e->have_ctr && e->ctr.c[C_UEXIT] >= 0 ? e->ctr.c[C_UEXIT] : e->exits_per_op, 1.0, true,
-                        true, false, 0.005 };
+    t[nt++] = (target){ "empty_call_vs_floor",
+                        "empty call median <= 1.3 x floor median",
+                        rows[R_EMPTY].ratio,
+                        TARGET_EMPTY_VS_FLOOR,
+                        true,
+                        true,
+                        false,
+                        0 };
+    t[nt++] = (target){ "guest_compute_speed",
+                        "guest compute speed (native time / guest time) >= 0.9",
+                        R->speed,
+                        TARGET_COMPUTE_SPEED,
+                        false,
+                        true,
+                        false,
+                        0 };
+    t[nt++] = (target){ "exits_per_empty_call",
+                        "one VM exit per call (kvm:kvm_userspace_exit per empty call)",
+                        e->have_ctr && e->ctr.c[C_UEXIT] >= 0 ? e->ctr.c[C_UEXIT] : e->exits_per_op,
+                        1.0,
+                        true,
+                        true,
+                        false,
+                        0.005 };
     t[nt++] = (target){ "register_ioctls_per_call",
                         "no vCPU register ioctl on the call path (KVM_GET/SET_REGS, SREGS, FPU, MSRS, ... per call "
                         "or host call: the most of the empty call, Echo and host call rows)",
-                        regio, 0.0, true, regio >= 0, false, 0.005 };
+                        regio,
+                        0.0,
+                        true,
+                        regio >= 0,
+                        false,
+                        0.005 };
     for (int i = 0; i < NDIRTY; i++) {
         const row *d = &rows[R_DIRTY + i];
         snprintf(tname[i], sizeof tname[i], "call_restore_dirty_%u_vs_floor", dirty_n[i]);
@@ -134,23 +155,40 @@ static void make_targets(rep *R)
     }
     t[nt++] = (target){ "pooled_new_sandbox_first_call_us",
                         "hl_pool_get + first call median <= 50 us (absolute; its floor is in the table)",
-                        (double)rows[R_POOL_CALL].st.median / 1e3, TARGET_POOLED_NEW_CALL_US, true,
-                        rows[R_POOL_CALL].st.median > 0, false, 0 };
+                        (double)rows[R_POOL_CALL].st.median / 1e3,
+                        TARGET_POOLED_NEW_CALL_US,
+                        true,
+                        rows[R_POOL_CALL].st.median > 0,
+                        false,
+                        0 };
     t[nt++] = (target){ "unpooled_new_sandbox_first_call_vs_fresh_vm",
                         "hl_sandbox_new_from_snapshot + first call median <= 1.2 x fresh KVM VM creation to first "
                         "exit",
-                        rows[R_NEW_CALL].ratio, TARGET_UNPOOLED_VS_FRESH_VM, true, rows[R_NEW_CALL].ratio > 0, false,
+                        rows[R_NEW_CALL].ratio,
+                        TARGET_UNPOOLED_VS_FRESH_VM,
+                        true,
+                        rows[R_NEW_CALL].ratio > 0,
+                        false,
                         0 };
     t[nt++] = (target){ "rss_per_idle_sandbox_kib",
-                        "resident memory (RssAnon + RssFile) per extra idle sandbox <= 128 KiB", rss_user,
-                        TARGET_RSS_PER_SANDBOX_KIB, true, rss_user > -0.5, false, 0 };
+                        "resident memory (RssAnon + RssFile) per extra idle sandbox <= 128 KiB",
+                        rss_user,
+                        TARGET_RSS_PER_SANDBOX_KIB,
+                        true,
+                        rss_user > -0.5,
+                        false,
+                        0 };
     t[nt++] = (target){ "host_insns_per_echo_call",
                         "host instructions per warm Echo(\"hello\") call <= 1200 (valgrind --tool=callgrind: "
                         "(1100 calls - 100 calls) / 1000)",
-                        b->insns.per_call, TARGET_INSNS_PER_ECHO, true, b->insns.ok, false, 0 };
+                        b->insns.per_call,
+                        TARGET_INSNS_PER_ECHO,
+                        true,
+                        b->insns.ok,
+                        false,
+                        0 };
     for (int i = 0; i < nt; i++)
-        if (t[i].known)
-            t[i].pass = t[i].at_most ? t[i].value <= t[i].limit + t[i].margin : t[i].value >= t[i].limit;
+        if (t[i].known) t[i].pass = t[i].at_most ? t[i].value <= t[i].limit + t[i].margin : t[i].value >= t[i].limit;
     R->nt = nt;
 }
 
@@ -183,8 +221,7 @@ static void json_pool_extra(FILE *f, const bench *b)
         fprintf(f, ", \"never_ran_median_ns\": %" PRIu64, compute_stats((samples *)&b->pool_cold).median);
     if (b->pool_filler.n)
         fprintf(f, ", \"filler_made_median_ns\": %" PRIu64 ", \"filler_made_get_median_ns\": %" PRIu64,
-                compute_stats((samples *)&b->pool_filler).median,
-                compute_stats((samples *)&b->pool_filler_get).median);
+                compute_stats((samples *)&b->pool_filler).median, compute_stats((samples *)&b->pool_filler_get).median);
     if (b->pool_warm.n)
         fprintf(f, ", \"returned_median_ns\": %" PRIu64, compute_stats((samples *)&b->pool_warm).median);
 }
@@ -247,8 +284,9 @@ static void json_row(FILE *f, int r, const rep *R)
         fprintf(f, "}%s\n", r + 1 < NROWS ? "," : "");
         return;
     }
-    fprintf(f, "    {\"name\": \"%s\", \"iterations\": %zu, \"median_ns\": %" PRIu64 ", \"p99_ns\": %" PRIu64
-               ", \"min_ns\": %" PRIu64 ", \"mean_ns\": %.0f",
+    fprintf(f,
+            "    {\"name\": \"%s\", \"iterations\": %zu, \"median_ns\": %" PRIu64 ", \"p99_ns\": %" PRIu64
+            ", \"min_ns\": %" PRIu64 ", \"mean_ns\": %.0f",
             w->name, w->s.n, w->st.median, w->st.p99, w->st.min, w->st.mean);
     if (w->ratio > 0) {
         fprintf(f, ", \"ratio\": %.3f, \"ratio_of\": ", w->ratio);
@@ -304,8 +342,8 @@ static void write_json(const char *path, const rep *R)
     json_str(f, R->source);
     fprintf(f, ",\n  \"guest\": ");
     json_str(f, b->guest);
-    fprintf(f, ",\n  \"compute_iterations\": %u,\n  \"host_calls_per_call\": %d,\n  \"rows\": [\n",
-            COMPUTE_N, HOSTCALLS);
+    fprintf(f, ",\n  \"compute_iterations\": %u,\n  \"host_calls_per_call\": %d,\n  \"rows\": [\n", COMPUTE_N,
+            HOSTCALLS);
     for (int r = 0; r < NROWS; r++) json_row(f, r, R);
     fprintf(f, "  ],\n  \"memory_per_idle_sandbox\": {\"sandboxes\": %d", b->mem.n);
     for (int i = 0; i < NMEM; i++) {
@@ -323,7 +361,10 @@ static void write_json(const char *path, const rep *R)
         fprintf(f, ", \"value\": ");
         if (t->known) fprintf(f, "%.3f", t->value);
         else fputs("null", f);
-        fprintf(f, ", \"limit\": %.3f, \"pass\": %s}%s\n", t->limit, !t->known ? "null" : t->pass ? "true" : "false",
+        fprintf(f, ", \"limit\": %.3f, \"pass\": %s}%s\n", t->limit,
+                !t->known ? "null"
+                : t->pass ? "true"
+                          : "false",
                 i + 1 < R->nt ? "," : "");
     }
     fprintf(f, "  }\n}\n");
@@ -368,10 +409,7 @@ static void print_row(int r)
            ex, cc[0], cc[1], cc[2], cc[3], cc[4], cc[5], cc[6]);
 }
 
-static void print_section(const char *title)
-{
-    printf("-- %s\n", title);
-}
+static void print_section(const char *title) { printf("-- %s\n", title); }
 
 static void print_table(const rep *R)
 {
@@ -444,8 +482,7 @@ static void print_snapshot_notes(bench *b)
     stats fs = compute_stats(&b->fresh_first_run), nfc = compute_stats(&b->new_first_call);
     fmt_ns(fr, sizeof fr, (double)fs.median);
     fmt_ns(nc, sizeof nc, (double)nfc.median);
-    printf("fresh VM floor: the first KVM_RUN alone %s; new from snapshot + 1st call: the 1st call alone %s\n", fr,
-           nc);
+    printf("fresh VM floor: the first KVM_RUN alone %s; new from snapshot + 1st call: the 1st call alone %s\n", fr, nc);
     if (b->pool_warm.n + b->pool_filler.n + b->pool_cold.n) {
         char wm[32], fm2[32], cm[32], gm[32];
         const double all = (double)(b->pool_warm.n + b->pool_filler.n + b->pool_cold.n);

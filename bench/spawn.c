@@ -34,8 +34,7 @@ static void check_status(const char *what, int status)
 static uint64_t time_process(bench *b, int r, span *sp)
 {
     char *const argv_true[] = { b->static_bin, NULL };
-    char *const argv_bwrap[] = { b->bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--unshare-all", b->static_bin,
-                                 NULL };
+    char *const argv_bwrap[] = { b->bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--unshare-all", b->static_bin, NULL };
     pid_t pid;
     int e, status;
     uint64_t t;

@@ -71,24 +71,24 @@ typedef struct hl_pool hl_pool;
  * ever appended. */
 typedef enum hl_status {
     HL_OK = 0,
-    HL_ERR_INVALID_ARG = 1,   /* bad argument or configuration value */
-    HL_ERR_NOT_FOUND = 2,     /* no guest/host function of that name */
-    HL_ERR_TYPE = 3,          /* argument count or type does not match the signature */
-    HL_ERR_GUEST = 4,         /* the guest function returned an error (code: hl_last_error_code) */
-    HL_ERR_ABORTED = 5,       /* the guest aborted (code: hl_last_error_code); sandbox Poisoned */
-    HL_ERR_FAULT = 6,         /* the guest faulted (bad memory access, stack overflow, ...); Poisoned */
-    HL_ERR_PROTOCOL = 7,      /* the guest broke the boundary protocol; Poisoned */
-    HL_ERR_STATE = 8,         /* the sandbox is not Ready (Poisoned or Unrecoverable) */
-    HL_ERR_NO_MEMORY = 9,     /* host memory or address space ran out */
-    HL_ERR_HYPERVISOR = 10,   /* KVM is missing or an operation on it failed */
-    HL_ERR_BAD_GUEST = 11,    /* the guest ELF is malformed or incompatible */
-    HL_ERR_IO = 12,           /* reading or writing a file the caller named (guest, snapshot
+    HL_ERR_INVALID_ARG = 1, /* bad argument or configuration value */
+    HL_ERR_NOT_FOUND = 2,   /* no guest/host function of that name */
+    HL_ERR_TYPE = 3,        /* argument count or type does not match the signature */
+    HL_ERR_GUEST = 4,       /* the guest function returned an error (code: hl_last_error_code) */
+    HL_ERR_ABORTED = 5,     /* the guest aborted (code: hl_last_error_code); sandbox Poisoned */
+    HL_ERR_FAULT = 6,       /* the guest faulted (bad memory access, stack overflow, ...); Poisoned */
+    HL_ERR_PROTOCOL = 7,    /* the guest broke the boundary protocol; Poisoned */
+    HL_ERR_STATE = 8,       /* the sandbox is not Ready (Poisoned or Unrecoverable) */
+    HL_ERR_NO_MEMORY = 9,   /* host memory or address space ran out */
+    HL_ERR_HYPERVISOR = 10, /* KVM is missing or an operation on it failed */
+    HL_ERR_BAD_GUEST = 11,  /* the guest ELF is malformed or incompatible */
+    HL_ERR_IO = 12,         /* reading or writing a file the caller named (guest, snapshot
                                * file, mapped file, core directory) */
-    HL_ERR_CANCELLED = 13,    /* the call was interrupted or ran out of time; Poisoned */
-    HL_ERR_SYSTEM = 14,       /* an operating-system facility other than KVM or a file the
+    HL_ERR_CANCELLED = 13,  /* the call was interrupted or ran out of time; Poisoned */
+    HL_ERR_SYSTEM = 14,     /* an operating-system facility other than KVM or a file the
                                * caller named failed: memfd, sealing, timers, signals,
                                * seccomp, threads */
-    HL_ERR_TOO_LARGE = 15,    /* a value or request exceeds a buffer or limit the configuration
+    HL_ERR_TOO_LARGE = 15,  /* a value or request exceeds a buffer or limit the configuration
                                * sets, e.g. arguments that do not fit the input buffer */
 } hl_status;
 
@@ -114,10 +114,10 @@ HL_API int hl_last_error_code(const hl_sandbox *sb);
 #define HL_HEAP_MIN (64u << 10)
 #define HL_HEAP_MAX (256u << 20)
 #define HL_HEAP_DEFAULT (4u << 20)
-#define HL_SCRATCH_MIN (64u << 10)   /* scratch: the guest's stack */
+#define HL_SCRATCH_MIN (64u << 10) /* scratch: the guest's stack */
 #define HL_SCRATCH_MAX (64u << 20)
 #define HL_SCRATCH_DEFAULT (256u << 10)
-#define HL_BUFFER_MIN (16u << 10)     /* input and output buffers */
+#define HL_BUFFER_MIN (16u << 10) /* input and output buffers */
 #define HL_BUFFER_MAX (16u << 20)
 #define HL_BUFFER_DEFAULT (256u << 10)
 
@@ -179,8 +179,7 @@ HL_API hl_status hl_config_set_print(hl_config *cfg, hl_print_fn fn, void *user)
 
 /* Receives guest log records; level is an hl_log_level; msg is NUL-terminated. Without a
  * log function, log records are dropped. */
-typedef void (*hl_log_fn)(void *user, int level, const char *msg, const char *file,
-                          uint32_t line);
+typedef void (*hl_log_fn)(void *user, int level, const char *msg, const char *file, uint32_t line);
 HL_API hl_status hl_config_set_log(hl_config *cfg, hl_log_fn fn, void *user);
 
 /* Crash dumps (opt-in, off by default): when a guest call or initialisation ends in a guest
@@ -236,17 +235,15 @@ typedef int (*hl_host_fn)(hl_host_call *call, const hl_value *args, int nargs, h
 /* Registers (or replaces) host function `name` with parameter types params[0..nparams) and
  * return type ret. `user` is available to fn as hl_host_call_user(). Must precede the creation
  * of the sandboxes that use it. */
-HL_API hl_status hl_config_register_host_fn(hl_config *cfg, const char *name, hl_type ret,
-                                            const hl_type *params, int nparams, hl_host_fn fn,
-                                            void *user);
+HL_API hl_status hl_config_register_host_fn(hl_config *cfg, const char *name, hl_type ret, const hl_type *params,
+                                            int nparams, hl_host_fn fn, void *user);
 
 /* What a host function may use of the call it serves: */
 HL_API void *hl_host_call_user(hl_host_call *call);
 /* Scratch memory released after the host function returns (NULL if exhausted). */
 HL_API void *hl_host_call_alloc(hl_host_call *call, size_t bytes);
 /* Records an error for the guest; returns code (which must not be 0) for `return`. */
-HL_API int hl_host_call_error(hl_host_call *call, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+HL_API int hl_host_call_error(hl_host_call *call, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* True once the guest call this host function serves was interrupted or timed out; a long
  * host function should then return early. The call ends as cancelled when it returns. */
 HL_API bool hl_host_call_cancelled(hl_host_call *call);
@@ -256,10 +253,8 @@ HL_API bool hl_host_call_cancelled(hl_host_call *call);
 /* Creates a sandbox from the guest ELF at `path` (or `len` bytes at `elf`): builds its
  * memory, creates the VM, runs the guest's initialisation. On HL_OK *out is a Ready sandbox;
  * otherwise *out is NULL and hl_last_error(NULL) says why. */
-HL_API hl_status hl_sandbox_new_from_file(hl_sandbox **out, const char *path,
-                                          const hl_config *cfg);
-HL_API hl_status hl_sandbox_new_from_memory(hl_sandbox **out, const void *elf, size_t len,
-                                            const hl_config *cfg);
+HL_API hl_status hl_sandbox_new_from_file(hl_sandbox **out, const char *path, const hl_config *cfg);
+HL_API hl_status hl_sandbox_new_from_memory(hl_sandbox **out, const void *elf, size_t len, const hl_config *cfg);
 /* Releases the VM and all memory of sb. NULL is a no-op. */
 HL_API void hl_sandbox_free(hl_sandbox *sb);
 
@@ -277,8 +272,8 @@ HL_API hl_status hl_sandbox_fn_info(const hl_sandbox *sb, int i, const char **na
  * (HL_VOID for none). On HL_OK *ret holds the value; a string or bytes return points into
  * memory owned by sb, valid until the next call on sb or its free. Argument count and types
  * are checked against the guest's registered signature before the guest runs. */
-HL_API hl_status hl_call(hl_sandbox *sb, const char *name, hl_type ret_type, const hl_value *args,
-                         int nargs, hl_value *ret);
+HL_API hl_status hl_call(hl_sandbox *sb, const char *name, hl_type ret_type, const hl_value *args, int nargs,
+                         hl_value *ret);
 
 /* Sets the time limit for the following calls on sb (0: none), overriding the
  * configuration's. */
@@ -330,8 +325,7 @@ HL_API hl_status hl_sandbox_new_from_snapshot(hl_sandbox **out, hl_snapshot *sna
 /* A pool of sandboxes made from snap with cfg (copied), ready ahead of need so that taking
  * one costs no VM creation. With background, a thread creates them and keeps `size` ready;
  * without, hl_pool_new creates all `size` before it returns. */
-HL_API hl_status hl_pool_new(hl_pool **out, hl_snapshot *snap, const hl_config *cfg, int size,
-                             bool background);
+HL_API hl_status hl_pool_new(hl_pool **out, hl_snapshot *snap, const hl_config *cfg, int size, bool background);
 /* Takes a Ready sandbox in snap's state; when none is ready, creates one (as
  * hl_sandbox_new_from_snapshot). Thread-safe. */
 HL_API hl_status hl_pool_get(hl_pool *pool, hl_sandbox **out);
@@ -364,8 +358,8 @@ HL_API hl_status hl_snapshot_load(hl_snapshot **out, const char *path);
 
 /* Writes "name(i32, string) -> string" for a signature into buf; returns buf. (The name of
  * one type: hl_type_name, in hyperlight/value.h.) */
-HL_API char *hl_signature_format(char *buf, size_t len, const char *name, hl_type ret,
-                                 const hl_type *params, int nparams);
+HL_API char *hl_signature_format(char *buf, size_t len, const char *name, hl_type ret, const hl_type *params,
+                                 int nparams);
 
 #ifdef __cplusplus
 }

@@ -40,8 +40,7 @@ int hl_guest_register(const char *name, hl_guest_fn fn, hl_type ret, int argc, .
  * (strings/bytes in memory from malloc, which the caller frees with hl_value_free). On
  * failure returns the host's nonzero code (or HL_GUEST_ERR_HOST_FN when the host refused
  * the call: unknown name, wrong types) and hl_host_error() gives the text. */
-int hl_call_host(const char *name, hl_type ret_type, const hl_value *args, int nargs,
-                 hl_value *ret);
+int hl_call_host(const char *name, hl_type ret_type, const hl_value *args, int nargs, hl_value *ret);
 const char *hl_host_error(void);
 void hl_value_free(hl_value *v);
 
@@ -56,8 +55,7 @@ void hl_abort(int code, const char *fmt, ...) __attribute__((noreturn, format(pr
 void *hl_ret_alloc(size_t bytes);
 
 /* Log record at level (hl_log_level) from file:line; delivered with the current call. */
-void hl_log(int level, const char *file, int line, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+void hl_log(int level, const char *file, int line, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 #define HL_TRACE(...) hl_log(HL_LOG_TRACE, __FILE__, __LINE__, __VA_ARGS__)
 #define HL_DEBUG(...) hl_log(HL_LOG_DEBUG, __FILE__, __LINE__, __VA_ARGS__)
 #define HL_INFO(...) hl_log(HL_LOG_INFO, __FILE__, __LINE__, __VA_ARGS__)

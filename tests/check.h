@@ -10,46 +10,46 @@
 static int check_failures;
 static int check_count;
 
-#define CHECK(cond)                                                                   \
-    do {                                                                              \
-        check_count++;                                                                \
-        if (!(cond)) {                                                                \
-            check_failures++;                                                         \
+#define CHECK(cond)                                                                  \
+    do {                                                                             \
+        check_count++;                                                               \
+        if (!(cond)) {                                                               \
+            check_failures++;                                                        \
             fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-        }                                                                             \
+        }                                                                            \
     } while (0)
 
-#define CHECK_INT(got, want)                                                                  \
-    do {                                                                                      \
-        long long g_ = (long long)(got), w_ = (long long)(want);                              \
-        check_count++;                                                                        \
-        if (g_ != w_) {                                                                       \
-            check_failures++;                                                                 \
+#define CHECK_INT(got, want)                                                                    \
+    do {                                                                                        \
+        long long g_ = (long long)(got), w_ = (long long)(want);                                \
+        check_count++;                                                                          \
+        if (g_ != w_) {                                                                         \
+            check_failures++;                                                                   \
             fprintf(stderr, "%s:%d: %s = %lld, want %lld\n", __FILE__, __LINE__, #got, g_, w_); \
-        }                                                                                     \
+        }                                                                                       \
     } while (0)
 
-#define CHECK_STR(got, want)                                                                 \
-    do {                                                                                     \
-        const char *g_ = (got), *w_ = (want);                                                \
-        check_count++;                                                                       \
-        if (!g_ || strcmp(g_, w_) != 0) {                                                    \
-            check_failures++;                                                                \
-            fprintf(stderr, "%s:%d: %s = \"%s\",\n    want \"%s\"\n", __FILE__, __LINE__, #got, \
-                    g_ ? g_ : "(null)", w_);                                                 \
-        }                                                                                    \
+#define CHECK_STR(got, want)                                                                                        \
+    do {                                                                                                            \
+        const char *g_ = (got), *w_ = (want);                                                                       \
+        check_count++;                                                                                              \
+        if (!g_ || strcmp(g_, w_) != 0) {                                                                           \
+            check_failures++;                                                                                       \
+            fprintf(stderr, "%s:%d: %s = \"%s\",\n    want \"%s\"\n", __FILE__, __LINE__, #got, g_ ? g_ : "(null)", \
+                    w_);                                                                                            \
+        }                                                                                                           \
     } while (0)
 
 /* got contains want */
-#define CHECK_HAS(got, want)                                                                  \
-    do {                                                                                      \
-        const char *g_ = (got), *w_ = (want);                                                 \
-        check_count++;                                                                        \
-        if (!g_ || !strstr(g_, w_)) {                                                         \
-            check_failures++;                                                                 \
-            fprintf(stderr, "%s:%d: %s = \"%s\",\n    does not contain \"%s\"\n", __FILE__,   \
-                    __LINE__, #got, g_ ? g_ : "(null)", w_);                                  \
-        }                                                                                     \
+#define CHECK_HAS(got, want)                                                                                \
+    do {                                                                                                    \
+        const char *g_ = (got), *w_ = (want);                                                               \
+        check_count++;                                                                                      \
+        if (!g_ || !strstr(g_, w_)) {                                                                       \
+            check_failures++;                                                                               \
+            fprintf(stderr, "%s:%d: %s = \"%s\",\n    does not contain \"%s\"\n", __FILE__, __LINE__, #got, \
+                    g_ ? g_ : "(null)", w_);                                                                \
+        }                                                                                                   \
     } while (0)
 
 static inline int check_exit(const char *name)

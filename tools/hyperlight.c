@@ -53,8 +53,7 @@ static int usage_error(const char *fmt, const char *detail)
 /* GetWeekday() -> string: the host's current weekday, for the demo guest's SayHello. */
 static int get_weekday(hl_host_call *call, const hl_value *args, int nargs, hl_value *ret)
 {
-    static const char *const days[] = { "Sunday",   "Monday", "Tuesday", "Wednesday",
-                                        "Thursday", "Friday", "Saturday" };
+    static const char *const days[] = { "Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday" };
     time_t now = time(NULL);
     struct tm tm;
     if (!localtime_r(&now, &tm)) return hl_host_call_error(call, 1, "localtime failed");
@@ -76,9 +75,21 @@ static const char *parse_count(const char *s, bool sizes, unsigned long long max
     v = strtoull(s, &end, 10);
     if (errno == ERANGE) return "too large";
     switch (sizes ? *end : 0) {
-    case 'K': case 'k': shift = 10; end++; break;
-    case 'M': case 'm': shift = 20; end++; break;
-    case 'G': case 'g': shift = 30; end++; break;
+    case 'K':
+    case 'k':
+        shift = 10;
+        end++;
+        break;
+    case 'M':
+    case 'm':
+        shift = 20;
+        end++;
+        break;
+    case 'G':
+    case 'g':
+        shift = 30;
+        end++;
+        break;
     default: break;
     }
     if (*end) goto bad;
@@ -104,14 +115,16 @@ static const char *parse_value(const char *text, hl_type t, hl_value *v, unsigne
     char *end;
     errno = 0;
     switch (t) {
-    case HL_I32: case HL_I64: {
+    case HL_I32:
+    case HL_I64: {
         long long x = strtoll(text, &end, 0);
         if (!*text || *end || errno) return "not an integer";
         if (t == HL_I32 && (x < INT32_MIN || x > INT32_MAX)) return "out of range for i32";
         *v = t == HL_I32 ? hl_i32((int32_t)x) : hl_i64(x);
         return NULL;
     }
-    case HL_U32: case HL_U64: {
+    case HL_U32:
+    case HL_U64: {
         unsigned long long x;
         if (text[0] == '-') return "negative value for an unsigned type";
         x = strtoull(text, &end, 0);
@@ -120,7 +133,8 @@ static const char *parse_value(const char *text, hl_type t, hl_value *v, unsigne
         *v = t == HL_U32 ? hl_u32((uint32_t)x) : hl_u64(x);
         return NULL;
     }
-    case HL_F32: case HL_F64: {
+    case HL_F32:
+    case HL_F64: {
         double x = strtod(text, &end);
         if (!*text || *end || (errno && errno != ERANGE)) return "not a number";
         *v = t == HL_F32 ? hl_f32((float)x) : hl_f64(x);
@@ -149,8 +163,11 @@ static const char *parse_value(const char *text, hl_type t, hl_value *v, unsigne
     }
 }
 
-static const struct { const char *prefix; hl_type type; } prefixes[] = {
-    { "i32:", HL_I32 }, { "u32:", HL_U32 }, { "i64:", HL_I64 },     { "u64:", HL_U64 },     { "f32:", HL_F32 },
+static const struct {
+    const char *prefix;
+    hl_type type;
+} prefixes[] = {
+    { "i32:", HL_I32 }, { "u32:", HL_U32 },   { "i64:", HL_I64 },    { "u64:", HL_U64 },     { "f32:", HL_F32 },
     { "f64:", HL_F64 }, { "bool:", HL_BOOL }, { "str:", HL_STRING }, { "bytes:", HL_BYTES },
 };
 
@@ -342,8 +359,7 @@ int main(int argc, char **argv)
         why = parse_count(argv[i + 1], !timeout, timeout ? UINT64_MAX : SIZE_MAX, &n);
         if (!why && timeout && n == 0) why = "must be at least 1";
         if (why) {
-            snprintf(msg, sizeof msg, "%s: bad %s '%.64s': %s", opt, timeout ? "time limit" : "size", argv[i + 1],
-                     why);
+            snprintf(msg, sizeof msg, "%s: bad %s '%.64s': %s", opt, timeout ? "time limit" : "size", argv[i + 1], why);
             rc = usage_error("%s", msg);
             goto out;
         }

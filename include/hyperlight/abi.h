@@ -33,9 +33,9 @@
  * live in a memslot of their own that is writable at the hypervisor level (docs/platforms.md).
  * The PEB sits in the page just below the image, so that it, the code and the read-only data
  * form one read-only memslot. */
-#define HL_PT_GPA HL_U(0x1000)        /* host-built page tables, not mapped into the guest */
-#define HL_IMAGE_BASE HL_U(0x200000)  /* guests are linked here (hyperlight_guest.ld) */
-#define HL_PEB_GPA HL_U(0x1ff000)     /* one read-only page: struct hl_peb */
+#define HL_PT_GPA HL_U(0x1000)       /* host-built page tables, not mapped into the guest */
+#define HL_IMAGE_BASE HL_U(0x200000) /* guests are linked here (hyperlight_guest.ld) */
+#define HL_PEB_GPA HL_U(0x1ff000)    /* one read-only page: struct hl_peb */
 /* Page tables fill HL_PT_GPA .. HL_PEB_GPA at most, which bounds the guest's address space. */
 #define HL_PT_MAX_PAGES ((HL_PEB_GPA - HL_PT_GPA) / HL_PAGE_SIZE)
 
@@ -57,27 +57,27 @@
 #define HL_FILE_LABEL_MAX 47          /* bytes in a file mapping's label, excluding the NUL */
 /* Offsets of the fields the guest's assembly reads (entry.S), checked against the structures
  * below; likewise for struct hl_meta. */
-#define HL_PEB_OFF_FLAGS HL_U(8)      /* struct hl_peb: flags */
-#define HL_PEB_OFF_META_GPA HL_U(16)  /* struct hl_peb: meta_gpa */
-#define HL_META_OFF_PVM_VIF HL_U(0)   /* struct hl_meta: pvm_vif, first, so meta_gpa | 1 is the MSR value */
+#define HL_PEB_OFF_FLAGS HL_U(8)     /* struct hl_peb: flags */
+#define HL_PEB_OFF_META_GPA HL_U(16) /* struct hl_peb: meta_gpa */
+#define HL_META_OFF_PVM_VIF HL_U(0)  /* struct hl_meta: pvm_vif, first, so meta_gpa | 1 is the MSR value */
 
 #ifndef __ASSEMBLER__
 struct hl_peb {
     uint32_t magic;
     uint32_t abi_version;
     uint64_t flags;
-    uint64_t meta_gpa;     /* struct hl_meta, one writable page */
-    uint64_t heap_gpa;     /* guest heap: [heap_gpa, heap_gpa + heap_size) */
+    uint64_t meta_gpa; /* struct hl_meta, one writable page */
+    uint64_t heap_gpa; /* guest heap: [heap_gpa, heap_gpa + heap_size) */
     uint64_t heap_size;
-    uint64_t stack_gpa;    /* lowest stack address; the page below it is an unmapped guard */
-    uint64_t stack_size;   /* initial rsp = stack_gpa + stack_size */
-    uint64_t input_gpa;    /* input stack (host -> guest) */
+    uint64_t stack_gpa;  /* lowest stack address; the page below it is an unmapped guard */
+    uint64_t stack_size; /* initial rsp = stack_gpa + stack_size */
+    uint64_t input_gpa;  /* input stack (host -> guest) */
     uint64_t input_size;
-    uint64_t output_gpa;   /* output stack (guest -> host) */
+    uint64_t output_gpa; /* output stack (guest -> host) */
     uint64_t output_size;
     uint64_t init_data_gpa; /* optional blob given at creation (read-only), 0 if none */
     uint64_t init_data_size;
-    uint64_t nfiles;        /* host files mapped read-only into the guest */
+    uint64_t nfiles; /* host files mapped read-only into the guest */
     struct hl_peb_file {
         uint64_t gpa, size;
         char label[HL_FILE_LABEL_MAX + 1]; /* NUL-terminated */
@@ -89,27 +89,29 @@ struct hl_peb {
  * Written by the guest's handler just before it signals HL_PORT_FAULT; hostile like every
  * guest word, the host copies it once and only formats it. */
 struct hl_fault {
-    uint64_t vector;     /* 0..31 */
-    uint64_t error_code; /* 0 for vectors without one */
+    uint64_t vector;                   /* 0..31 */
+    uint64_t error_code;               /* 0 for vectors without one */
     uint64_t rip, cs, rflags, rsp, ss; /* the frame the CPU pushed */
-    uint64_t cr2;        /* read by the handler (page faults) */
-    uint64_t gpr[16];    /* rax rcx rdx rbx rsp(unused: see rsp) rbp rsi rdi r8..r15, at the fault */
+    uint64_t cr2;                      /* read by the handler (page faults) */
+    uint64_t gpr[16];                  /* rax rcx rdx rbx rsp(unused: see rsp) rbp rsi rdi r8..r15, at the fault */
 };
 
 /* One writable page of host/guest bookkeeping, GPA given by hl_peb.meta_gpa. */
 struct hl_meta {
-    uint8_t pvm_vif[16];   /* kvm_pvm virtual-IF block: u8 if, u8 pending, u8 pad[6], u64 cr2 */
-    uint64_t generation;   /* host: generation of the snapshot this memory came from */
-    uint64_t host_flags;   /* host: reserved */
+    uint8_t pvm_vif[16]; /* kvm_pvm virtual-IF block: u8 if, u8 pending, u8 pad[6], u64 cr2 */
+    uint64_t generation; /* host: generation of the snapshot this memory came from */
+    uint64_t host_flags; /* host: reserved */
     uint64_t reserved0;
-    uint64_t resume_gva;   /* guest: address of hl_resume (entry.S), see docs/abi.md */
+    uint64_t resume_gva; /* guest: address of hl_resume (entry.S), see docs/abi.md */
     uint64_t reserved[3];
     struct hl_fault fault; /* guest: its last CPU exception (HL_PORT_FAULT) */
 };
 
 HL_ABI_CHECK(offsetof(struct hl_peb, flags) == HL_PEB_OFF_FLAGS, "HL_PEB_OFF_FLAGS is not the offset of hl_peb.flags");
-HL_ABI_CHECK(offsetof(struct hl_peb, meta_gpa) == HL_PEB_OFF_META_GPA, "HL_PEB_OFF_META_GPA is not the offset of hl_peb.meta_gpa");
-HL_ABI_CHECK(offsetof(struct hl_meta, pvm_vif) == HL_META_OFF_PVM_VIF, "HL_META_OFF_PVM_VIF is not the offset of hl_meta.pvm_vif");
+HL_ABI_CHECK(offsetof(struct hl_peb, meta_gpa) == HL_PEB_OFF_META_GPA,
+             "HL_PEB_OFF_META_GPA is not the offset of hl_peb.meta_gpa");
+HL_ABI_CHECK(offsetof(struct hl_meta, pvm_vif) == HL_META_OFF_PVM_VIF,
+             "HL_META_OFF_PVM_VIF is not the offset of hl_meta.pvm_vif");
 #endif
 
 /* ---- value types ---------------------------------------------------------------------- */
@@ -128,12 +130,12 @@ typedef enum hl_type {
 } hl_type;
 #endif
 #define HL_TYPE_MAX 9
-#define HL_MAX_ARGS 16        /* arguments per call, both directions */
-#define HL_MAX_NAME 255       /* bytes in a function name, excluding the NUL */
-#define HL_MAX_FUNCS 1024     /* guest functions a guest may register */
-#define HL_MAX_SDK_FUNCS 16   /* functions the SDK registers itself, named HL_RESERVED_PREFIX... */
+#define HL_MAX_ARGS 16      /* arguments per call, both directions */
+#define HL_MAX_NAME 255     /* bytes in a function name, excluding the NUL */
+#define HL_MAX_FUNCS 1024   /* guest functions a guest may register */
+#define HL_MAX_SDK_FUNCS 16 /* functions the SDK registers itself, named HL_RESERVED_PREFIX... */
 #define HL_MAX_FUNC_TABLE (HL_MAX_FUNCS + HL_MAX_SDK_FUNCS) /* entries in a function table */
-#define HL_RESERVED_PREFIX "hl." /* guest function names the SDK keeps for itself */
+#define HL_RESERVED_PREFIX "hl."                            /* guest function names the SDK keeps for itself */
 #define HL_WARM_FN HL_RESERVED_PREFIX "warm" /* the SDK's no-op: pools call it to fault in a new VM's hot pages */
 
 /* ---- buffers: stacks of records --------------------------------------------------------
@@ -184,7 +186,7 @@ enum hl_log_level {
 #endif
 #define HL_LOG_LEVEL_MAX 5
 
-#define HL_MAX_MESSAGE HL_U(4096)  /* abort, error and log messages, bytes */
+#define HL_MAX_MESSAGE HL_U(4096) /* abort, error and log messages, bytes */
 
 /* Error codes a guest reports for failures the SDK itself detects (a guest's own codes
  * are its business; these are negative so they never collide with a guest's >0 codes). */

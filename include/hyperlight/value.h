@@ -38,14 +38,62 @@ typedef struct hl_value {
     } v;
 } hl_value;
 
-static inline hl_value hl_i32(int32_t x) { hl_value r; r.type = HL_I32; r.v.i32 = x; return r; }
-static inline hl_value hl_u32(uint32_t x) { hl_value r; r.type = HL_U32; r.v.u32 = x; return r; }
-static inline hl_value hl_i64(int64_t x) { hl_value r; r.type = HL_I64; r.v.i64 = x; return r; }
-static inline hl_value hl_u64(uint64_t x) { hl_value r; r.type = HL_U64; r.v.u64 = x; return r; }
-static inline hl_value hl_f32(float x) { hl_value r; r.type = HL_F32; r.v.f32 = x; return r; }
-static inline hl_value hl_f64(double x) { hl_value r; r.type = HL_F64; r.v.f64 = x; return r; }
-static inline hl_value hl_bool(bool x) { hl_value r; r.type = HL_BOOL; r.v.b = x; return r; }
-static inline hl_value hl_void(void) { hl_value r; r.type = HL_VOID; r.v.u64 = 0; return r; }
+static inline hl_value hl_i32(int32_t x)
+{
+    hl_value r;
+    r.type = HL_I32;
+    r.v.i32 = x;
+    return r;
+}
+static inline hl_value hl_u32(uint32_t x)
+{
+    hl_value r;
+    r.type = HL_U32;
+    r.v.u32 = x;
+    return r;
+}
+static inline hl_value hl_i64(int64_t x)
+{
+    hl_value r;
+    r.type = HL_I64;
+    r.v.i64 = x;
+    return r;
+}
+static inline hl_value hl_u64(uint64_t x)
+{
+    hl_value r;
+    r.type = HL_U64;
+    r.v.u64 = x;
+    return r;
+}
+static inline hl_value hl_f32(float x)
+{
+    hl_value r;
+    r.type = HL_F32;
+    r.v.f32 = x;
+    return r;
+}
+static inline hl_value hl_f64(double x)
+{
+    hl_value r;
+    r.type = HL_F64;
+    r.v.f64 = x;
+    return r;
+}
+static inline hl_value hl_bool(bool x)
+{
+    hl_value r;
+    r.type = HL_BOOL;
+    r.v.b = x;
+    return r;
+}
+static inline hl_value hl_void(void)
+{
+    hl_value r;
+    r.type = HL_VOID;
+    r.v.u64 = 0;
+    return r;
+}
 /* s must be NUL-terminated. */
 static inline hl_value hl_str(const char *s)
 {

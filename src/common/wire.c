@@ -205,8 +205,7 @@ HOST_INLINE void w_value(hl_writer *w, const hl_value *v)
     case HL_STRING:
     case HL_BYTES:
         n = v->v.buf.len;
-        if (n > UINT32_MAX || (n && !v->v.buf.ptr) ||
-            (v->type == HL_STRING && has_nul(v->v.buf.ptr, n))) {
+        if (n > UINT32_MAX || (n && !v->v.buf.ptr) || (v->type == HL_STRING && has_nul(v->v.buf.ptr, n))) {
             w->bad = true;
             return;
         }
@@ -528,8 +527,7 @@ void hl_encode_abort(hl_writer *w, int32_t code, const char *msg, size_t msg_len
     w_message(w, msg, msg_len);
 }
 
-void hl_encode_log(hl_writer *w, int level, const char *file, uint32_t line, const char *msg,
-                   size_t msg_len)
+void hl_encode_log(hl_writer *w, int level, const char *file, uint32_t line, const char *msg, size_t msg_len)
 {
     size_t flen = file ? strlen(file) : 0;
     uint8_t *p;
@@ -564,8 +562,7 @@ size_t hl_push_end(hl_push *ps)
 
 /* Checks the record at offset `at` in buf[0, top); fills rec. Inlined into both callers:
  * the checks are the whole cost of a parse. */
-static inline __attribute__((always_inline)) const char *check_rec(const uint8_t *buf, size_t at,
-                                                                   size_t top, hl_rec *rec)
+static inline __attribute__((always_inline)) const char *check_rec(const uint8_t *buf, size_t at, size_t top, hl_rec *rec)
 {
     uint64_t h;
     uint32_t len, tail;
@@ -591,8 +588,7 @@ static inline __attribute__((always_inline)) const char *check_rec(const uint8_t
     return NULL;
 }
 
-int hl_stack_parse(const uint8_t *buf, size_t top, hl_rec *recs, int max, const char **why,
-                   size_t *where)
+int hl_stack_parse(const uint8_t *buf, size_t top, hl_rec *recs, int max, const char **why, size_t *where)
 {
     size_t at = HL_BUF_EMPTY;
     int n = 0;
@@ -636,7 +632,6 @@ bool hl_stack_peek(const uint8_t *buf, size_t top, hl_rec *rec, const char **why
 
 __attribute__((visibility("default"))) const char *hl_type_name(hl_type type)
 {
-    static const char *const names[] = { "void", "i32", "u32", "i64",    "u64",
-                                         "f32",  "f64", "bool", "string", "bytes" };
+    static const char *const names[] = { "void", "i32", "u32", "i64", "u64", "f32", "f64", "bool", "string", "bytes" };
     return type >= 0 && type <= HL_TYPE_MAX ? names[type] : "?";
 }

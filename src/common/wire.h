@@ -76,9 +76,9 @@ typedef struct hl_msg_call {
 
 typedef struct hl_msg_result {
     bool ok;
-    hl_value value;   /* when ok */
-    int32_t code;     /* when !ok */
-    const char *msg;  /* when !ok: not NUL-terminated, msg_len bytes */
+    hl_value value;  /* when ok */
+    int32_t code;    /* when !ok */
+    const char *msg; /* when !ok: not NUL-terminated, msg_len bytes */
     uint32_t msg_len;
 } hl_msg_result;
 
@@ -105,8 +105,7 @@ void hl_encode_call(hl_writer *w, const char *name, hl_type ret, const hl_value 
 void hl_encode_ok(hl_writer *w, const hl_value *v);
 void hl_encode_error(hl_writer *w, int32_t code, const char *msg, size_t msg_len);
 void hl_encode_abort(hl_writer *w, int32_t code, const char *msg, size_t msg_len);
-void hl_encode_log(hl_writer *w, int level, const char *file, uint32_t line, const char *msg,
-                   size_t msg_len);
+void hl_encode_log(hl_writer *w, int level, const char *file, uint32_t line, const char *msg, size_t msg_len);
 
 /* ---- record stacks ---- */
 typedef struct hl_rec {
@@ -148,8 +147,7 @@ size_t hl_push_end(hl_push *ps);
 /* Parses the stack in buf[0, top): validates every record (length, kind, padding, back
  * pointer) and that they tile [8, top) exactly. Fills up to max records in order.
  * Returns the record count, or -1 with *why and *where describing the first defect. */
-int hl_stack_parse(const uint8_t *buf, size_t top, hl_rec *recs, int max, const char **why,
-                   size_t *where);
+int hl_stack_parse(const uint8_t *buf, size_t top, hl_rec *recs, int max, const char **why, size_t *where);
 
 /* Finds the top record of the stack buf[0, top) by its back pointer, with the same checks
  * as hl_stack_parse for that one record. Returns false with *why on a defect. */

@@ -124,12 +124,10 @@ bool hl_decode_funcs(hl_reader *r, hl_sig_take take, void *ctx)
     for (unsigned i = 0; i < count && !r->why; i++) {
         size_t at = r->pos;
         if (!hl_r_sig(r, &sig)) break;
-        if (named_before(r->p, first, at, sig.name))
-            hl_r_fail(r, "duplicate function name");
+        if (named_before(r->p, first, at, sig.name)) hl_r_fail(r, "duplicate function name");
         else if (hl_sig_reserved(sig.name) ? ++nsdk > HL_MAX_SDK_FUNCS : ++nown > HL_MAX_FUNCS)
             hl_r_fail(r, "too many functions");
-        else if (take && (why = take(ctx, i, count, &sig)))
-            hl_r_fail(r, why);
+        else if (take && (why = take(ctx, i, count, &sig))) hl_r_fail(r, why);
     }
     return hl_r_done(r);
 }

@@ -92,8 +92,12 @@ void hl_exc_install(struct hl_meta *meta)
             memset(&idt[v], 0, sizeof idt[v]);
             continue;
         }
-        idt[v] = (struct idt_gate){ .off0 = (uint16_t)at, .sel = SEL_CODE, .ist = v == 8 ? IST_DF : IST_EXC,
-                                    .type = GATE_INTR, .off1 = (uint16_t)(at >> 16), .off2 = (uint32_t)(at >> 32) };
+        idt[v] = (struct idt_gate){ .off0 = (uint16_t)at,
+                                    .sel = SEL_CODE,
+                                    .ist = v == 8 ? IST_DF : IST_EXC,
+                                    .type = GATE_INTR,
+                                    .off1 = (uint16_t)(at >> 16),
+                                    .off2 = (uint32_t)(at >> 32) };
     }
     gdtr.limit = sizeof gdt - 1;
     gdtr.base = (uint64_t)(uintptr_t)gdt;

@@ -57,10 +57,7 @@ void *sbrk(ptrdiff_t incr)
 }
 
 /* ---- POSIX leaves ---- */
-void _exit(int code)
-{
-    hl_abort(code, "guest called exit(%d)", code);
-}
+void _exit(int code) { hl_abort(code, "guest called exit(%d)", code); }
 
 ssize_t write(int fd, const void *buf, size_t n)
 {

@@ -202,8 +202,10 @@ static void enc_log(hl_writer *w, const void *c)
 void hl_log(int level, const char *file, int line, const char *fmt, ...)
 {
     va_list ap;
-    struct log_ctx l = { level < 0 ? 0 : level > HL_LOG_LEVEL_MAX ? HL_LOG_LEVEL_MAX : level, file,
-                         (uint32_t)line, fmt_buf };
+    struct log_ctx l = { level < 0                  ? 0
+                         : level > HL_LOG_LEVEL_MAX ? HL_LOG_LEVEL_MAX
+                                                    : level,
+                         file, (uint32_t)line, fmt_buf };
     va_start(ap, fmt);
     vsnprintf(fmt_buf, sizeof fmt_buf, fmt, ap);
     va_end(ap);
@@ -317,15 +319,17 @@ static void enc_err(hl_writer *w, const void *c)
 static void send_error(int code, const char *msg)
 {
     struct msg_ctx m = { code, msg };
-    if (!push(HL_REC_RESULT, enc_err, &m)) abort_msg(HL_GUEST_ERR_OUTPUT_FULL, "error result does not fit the output buffer");
+    if (!push(HL_REC_RESULT, enc_err, &m))
+        abort_msg(HL_GUEST_ERR_OUTPUT_FULL, "error result does not fit the output buffer");
 }
 
 static void send_ok(const char *name, const hl_value *v)
 {
     hl_guest_print_flush();
     if (push(HL_REC_RESULT, enc_ok, v)) return;
-    snprintf(err_msg, sizeof err_msg, "return value of guest function '%s' (%zu bytes) does not fit the output buffer (%zu bytes)",
-             name, (v->type == HL_STRING || v->type == HL_BYTES) ? v->v.buf.len : (size_t)8, out_size);
+    snprintf(err_msg, sizeof err_msg,
+             "return value of guest function '%s' (%zu bytes) does not fit the output buffer (%zu bytes)", name,
+             (v->type == HL_STRING || v->type == HL_BYTES) ? v->v.buf.len : (size_t)8, out_size);
     send_error(HL_GUEST_ERR_OUTPUT_FULL, err_msg);
 }
 
@@ -344,8 +348,8 @@ static inline void scrub_fpu(void)
                      "pxor %%xmm15, %%xmm15"
                      :
                      : "m"(mxcsr_default)
-                     : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",
-                       "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "memory");
+                     : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10",
+                       "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "memory");
 }
 
 static void dispatch(void)
@@ -436,7 +440,8 @@ int hl_call_host(const char *name, hl_type ret_type, const hl_value *args, int n
     }
     hl_guest_print_flush();
     if (!push(HL_REC_HOSTCALL, enc_call, &k)) {
-        snprintf(host_err, sizeof host_err, "call of host function '%s' is invalid or does not fit the output buffer", name);
+        snprintf(host_err, sizeof host_err, "call of host function '%s' is invalid or does not fit the output buffer",
+                 name);
         return HL_GUEST_ERR_HOST_FN;
     }
     port_out(HL_PORT_HOSTCALL);
@@ -509,7 +514,8 @@ __attribute__((noreturn)) void hl_guest_start(const struct hl_peb *p)
     hl_guest_main();
     if (reg_error[0]) hl_abort(HL_GUEST_ERR_ABI, "guest function registration failed: %s", reg_error);
     hl_guest_print_flush();
-    if (!push(HL_REC_FUNCS, enc_funcs, NULL)) abort_msg(HL_GUEST_ERR_OUTPUT_FULL, "function table does not fit the output buffer");
+    if (!push(HL_REC_FUNCS, enc_funcs, NULL))
+        abort_msg(HL_GUEST_ERR_OUTPUT_FULL, "function table does not fit the output buffer");
     uint64_t pku = have_pkru();
     for (;;) {
         wait_for_call(pku);

@@ -129,8 +129,9 @@ static hl_status lock_vif(hl_sandbox *sb)
     hl_status st;
     if (hl_vm_is_pvm(sb->vm) && (st = hl_vm_vif_gpa(sb->vm, &vif, sb->err)) != HL_OK) return hl_poison(sb, st);
     if (vif != sb->lo.meta)
-        return hl_poison(sb, hl_fail(sb, HL_ERR_PROTOCOL, "guest moved its virtual-IF page to 0x%llx (it must stay at "
-                                     "0x%llx)", (unsigned long long)vif, (unsigned long long)sb->lo.meta));
+        return hl_poison(sb, hl_fail(sb, HL_ERR_PROTOCOL,
+                                     "guest moved its virtual-IF page to 0x%llx (it must stay at 0x%llx)",
+                                     (unsigned long long)vif, (unsigned long long)sb->lo.meta));
     if ((st = hl_vm_lock_vif(sb->vm, true, sb->err)) != HL_OK) return hl_poison(sb, st);
     return HL_OK;
 }
@@ -146,8 +147,8 @@ static hl_status on_abort(hl_sandbox *sb, int n)
     if (!hl_decode_abort(&r, &ab))
         return hl_poison(sb, hl_fail(sb, HL_ERR_PROTOCOL, "guest abort record malformed: %s", r.why));
     sb->err_code = ab.code;
-    return hl_poison(sb, hl_fail(sb, HL_ERR_ABORTED, "guest aborted with code %d: %.*s", ab.code, (int)ab.msg_len,
-                                 ab.msg));
+    return hl_poison(sb,
+                     hl_fail(sb, HL_ERR_ABORTED, "guest aborted with code %d: %.*s", ab.code, (int)ab.msg_len, ab.msg));
 }
 
 static hl_status on_hostcall(hl_sandbox *sb, int n, const char *fn)
@@ -156,8 +157,9 @@ static hl_status on_hostcall(hl_sandbox *sb, int n, const char *fn)
     hl_status st = drain(sb, n, HL_REC_HOSTCALL, "HOSTCALL", &rec);
     if (st != HL_OK) return hl_poison(sb, st);
     if (++sb->call_host_calls > sb->max_host_calls)
-        return hl_poison(sb, hl_fail(sb, HL_ERR_CANCELLED, HL_WHAT_FMT " stopped: it made more than the limit of %llu "
-                                     "host calls", HL_WHAT_ARGS(fn), (unsigned long long)sb->max_host_calls));
+        return hl_poison(sb, hl_fail(sb, HL_ERR_CANCELLED,
+                                     HL_WHAT_FMT " stopped: it made more than the limit of %llu host calls",
+                                     HL_WHAT_ARGS(fn), (unsigned long long)sb->max_host_calls));
     if ((st = hl_host_call_serve(sb, rec)) != HL_OK) return st;
     if (hl_cancelled(sb)) return cancelled(sb, fn); /* cancelled while the host function ran */
     return HL_OK;
@@ -176,8 +178,7 @@ static hl_status on_out(hl_sandbox *sb, const hl_exit *ex, int mode, const char 
                                      ex->port, (unsigned long long)hl_guest_rip(sb)));
     if ((n = take_output(sb)) < 0) return hl_poison(sb, HL_ERR_PROTOCOL);
     switch (ex->port) {
-    case HL_PORT_FLUSH:
-        return (st = drain(sb, n, 0, "FLUSH", NULL)) == HL_OK ? HL_OK : hl_poison(sb, st);
+    case HL_PORT_FLUSH: return (st = drain(sb, n, 0, "FLUSH", NULL)) == HL_OK ? HL_OK : hl_poison(sb, st);
     case HL_PORT_HOSTCALL: return on_hostcall(sb, n, fn);
     case HL_PORT_ABORT: return on_abort(sb, n);
     default:
@@ -314,8 +315,7 @@ static hl_status push_call(hl_sandbox *sb, const char *name, hl_type ret_type, c
 {
     hl_push ps;
     size_t top;
-    hl_push_begin(&ps, hl_gpa_rw(sb, sb->lo.input, sb->lo.sizes.input), sb->lo.sizes.input, HL_BUF_EMPTY,
-                  HL_REC_CALL);
+    hl_push_begin(&ps, hl_gpa_rw(sb, sb->lo.input, sb->lo.sizes.input), sb->lo.sizes.input, HL_BUF_EMPTY, HL_REC_CALL);
     hl_encode_call(&ps.w, name, ret_type, args, nargs);
     top = hl_push_end(&ps);
     hl_input_note(sb, &ps);
@@ -324,8 +324,10 @@ static hl_status push_call(hl_sandbox *sb, const char *name, hl_type ret_type, c
             if (args[i].type == HL_STRING && memchr(args[i].v.buf.ptr, 0, args[i].v.buf.len))
                 return hl_fail(sb, HL_ERR_INVALID_ARG, "argument %d of guest function '%s': string holds a NUL byte",
                                i, name);
-        return hl_fail(sb, HL_ERR_TOO_LARGE, "arguments of guest function '%s' do not fit the input buffer (%llu "
-                       "bytes)", name, (unsigned long long)sb->lo.sizes.input);
+        return hl_fail(sb, HL_ERR_TOO_LARGE,
+                       "arguments of guest function '%s' do not fit the input buffer (%llu "
+                       "bytes)",
+                       name, (unsigned long long)sb->lo.sizes.input);
     }
     hl_stack_set_top(sb, sb->lo.input, top);
     sb->in_top = top;
@@ -355,16 +357,16 @@ static hl_status take_result(hl_sandbox *sb, const hl_rec *last, const char *nam
     return HL_OK;
 }
 
-hl_status hl_call(hl_sandbox *sb, const char *name, hl_type ret_type, const hl_value *args, int nargs,
-                  hl_value *ret)
+hl_status hl_call(hl_sandbox *sb, const char *name, hl_type ret_type, const hl_value *args, int nargs, hl_value *ret)
 {
     job j = { RUN_CALL, name, NULL };
     hl_status st;
     if (!sb) return HL_ERR_INVALID_ARG;
     sb->err_code = 0;
     if (sb->state != HL_STATE_READY) return hl_refuse(sb);
-    if (!ret) return hl_fail(sb, HL_ERR_INVALID_ARG, "hl_call: name and ret are required and nargs must be 0..%d",
-                             HL_MAX_ARGS);
+    if (!ret)
+        return hl_fail(sb, HL_ERR_INVALID_ARG, "hl_call: name and ret are required and nargs must be 0..%d",
+                       HL_MAX_ARGS);
     if ((st = check_call(sb, name, ret_type, args, nargs)) != HL_OK || (st = push_call(sb, name, ret_type, args, nargs)))
         return st;
     st = exec(sb, &j);

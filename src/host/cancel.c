@@ -37,8 +37,8 @@ void hl_cancel_async(hl_sandbox *sb, uint64_t seq, int why)
     uint64_t cur = __atomic_load_n(&sb->cancel_seq, __ATOMIC_SEQ_CST);
     if (cur > seq) return; /* a stale cancel of an earlier call: neither its reason nor a kick */
     if (cur < seq) __atomic_store_n(&sb->cancel_why, why, __ATOMIC_SEQ_CST); /* the first cancel names it */
-    while (cur < seq && !__atomic_compare_exchange_n(&sb->cancel_seq, &cur, seq, false, __ATOMIC_SEQ_CST,
-                                                      __ATOMIC_SEQ_CST))
+    while (cur < seq &&
+           !__atomic_compare_exchange_n(&sb->cancel_seq, &cur, seq, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
         ;
     if (cur <= seq) hl_vm_kick(sb->vm, true);
 }

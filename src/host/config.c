@@ -160,8 +160,8 @@ SIZE_SETTER(hl_config_set_scratch_size, scratch, "scratch size", HL_SCRATCH_MIN,
 SIZE_SETTER(hl_config_set_input_size, input, "input buffer size", HL_BUFFER_MIN, HL_BUFFER_MAX)
 SIZE_SETTER(hl_config_set_output_size, output, "output buffer size", HL_BUFFER_MIN, HL_BUFFER_MAX)
 
-hl_status hl_config_register_host_fn(hl_config *cfg, const char *name, hl_type ret,
-                                     const hl_type *params, int nparams, hl_host_fn fn, void *user)
+hl_status hl_config_register_host_fn(hl_config *cfg, const char *name, hl_type ret, const hl_type *params, int nparams,
+                                     hl_host_fn fn, void *user)
 {
     hl_hostfn *slot;
     int bad = 0;
@@ -270,8 +270,7 @@ hl_status hl_config_set_confinement(hl_config *cfg, bool on)
 }
 
 /* Adds nrs[0..n) to *set (after emptying it if replace); on an invalid number *set is unchanged. */
-static hl_status add_syscalls(hl_config *cfg, hl_syscall_set *set, bool replace, const char *what, const int *nrs,
-                              int n)
+static hl_status add_syscalls(hl_config *cfg, hl_syscall_set *set, bool replace, const char *what, const int *nrs, int n)
 {
     hl_syscall_set s = *set;
     if (replace) memset(&s, 0, sizeof s);

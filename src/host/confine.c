@@ -47,15 +47,15 @@
 struct hl_confine {
     hl_sandbox *sb;
     pthread_t thread;
-    uint32_t req;  /* futex word: job number (low 31 bits) | REQ_QUIT */
-    uint32_t done; /* futex word: the job number the worker finished last */
+    uint32_t req;                          /* futex word: job number (low 31 bits) | REQ_QUIT */
+    uint32_t done;                         /* futex word: the job number the worker finished last */
     uint32_t worker_sleeps, caller_sleeps; /* the side is (about to be) in FUTEX_WAIT */
     int worker_cpu, caller_cpu;            /* where each side ran last (sched_getcpu) */
-    bool dead;     /* the worker thread ended on its own (a host function ended it) */
-    bool loaded;   /* the filter is installed on the worker */
-    int filter_fd; /* the vCPU fd the filter allows ioctls on */
-    bool stdout_print; /* the default print function is in use: write(1) is allowed */
-    hl_syscall_set allow; /* declared by the embedder: host functions and hl_config_allow_syscalls */
+    bool dead;                             /* the worker thread ended on its own (a host function ended it) */
+    bool loaded;                           /* the filter is installed on the worker */
+    int filter_fd;                         /* the vCPU fd the filter allows ioctls on */
+    bool stdout_print;                     /* the default print function is in use: write(1) is allowed */
+    hl_syscall_set allow;                  /* declared by the embedder: host functions and hl_config_allow_syscalls */
     /* the job: job(sb, job_arg), running guest function fn (NULL: the initialisation) */
     hl_status (*job)(hl_sandbox *, void *);
     void *job_arg;
@@ -64,9 +64,9 @@ struct hl_confine {
     /* violations of the current job (written by the SIGSYS handler on the worker) */
     bool in_job;
     int violations;
-    int violation_nr;      /* the first one's number ... */
+    int violation_nr;        /* the first one's number ... */
     uint32_t violation_arch; /* ... and architecture (AUDIT_ARCH_*) */
-    bool reported; /* host_call turned the violation into the call's error */
+    bool reported;           /* host_call turned the violation into the call's error */
 };
 
 /* The worker's own structure on a worker thread, else NULL (read by the SIGSYS handler). */
@@ -209,10 +209,11 @@ static bool set_has(const hl_syscall_set *s, int nr)
 static hl_status load_filter(hl_confine *c, char *err)
 {
     static const int plain[] = {
-        SCMP_SYS(futex),         SCMP_SYS(rt_sigreturn),  SCMP_SYS(rt_sigprocmask), SCMP_SYS(restart_syscall),
-        SCMP_SYS(exit),          SCMP_SYS(gettid),        SCMP_SYS(timer_create),   SCMP_SYS(timer_settime),
-        SCMP_SYS(timer_delete),  SCMP_SYS(clock_gettime), SCMP_SYS(brk),            SCMP_SYS(munmap),
-        SCMP_SYS(mremap),        SCMP_SYS(getcpu),         SCMP_SYS(sigaltstack),
+        SCMP_SYS(futex),           SCMP_SYS(rt_sigreturn),  SCMP_SYS(rt_sigprocmask),
+        SCMP_SYS(restart_syscall), SCMP_SYS(exit),          SCMP_SYS(gettid),
+        SCMP_SYS(timer_create),    SCMP_SYS(timer_settime), SCMP_SYS(timer_delete),
+        SCMP_SYS(clock_gettime),   SCMP_SYS(brk),           SCMP_SYS(munmap),
+        SCMP_SYS(mremap),          SCMP_SYS(getcpu),        SCMP_SYS(sigaltstack),
     };
     static const int advice[] = { MADV_DONTNEED, MADV_FREE, MADV_HUGEPAGE, MADV_NOHUGEPAGE, MADV_DONTDUMP };
     hl_vm_ioctl ioctls[16];
@@ -239,8 +240,8 @@ static hl_status load_filter(hl_confine *c, char *err)
     /* abort() in a host function: SIGABRT to this process, as without confinement */
     if (!rc) rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(getpid), 0);
     if (!rc)
-        rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 2, SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffu,
-                                                                                (unsigned)getpid()),
+        rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 2,
+                              SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffu, (unsigned)getpid()),
                               SCMP_A2(SCMP_CMP_MASKED_EQ, 0xffffffffu, SIGABRT));
     if (!rc && c->stdout_print)
         rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(write), 1, SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffu, 1));
@@ -268,7 +269,7 @@ static hl_status after_call(hl_confine *c, hl_status st)
     if (!c->violations || c->reported) return st;
     hl_fail(sb, HL_ERR_CANCELLED,
             HL_WHAT_FMT " stopped: a system call that is not allowed was made outside host functions (by the "
-            "print or log function, or by the library): %s",
+                        "print or log function, or by the library): %s",
             HL_WHAT_ARGS(c->fn), describe(c, what, sizeof what));
     return hl_poison(sb, HL_ERR_CANCELLED);
 }
@@ -344,8 +345,7 @@ hl_status hl_confine_start(hl_sandbox *sb, const hl_config *cfg)
                        "writes a file from the confined thread");
     pthread_once(&sigsys_once, install_sigsys);
     if (sigsys_errno)
-        return hl_fail(sb, HL_ERR_SYSTEM, "confinement: installing the SIGSYS handler: %s",
-                       strerror(sigsys_errno));
+        return hl_fail(sb, HL_ERR_SYSTEM, "confinement: installing the SIGSYS handler: %s", strerror(sigsys_errno));
     if (!(c = calloc(1, sizeof *c))) return hl_fail(sb, HL_ERR_NO_MEMORY, "out of memory");
     c->sb = sb;
     c->filter_fd = -1;
@@ -398,10 +398,12 @@ static hl_status submit(hl_sandbox *sb, hl_confine *c)
             char sc[96], why[160] = "";
             c->dead = true;
             hl_cancel_end(sb); /* nothing runs any more: interrupts must not signal the gone thread */
-            if (c->violations) snprintf(why, sizeof why, "; first refused system call: %s", describe(c, sc, sizeof sc));
+            if (c->violations)
+                snprintf(why, sizeof why, "; first refused system call: %s", describe(c, sc, sizeof sc));
             hl_fail(sb, HL_ERR_CANCELLED,
                     HL_WHAT_FMT " stopped: the confined worker thread ended during the call (a host function ended "
-                    "it)%s", HL_WHAT_ARGS(c->fn), why);
+                                "it)%s",
+                    HL_WHAT_ARGS(c->fn), why);
             return hl_unrecoverable(sb, HL_ERR_CANCELLED);
         }
     }

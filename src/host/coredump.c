@@ -48,8 +48,7 @@ hl_status hl_coredump_dir_check(const char *dir, char *out, char *err)
     size_t len;
     out[0] = 0;
     if (!dir || !dir[0]) return HL_OK; /* disabled */
-    if (strlen(dir) >= PATH_MAX)
-        return hl_errf(err, HL_ERR_INVALID_ARG, "core dump directory: path too long");
+    if (strlen(dir) >= PATH_MAX) return hl_errf(err, HL_ERR_INVALID_ARG, "core dump directory: path too long");
     if (!realpath(dir, abs))
         return hl_errf(err, HL_ERR_INVALID_ARG, "core dump directory '%s': %s", dir, strerror(errno));
     if (stat(abs, &st) < 0)
@@ -57,12 +56,11 @@ hl_status hl_coredump_dir_check(const char *dir, char *out, char *err)
     if (!S_ISDIR(st.st_mode))
         return hl_errf(err, HL_ERR_INVALID_ARG, "core dump directory '%s': not a directory", dir);
     if (faccessat(AT_FDCWD, abs, W_OK | X_OK, AT_EACCESS) < 0)
-        return hl_errf(err, HL_ERR_INVALID_ARG, "core dump directory '%s': not writable: %s", dir,
-                       strerror(errno));
+        return hl_errf(err, HL_ERR_INVALID_ARG, "core dump directory '%s': not writable: %s", dir, strerror(errno));
     len = strlen(abs);
     if (len > HL_CORE_DIR_MAX)
-        return hl_errf(err, HL_ERR_INVALID_ARG, "core dump directory '%s': absolute path longer than %d bytes",
-                       dir, HL_CORE_DIR_MAX);
+        return hl_errf(err, HL_ERR_INVALID_ARG, "core dump directory '%s': absolute path longer than %d bytes", dir,
+                       HL_CORE_DIR_MAX);
     memcpy(out, abs, len + 1);
     return HL_OK;
 }
@@ -125,7 +123,8 @@ static bool write_sparse(int fd, const uint8_t *src, uint64_t len, uint64_t off)
             i += HL_PAGE;
             continue;
         }
-        for (j = i + HL_PAGE; j < len && j - i < (8u << 20) && !page_is_zero(src + j); j += HL_PAGE) {}
+        for (j = i + HL_PAGE; j < len && j - i < (8u << 20) && !page_is_zero(src + j); j += HL_PAGE) {
+        }
         if (hl_pwrite_full(fd, src + i, (size_t)(j - i), (off_t)(off + i)) < 0) return false;
         i = j;
     }
@@ -152,8 +151,8 @@ static hl_status build_notes(hl_sandbox *sb, const char *why, int sig, notebuf *
     fill_prstatus(&prs, &cr.regs, sig);
     fill_prpsinfo(&psi);
     snprintf(text, sizeof text,
-             "%s\nrip 0x%llx rsp 0x%llx rflags 0x%llx\ncr0 0x%llx cr2 0x%llx cr3 0x%llx cr4 0x%llx efer 0x%llx\n",
-             why, (unsigned long long)cr.regs.rip, (unsigned long long)cr.regs.rsp, (unsigned long long)cr.regs.eflags,
+             "%s\nrip 0x%llx rsp 0x%llx rflags 0x%llx\ncr0 0x%llx cr2 0x%llx cr3 0x%llx cr4 0x%llx efer 0x%llx\n", why,
+             (unsigned long long)cr.regs.rip, (unsigned long long)cr.regs.rsp, (unsigned long long)cr.regs.eflags,
              (unsigned long long)cr.cr0, (unsigned long long)cr.cr2, (unsigned long long)cr.cr3,
              (unsigned long long)cr.cr4, (unsigned long long)cr.efer);
     nb->cap = 4 * (sizeof(Elf64_Nhdr) + 12) + sizeof prs + sizeof psi + sizeof cr.fpregs + strlen(text) + 1 + 16;
@@ -311,9 +310,7 @@ bool hl_coredump_write(hl_sandbox *sb, int sig, char *note, size_t len)
         sig = hl_vm_state_get(sb->vm, &vs) == HL_OK ? x86_exception_info(vs.exception)->signal : SIGSEGV;
     }
     why[0] = 0;
-    if (write_core(sb, sb->err, sig, path, sizeof path, why) == HL_OK)
-        snprintf(note, len, " (core dump: %s)", path);
-    else
-        snprintf(note, len, " (core dump failed: %s)", why[0] ? why : "unknown error");
+    if (write_core(sb, sb->err, sig, path, sizeof path, why) == HL_OK) snprintf(note, len, " (core dump: %s)", path);
+    else snprintf(note, len, " (core dump failed: %s)", why[0] ? why : "unknown error");
     return true;
 }

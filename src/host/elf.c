@@ -6,10 +6,7 @@
 #include "elfload.h"
 #include "error.h"
 
-static bool add_overflows(uint64_t a, uint64_t b, uint64_t *sum)
-{
-    return __builtin_add_overflow(a, b, sum);
-}
+static bool add_overflows(uint64_t a, uint64_t b, uint64_t *sum) { return __builtin_add_overflow(a, b, sum); }
 
 /* Looks for our ABI note in the PT_NOTE segment data[off, off+len). */
 static bool find_abi_note(const uint8_t *data, uint64_t off, uint64_t len, uint32_t *version)
@@ -42,21 +39,18 @@ hl_status hl_elf_parse(const uint8_t *data, size_t len, hl_elf *out, char *err)
 
     memset(out, 0, sizeof *out);
     out->ro_end = 0;
-    if (!data || len < sizeof eh)
-        return hl_errf(err, HL_ERR_BAD_GUEST, "guest ELF: file too short (%zu bytes)", len);
+    if (!data || len < sizeof eh) return hl_errf(err, HL_ERR_BAD_GUEST, "guest ELF: file too short (%zu bytes)", len);
     memcpy(&eh, data, sizeof eh);
     if (memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0)
         return hl_errf(err, HL_ERR_BAD_GUEST, "guest ELF: not an ELF file (bad magic)");
-    if (eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_ident[EI_DATA] != ELFDATA2LSB ||
-        eh.e_machine != EM_X86_64)
+    if (eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_ident[EI_DATA] != ELFDATA2LSB || eh.e_machine != EM_X86_64)
         return hl_errf(err, HL_ERR_BAD_GUEST, "guest ELF: not a 64-bit little-endian x86-64 ELF");
     if (eh.e_type != ET_EXEC)
-        return hl_errf(err, HL_ERR_BAD_GUEST,
-                       "guest ELF: type %u is not ET_EXEC (build the guest with hyperlight-cc)",
+        return hl_errf(err, HL_ERR_BAD_GUEST, "guest ELF: type %u is not ET_EXEC (build the guest with hyperlight-cc)",
                        eh.e_type);
     if (eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phnum == 0 || eh.e_phnum > 64)
-        return hl_errf(err, HL_ERR_BAD_GUEST, "guest ELF: bad program header table (%u x %u bytes)",
-                       eh.e_phnum, eh.e_phentsize);
+        return hl_errf(err, HL_ERR_BAD_GUEST, "guest ELF: bad program header table (%u x %u bytes)", eh.e_phnum,
+                       eh.e_phentsize);
     if (eh.e_phoff > len || (uint64_t)eh.e_phnum * sizeof(Elf64_Phdr) > len - eh.e_phoff)
         return hl_errf(err, HL_ERR_BAD_GUEST, "guest ELF: program headers beyond end of file");
 
@@ -66,8 +60,7 @@ hl_status hl_elf_parse(const uint8_t *data, size_t len, hl_elf *out, char *err)
         memcpy(&ph, data + eh.e_phoff + (uint64_t)i * sizeof ph, sizeof ph);
         if (ph.p_type == PT_NOTE) {
             if (ph.p_offset > len || ph.p_filesz > len - ph.p_offset)
-                return hl_errf(err, HL_ERR_BAD_GUEST,
-                               "guest ELF: note segment %d beyond end of file", i);
+                return hl_errf(err, HL_ERR_BAD_GUEST, "guest ELF: note segment %d beyond end of file", i);
             if (!have_note) have_note = find_abi_note(data, ph.p_offset, ph.p_filesz, &out->abi_version);
             continue;
         }
@@ -75,8 +68,7 @@ hl_status hl_elf_parse(const uint8_t *data, size_t len, hl_elf *out, char *err)
             return hl_errf(err, HL_ERR_BAD_GUEST, "guest ELF: dynamically linked (segment %d)", i);
         if (ph.p_type != PT_LOAD || ph.p_memsz == 0) continue;
         if (out->nseg == HL_ELF_MAX_SEGS)
-            return hl_errf(err, HL_ERR_BAD_GUEST, "guest ELF: more than %d loadable segments",
-                           HL_ELF_MAX_SEGS);
+            return hl_errf(err, HL_ERR_BAD_GUEST, "guest ELF: more than %d loadable segments", HL_ELF_MAX_SEGS);
         if (ph.p_filesz > ph.p_memsz)
             return hl_errf(err, HL_ERR_BAD_GUEST, "guest ELF: segment %d file size exceeds memory size", i);
         if (add_overflows(ph.p_offset, ph.p_filesz, &fend) || fend > len)
@@ -86,24 +78,24 @@ hl_status hl_elf_parse(const uint8_t *data, size_t len, hl_elf *out, char *err)
             return hl_errf(err, HL_ERR_BAD_GUEST,
                            "guest ELF: segment %d at 0x%llx+0x%llx outside the image area "
                            "0x%x..0x%llx",
-                           i, (unsigned long long)ph.p_vaddr, (unsigned long long)ph.p_memsz,
-                           HL_IMAGE_BASE, (unsigned long long)HL_IMAGE_BASE + HL_ELF_MAX_SPAN);
+                           i, (unsigned long long)ph.p_vaddr, (unsigned long long)ph.p_memsz, HL_IMAGE_BASE,
+                           (unsigned long long)HL_IMAGE_BASE + HL_ELF_MAX_SPAN);
         if (HL_ALIGN_DOWN(ph.p_vaddr, HL_PAGE) < prev_end)
             return hl_errf(err, HL_ERR_BAD_GUEST,
                            "guest ELF: segment %d overlaps or shares a page with the one before "
-                           "(segments must ascend and be page-aligned)", i);
+                           "(segments must ascend and be page-aligned)",
+                           i);
         if ((ph.p_flags & PF_W) && (ph.p_flags & PF_X))
             return hl_errf(err, HL_ERR_BAD_GUEST, "guest ELF: segment %d is writable and executable", i);
         if (ph.p_flags & PF_W) {
             if (!seen_w) out->ro_end = HL_ALIGN_DOWN(ph.p_vaddr, HL_PAGE);
             seen_w = true;
         } else if (seen_w) {
-            return hl_errf(err, HL_ERR_BAD_GUEST,
-                           "guest ELF: read-only segment %d follows a writable one", i);
+            return hl_errf(err, HL_ERR_BAD_GUEST, "guest ELF: read-only segment %d follows a writable one", i);
         }
-        out->seg[out->nseg++] = (hl_segment){ .vaddr = ph.p_vaddr, .memsz = ph.p_memsz,
-                                              .offset = ph.p_offset, .filesz = ph.p_filesz,
-                                              .flags = ph.p_flags & 7 };
+        out->seg[out->nseg++] = (hl_segment){
+            .vaddr = ph.p_vaddr, .memsz = ph.p_memsz, .offset = ph.p_offset, .filesz = ph.p_filesz, .flags = ph.p_flags & 7
+        };
         prev_end = HL_ALIGN_UP(end, HL_PAGE);
     }
     if (out->nseg == 0) return hl_errf(err, HL_ERR_BAD_GUEST, "guest ELF: no loadable segment");
@@ -113,17 +105,14 @@ hl_status hl_elf_parse(const uint8_t *data, size_t len, hl_elf *out, char *err)
         return hl_errf(err, HL_ERR_BAD_GUEST,
                        "guest ELF: no hyperlight ABI note (not built with the hyperlight guest SDK)");
     if (out->abi_version != HL_ABI_VERSION)
-        return hl_errf(err, HL_ERR_BAD_GUEST,
-                       "guest ELF: built for ABI version %u, this host speaks version %u",
+        return hl_errf(err, HL_ERR_BAD_GUEST, "guest ELF: built for ABI version %u, this host speaks version %u",
                        out->abi_version, HL_ABI_VERSION);
     out->entry = eh.e_entry;
     for (int i = 0; i < out->nseg; i++) {
         const hl_segment *s = &out->seg[i];
-        if ((s->flags & PF_X) && eh.e_entry >= s->vaddr && eh.e_entry < s->vaddr + s->memsz)
-            return HL_OK;
+        if ((s->flags & PF_X) && eh.e_entry >= s->vaddr && eh.e_entry < s->vaddr + s->memsz) return HL_OK;
     }
-    return hl_errf(err, HL_ERR_BAD_GUEST,
-                   "guest ELF: entry point 0x%llx is not inside an executable segment",
+    return hl_errf(err, HL_ERR_BAD_GUEST, "guest ELF: entry point 0x%llx is not inside an executable segment",
                    (unsigned long long)eh.e_entry);
 }
 

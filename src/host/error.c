@@ -17,21 +17,21 @@ static __thread char tls_err[HL_ERR_LEN];
 const char *hl_status_name(hl_status st)
 {
     static const char *const names[] = {
-        "HL_OK",         "HL_ERR_INVALID_ARG", "HL_ERR_NOT_FOUND", "HL_ERR_TYPE",
-        "HL_ERR_GUEST",  "HL_ERR_ABORTED",     "HL_ERR_FAULT",     "HL_ERR_PROTOCOL",
-        "HL_ERR_STATE",  "HL_ERR_NO_MEMORY",   "HL_ERR_HYPERVISOR", "HL_ERR_BAD_GUEST",
-        "HL_ERR_IO",     "HL_ERR_CANCELLED",   "HL_ERR_SYSTEM",    "HL_ERR_TOO_LARGE",
+        "HL_OK",        "HL_ERR_INVALID_ARG", "HL_ERR_NOT_FOUND",  "HL_ERR_TYPE",
+        "HL_ERR_GUEST", "HL_ERR_ABORTED",     "HL_ERR_FAULT",      "HL_ERR_PROTOCOL",
+        "HL_ERR_STATE", "HL_ERR_NO_MEMORY",   "HL_ERR_HYPERVISOR", "HL_ERR_BAD_GUEST",
+        "HL_ERR_IO",    "HL_ERR_CANCELLED",   "HL_ERR_SYSTEM",     "HL_ERR_TOO_LARGE",
     };
     return (unsigned)st < sizeof names / sizeof names[0] ? names[st] : "HL_ERR_?";
 }
 
 /* Every printf-style entry point formats through this: (err)[HL_ERR_LEN]. */
-#define FORMAT_INTO(err, fmt)                 \
-    do {                                      \
-        va_list ap_;                          \
-        va_start(ap_, fmt);                   \
+#define FORMAT_INTO(err, fmt)                   \
+    do {                                        \
+        va_list ap_;                            \
+        va_start(ap_, fmt);                     \
         vsnprintf((err), HL_ERR_LEN, fmt, ap_); \
-        va_end(ap_);                          \
+        va_end(ap_);                            \
     } while (0)
 
 hl_status hl_errf(char *err, hl_status st, const char *fmt, ...)

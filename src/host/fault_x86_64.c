@@ -66,33 +66,33 @@ static hl_status describe_page_fault(hl_sandbox *sb, const hl_vm_state *vs, uint
     const char *what = err & X86_PF_I ? "execution" : err & X86_PF_W ? "write" : "read";
     if (err & X86_PF_U) /* U/S: the access came from ring 3, where a guest has no business */
         return hl_fail(sb, HL_ERR_FAULT,
-                    "guest fault: %s at 0x%llx in user mode (error code 0x%x): the guest switched to ring 3 "
-                    "(sysret, iret or a far return), where it cannot run",
-                    what, a, err);
+                       "guest fault: %s at 0x%llx in user mode (error code 0x%x): the guest switched to ring 3 "
+                       "(sysret, iret or a far return), where it cannot run",
+                       what, a, err);
     if (err & X86_PF_I) {
         if (d && (d->perm & HL_PERM_X) && vs->cr3 == HL_PT_GPA && !(vs->cr4 & (X86_CR4_SMEP | X86_CR4_SMAP)))
-            return hl_fail(sb, HL_ERR_FAULT, "guest fault: instruction fetch fault (error code 0x%x) at 0x%llx (%s)", err,
-                        a, hl_region_name(d->kind));
+            return hl_fail(sb, HL_ERR_FAULT, "guest fault: instruction fetch fault (error code 0x%x) at 0x%llx (%s)",
+                           err, a, hl_region_name(d->kind));
         if (d && (d->perm & HL_PERM_X))
             return hl_fail(sb, HL_ERR_FAULT,
-                        "guest fault: instruction fetch fault (error code 0x%x) at 0x%llx (%s) with the guest's own "
-                        "paging setup (cr3 0x%llx, cr4 0x%llx%s)",
-                        err, a, hl_region_name(d->kind), (unsigned long long)vs->cr3, (unsigned long long)vs->cr4,
-                        vs->cr4 & X86_CR4_SMEP ? ": SMEP forbids supervisor code in user pages" : "");
+                           "guest fault: instruction fetch fault (error code 0x%x) at 0x%llx (%s) with the guest's own "
+                           "paging setup (cr3 0x%llx, cr4 0x%llx%s)",
+                           err, a, hl_region_name(d->kind), (unsigned long long)vs->cr3, (unsigned long long)vs->cr4,
+                           vs->cr4 & X86_CR4_SMEP ? ": SMEP forbids supervisor code in user pages" : "");
         return hl_fail(sb, HL_ERR_FAULT, "guest fault: execution of non-executable memory at 0x%llx (%s)", a,
-                    d ? hl_region_name(d->kind) : "unmapped");
+                       d ? hl_region_name(d->kind) : "unmapped");
     }
     if (d && d->kind == HL_RGN_GUARD)
-        return hl_fail(sb, HL_ERR_FAULT, "guest fault: stack overflow (%s of the stack guard page at 0x%llx), rip 0x%llx",
-                    what, a, ip);
+        return hl_fail(sb, HL_ERR_FAULT,
+                       "guest fault: stack overflow (%s of the stack guard page at 0x%llx), rip 0x%llx", what, a, ip);
     if (!d || !d->perm)
         return hl_fail(sb, HL_ERR_FAULT, "guest fault: %s %s at 0x%llx, rip 0x%llx",
-                    a < HL_PAGE_SIZE ? "NULL pointer" : "unmapped memory", what, a, ip);
+                       a < HL_PAGE_SIZE ? "NULL pointer" : "unmapped memory", what, a, ip);
     if ((err & X86_PF_W) && !(d->perm & HL_PERM_W))
         return hl_fail(sb, HL_ERR_FAULT, "guest fault: write to read-only memory (%s) at 0x%llx, rip 0x%llx",
-                    hl_region_name(d->kind), a, ip);
+                       hl_region_name(d->kind), a, ip);
     return hl_fail(sb, HL_ERR_FAULT, "guest fault: page fault (%s, error code 0x%x) at 0x%llx (%s), rip 0x%llx", what,
-                err, a, hl_region_name(d->kind), ip);
+                   err, a, hl_region_name(d->kind), ip);
 }
 
 /* Names the exception vs->exception (-1: none known) from the layout and the faulting
@@ -123,9 +123,9 @@ static hl_status describe_exception(hl_sandbox *sb, const hl_vm_state *vs, bool 
     }
     case X86_EXC_GP:
         return hl_fail(sb, HL_ERR_FAULT,
-                    "guest fault: general protection fault (privileged instruction or non-canonical address) at "
-                    "rip 0x%llx",
-                    ip);
+                       "guest fault: general protection fault (privileged instruction or non-canonical address) at "
+                       "rip 0x%llx",
+                       ip);
     case -1: break;
     case X86_EXC_DF: /* from a shutdown: the double fault could not be delivered either, the guest's
              * handler never ran */
@@ -133,27 +133,28 @@ static hl_status describe_exception(hl_sandbox *sb, const hl_vm_state *vs, bool 
         /* fall through */
     default:
         return hl_fail(sb, HL_ERR_FAULT, "guest fault: %s (exception %d, error code 0x%x) at rip 0x%llx",
-                    x86_exception_info(vs->exception)->name, vs->exception, vs->error_code, ip);
+                       x86_exception_info(vs->exception)->name, vs->exception, vs->error_code, ip);
     }
     if (vs->cr3 != HL_PT_GPA)
         return hl_fail(sb, HL_ERR_FAULT,
-                    "guest fault: triple fault at rip 0x%llx after the guest loaded its own page tables (cr3 0x%llx)", ip,
-                    (unsigned long long)vs->cr3);
+                       "guest fault: triple fault at rip 0x%llx after the guest loaded its own page tables (cr3 0x%llx)",
+                       ip, (unsigned long long)vs->cr3);
     /* No exception recorded, or a double fault that could not be delivered: infer from rip and cr2. */
     r = hl_layout_find(&sb->lo, vs->rip);
     if (!r || !(r->perm & HL_PERM_X))
         return hl_fail(sb, HL_ERR_FAULT, "guest fault: execution of non-executable memory at 0x%llx (%s)", ip,
-                    r ? hl_region_name(r->kind) : "unmapped");
+                       r ? hl_region_name(r->kind) : "unmapped");
     if (vs->exception == 8)
         return hl_fail(sb, HL_ERR_FAULT,
-                    "guest fault: triple fault at rip 0x%llx: a double fault the guest could not handle (its IDT, GDT "
-                    "or exception stacks were unusable; cr2 0x%llx, cr4 0x%llx%s)",
-                    ip, (unsigned long long)vs->cr2, (unsigned long long)vs->cr4,
-                    vs->cr4 & X86_CR4_SMAP   ? ": SMAP forbids supervisor data access to user pages, as every guest page is"
-                    : vs->cr4 & X86_CR4_SMEP ? ": SMEP forbids supervisor code in user pages, as every guest page is"
-                                         : "");
+                       "guest fault: triple fault at rip 0x%llx: a double fault the guest could not handle (its IDT, GDT "
+                       "or exception stacks were unusable; cr2 0x%llx, cr4 0x%llx%s)",
+                       ip, (unsigned long long)vs->cr2, (unsigned long long)vs->cr4,
+                       vs->cr4 & X86_CR4_SMAP
+                           ? ": SMAP forbids supervisor data access to user pages, as every guest page is"
+                       : vs->cr4 & X86_CR4_SMEP ? ": SMEP forbids supervisor code in user pages, as every guest page is"
+                                                : "");
     return hl_fail(sb, HL_ERR_FAULT, "guest fault: triple fault at rip 0x%llx (cr2 0x%llx)", ip,
-                (unsigned long long)vs->cr2);
+                   (unsigned long long)vs->cr2);
 }
 
 /* KVM_EXIT_SHUTDOWN, a triple fault. On kvm_pvm every guest exception ends here and KVM still
@@ -168,8 +169,8 @@ hl_status hl_fault_shutdown(hl_sandbox *sb)
         return hl_fault(sb, 0, "guest fault: triple fault (registers unreadable)");
     if (!hl_vm_is_pvm(sb->vm) && vs.rip == 0xfff0 && !(vs.cr0 & X86_CR0_PE)) {
         hl_fail(sb, HL_ERR_FAULT,
-             "guest fault: triple fault (an exception the guest could not handle: its IDT, its exception stacks "
-             "or its page tables were unusable); KVM reset the vCPU, so the registers at the fault are lost");
+                "guest fault: triple fault (an exception the guest could not handle: its IDT, its exception stacks "
+                "or its page tables were unusable); KVM reset the vCPU, so the registers at the fault are lost");
         return hl_fault_nocore(sb, "the vCPU was reset, its registers at the fault are lost");
     }
     return hl_fault_st(sb, describe_exception(sb, &vs, false), 0);
@@ -185,7 +186,7 @@ hl_status hl_fault_reported(hl_sandbox *sb)
     memcpy(&f, sb->mem + sb->lo.meta + offsetof(struct hl_meta, fault), sizeof f);
     if (f.vector > 31)
         return hl_poison(sb, hl_fail(sb, HL_ERR_PROTOCOL, "guest reported an exception with vector %llu (not 0..31)",
-                               (unsigned long long)f.vector));
+                                     (unsigned long long)f.vector));
     hl_vm_state_synced(sb->vm, &vs); /* the control registers, as KVM left them at this exit */
     vs.rip = f.rip;
     vs.rsp = f.rsp;

@@ -18,10 +18,8 @@ static bool push_result(hl_sandbox *sb, bool ok, const hl_value *v, int32_t code
     size_t top;
     uint8_t *buf = hl_gpa_rw(sb, sb->lo.input, sb->lo.sizes.input);
     hl_push_begin(&ps, buf, sb->lo.sizes.input, sb->in_top, HL_REC_RESULT);
-    if (ok)
-        hl_encode_ok(&ps.w, v);
-    else
-        hl_encode_error(&ps.w, code, msg, strlen(msg));
+    if (ok) hl_encode_ok(&ps.w, v);
+    else hl_encode_error(&ps.w, code, msg, strlen(msg));
     top = hl_push_end(&ps);
     hl_input_note(sb, &ps);
     if (!top) return false;
@@ -70,8 +68,8 @@ static void free_allocs(hl_host_call *ctx)
 
 /* Calls (fn) and pushes what it returned; false if not even an error fits the input buffer.
  * *stopped: the confinement refused a system call the function made (sb->err says which). */
-static bool call_and_answer(hl_sandbox *sb, const hl_hostfn *fn, const hl_msg_call *call, hl_host_call *ctx,
-                            char *msg, size_t len, bool *stopped)
+static bool call_and_answer(hl_sandbox *sb, const hl_hostfn *fn, const hl_msg_call *call, hl_host_call *ctx, char *msg,
+                            size_t len, bool *stopped)
 {
     hl_value ret;
     int rc;

@@ -27,11 +27,11 @@ void hl_memfile_ref(hl_memfile *f);
 void hl_memfile_unref(hl_memfile *f);
 hl_status hl_image_single(hl_image *img, hl_memfile *file, uint64_t pages);
 /* out = parent, with the pages dirty_first + i for each bit i set in dirty taken from file. */
-hl_status hl_image_derive(const hl_image *parent, const uint64_t *dirty, uint64_t dirty_first,
-                          uint64_t dirty_count, hl_memfile *file, hl_image *out);
+hl_status hl_image_derive(const hl_image *parent, const uint64_t *dirty, uint64_t dirty_first, uint64_t dirty_count,
+                          hl_memfile *file, hl_image *out);
 /* Maps pages [first, first + count) of img at base + first * page (MAP_FIXED | flags). */
-hl_status hl_image_map(const hl_image *img, uint8_t *base, uint64_t first, uint64_t count, int prot,
-                       int flags, char *err);
+hl_status hl_image_map(const hl_image *img, uint8_t *base, uint64_t first, uint64_t count, int prot, int flags,
+                       char *err);
 void hl_image_free(hl_image *img);
 /* Reserves an inaccessible range of address space for mappings to replace. */
 uint8_t *hl_reserve(uint64_t bytes);

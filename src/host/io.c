@@ -36,7 +36,10 @@ static int transfer(int fd, void *buf, size_t len, off_t off, bool write_)
 int hl_read_full(int fd, void *buf, size_t len) { return transfer(fd, buf, len, -1, false); }
 int hl_write_full(int fd, const void *buf, size_t len) { return transfer(fd, (void *)buf, len, -1, true); }
 int hl_pread_full(int fd, void *buf, size_t len, off_t off) { return transfer(fd, buf, len, off, false); }
-int hl_pwrite_full(int fd, const void *buf, size_t len, off_t off) { return transfer(fd, (void *)buf, len, off, true); }
+int hl_pwrite_full(int fd, const void *buf, size_t len, off_t off)
+{
+    return transfer(fd, (void *)buf, len, off, true);
+}
 
 void hl_sync_dir(const char *path)
 {

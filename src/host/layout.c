@@ -19,9 +19,9 @@ _Static_assert(sizeof(struct hl_peb) <= HL_PAGE_SIZE, "the PEB must fit its page
 
 const char *hl_region_name(int kind)
 {
-    static const char *const names[] = { "PEB",  "code",  "read-only data", "data",
-                                         "meta", "heap",  "stack guard",    "stack",
-                                         "input buffer", "output buffer", "init data", "mapped file" };
+    static const char *const names[] = { "PEB",          "code",          "read-only data", "data",
+                                         "meta",         "heap",          "stack guard",    "stack",
+                                         "input buffer", "output buffer", "init data",      "mapped file" };
     return kind >= 0 && kind < (int)(sizeof names / sizeof names[0]) ? names[kind] : "?";
 }
 
@@ -35,8 +35,8 @@ hl_status hl_layout_build(hl_layout *lo, const hl_elf *elf, const hl_sizes *size
     hl_gpa at;
     const uint64_t each_max = 1ull << 30; /* far above the API's limits; keeps sums exact */
     memset(lo, 0, sizeof *lo);
-    if (sizes->heap > each_max || sizes->scratch > each_max || sizes->input > each_max ||
-        sizes->output > each_max || (sizes->heap | sizes->scratch | sizes->input | sizes->output) % HL_PAGE)
+    if (sizes->heap > each_max || sizes->scratch > each_max || sizes->input > each_max || sizes->output > each_max ||
+        (sizes->heap | sizes->scratch | sizes->input | sizes->output) % HL_PAGE)
         return hl_errf(err, HL_ERR_INVALID_ARG, "memory sizes must be page multiples of at most 1 GiB each");
     if (sizes->init > each_max || sizes->nfiles < 0 || sizes->nfiles > HL_MAX_FILES)
         return hl_errf(err, HL_ERR_INVALID_ARG, "init data or mapped files out of range");
@@ -53,8 +53,7 @@ hl_status hl_layout_build(hl_layout *lo, const hl_elf *elf, const hl_sizes *size
         hl_gpa lo_pg = HL_ALIGN_DOWN(s->vaddr, HL_PAGE);
         uint64_t size = HL_ALIGN_UP(s->vaddr + s->memsz, HL_PAGE) - lo_pg;
         int kind = (s->flags & HL_SEG_X) ? HL_RGN_CODE : (s->flags & HL_SEG_W) ? HL_RGN_DATA : HL_RGN_RODATA;
-        unsigned perm = HL_PERM_R | ((s->flags & HL_SEG_X) ? HL_PERM_X : 0) |
-                        ((s->flags & HL_SEG_W) ? HL_PERM_W : 0);
+        unsigned perm = HL_PERM_R | ((s->flags & HL_SEG_X) ? HL_PERM_X : 0) | ((s->flags & HL_SEG_W) ? HL_PERM_W : 0);
         add(lo, kind, lo_pg, size, perm);
     }
     at = elf->end;
@@ -94,8 +93,8 @@ hl_status hl_layout_build(hl_layout *lo, const hl_elf *elf, const hl_sizes *size
         return hl_errf(err, HL_ERR_INVALID_ARG,
                        "guest memory of %llu MiB needs %llu page-table pages, more than the %u "
                        "that fit below the PEB",
-                       (unsigned long long)(lo->total >> 20),
-                       (unsigned long long)hl_pt_pages_needed(lo), (unsigned)HL_PT_MAX_PAGES);
+                       (unsigned long long)(lo->total >> 20), (unsigned long long)hl_pt_pages_needed(lo),
+                       (unsigned)HL_PT_MAX_PAGES);
     lo->pt_end = HL_PT_GPA + hl_pt_pages_needed(lo) * HL_PAGE;
     return HL_OK;
 }
@@ -103,8 +102,7 @@ hl_status hl_layout_build(hl_layout *lo, const hl_elf *elf, const hl_sizes *size
 const hl_region *hl_layout_find(const hl_layout *lo, hl_gpa gpa)
 {
     for (int i = 0; i < lo->nregions; i++)
-        if (gpa >= lo->regions[i].gpa && gpa - lo->regions[i].gpa < lo->regions[i].size)
-            return &lo->regions[i];
+        if (gpa >= lo->regions[i].gpa && gpa - lo->regions[i].gpa < lo->regions[i].size) return &lo->regions[i];
     return NULL;
 }
 

@@ -27,15 +27,15 @@ enum hl_region_kind {
 typedef struct hl_region {
     int kind;
     hl_gpa gpa;
-    uint64_t size;  /* bytes, page multiple */
-    unsigned perm;  /* HL_PERM_*, 0 = not mapped */
+    uint64_t size; /* bytes, page multiple */
+    unsigned perm; /* HL_PERM_*, 0 = not mapped */
 } hl_region;
 
 #define HL_MAX_REGIONS (HL_ELF_MAX_SEGS + 12 + HL_MAX_FILES)
 
 typedef struct hl_sizes {
     uint64_t heap, scratch, input, output;
-    uint64_t init;                    /* init data, bytes (its region is page-rounded) */
+    uint64_t init; /* init data, bytes (its region is page-rounded) */
     int nfiles;
     uint64_t file_size[HL_MAX_FILES]; /* bytes of each mapped file */
     char file_label[HL_MAX_FILES][HL_FILE_LABEL_MAX + 1];
@@ -43,10 +43,10 @@ typedef struct hl_sizes {
 
 typedef struct hl_layout {
     hl_sizes sizes;
-    hl_gpa ro_end;     /* read-only slot [HL_PEB_GPA, ro_end), writable slot [ro_end, total) */
-    hl_gpa total;      /* end of the memory image */
-    hl_gpa end;        /* end of everything mapped: mapped files follow the image */
-    hl_gpa pt_end;     /* page tables occupy [HL_PT_GPA, pt_end) */
+    hl_gpa ro_end; /* read-only slot [HL_PEB_GPA, ro_end), writable slot [ro_end, total) */
+    hl_gpa total;  /* end of the memory image */
+    hl_gpa end;    /* end of everything mapped: mapped files follow the image */
+    hl_gpa pt_end; /* page tables occupy [HL_PT_GPA, pt_end) */
     hl_gpa entry;
     hl_gpa meta, heap, guard, stack, input, output, init;
     hl_gpa file_gpa[HL_MAX_FILES]; /* each in a memslot of its own (HL_SLOT_FILE0 + i) */

@@ -59,8 +59,7 @@ static bool bit(const uint64_t *bm, uint64_t i) { return bm[i / 64] >> (i % 64) 
 
 static hl_status push_extent(hl_image *img, int *cap, uint64_t first, uint64_t count, hl_memfile *file)
 {
-    if (img->n && img->ext[img->n - 1].file == file &&
-        img->ext[img->n - 1].first + img->ext[img->n - 1].count == first) {
+    if (img->n && img->ext[img->n - 1].file == file && img->ext[img->n - 1].first + img->ext[img->n - 1].count == first) {
         img->ext[img->n - 1].count += count;
         return HL_OK;
     }
@@ -76,8 +75,8 @@ static hl_status push_extent(hl_image *img, int *cap, uint64_t first, uint64_t c
     return HL_OK;
 }
 
-hl_status hl_image_derive(const hl_image *parent, const uint64_t *dirty, uint64_t dirty_first,
-                          uint64_t dirty_count, hl_memfile *file, hl_image *out)
+hl_status hl_image_derive(const hl_image *parent, const uint64_t *dirty, uint64_t dirty_first, uint64_t dirty_count,
+                          hl_memfile *file, hl_image *out)
 {
     int cap = 0;
     hl_status st = HL_OK;
@@ -90,7 +89,8 @@ hl_status hl_image_derive(const hl_image *parent, const uint64_t *dirty, uint64_
             /* the run of pages from p that are all dirty, or all clean */
             bool d = p >= dirty_first && p - dirty_first < dirty_count && bit(dirty, p - dirty_first);
             uint64_t q = p + 1;
-            while (q < end && (q >= dirty_first && q - dirty_first < dirty_count && bit(dirty, q - dirty_first)) == d) q++;
+            while (q < end && (q >= dirty_first && q - dirty_first < dirty_count && bit(dirty, q - dirty_first)) == d)
+                q++;
             st = push_extent(out, &cap, p, q - p, d ? file : e->file);
             p = q;
         }
@@ -99,8 +99,7 @@ hl_status hl_image_derive(const hl_image *parent, const uint64_t *dirty, uint64_
     return st;
 }
 
-hl_status hl_image_map(const hl_image *img, uint8_t *base, uint64_t first, uint64_t count, int prot,
-                       int flags, char *err)
+hl_status hl_image_map(const hl_image *img, uint8_t *base, uint64_t first, uint64_t count, int prot, int flags, char *err)
 {
     uint64_t end = first + count;
     for (int i = 0; i < img->n; i++) {
@@ -110,8 +109,8 @@ hl_status hl_image_map(const hl_image *img, uint8_t *base, uint64_t first, uint6
         if (a >= b) continue;
         if (mmap(base + a * HL_PAGE, (b - a) * HL_PAGE, prot, flags | MAP_FIXED, e->file->fd,
                  (off_t)(e->file->offset + a * HL_PAGE)) == MAP_FAILED)
-            return hl_errf(err, HL_ERR_NO_MEMORY, "mapping guest pages 0x%llx..0x%llx: %s",
-                           (unsigned long long)a, (unsigned long long)b, strerror(errno));
+            return hl_errf(err, HL_ERR_NO_MEMORY, "mapping guest pages 0x%llx..0x%llx: %s", (unsigned long long)a,
+                           (unsigned long long)b, strerror(errno));
     }
     return HL_OK;
 }

@@ -55,8 +55,7 @@ hl_status hl_pt_build(hl_layout *lo, uint8_t *mem, size_t mem_len, char *err)
             for (int l = 3; l > 0; l--) {
                 uint64_t *e = (uint64_t *)(mem + table) + IDX(va, l);
                 if (!(*e & X86_PTE_P)) {
-                    if (next >= limit)
-                        return hl_errf(err, HL_ERR_INVALID_ARG, "page-table space exhausted");
+                    if (next >= limit) return hl_errf(err, HL_ERR_INVALID_ARG, "page-table space exhausted");
                     *e = next | TABLE_FLAGS;
                     next += HL_PAGE;
                 }

@@ -18,9 +18,9 @@ struct hl_pool {
     pthread_mutex_t mu;
     pthread_cond_t want; /* the filler waits on it for work */
     hl_snapshot *snap;
-    hl_config *cfg;      /* a copy: host functions, print/log, timeout */
-    int target;          /* sandboxes to keep ready */
-    int n;               /* ready now */
+    hl_config *cfg; /* a copy: host functions, print/log, timeout */
+    int target;     /* sandboxes to keep ready */
+    int n;          /* ready now */
     hl_sandbox **ready;
     bool stop, has_thread, failed;
     pthread_t filler;
@@ -99,7 +99,8 @@ hl_status hl_pool_new(hl_pool **out, hl_snapshot *snap, const hl_config *cfg, in
 {
     hl_pool *pool;
     if (!out || !snap || !cfg || size < 0 || size > 4096)
-        return hl_thread_fail(HL_ERR_INVALID_ARG, "hl_pool_new: out, snap and cfg are required and size must be 0..4096");
+        return hl_thread_fail(HL_ERR_INVALID_ARG,
+                              "hl_pool_new: out, snap and cfg are required and size must be 0..4096");
     *out = NULL;
     if (!(pool = calloc(1, sizeof *pool))) return hl_thread_fail(HL_ERR_NO_MEMORY, "out of memory");
     pthread_mutex_init(&pool->mu, NULL);

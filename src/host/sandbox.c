@@ -55,13 +55,12 @@ hl_status hl_sandbox_map(hl_sandbox *sb, hl_snapshot *snap)
     sb->mem = hl_reserve(sb->lo.total);
     if (!sb->mem)
         return hl_fail(sb, HL_ERR_NO_MEMORY, "out of address space for guest memory of %llu bytes",
-                    (unsigned long long)sb->lo.total);
+                       (unsigned long long)sb->lo.total);
     sb->slot1 = sb->mem + sb->lo.ro_end;
     if ((st = hl_image_map(&snap->img, sb->mem, 0, ro_pages, PROT_READ, MAP_SHARED, sb->err)) ||
         (st = hl_image_map(&snap->img, sb->mem, HL_PT_GPA / HL_PAGE, sb->pt.npages, PROT_READ | PROT_WRITE,
                            MAP_PRIVATE, sb->err)) ||
-        (st = hl_image_map(&snap->img, sb->mem, ro_pages, sb->rw.npages, PROT_READ | PROT_WRITE, MAP_PRIVATE,
-                           sb->err)))
+        (st = hl_image_map(&snap->img, sb->mem, ro_pages, sb->rw.npages, PROT_READ | PROT_WRITE, MAP_PRIVATE, sb->err)))
         return st;
     hl_snapshot_ref(snap);
     sb->base = snap;
@@ -104,11 +103,11 @@ hl_status hl_sandbox_start_vm(hl_sandbox *sb, const hl_file *files, int nfiles, 
 {
     hl_vm_setup vs;
     hl_status st;
-    if (cpu)
-        vs = (hl_vm_setup){ .cpu = cpu };
+    if (cpu) vs = (hl_vm_setup){ .cpu = cpu };
     else
-        vs = (hl_vm_setup){ .cr3 = HL_PT_GPA, .rip = sb->lo.entry, .rsp = sb->lo.stack + sb->lo.sizes.scratch,
-                            .rdi = HL_PEB_GPA };
+        vs = (hl_vm_setup){
+            .cr3 = HL_PT_GPA, .rip = sb->lo.entry, .rsp = sb->lo.stack + sb->lo.sizes.scratch, .rdi = HL_PEB_GPA
+        };
     vm_setup_memory(sb, &vs);
     if (!hl_files_dup(sb->files, files, nfiles))
         return hl_fail(sb, HL_ERR_IO, "duplicating mapped file descriptors: %s", strerror(errno));
@@ -119,8 +118,8 @@ hl_status hl_sandbox_start_vm(hl_sandbox *sb, const hl_file *files, int nfiles, 
 }
 
 /* Builds the guest's initial memory in a sealed memfd: the image the guest boots from. */
-static hl_status boot_image(hl_sandbox *sb, const hl_elf *elf, const uint8_t *data, bool pvm,
-                            const void *init_data, hl_snapshot **out)
+static hl_status boot_image(hl_sandbox *sb, const hl_elf *elf, const uint8_t *data, bool pvm, const void *init_data,
+                            hl_snapshot **out)
 {
     uint8_t *mem;
     hl_status st;
@@ -134,8 +133,8 @@ static hl_status boot_image(hl_sandbox *sb, const hl_elf *elf, const uint8_t *da
         return hl_fail(sb, HL_ERR_NO_MEMORY, "out of memory");
     }
     if (ftruncate(fd, (off_t)sb->lo.total) < 0) {
-        st = hl_fail(sb, HL_ERR_NO_MEMORY, "ftruncate guest memory (%llu bytes): %s",
-                  (unsigned long long)sb->lo.total, strerror(errno));
+        st = hl_fail(sb, HL_ERR_NO_MEMORY, "ftruncate guest memory (%llu bytes): %s", (unsigned long long)sb->lo.total,
+                     strerror(errno));
         goto out;
     }
     mem = mmap(NULL, sb->lo.total, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);

@@ -19,7 +19,7 @@
 /* Write tracking of one dirty-logged memslot: which of its pages may differ from the base. */
 typedef struct hl_track {
     uint32_t slot;
-    hl_gpa gpa;     /* the slot's first guest-physical address */
+    hl_gpa gpa; /* the slot's first guest-physical address */
     uint64_t npages;
     uint64_t *dirty; /* pages that may differ from the sandbox's base */
     uint64_t *tmp;   /* KVM's dirty log, as last read */
@@ -30,16 +30,16 @@ struct hl_sandbox {
     hl_state state;
     hl_layout lo;
     hl_vm *vm;
-    uint8_t *mem;   /* host mapping of all guest memory: */
-    uint8_t *slot1; /* = mem + ro_end: private writable view of [lo.ro_end, lo.total);
+    uint8_t *mem;      /* host mapping of all guest memory: */
+    uint8_t *slot1;    /* = mem + ro_end: private writable view of [lo.ro_end, lo.total);
                      * [0, ro_end) is a shared read-only view but for the page tables, which
                      * are private and writable like slot 1 */
-    hl_snapshot *base;   /* the image the memory was last made equal to */
+    hl_snapshot *base; /* the image the memory was last made equal to */
     int nfiles;
-    hl_file files[HL_MAX_FILES];       /* mapped files */
-    void *file_host[HL_MAX_FILES];     /* their read-only mappings */
-    hl_track rw;         /* the writable memslot's pages */
-    hl_track pt;         /* the page tables' memslot */
+    hl_file files[HL_MAX_FILES];   /* mapped files */
+    void *file_host[HL_MAX_FILES]; /* their read-only mappings */
+    hl_track rw;                   /* the writable memslot's pages */
+    hl_track pt;                   /* the page tables' memslot */
     uint64_t restores;
     int64_t emul_mark;   /* KVM's emulated-instruction count when the debug registers and */
     uint64_t exits_mark; /* page tables were last known clean, and `exits` then; -1: never */
@@ -57,30 +57,30 @@ struct hl_sandbox {
     hl_guestfn *guestfns;
     const hl_guestfn *last_fn; /* the one called last: most calls call it again */
     /* per call */
-    size_t in_top;      /* host's own record of the input stack top */
-    uint8_t *outcopy;   /* private copy of the output buffer (validated before use) */
+    size_t in_top;    /* host's own record of the input stack top */
+    uint8_t *outcopy; /* private copy of the output buffer (validated before use) */
     hl_rec *recs;
     int maxrecs;
-    uint8_t *retmem;    /* string/bytes of the last return value */
+    uint8_t *retmem; /* string/bytes of the last return value */
     size_t retcap;
     int err_code;
     char err[HL_ERR_LEN];
-    char poison_why[HL_ERR_LEN]; /* the failure that poisoned the sandbox */
+    char poison_why[HL_ERR_LEN];        /* the failure that poisoned the sandbox */
     char core_dir[HL_CORE_DIR_MAX + 1]; /* crash dumps go here; "" = off */
-    uint64_t exits;     /* VM exits since creation (tests and benchmarks read it) */
-    uint64_t pt_repairs; /* times the guest's writes to its page tables were undone */
-    struct hl_fault fault; /* the exception the guest reported (HL_PORT_FAULT)... */
-    bool have_fault;       /* ...while it is being described and dumped */
+    uint64_t exits;                     /* VM exits since creation (tests and benchmarks read it) */
+    uint64_t pt_repairs;                /* times the guest's writes to its page tables were undone */
+    struct hl_fault fault;              /* the exception the guest reported (HL_PORT_FAULT)... */
+    bool have_fault;                    /* ...while it is being described and dumped */
     /* cancellation (cancel.c); run_word, cancel_seq and cancel_why are shared with
      * hl_sandbox_interrupt on other threads and with the signal handler */
-    uint64_t call_seq;   /* number of the current or last call */
-    uint64_t run_word;   /* call_seq << 2 | IN_GUEST | RUNNING */
-    uint64_t cancel_seq; /* highest call number cancelled */
-    int cancel_why;      /* HL_CANCEL_* */
-    pthread_t tid;       /* thread running the current call */
-    uint64_t timeout_ms; /* per-call time limit, 0 = none */
-    uint64_t max_host_calls, max_output;      /* limits per guest call */
-    uint64_t call_host_calls, call_output;    /* this call's use of them */
+    uint64_t call_seq;                     /* number of the current or last call */
+    uint64_t run_word;                     /* call_seq << 2 | IN_GUEST | RUNNING */
+    uint64_t cancel_seq;                   /* highest call number cancelled */
+    int cancel_why;                        /* HL_CANCEL_* */
+    pthread_t tid;                         /* thread running the current call */
+    uint64_t timeout_ms;                   /* per-call time limit, 0 = none */
+    uint64_t max_host_calls, max_output;   /* limits per guest call */
+    uint64_t call_host_calls, call_output; /* this call's use of them */
     bool has_timer;
     int timer_tid;
     timer_t timer;

@@ -107,8 +107,10 @@ void snap_put_layout(struct snap_header *h, const hl_layout *lo)
     }
     h->nregions = (uint32_t)lo->nregions;
     for (int i = 0; i < lo->nregions; i++)
-        h->regions[i] = (struct snap_region){ .kind = (uint32_t)lo->regions[i].kind, .perm = lo->regions[i].perm,
-                                              .gpa = lo->regions[i].gpa, .size = lo->regions[i].size };
+        h->regions[i] = (struct snap_region){ .kind = (uint32_t)lo->regions[i].kind,
+                                              .perm = lo->regions[i].perm,
+                                              .gpa = lo->regions[i].gpa,
+                                              .size = lo->regions[i].size };
 }
 
 #define BAD(...) (snprintf(why, wlen, __VA_ARGS__), why)
@@ -209,18 +211,20 @@ static const char *same_layout(const struct snap_header *h, const hl_layout *lo,
     const struct {
         const char *name;
         uint64_t file, built;
-    } f[] = { { "ro_end", h->ro_end, lo->ro_end }, { "total", h->total, lo->total }, { "end", h->end, lo->end },
-              { "page-table end", h->pt_end, lo->pt_end }, { "meta", h->meta, lo->meta },
-              { "heap", h->heap, lo->heap }, { "guard", h->guard, lo->guard }, { "stack", h->stack, lo->stack },
-              { "input", h->input, lo->input }, { "output", h->output, lo->output }, { "init", h->init, lo->init } };
+    } f[] = { { "ro_end", h->ro_end, lo->ro_end }, { "total", h->total, lo->total },
+              { "end", h->end, lo->end },          { "page-table end", h->pt_end, lo->pt_end },
+              { "meta", h->meta, lo->meta },       { "heap", h->heap, lo->heap },
+              { "guard", h->guard, lo->guard },    { "stack", h->stack, lo->stack },
+              { "input", h->input, lo->input },    { "output", h->output, lo->output },
+              { "init", h->init, lo->init } };
     for (uint32_t i = 0; i < h->nregions && i < (uint32_t)lo->nregions; i++) {
         const struct snap_region *r = &h->regions[i];
         const hl_region *b = &lo->regions[i];
         if (r->kind != (uint32_t)b->kind || r->perm != b->perm || r->gpa != b->gpa || r->size != b->size)
             return BAD("region %u (%s at 0x%llx+0x%llx, permissions %u) is not the %s at 0x%llx+0x%llx "
-                       "(permissions %u)", i, hl_region_name((int)r->kind), (unsigned long long)r->gpa,
-                       (unsigned long long)r->size, r->perm, hl_region_name(b->kind), (unsigned long long)b->gpa,
-                       (unsigned long long)b->size, b->perm);
+                       "(permissions %u)",
+                       i, hl_region_name((int)r->kind), (unsigned long long)r->gpa, (unsigned long long)r->size, r->perm,
+                       hl_region_name(b->kind), (unsigned long long)b->gpa, (unsigned long long)b->size, b->perm);
     }
     if (h->nregions != (uint32_t)lo->nregions)
         return BAD("%u regions, but this image and these sizes make %d", h->nregions, lo->nregions);
@@ -259,8 +263,7 @@ static const char *check_cpu(const hl_layout *lo, const hl_cpu_state *cpu, char 
     uint64_t rip = cpu->regs[HL_REG_RIP], rsp = cpu->regs[HL_REG_RSP];
     const hl_region *r = hl_layout_find(lo, rip);
     hl_cpu_core_regs(cpu, NULL, &sr);
-    if (!r || !(r->perm & HL_PERM_X))
-        return BAD("rip 0x%llx is not in executable memory", (unsigned long long)rip);
+    if (!r || !(r->perm & HL_PERM_X)) return BAD("rip 0x%llx is not in executable memory", (unsigned long long)rip);
     if (rsp < lo->stack || rsp > lo->stack + lo->sizes.scratch)
         return BAD("rsp 0x%llx is not in the stack 0x%llx..0x%llx", (unsigned long long)rsp,
                    (unsigned long long)lo->stack, (unsigned long long)(lo->stack + lo->sizes.scratch));
@@ -279,7 +282,8 @@ hl_status snap_check_header(const char *path, const struct snap_header *h, uint6
     char why[HL_ERR_LEN];
 #define REFUSE(...) return snap_fail(path, HL_ERR_BAD_GUEST, __VA_ARGS__)
     if (size == 0) REFUSE("empty file");
-    if (memcmp(h->magic, HL_SNAPSHOT_MAGIC, size < 8 ? (size_t)size : 8)) REFUSE("not a hyperlight snapshot (bad magic)");
+    if (memcmp(h->magic, HL_SNAPSHOT_MAGIC, size < 8 ? (size_t)size : 8))
+        REFUSE("not a hyperlight snapshot (bad magic)");
     if (size >= 12 && h->format != SNAP_FORMAT)
         REFUSE("format version %u, but this library reads version %u", h->format, SNAP_FORMAT);
     if (size >= 16 && h->abi != HL_ABI_VERSION)
@@ -311,7 +315,8 @@ hl_status snap_check_header(const char *path, const struct snap_header *h, uint6
         REFUSE("truncated: %llu bytes, but the %s ends at %llu", (unsigned long long)size,
                size < h->meta_end ? "metadata" : "memory image",
                (unsigned long long)(size < h->meta_end ? h->meta_end : mem_end));
-    if (size > mem_end) REFUSE("unexpected data after the memory image (%llu bytes)", (unsigned long long)(size - mem_end));
+    if (size > mem_end)
+        REFUSE("unexpected data after the memory image (%llu bytes)", (unsigned long long)(size - mem_end));
 #undef REFUSE
     return HL_OK;
 }

@@ -20,13 +20,13 @@
 #include "wire.h"
 
 #define SNAP_FORMAT 1u
-#define SNAP_HEADER 4096u            /* the header page; the metadata follows it */
-#define SNAP_REGIONS 40              /* region slots in the header */
-#define SNAP_FILES 8                 /* mapped-file slots in the header */
-#define SNAP_LABEL 48                /* bytes of a mapped file's label slot (NUL-terminated) */
-#define SNAP_MAX_HOSTFNS 4096        /* host functions a snapshot file may record */
+#define SNAP_HEADER 4096u                               /* the header page; the metadata follows it */
+#define SNAP_REGIONS 40                                 /* region slots in the header */
+#define SNAP_FILES 8                                    /* mapped-file slots in the header */
+#define SNAP_LABEL 48                                   /* bytes of a mapped file's label slot (NUL-terminated) */
+#define SNAP_MAX_HOSTFNS 4096                           /* host functions a snapshot file may record */
 #define SNAP_FN_MAX (1 + HL_MAX_NAME + 2 + HL_MAX_ARGS) /* bytes of one encoded function */
-#define SNAP_FN_MIN 4                /* ... and the fewest: a one-byte name, no parameters */
+#define SNAP_FN_MIN 4                                   /* ... and the fewest: a one-byte name, no parameters */
 
 struct snap_region {
     uint32_t kind, perm;
@@ -39,29 +39,29 @@ struct snap_file {
 };
 
 struct snap_header {
-    char magic[8];        /*    0: HL_SNAPSHOT_MAGIC */
-    uint32_t format;      /*    8: SNAP_FORMAT */
-    uint32_t abi;         /*   12: HL_ABI_VERSION */
-    uint64_t meta_end;    /*   16: header + metadata length (metadata = [4096, meta_end)) */
-    uint64_t mem_offset;  /*   24: file offset of guest page 0 = meta_end rounded up to a page */
-    uint64_t mem_length;  /*   32: = total */
-    uint64_t generation;  /*   40 */
+    char magic[8];       /*    0: HL_SNAPSHOT_MAGIC */
+    uint32_t format;     /*    8: SNAP_FORMAT */
+    uint32_t abi;        /*   12: HL_ABI_VERSION */
+    uint64_t meta_end;   /*   16: header + metadata length (metadata = [4096, meta_end)) */
+    uint64_t mem_offset; /*   24: file offset of guest page 0 = meta_end rounded up to a page */
+    uint64_t mem_length; /*   32: = total */
+    uint64_t generation; /*   40 */
     uint64_t heap_size, scratch_size, input_size, output_size, init_size; /* 48 */
     uint64_t ro_end, total, end, pt_end, entry;                           /* 88 */
     uint64_t meta, heap, guard, stack, input, output, init;               /* 128 */
-    uint32_t nregions;    /*  184 */
-    uint32_t nguestfns;   /*  188 */
-    uint32_t nhostfns;    /*  192 */
-    uint32_t nfiles;      /*  196 */
-    uint32_t flags;       /*  200: 0 */
-    uint32_t zero;        /*  204: 0 */
-    struct snap_file files[SNAP_FILES];       /*  208: unused slots are zero */
-    struct snap_region regions[SNAP_REGIONS]; /*  720: unused slots are zero */
-    uint8_t cpu[sizeof(hl_cpu_state)];        /* 1680: kvm_regs, kvm_sregs, kvm_fpu */
-    uint64_t meta_sum;    /* 2552: hl_checksum of the metadata */
-    uint64_t mem_sum;     /* 2560: hl_checksum of the memory image [0, total) */
+    uint32_t nregions;                                                    /*  184 */
+    uint32_t nguestfns;                                                   /*  188 */
+    uint32_t nhostfns;                                                    /*  192 */
+    uint32_t nfiles;                                                      /*  196 */
+    uint32_t flags;                                                       /*  200: 0 */
+    uint32_t zero;                                                        /*  204: 0 */
+    struct snap_file files[SNAP_FILES];                                   /*  208: unused slots are zero */
+    struct snap_region regions[SNAP_REGIONS];                             /*  720: unused slots are zero */
+    uint8_t cpu[sizeof(hl_cpu_state)];                                    /* 1680: kvm_regs, kvm_sregs, kvm_fpu */
+    uint64_t meta_sum;                                                    /* 2552: hl_checksum of the metadata */
+    uint64_t mem_sum;                         /* 2560: hl_checksum of the memory image [0, total) */
     uint8_t reserved[SNAP_HEADER - 2568 - 8]; /* zero */
-    uint64_t header_sum;  /* 4088: hl_checksum of bytes [0, 4088) */
+    uint64_t header_sum;                      /* 4088: hl_checksum of bytes [0, 4088) */
 };
 _Static_assert(sizeof(struct snap_header) == SNAP_HEADER, "header is one page");
 _Static_assert(offsetof(struct snap_header, nregions) == 184, "nregions offset");
@@ -74,7 +74,7 @@ _Static_assert(offsetof(struct snap_header, header_sum) == 4088, "header_sum off
 _Static_assert(sizeof(hl_cpu_state) == 872, "hl_cpu_state");
 _Static_assert(HL_MAX_REGIONS <= SNAP_REGIONS, "region table");
 _Static_assert(HL_MAX_FILES <= SNAP_FILES && HL_FILE_LABEL_MAX + 1 <= SNAP_LABEL, "mapped files");
-_Static_assert(sizeof HL_SNAPSHOT_MAGIC - 1 == sizeof ((struct snap_header *)0)->magic, "magic");
+_Static_assert(sizeof HL_SNAPSHOT_MAGIC - 1 == sizeof((struct snap_header *)0)->magic, "magic");
 
 /* Sets the calling thread's error to "snapshot file 'PATH': ..." and returns st. */
 hl_status snap_fail(const char *path, hl_status st, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -76,7 +76,9 @@ static void fn_fault(char *why, size_t wlen, const char *table, uint32_t i, cons
     case HL_SIG_NPARAMS:
         snprintf(why, wlen, "%s function '%s': %d parameters (at most %d)", table, f->name, f->nparams, HL_MAX_ARGS);
         break;
-    case HL_SIG_RET: snprintf(why, wlen, "%s function '%s': invalid return type %d", table, f->name, (int)f->ret); break;
+    case HL_SIG_RET:
+        snprintf(why, wlen, "%s function '%s': invalid return type %d", table, f->name, (int)f->ret);
+        break;
     case HL_SIG_PARAM:
         snprintf(why, wlen, "%s function '%s': invalid type %d for parameter %d", table, f->name, (int)f->params[bad],
                  bad);
@@ -149,7 +151,8 @@ static hl_status distinct_names(load *l)
         dup = duplicate(names, l->nhost);
     }
     free(names);
-    if (dup) return snap_fail(l->path, HL_ERR_BAD_GUEST, "bad function table: %s function '%s' appears twice", table, dup);
+    if (dup)
+        return snap_fail(l->path, HL_ERR_BAD_GUEST, "bad function table: %s function '%s' appears twice", table, dup);
     return HL_OK;
 }
 
@@ -183,8 +186,7 @@ static hl_status read_tables(load *l)
         st = snap_fail(l->path, HL_ERR_BAD_GUEST, "corrupt function tables (checksum mismatch)");
     else if (!snap_all_zero(meta + len, padded - len))
         st = snap_fail(l->path, HL_ERR_BAD_GUEST, "corrupt padding after the function tables (not zero)");
-    else
-        st = decode_tables(l, meta, len);
+    else st = decode_tables(l, meta, len);
     free(meta);
     return st;
 }
@@ -212,7 +214,8 @@ static hl_status map_memory(load *l)
     if (!(l->file = hl_memfile_new(l->fd, l->h.mem_offset))) return no_memory(l);
     l->fd = -1; /* the memory file owns it */
     if (hl_image_single(&l->img, l->file, l->lo.total / HL_PAGE) != HL_OK) return no_memory(l);
-    if ((st = hl_snapshot_from_image(&l->snap, &l->lo, &l->img, err)) != HL_OK) return snap_fail(l->path, st, "%s", err);
+    if ((st = hl_snapshot_from_image(&l->snap, &l->lo, &l->img, err)) != HL_OK)
+        return snap_fail(l->path, st, "%s", err);
     c = (struct sum_ctx){ .view = l->snap->view, .sum = HL_FNV_BASIS };
     snap_walk_file(l->file->fd, l->h.mem_offset, 0, l->lo.total / HL_PAGE, sum_run, &c);
     if (c.sum != l->h.mem_sum) return snap_fail(l->path, HL_ERR_BAD_GUEST, "corrupt memory image (checksum mismatch)");

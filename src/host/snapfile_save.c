@@ -20,9 +20,9 @@
 typedef struct save {
     const hl_snapshot *snap;
     const char *path;
-    uint8_t *buf;  /* header and metadata: the file's first meta_end bytes */
+    uint8_t *buf; /* header and metadata: the file's first meta_end bytes */
     size_t meta_end;
-    char *tmp;     /* the temporary file, while it is ours to remove */
+    char *tmp; /* the temporary file, while it is ours to remove */
     int fd;
     /* writing the memory */
     uint64_t sum;
@@ -53,7 +53,8 @@ static hl_status check_savable(const hl_snapshot *snap, const char *path)
     if (snap->nfiles || lo->sizes.nfiles)
         return snap_fail(path, HL_ERR_INVALID_ARG,
                          "the snapshot maps %d host file%s, which a snapshot file cannot hold (they are not part of "
-                         "its memory)", lo->sizes.nfiles, lo->sizes.nfiles == 1 ? "" : "s");
+                         "its memory)",
+                         lo->sizes.nfiles, lo->sizes.nfiles == 1 ? "" : "s");
     return HL_OK;
 }
 

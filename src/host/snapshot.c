@@ -22,8 +22,7 @@
 
 /* ---- objects ---- */
 /* The snapshot of image (img), whose slot-0 checksum is (sum) if (have_sum), else computed. */
-static hl_status create(hl_snapshot **out, const hl_layout *lo, hl_image *img, uint64_t sum, bool have_sum,
-                        char *err)
+static hl_status create(hl_snapshot **out, const hl_layout *lo, hl_image *img, uint64_t sum, bool have_sum, char *err)
 {
     hl_snapshot *s = calloc(1, sizeof *s);
     if (!s) {
@@ -192,8 +191,8 @@ static hl_status check_page_tables(hl_sandbox *sb, const hl_snapshot *ref)
 }
 
 /* Calls fn for each run [first, first + n) of set bits in bm (npages bits). */
-static hl_status for_runs(const uint64_t *bm, uint64_t npages,
-                          hl_status (*fn)(void *ctx, uint64_t first, uint64_t n), void *ctx)
+static hl_status for_runs(const uint64_t *bm, uint64_t npages, hl_status (*fn)(void *ctx, uint64_t first, uint64_t n),
+                          void *ctx)
 {
     uint64_t p = 0;
     while (p < npages) {
@@ -354,8 +353,7 @@ static hl_status resume_via_trampoline(hl_sandbox *sb, hl_cpu_state *cpu)
     memcpy(&meta, sb->mem + sb->lo.meta, sizeof meta); /* read once */
     code = hl_layout_find(&sb->lo, meta.resume_gva);
     stack = hl_layout_find(&sb->lo, rsp);
-    if (!code || !(code->perm & HL_PERM_X) || !stack || stack->kind != HL_RGN_STACK ||
-        rsp - stack->gpa < 64 || rsp % 8)
+    if (!code || !(code->perm & HL_PERM_X) || !stack || stack->kind != HL_RGN_STACK || rsp - stack->gpa < 64 || rsp % 8)
         return hl_fail(sb, HL_ERR_BAD_GUEST,
                        "snapshot cannot be resumed: guest resume address 0x%llx or stack 0x%llx invalid",
                        (unsigned long long)meta.resume_gva, (unsigned long long)rsp);

@@ -34,8 +34,7 @@ struct hl_snapshot {
  * checksum. */
 hl_status hl_snapshot_from_image(hl_snapshot **out, const hl_layout *lo, hl_image *img, char *err);
 /* The same with slot 0's checksum known (a snapshot taken from a sandbox has its parent's). */
-hl_status hl_snapshot_from_image_sum(hl_snapshot **out, const hl_layout *lo, hl_image *img, uint64_t sum,
-                                     char *err);
+hl_status hl_snapshot_from_image_sum(hl_snapshot **out, const hl_layout *lo, hl_image *img, uint64_t sum, char *err);
 void hl_snapshot_ref(hl_snapshot *s);
 /* hl_sandbox_restore for pools: also resets the vCPU state that a pooled sandbox's next
  * user must not see (KVM's queued events, debug registers, the whole register file). */

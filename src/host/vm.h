@@ -17,9 +17,9 @@ enum hl_exit_kind {
     HL_EXIT_MMIO,     /* addr, is_write */
     HL_EXIT_SHUTDOWN, /* triple fault */
     HL_EXIT_HLT,
-    HL_EXIT_INTR,     /* KVM_RUN returned EINTR */
+    HL_EXIT_INTR,      /* KVM_RUN returned EINTR */
     HL_EXIT_EMULATION, /* KVM could not emulate the guest's instruction */
-    HL_EXIT_OTHER,    /* reason */
+    HL_EXIT_OTHER,     /* reason */
 };
 
 typedef struct hl_exit {
@@ -53,16 +53,16 @@ typedef struct hl_cpu_state {
 #define HL_REG_RIP 16
 
 typedef struct hl_vm_setup {
-    int nfiles;       /* read-only slots HL_SLOT_FILE0 + i for mapped files: */
+    int nfiles; /* read-only slots HL_SLOT_FILE0 + i for mapped files: */
     hl_gpa file_gpa[HL_MAX_FILES];
     void *file_host[HL_MAX_FILES];
     uint64_t file_len[HL_MAX_FILES];
-    void *ro;         /* host view of [ro_gpa, ro_gpa + ro_size), read-only */
+    void *ro; /* host view of [ro_gpa, ro_gpa + ro_size), read-only */
     hl_gpa ro_gpa;
     uint64_t ro_size;
-    void *pt;         /* host view of [HL_PT_GPA, HL_PT_GPA + pt_size): page tables */
+    void *pt; /* host view of [HL_PT_GPA, HL_PT_GPA + pt_size): page tables */
     uint64_t pt_size;
-    void *rw;         /* host view of [rw_gpa, rw_gpa + rw_size), writable */
+    void *rw; /* host view of [rw_gpa, rw_gpa + rw_size), writable */
     hl_gpa rw_gpa;
     uint64_t rw_size;
     const hl_cpu_state *cpu; /* state to load, or NULL for a first boot at: */
@@ -77,9 +77,9 @@ bool hl_kvm_caps_check(int (*check)(void *ctx, int cap), void *ctx, bool *manual
 /* Creates the VM and its vCPU from (s) into *out; NULL on failure. */
 hl_status hl_vm_create(hl_vm **out, const hl_vm_setup *s, char *err);
 /* What the core may know about a VM. */
-bool hl_vm_is_pvm(const hl_vm *vm);        /* kvm_pvm (the guest runs in ring 3, a PEB flag says so) */
-bool hl_vm_vif_locked(const hl_vm *vm);    /* the virtual-IF MSR can no longer be moved */
-bool hl_vm_manual_dirty(const hl_vm *vm);  /* dirty pages stay writable until hl_vm_dirty_clear */
+bool hl_vm_is_pvm(const hl_vm *vm);       /* kvm_pvm (the guest runs in ring 3, a PEB flag says so) */
+bool hl_vm_vif_locked(const hl_vm *vm);   /* the virtual-IF MSR can no longer be moved */
+bool hl_vm_manual_dirty(const hl_vm *vm); /* dirty pages stay writable until hl_vm_dirty_clear */
 /* The ioctls a confined thread issues on the VM's descriptors while it runs calls (for
  * confine.c's seccomp filter): up to (max) {fd, request} pairs into (out); the count. */
 typedef struct hl_vm_ioctl {
@@ -114,8 +114,7 @@ void hl_vm_gprs_sync(hl_vm *vm, const hl_cpu_state *cpu);
 /* ORs the pages of memslot `slot` KVM reports dirty into bitmap (npages bits), leaving KVM's
  * answer in scratch (same size). With manual protection (vm->manual_dirty) the pages stay
  * dirty and writable until hl_vm_dirty_clear; without it KVM re-protects them at once. */
-hl_status hl_vm_dirty_log(hl_vm *vm, uint32_t slot, uint64_t *bitmap, uint64_t *scratch, uint64_t npages,
-                          char *err);
+hl_status hl_vm_dirty_log(hl_vm *vm, uint32_t slot, uint64_t *bitmap, uint64_t *scratch, uint64_t npages, char *err);
 /* Write-protects the pages set in bitmap again, so their next write is logged (a no-op
  * without manual protection). Changes bitmap. */
 hl_status hl_vm_dirty_clear(hl_vm *vm, uint32_t slot, uint64_t *bitmap, uint64_t npages, char *err);

@@ -28,15 +28,16 @@ bool hl_kvm_is_pvm(void)
     return is_pvm;
 }
 
-static hl_status set_slot(hl_vm *vm, uint32_t slot, uint64_t gpa, void *host, uint64_t size,
-                          uint32_t flags, char *err)
+static hl_status set_slot(hl_vm *vm, uint32_t slot, uint64_t gpa, void *host, uint64_t size, uint32_t flags, char *err)
 {
-    struct kvm_userspace_memory_region r = { .slot = slot, .flags = flags, .guest_phys_addr = gpa,
+    struct kvm_userspace_memory_region r = { .slot = slot,
+                                             .flags = flags,
+                                             .guest_phys_addr = gpa,
                                              .memory_size = size,
                                              .userspace_addr = (uint64_t)(uintptr_t)host };
     if (ioctl(vm->vmfd, KVM_SET_USER_MEMORY_REGION, &r) < 0)
-        return hl_errf(err, HL_ERR_HYPERVISOR, "KVM_SET_USER_MEMORY_REGION (slot %u, %llu bytes): %s",
-                       slot, (unsigned long long)size, strerror(errno));
+        return hl_errf(err, HL_ERR_HYPERVISOR, "KVM_SET_USER_MEMORY_REGION (slot %u, %llu bytes): %s", slot,
+                       (unsigned long long)size, strerror(errno));
     vm->slots[slot] = (struct hl_vm_slot){ .gpa = gpa, .size = size, .host = host, .flags = flags };
     return HL_OK;
 }
@@ -84,8 +85,8 @@ bool hl_kvm_caps_check(int (*check)(void *ctx, int cap), void *ctx, bool *manual
         int have = check(ctx, kvm_caps[i].cap);
         /* sync regs: the answer is the set of register groups; we need general + segment */
         if (kvm_caps[i].cap == KVM_CAP_SYNC_REGS)
-            have = have > 0 && (have & (KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS)) ==
-                                   (KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS);
+            have = have > 0 &&
+                   (have & (KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS)) == (KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS);
         if (kvm_caps[i].cap == KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2)
             *manual_dirty = have > 0 && (have & KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE);
         if (have <= 0 && !kvm_caps[i].optional && !err[0])
@@ -105,8 +106,7 @@ static void probe_caps(void)
     }
     if (ioctl(kvm, KVM_GET_API_VERSION, 0) != KVM_API_VERSION)
         snprintf(caps_error, sizeof caps_error, "KVM API version is not %d", KVM_API_VERSION);
-    else
-        hl_kvm_caps_check(check_extension, &kvm, &caps_manual_dirty, caps_error, sizeof caps_error);
+    else hl_kvm_caps_check(check_extension, &kvm, &caps_manual_dirty, caps_error, sizeof caps_error);
     close(kvm);
 }
 
@@ -124,8 +124,7 @@ static off_t stat_offset(int fd, const char *name)
     if (pread(fd, descs, dsz * h.num_desc, h.desc_offset) == (ssize_t)(dsz * h.num_desc))
         for (uint32_t i = 0; i < h.num_desc && at < 0; i++) {
             const struct kvm_stats_desc *d = (const struct kvm_stats_desc *)(descs + i * dsz);
-            if (strncmp(d->name, name, h.name_size) == 0 && d->size == 1)
-                at = (off_t)h.data_offset + (off_t)d->offset;
+            if (strncmp(d->name, name, h.name_size) == 0 && d->size == 1) at = (off_t)h.data_offset + (off_t)d->offset;
         }
     free(descs);
     return at;
@@ -200,8 +199,7 @@ fail:
     return st;
 }
 
-hl_status hl_vm_dirty_log(hl_vm *vm, uint32_t slot, uint64_t *bitmap, uint64_t *scratch, uint64_t npages,
-                          char *err)
+hl_status hl_vm_dirty_log(hl_vm *vm, uint32_t slot, uint64_t *bitmap, uint64_t *scratch, uint64_t npages, char *err)
 {
     struct kvm_dirty_log dl = { .slot = slot, .dirty_bitmap = scratch };
     uint64_t words = (npages + 63) / 64;
@@ -213,8 +211,9 @@ hl_status hl_vm_dirty_log(hl_vm *vm, uint32_t slot, uint64_t *bitmap, uint64_t *
 
 hl_status hl_vm_dirty_clear(hl_vm *vm, uint32_t slot, uint64_t *bitmap, uint64_t npages, char *err)
 {
-    struct kvm_clear_dirty_log cl = { .slot = slot, .first_page = 0, .num_pages = (uint32_t)npages,
-                                      .dirty_bitmap = bitmap };
+    struct kvm_clear_dirty_log cl = {
+        .slot = slot, .first_page = 0, .num_pages = (uint32_t)npages, .dirty_bitmap = bitmap
+    };
     uint64_t any = 0;
     if (!vm->manual_dirty) return HL_OK; /* KVM_GET_DIRTY_LOG re-protected everything already */
     for (uint64_t i = 0; i < (npages + 63) / 64; i++) any |= bitmap[i];

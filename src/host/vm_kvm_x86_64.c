@@ -46,8 +46,9 @@ static void filter_cpuid(struct kvm_cpuid2 *cp)
         if (e->function >= 0x40000000 && e->function <= 0x400000ff) continue; /* hypervisor leaves */
         /* hypervisor, VMX; XSAVE, OSXSAVE and AVX: without XSAVE the guest cannot set
          * CR4.OSXSAVE, so XCR0 (which a restore does not reload) stays the host's default */
-        if (e->function == 1) e->ecx &= ~(X86_CPUID1_ECX_HYPERVISOR | X86_CPUID1_ECX_VMX | X86_CPUID1_ECX_XSAVE |
-                                          X86_CPUID1_ECX_OSXSAVE | X86_CPUID1_ECX_AVX);
+        if (e->function == 1)
+            e->ecx &= ~(X86_CPUID1_ECX_HYPERVISOR | X86_CPUID1_ECX_VMX | X86_CPUID1_ECX_XSAVE |
+                        X86_CPUID1_ECX_OSXSAVE | X86_CPUID1_ECX_AVX);
         /* PKU and OSPKE: likewise for PKRU (CR4.PKE needs PKU) */
         if (e->function == 7 && e->index == 0) e->ecx &= ~(X86_CPUID7_ECX_PKU | X86_CPUID7_ECX_OSPKE);
         if (e->function == 0x80000001) e->ecx &= ~X86_CPUID80000001_ECX_SVM;
@@ -64,7 +65,8 @@ static void query_cpuid(void)
 {
     int kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
     supported_cpuid.h.nent = CPUID_MAX;
-    if (kvm < 0 || ioctl(kvm, KVM_GET_SUPPORTED_CPUID, &supported_cpuid) < 0) supported_cpuid_errno = errno ? errno : EIO;
+    if (kvm < 0 || ioctl(kvm, KVM_GET_SUPPORTED_CPUID, &supported_cpuid) < 0)
+        supported_cpuid_errno = errno ? errno : EIO;
     else filter_cpuid(&supported_cpuid.h);
     if (kvm >= 0) close(kvm);
 }
@@ -96,13 +98,13 @@ static pthread_once_t pkru_once = PTHREAD_ONCE_INIT;
 static void make_pkru_reset(void)
 {
     unsigned a, b, c, d, off;
-    uint16_t fcw = 0x37f;                 /* SDM Vol. 1 §8.1.5 */
-    uint32_t mxcsr = 0x1f80;              /* SDM Vol. 1 §10.2.3 */
+    uint16_t fcw = 0x37f;                      /* SDM Vol. 1 §8.1.5 */
+    uint32_t mxcsr = 0x1f80;                   /* SDM Vol. 1 §10.2.3 */
     uint64_t bv = 1u << 0 | 1u << 1 | 1u << 9; /* x87, SSE, PKRU: the rest in its initial state */
     if (__get_cpuid_max(0, NULL) < 0xd) return;
     __cpuid_count(7, 0, a, b, c, d);
     if (!(c & X86_CPUID7_ECX_OSPKE)) return; /* the host runs with CR4.PKE */
-    __cpuid_count(0xd, 9, a, b, c, d);    /* PKRU state: size, offset (SDM Vol. 1 §13.2) */
+    __cpuid_count(0xd, 9, a, b, c, d);       /* PKRU state: size, offset (SDM Vol. 1 §13.2) */
     off = b;
     if (a < 4 || off < 576 || off + 4 > sizeof pkru_reset) return;
     memcpy(pkru_reset.b + 0, &fcw, sizeof fcw);
@@ -131,17 +133,19 @@ static hl_status set_cpu_state(hl_vm *vm, const hl_vm_setup *s, char *err)
     sr.cr3 = s->cr3;
     sr.cr4 = X86_CR4_PAE | X86_CR4_OSFXSR | X86_CR4_OSXMMEXCPT;
     sr.efer = X86_EFER_SCE | X86_EFER_LME | X86_EFER_LMA | X86_EFER_NXE;
-    struct kvm_segment cs = { .base = 0, .limit = 0xffffffff, .selector = 0x08, .type = 11,
-                              .present = 1, .dpl = 0, .db = 0, .s = 1, .l = 1, .g = 1 };
-    struct kvm_segment ds = { .base = 0, .limit = 0xffffffff, .selector = 0x10, .type = 3,
-                              .present = 1, .dpl = 0, .db = 1, .s = 1, .l = 0, .g = 1 };
+    struct kvm_segment cs = {
+        .base = 0, .limit = 0xffffffff, .selector = 0x08, .type = 11, .present = 1, .dpl = 0, .db = 0, .s = 1, .l = 1, .g = 1
+    };
+    struct kvm_segment ds = {
+        .base = 0, .limit = 0xffffffff, .selector = 0x10, .type = 3, .present = 1, .dpl = 0, .db = 1, .s = 1, .l = 0, .g = 1
+    };
     sr.cs = cs;
     sr.ds = sr.es = sr.fs = sr.gs = sr.ss = ds;
     if (ioctl(vm->vcpufd, KVM_SET_SREGS, &sr) < 0)
         return hl_errf(err, HL_ERR_HYPERVISOR, "KVM_SET_SREGS: %s", strerror(errno));
     memset(&fpu, 0, sizeof fpu);
-    fpu.fcw = 0x37f;     /* x87 default control word (SDM Vol. 1 §8.1.5) */
-    fpu.mxcsr = 0x1f80;  /* all SSE exceptions masked (SDM Vol. 1 §10.2.3) */
+    fpu.fcw = 0x37f;    /* x87 default control word (SDM Vol. 1 §8.1.5) */
+    fpu.mxcsr = 0x1f80; /* all SSE exceptions masked (SDM Vol. 1 §10.2.3) */
     if (ioctl(vm->vcpufd, KVM_SET_FPU, &fpu) < 0)
         return hl_errf(err, HL_ERR_HYPERVISOR, "KVM_SET_FPU: %s", strerror(errno));
     memset(&r, 0, sizeof r);
@@ -174,7 +178,7 @@ static pthread_once_t msr_once = PTHREAD_ONCE_INIT;
 
 static void deny_bits(uint8_t *bm, uint32_t first, uint32_t n)
 {
-    for (uint32_t i = first; i < first + n; i++) bm[i / 8] &= (uint8_t)~(1u << (i % 8));
+    for (uint32_t i = first; i < first + n; i++) bm[i / 8] &= (uint8_t) ~(1u << (i % 8));
 }
 
 static void make_msr_bitmaps(void)
@@ -182,10 +186,10 @@ static void make_msr_bitmaps(void)
     memset(msr_low_read, 0xff, sizeof msr_low_read);
     memset(msr_high_read, 0xff, sizeof msr_high_read);
     memset(msr_amd_read, 0xff, sizeof msr_amd_read);
-    deny_bits(msr_low_read, 0x11, 2);                   /* KVM wall clock, system time (old numbers) */
-    deny_bits(msr_low_read, 0x174, 3);                  /* SYSENTER_CS/ESP/EIP */
-    deny_bits(msr_high_read, 0x81, 4);                  /* STAR, LSTAR, CSTAR, SFMASK */
-    deny_bits(msr_high_read, 0x102, 2);                 /* KERNEL_GS_BASE, TSC_AUX */
+    deny_bits(msr_low_read, 0x11, 2);   /* KVM wall clock, system time (old numbers) */
+    deny_bits(msr_low_read, 0x174, 3);  /* SYSENTER_CS/ESP/EIP */
+    deny_bits(msr_high_read, 0x81, 4);  /* STAR, LSTAR, CSTAR, SFMASK */
+    deny_bits(msr_high_read, 0x102, 2); /* KERNEL_GS_BASE, TSC_AUX */
 }
 
 static hl_status set_msr_filter(hl_vm *vm, bool allow_vif, char *err)
@@ -195,15 +199,18 @@ static hl_status set_msr_filter(hl_vm *vm, bool allow_vif, char *err)
     int n = 0;
     pthread_once(&msr_once, make_msr_bitmaps);
     f.ranges[n++] = (struct kvm_msr_filter_range){ .flags = R, .nmsrs = MSR_LOW_N, .base = 0, .bitmap = msr_low_read };
-    f.ranges[n++] = (struct kvm_msr_filter_range){ .flags = R, .nmsrs = MSR_HIGH_N, .base = 0xc0000000,
-                                                   .bitmap = msr_high_read };
-    f.ranges[n++] = (struct kvm_msr_filter_range){ .flags = R, .nmsrs = MSR_AMD_N, .base = 0xc0010000,
-                                                   .bitmap = msr_amd_read };
-    f.ranges[n++] = (struct kvm_msr_filter_range){ .flags = W, .nmsrs = 2, .base = 0xc0000100, /* FS/GS_BASE */
+    f.ranges[n++] =
+        (struct kvm_msr_filter_range){ .flags = R, .nmsrs = MSR_HIGH_N, .base = 0xc0000000, .bitmap = msr_high_read };
+    f.ranges[n++] =
+        (struct kvm_msr_filter_range){ .flags = R, .nmsrs = MSR_AMD_N, .base = 0xc0010000, .bitmap = msr_amd_read };
+    f.ranges[n++] = (struct kvm_msr_filter_range){ .flags = W,
+                                                   .nmsrs = 2,
+                                                   .base = 0xc0000100, /* FS/GS_BASE */
                                                    .bitmap = msr_allow };
     /* the virtual-IF MSR reads back where the page is; writes only until it is registered */
-    f.ranges[n++] = (struct kvm_msr_filter_range){ .flags = allow_vif ? R | W : R, .nmsrs = 1,
-                                                   .base = HL_MSR_PVM_VIF, .bitmap = msr_allow };
+    f.ranges[n++] = (struct kvm_msr_filter_range){
+        .flags = allow_vif ? R | W : R, .nmsrs = 1, .base = HL_MSR_PVM_VIF, .bitmap = msr_allow
+    };
     if (ioctl(vm->vmfd, KVM_X86_SET_MSR_FILTER, &f) < 0)
         return hl_errf(err, HL_ERR_HYPERVISOR, "KVM_X86_SET_MSR_FILTER: %s", strerror(errno));
     vm->vif_locked = !allow_vif;
@@ -300,8 +307,7 @@ hl_status hl_vm_run(hl_vm *vm, hl_exit *ex, char *err)
             ex->kind = HL_EXIT_INTR;
             return HL_OK;
         }
-        if (errno != EAGAIN)
-            return hl_errf(err, HL_ERR_HYPERVISOR, "KVM_RUN: %s", strerror(errno));
+        if (errno != EAGAIN) return hl_errf(err, HL_ERR_HYPERVISOR, "KVM_RUN: %s", strerror(errno));
     }
     ex->reason = run->exit_reason;
     vm->pending = false;
@@ -348,8 +354,7 @@ hl_status hl_vm_state_get(hl_vm *vm, hl_vm_state *st)
     struct kvm_vcpu_events ev;
     memset(st, 0, sizeof *st);
     st->exception = -1;
-    if (ioctl(vm->vcpufd, KVM_GET_REGS, &r) < 0 || ioctl(vm->vcpufd, KVM_GET_SREGS, &sr) < 0)
-        return HL_ERR_HYPERVISOR;
+    if (ioctl(vm->vcpufd, KVM_GET_REGS, &r) < 0 || ioctl(vm->vcpufd, KVM_GET_SREGS, &sr) < 0) return HL_ERR_HYPERVISOR;
     /* After a triple fault, KVM's exception slot still holds the vector (and error code) of
      * the exception whose delivery failed, though no longer marked injected or pending. */
     if (ioctl(vm->vcpufd, KVM_GET_VCPU_EVENTS, &ev) == 0) {
@@ -429,12 +434,13 @@ static bool segment_differs(const struct kvm_segment *a, const struct kvm_segmen
 static bool sregs_differ(const struct kvm_sregs *now, const struct kvm_sregs *want)
 {
     const struct kvm_segment *a[] = { &now->cs, &now->ds, &now->es, &now->fs, &now->gs, &now->ss, &now->tr, &now->ldt };
-    const struct kvm_segment *b[] = { &want->cs, &want->ds, &want->es, &want->fs, &want->gs, &want->ss, &want->tr, &want->ldt };
+    const struct kvm_segment *b[] = { &want->cs, &want->ds, &want->es, &want->fs,
+                                      &want->gs, &want->ss, &want->tr, &want->ldt };
     for (int i = 0; i < 8; i++)
         if (segment_differs(a[i], b[i])) return true;
     return now->gdt.base != want->gdt.base || now->gdt.limit != want->gdt.limit || now->idt.base != want->idt.base ||
-           now->idt.limit != want->idt.limit || now->cr0 != want->cr0 || now->cr2 != want->cr2 || now->cr3 != want->cr3 ||
-           now->cr4 != want->cr4 || now->cr8 != want->cr8 || now->efer != want->efer;
+           now->idt.limit != want->idt.limit || now->cr0 != want->cr0 || now->cr2 != want->cr2 ||
+           now->cr3 != want->cr3 || now->cr4 != want->cr4 || now->cr8 != want->cr8 || now->efer != want->efer;
 }
 
 void hl_vm_gprs_sync(hl_vm *vm, const hl_cpu_state *cpu)
@@ -473,8 +479,8 @@ int hl_vm_confine_ioctls(const hl_vm *vm, hl_vm_ioctl *out, int max)
 {
     /* the run path's vCPU requests (a run, and reading a faulted guest's registers), and
      * one VM request: locking the virtual-IF MSR after a vCPU's first exit */
-    static const unsigned long vcpu[] = { KVM_RUN, KVM_GET_REGS, KVM_GET_SREGS, KVM_GET_VCPU_EVENTS, KVM_GET_FPU,
-                                          KVM_GET_MSRS };
+    static const unsigned long vcpu[] = { KVM_RUN,     KVM_GET_REGS, KVM_GET_SREGS, KVM_GET_VCPU_EVENTS,
+                                          KVM_GET_FPU, KVM_GET_MSRS };
     int n = 0;
     for (size_t i = 0; i < sizeof vcpu / sizeof vcpu[0] && n < max; i++)
         out[n++] = (hl_vm_ioctl){ vm->vcpufd, vcpu[i] };
@@ -494,11 +500,24 @@ void hl_cpu_core_regs(const hl_cpu_state *cpu, const struct hl_fault *f, hl_core
     memcpy(&s, cpu->sregs, sizeof s);
     memcpy(&k, cpu->fpu, sizeof k);
     if (f) { /* the guest's own report: the vCPU is in its handler */
-        r = (struct kvm_regs){ .rax = f->gpr[0], .rcx = f->gpr[1], .rdx = f->gpr[2], .rbx = f->gpr[3],
-                               .rsp = f->rsp, .rbp = f->gpr[5], .rsi = f->gpr[6], .rdi = f->gpr[7],
-                               .r8 = f->gpr[8], .r9 = f->gpr[9], .r10 = f->gpr[10], .r11 = f->gpr[11],
-                               .r12 = f->gpr[12], .r13 = f->gpr[13], .r14 = f->gpr[14], .r15 = f->gpr[15],
-                               .rip = f->rip, .rflags = f->rflags };
+        r = (struct kvm_regs){ .rax = f->gpr[0],
+                               .rcx = f->gpr[1],
+                               .rdx = f->gpr[2],
+                               .rbx = f->gpr[3],
+                               .rsp = f->rsp,
+                               .rbp = f->gpr[5],
+                               .rsi = f->gpr[6],
+                               .rdi = f->gpr[7],
+                               .r8 = f->gpr[8],
+                               .r9 = f->gpr[9],
+                               .r10 = f->gpr[10],
+                               .r11 = f->gpr[11],
+                               .r12 = f->gpr[12],
+                               .r13 = f->gpr[13],
+                               .r14 = f->gpr[14],
+                               .r15 = f->gpr[15],
+                               .rip = f->rip,
+                               .rflags = f->rflags };
         s.cr2 = f->cr2;
     }
     memset(out, 0, sizeof *out);

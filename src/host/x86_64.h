@@ -52,10 +52,26 @@
 
 /* Exception vectors (SDM Vol. 3A §6.3.1, table 6-1). */
 enum {
-    X86_EXC_DE = 0,  X86_EXC_DB = 1,  X86_EXC_NMI = 2, X86_EXC_BP = 3,  X86_EXC_OF = 4,  X86_EXC_BR = 5,
-    X86_EXC_UD = 6,  X86_EXC_NM = 7,  X86_EXC_DF = 8,  X86_EXC_TS = 10, X86_EXC_NP = 11, X86_EXC_SS = 12,
-    X86_EXC_GP = 13, X86_EXC_PF = 14, X86_EXC_MF = 16, X86_EXC_AC = 17, X86_EXC_MC = 18, X86_EXC_XM = 19,
-    X86_EXC_VE = 20, X86_EXC_CP = 21,
+    X86_EXC_DE = 0,
+    X86_EXC_DB = 1,
+    X86_EXC_NMI = 2,
+    X86_EXC_BP = 3,
+    X86_EXC_OF = 4,
+    X86_EXC_BR = 5,
+    X86_EXC_UD = 6,
+    X86_EXC_NM = 7,
+    X86_EXC_DF = 8,
+    X86_EXC_TS = 10,
+    X86_EXC_NP = 11,
+    X86_EXC_SS = 12,
+    X86_EXC_GP = 13,
+    X86_EXC_PF = 14,
+    X86_EXC_MF = 16,
+    X86_EXC_AC = 17,
+    X86_EXC_MC = 18,
+    X86_EXC_XM = 19,
+    X86_EXC_VE = 20,
+    X86_EXC_CP = 21,
 };
 
 /* The one exception table: each vector's name in messages and the signal a core dump of it

@@ -29,12 +29,12 @@
 
 #define MEM_CAP (64ull << 20)
 
-#define ASSERT(c)                                                                  \
-    do {                                                                           \
-        if (!(c)) {                                                                \
+#define ASSERT(c)                                                                    \
+    do {                                                                             \
+        if (!(c)) {                                                                  \
             fprintf(stderr, "fuzz_elf.c:%d: property violated: %s\n", __LINE__, #c); \
-            abort();                                                               \
-        }                                                                          \
+            abort();                                                                 \
+        }                                                                            \
     } while (0)
 
 static bool aligned(uint64_t x) { return (x & (HL_PAGE - 1)) == 0; }
@@ -111,7 +111,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     hl_elf elf;
     hl_layout lo;
-    hl_sizes sz = { .heap = HL_HEAP_DEFAULT, .scratch = HL_SCRATCH_DEFAULT, .input = HL_BUFFER_DEFAULT, .output = HL_BUFFER_DEFAULT };
+    hl_sizes sz = {
+        .heap = HL_HEAP_DEFAULT, .scratch = HL_SCRATCH_DEFAULT, .input = HL_BUFFER_DEFAULT, .output = HL_BUFFER_DEFAULT
+    };
     char err[HL_ERR_LEN];
     hl_status st;
     uint8_t *mem;

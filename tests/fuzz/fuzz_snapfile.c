@@ -40,12 +40,12 @@
 
 #include "internal.h"
 
-#define ASSERT(c)                                                                          \
-    do {                                                                                   \
-        if (!(c)) {                                                                        \
+#define ASSERT(c)                                                                         \
+    do {                                                                                  \
+        if (!(c)) {                                                                       \
             fprintf(stderr, "fuzz_snapfile.c:%d: property violated: %s\n", __LINE__, #c); \
-            abort();                                                                       \
-        }                                                                                  \
+            abort();                                                                      \
+        }                                                                                 \
     } while (0)
 
 #include "snapfile_bytes.h"

@@ -30,12 +30,12 @@
 
 #define MAX_RECS 64
 
-#define ASSERT(c)                                                                   \
-    do {                                                                            \
-        if (!(c)) {                                                                 \
+#define ASSERT(c)                                                                     \
+    do {                                                                              \
+        if (!(c)) {                                                                   \
             fprintf(stderr, "fuzz_wire.c:%d: property violated: %s\n", __LINE__, #c); \
-            abort();                                                                \
-        }                                                                           \
+            abort();                                                                  \
+        }                                                                             \
     } while (0)
 
 static uint64_t ld64(const uint8_t *p)
@@ -117,10 +117,8 @@ static void enc_call(hl_writer *w, const void *m)
 static void enc_result(hl_writer *w, const void *m)
 {
     const hl_msg_result *r = m;
-    if (r->ok)
-        hl_encode_ok(w, &r->value);
-    else
-        hl_encode_error(w, r->code, r->msg, r->msg_len);
+    if (r->ok) hl_encode_ok(w, &r->value);
+    else hl_encode_error(w, r->code, r->msg, r->msg_len);
 }
 static void enc_log(hl_writer *w, const void *m)
 {
@@ -215,8 +213,8 @@ static void decode_payload(uint16_t kind, const uint8_t *p, size_t len)
         ok = hl_decode_result(&r, &m);
         check_reader(&r, ok, len);
         if (!ok) break;
-        if (!m.ok) ASSERT(m.msg_len <= HL_MAX_MESSAGE && m.msg >= (const char *)p &&
-                          m.msg + m.msg_len <= (const char *)p + len);
+        if (!m.ok)
+            ASSERT(m.msg_len <= HL_MAX_MESSAGE && m.msg >= (const char *)p && m.msg + m.msg_len <= (const char *)p + len);
         uint8_t *e = reencode(enc_result, &m, p, len);
         hl_reader r2;
         hl_r_init(&r2, e, len);
@@ -238,8 +236,7 @@ static void decode_payload(uint16_t kind, const uint8_t *p, size_t len)
         if (!ok) break;
         ASSERT(m.level >= 0 && m.level <= HL_LOG_LEVEL_MAX);
         ASSERT(strlen(m.file) <= HL_MAX_NAME);
-        ASSERT(m.msg_len <= HL_MAX_MESSAGE && m.msg >= (const char *)p &&
-               m.msg + m.msg_len <= (const char *)p + len);
+        ASSERT(m.msg_len <= HL_MAX_MESSAGE && m.msg >= (const char *)p && m.msg + m.msg_len <= (const char *)p + len);
         uint8_t *e = reencode(enc_log, &m, p, len);
         hl_reader r2;
         hl_r_init(&r2, e, len);
@@ -254,8 +251,7 @@ static void decode_payload(uint16_t kind, const uint8_t *p, size_t len)
         ok = hl_decode_abort(&r, &m);
         check_reader(&r, ok, len);
         if (!ok) break;
-        ASSERT(m.msg_len <= HL_MAX_MESSAGE && m.msg >= (const char *)p &&
-               m.msg + m.msg_len <= (const char *)p + len);
+        ASSERT(m.msg_len <= HL_MAX_MESSAGE && m.msg >= (const char *)p && m.msg + m.msg_len <= (const char *)p + len);
         uint8_t *e = reencode(enc_abort, &m, p, len);
         hl_reader r2;
         hl_r_init(&r2, e, len);

@@ -280,8 +280,8 @@ int main(int argc, char **argv)
     calls = snapshot_file(&(guest_opts){ .elf = "tests/guests/calls_guest.elf" });
     snap = snapshot_file(&(guest_opts){ .elf = "tests/guests/snap_guest.elf" });
     /* init_guest calls the host while it initialises; init data adds the init region. */
-    init = snapshot_file(&(guest_opts){ .elf = "tests/guests/init_guest.elf", .init_hook = true,
-                                        .init = "seed init data" });
+    init = snapshot_file(
+        &(guest_opts){ .elf = "tests/guests/init_guest.elf", .init_hook = true, .init = "seed init data" });
 
     /* Real snapshots, cut at the memory offset: all load once sealed. */
     seed("demo_prefix", prefix(&demo, 0), "");

@@ -53,15 +53,13 @@ static int mixed16(const hl_value *a, int argc, hl_value *ret)
     size_t n = 512 + a[7].v.buf.len + a[10].v.buf.len;
     char *s = hl_ret_alloc(n);
     if (!s) return hl_error(HL_GUEST_ERR_OUT_OF_MEMORY, "out of memory");
-    snprintf(s, n,
-             "%d|%u|%lld|%llu|%08lx|%016llx|%d|%s|%u:%016llx|%d|%s|%llu|%d|%lld|%u:%016llx|%u|argc=%d",
+    snprintf(s, n, "%d|%u|%lld|%llu|%08lx|%016llx|%d|%s|%u:%016llx|%d|%s|%llu|%d|%lld|%u:%016llx|%u|argc=%d",
              (int)a[0].v.i32, (unsigned)a[1].v.u32, (long long)a[2].v.i64, (unsigned long long)a[3].v.u64,
              (unsigned long)f32_bits(a[4].v.f32), (unsigned long long)f64_bits(a[5].v.f64), (int)a[6].v.b,
              hl_value_str(&a[7]), (unsigned)a[8].v.buf.len,
-             (unsigned long long)fnv(FNV_INIT, a[8].v.buf.ptr, a[8].v.buf.len), (int)a[9].v.i32,
-             hl_value_str(&a[10]), (unsigned long long)a[11].v.u64, (int)a[12].v.b, (long long)a[13].v.i64,
-             (unsigned)a[14].v.buf.len, (unsigned long long)fnv(FNV_INIT, a[14].v.buf.ptr, a[14].v.buf.len),
-             (unsigned)a[15].v.u32, argc);
+             (unsigned long long)fnv(FNV_INIT, a[8].v.buf.ptr, a[8].v.buf.len), (int)a[9].v.i32, hl_value_str(&a[10]),
+             (unsigned long long)a[11].v.u64, (int)a[12].v.b, (long long)a[13].v.i64, (unsigned)a[14].v.buf.len,
+             (unsigned long long)fnv(FNV_INIT, a[14].v.buf.ptr, a[14].v.buf.len), (unsigned)a[15].v.u32, argc);
     *ret = hl_str(s);
     return 0;
 }
@@ -133,12 +131,9 @@ static int describe_host(int rc, const hl_value *v, hl_value *ret)
 {
     char *s = hl_ret_alloc(HL_MAX_MESSAGE + 64);
     if (!s) return hl_error(HL_GUEST_ERR_OUT_OF_MEMORY, "out of memory");
-    if (rc != 0)
-        snprintf(s, HL_MAX_MESSAGE + 64, "rc=%d err=%s", rc, hl_host_error());
-    else if (v->type == HL_I32)
-        snprintf(s, HL_MAX_MESSAGE + 64, "rc=0 i32=%d", (int)v->v.i32);
-    else
-        snprintf(s, HL_MAX_MESSAGE + 64, "rc=0 type=%d", (int)v->type);
+    if (rc != 0) snprintf(s, HL_MAX_MESSAGE + 64, "rc=%d err=%s", rc, hl_host_error());
+    else if (v->type == HL_I32) snprintf(s, HL_MAX_MESSAGE + 64, "rc=0 i32=%d", (int)v->v.i32);
+    else snprintf(s, HL_MAX_MESSAGE + 64, "rc=0 type=%d", (int)v->type);
     *ret = hl_str(s);
     return 0;
 }
@@ -158,12 +153,12 @@ static int call_host_bad(const hl_value *a, int n, hl_value *ret)
     int rc;
     switch (a[0].v.i32) {
     case 0: rc = hl_call_host("NoSuchHostFn", HL_I32, NULL, 0, &r); break;
-    case 1: rc = hl_call_host("HostI32", HL_I32, args, 1, &r); break;          /* string for i32 */
-    case 2: rc = hl_call_host("HostI32", HL_I32, args + 1, 0, &r); break;      /* no argument */
-    case 3: rc = hl_call_host("HostI32", HL_STRING, args + 1, 1, &r); break;   /* wrong return type */
-    case 4: rc = hl_call_host("HostWrongRet", HL_I32, NULL, 0, &r); break;     /* host sets a string */
-    case 5: rc = hl_call_host("HostRawFail", HL_I32, NULL, 0, &r); break;      /* no message */
-    case 6: {                                                                  /* result too large */
+    case 1: rc = hl_call_host("HostI32", HL_I32, args, 1, &r); break;        /* string for i32 */
+    case 2: rc = hl_call_host("HostI32", HL_I32, args + 1, 0, &r); break;    /* no argument */
+    case 3: rc = hl_call_host("HostI32", HL_STRING, args + 1, 1, &r); break; /* wrong return type */
+    case 4: rc = hl_call_host("HostWrongRet", HL_I32, NULL, 0, &r); break;   /* host sets a string */
+    case 5: rc = hl_call_host("HostRawFail", HL_I32, NULL, 0, &r); break;    /* no message */
+    case 6: {                                                                /* result too large */
         hl_value big = hl_u32(300000);
         rc = hl_call_host("HostBig", HL_BYTES, &big, 1, &r);
         break;
@@ -243,7 +238,8 @@ static int print_many(const hl_value *a, int n, hl_value *ret)
     uint64_t h = FNV_INIT;
     char line[80];
     for (uint32_t i = 0; i < a[0].v.u32; i++) {
-        int len = snprintf(line, sizeof line, "%08u abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ.\n", (unsigned)i);
+        int len =
+            snprintf(line, sizeof line, "%08u abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ.\n", (unsigned)i);
         h = fnv(h, line, (size_t)len);
         printf("%s", line);
     }
@@ -273,12 +269,18 @@ static int log_all(const hl_value *a, int n, hl_value *ret)
     int l[6];
     char *s = hl_ret_alloc(128);
     if (!s) return hl_error(HL_GUEST_ERR_OUT_OF_MEMORY, "out of memory");
-    l[0] = __LINE__; HL_TRACE("trace %d", 0);
-    l[1] = __LINE__; HL_DEBUG("debug %s", "1");
-    l[2] = __LINE__; HL_INFO("info %c", '2');
-    l[3] = __LINE__; HL_WARN("warn %u", 3u);
-    l[4] = __LINE__; HL_ERROR("error %x", 4);
-    l[5] = __LINE__; HL_CRITICAL("critical %05d", 5);
+    l[0] = __LINE__;
+    HL_TRACE("trace %d", 0);
+    l[1] = __LINE__;
+    HL_DEBUG("debug %s", "1");
+    l[2] = __LINE__;
+    HL_INFO("info %c", '2');
+    l[3] = __LINE__;
+    HL_WARN("warn %u", 3u);
+    l[4] = __LINE__;
+    HL_ERROR("error %x", 4);
+    l[5] = __LINE__;
+    HL_CRITICAL("critical %05d", 5);
     snprintf(s, 128, "%d %d %d %d %d %d", l[0], l[1], l[2], l[3], l[4], l[5]);
     *ret = hl_str(s);
     return 0;
@@ -367,8 +369,7 @@ static int peb_sizes(const hl_value *a, int n, hl_value *ret)
     char *s = hl_ret_alloc(160);
     if (!s) return hl_error(HL_GUEST_ERR_OUT_OF_MEMORY, "out of memory");
     snprintf(s, 160, "heap=%llu scratch=%llu input=%llu output=%llu", (unsigned long long)p->heap_size,
-             (unsigned long long)p->stack_size, (unsigned long long)p->input_size,
-             (unsigned long long)p->output_size);
+             (unsigned long long)p->stack_size, (unsigned long long)p->input_size, (unsigned long long)p->output_size);
     *ret = hl_str(s);
     return 0;
 }
@@ -386,9 +387,8 @@ void hl_guest_main(void)
     hl_guest_register("EchoString", echo, HL_STRING, 1, HL_STRING);
     hl_guest_register("EchoBytes", echo, HL_BYTES, 1, HL_BYTES);
     hl_guest_register("Add", add, HL_I32, 2, HL_I32, HL_I32);
-    hl_guest_register("Mixed16", mixed16, HL_STRING, 16, HL_I32, HL_U32, HL_I64, HL_U64, HL_F32, HL_F64,
-                      HL_BOOL, HL_STRING, HL_BYTES, HL_I32, HL_STRING, HL_U64, HL_BOOL, HL_I64, HL_BYTES,
-                      HL_U32);
+    hl_guest_register("Mixed16", mixed16, HL_STRING, 16, HL_I32, HL_U32, HL_I64, HL_U64, HL_F32, HL_F64, HL_BOOL,
+                      HL_STRING, HL_BYTES, HL_I32, HL_STRING, HL_U64, HL_BOOL, HL_I64, HL_BYTES, HL_U32);
     hl_guest_register("HostEchoI32", host_i32, HL_I32, 1, HL_I32);
     hl_guest_register("HostEchoU32", host_u32, HL_U32, 1, HL_U32);
     hl_guest_register("HostEchoI64", host_i64, HL_I64, 1, HL_I64);
@@ -419,9 +419,8 @@ void hl_guest_main(void)
     hl_guest_register("PrintThenRet", print_then_ret, HL_STRING, 2, HL_U32, HL_U32);
     hl_guest_register("PrintAroundHost", print_around_host, HL_VOID, 0);
     hl_guest_register("WriteOut", write_out, HL_I32, 2, HL_I32, HL_BYTES);
-    hl_guest_register("HostMixed16", host_mixed16, HL_STRING, 16, HL_I32, HL_U32, HL_I64, HL_U64, HL_F32,
-                      HL_F64, HL_BOOL, HL_STRING, HL_BYTES, HL_I32, HL_STRING, HL_U64, HL_BOOL, HL_I64,
-                      HL_BYTES, HL_U32);
+    hl_guest_register("HostMixed16", host_mixed16, HL_STRING, 16, HL_I32, HL_U32, HL_I64, HL_U64, HL_F32, HL_F64,
+                      HL_BOOL, HL_STRING, HL_BYTES, HL_I32, HL_STRING, HL_U64, HL_BOOL, HL_I64, HL_BYTES, HL_U32);
     /* a log record during initialisation: delivered while the sandbox is created */
     HL_INFO("calls_guest: %d functions registered", 43);
 }

@@ -44,7 +44,7 @@ static uint64_t pd[512] __attribute__((aligned(4096)));
 static int fault_forever(const hl_value *a, int n, hl_value *r)
 {
     for (uint64_t i = 0; i < 512; i++) pd[i] = (i << 21) | 0x83; /* P | W | PS */
-    pdpt[0] = (uint64_t)(uintptr_t)pd | 3;                      /* P | W */
+    pdpt[0] = (uint64_t)(uintptr_t)pd | 3;                       /* P | W */
     pml4[0] = (uint64_t)(uintptr_t)pdpt | 3;
     __asm__ volatile("mov %0, %%cr3" : : "r"((uint64_t)(uintptr_t)pml4) : "memory");
     for (;;) sink++;

@@ -351,7 +351,7 @@ static int leave(uint16_t port, uint64_t top)
 /* Corrupt(i32 which) -> i32 */
 static int corrupt(const hl_value *args, int argc, hl_value *ret)
 {
-    static const uint8_t ok_i32[] = { 1, HL_I32, 42, 0, 0, 0 };  /* RESULT ok, i32 42 */
+    static const uint8_t ok_i32[] = { 1, HL_I32, 42, 0, 0, 0 }; /* RESULT ok, i32 42 */
     static const uint8_t ok_i64[] = { 1, HL_I64, 42, 0, 0, 0, 0, 0, 0, 0 };
     static const uint8_t bad_flag[] = { 7, HL_I32, 42, 0, 0, 0 };
     static const uint8_t ok_str_huge[] = { 1, HL_STRING, 0xff, 0xff, 0xff, 0xff, 'a', 0 };
@@ -383,9 +383,7 @@ static int corrupt(const hl_value *args, int argc, hl_value *ret)
         end = put_rec(8, HL_REC_RESULT, ok_i32, sizeof ok_i32);
         st64(ob + end - 8, 16);
         return leave(HL_PORT_DONE, end);
-    case 5: /* unknown record kind */
-        end = put_rec(8, 42, ok_i32, sizeof ok_i32);
-        return leave(HL_PORT_DONE, end);
+    case 5: /* unknown record kind */ end = put_rec(8, 42, ok_i32, sizeof ok_i32); return leave(HL_PORT_DONE, end);
     case 6: /* a valid stack whose last record is a LOG */
         end = put_rec(8, HL_REC_LOG, log_ok, sizeof log_ok);
         return leave(HL_PORT_DONE, end);
@@ -420,17 +418,13 @@ static int corrupt(const hl_value *args, int argc, hl_value *ret)
         end = put_rec(8, HL_REC_LOG, log_bad_level, sizeof log_bad_level);
         end = put_rec(end, HL_REC_RESULT, ok_i32, sizeof ok_i32);
         return leave(HL_PORT_DONE, end);
-    case 16: /* top below the empty stack */
-        return leave(HL_PORT_DONE, 0);
-    case 17: /* top near 2^64 */
-        return leave(HL_PORT_DONE, 0xfffffffffffffff8ull);
-    case 18: /* ABORT port with an empty stack */
-        return leave(HL_PORT_ABORT, 8);
+    case 16: /* top below the empty stack */ return leave(HL_PORT_DONE, 0);
+    case 17: /* top near 2^64 */ return leave(HL_PORT_DONE, 0xfffffffffffffff8ull);
+    case 18: /* ABORT port with an empty stack */ return leave(HL_PORT_ABORT, 8);
     case 19: /* RESULT string whose length runs past the payload */
         end = put_rec(8, HL_REC_RESULT, ok_str_huge, sizeof ok_str_huge);
         return leave(HL_PORT_DONE, end);
-    case 20: /* DONE with an empty stack */
-        return leave(HL_PORT_DONE, 8);
+    case 20: /* DONE with an empty stack */ return leave(HL_PORT_DONE, 8);
     case 21: /* a record whose length field is 0xffffffff */
         end = put_rec(8, HL_REC_RESULT, ok_i32, sizeof ok_i32);
         st32(ob + 8, 0xffffffffu);

@@ -62,13 +62,13 @@ static inline void wrmsr(uint32_t m, uint64_t v)
 {
     __asm__ volatile("wrmsr" : : "c"(m), "a"((uint32_t)v), "d"((uint32_t)(v >> 32)) : "memory");
 }
-#define RD_CR(n)                                                 \
-    static inline uint64_t rd_cr##n(void)                        \
-    {                                                            \
-        uint64_t v;                                              \
+#define RD_CR(n)                                                       \
+    static inline uint64_t rd_cr##n(void)                              \
+    {                                                                  \
+        uint64_t v;                                                    \
         __asm__ volatile("mov %%cr" #n ", %0" : "=r"(v) : : "memory"); \
-        return v;                                                \
-    }                                                            \
+        return v;                                                      \
+    }                                                                  \
     static inline void wr_cr##n(uint64_t v) { __asm__ volatile("mov %0, %%cr" #n : : "r"(v) : "memory"); }
 RD_CR(0)
 RD_CR(3)
@@ -98,7 +98,7 @@ static const char ro_str[] = "read-only data of the privileged guest";
  * dirty (D) bit: a walk through them makes the page walker write read-only memory. Identity
  * maps of the first 16 MiB in 2 MiB pages. */
 #define PDE2M(i, extra) ((uint64_t)(i) << 21 | PTE_P | PTE_W | PTE_U | PTE_PS | (extra))
-#define PD8(extra)                                                                                      \
+#define PD8(extra)                                                                                        \
     PDE2M(0, extra), PDE2M(1, extra), PDE2M(2, extra), PDE2M(3, extra), PDE2M(4, extra), PDE2M(5, extra), \
         PDE2M(6, extra), PDE2M(7, extra)
 static const uint64_t ro_pd_no_a[512] __attribute__((aligned(4096))) = { PD8(0) };
@@ -232,10 +232,10 @@ static int state(const hl_value *args, int argc, hl_value *ret)
              (unsigned long long)cr0, (unsigned long long)cr3, (unsigned long long)cr4,
              (unsigned long long)rdmsr(MSR_EFER), (unsigned long long)rdmsr(MSR_APIC_BASE),
              (unsigned long long)rdmsr(MSR_PAT), (unsigned long long)rdmsr(MSR_FS_BASE),
-             (unsigned long long)rdmsr(MSR_GS_BASE), (unsigned long long)kgs, (unsigned long long)dr[0], (unsigned long long)dr[1],
-             (unsigned long long)dr[2], (unsigned long long)dr[3], (unsigned long long)dr[6],
-             (unsigned long long)dr[7], (unsigned long long)((uint64_t)xhi << 32 | xlo), pkru,
-             (unsigned long long)g.base, g.limit, (unsigned long long)i.base, i.limit, tr, ldt, sel(0), sel(1),
+             (unsigned long long)rdmsr(MSR_GS_BASE), (unsigned long long)kgs, (unsigned long long)dr[0],
+             (unsigned long long)dr[1], (unsigned long long)dr[2], (unsigned long long)dr[3],
+             (unsigned long long)dr[6], (unsigned long long)dr[7], (unsigned long long)((uint64_t)xhi << 32 | xlo),
+             pkru, (unsigned long long)g.base, g.limit, (unsigned long long)i.base, i.limit, tr, ldt, sel(0), sel(1),
              sel(2), sel(3), sel(4), sel(5), (unsigned long long)(fl & ~0xd5ull) /* no arith flags */,
              (unsigned long long)((hl_guest_peb()->flags & HL_PEB_FLAG_PVM) ? rdmsr(MSR_PVM_VIF) : 0));
     *ret = hl_str(s);
@@ -247,8 +247,16 @@ static int state(const hl_value *args, int argc, hl_value *ret)
 
 /* MSRs */
 CASE(rd) { return rdmsr((uint32_t)a); }
-CASE(wr_rd) { wrmsr((uint32_t)a, b); return rdmsr((uint32_t)a); }
-CASE(efer_same) { wrmsr(MSR_EFER, rdmsr(MSR_EFER)); return rdmsr(MSR_EFER); }
+CASE(wr_rd)
+{
+    wrmsr((uint32_t)a, b);
+    return rdmsr((uint32_t)a);
+}
+CASE(efer_same)
+{
+    wrmsr(MSR_EFER, rdmsr(MSR_EFER));
+    return rdmsr(MSR_EFER);
+}
 /* EFER &= ~a; then use the stack (NX pages) and return EFER */
 CASE(efer_clear)
 {
@@ -304,8 +312,16 @@ CASE(cr0_nowp_write_code)
     p[0] = 0xcc;
     return p[0];
 }
-CASE(cr0_set) { wr_cr0((rd_cr0() | a) & ~b); return rd_cr0(); }
-CASE(cr4_set) { wr_cr4((rd_cr4() | a) & ~b); return rd_cr4(); }
+CASE(cr0_set)
+{
+    wr_cr0((rd_cr0() | a) & ~b);
+    return rd_cr0();
+}
+CASE(cr4_set)
+{
+    wr_cr4((rd_cr4() | a) & ~b);
+    return rd_cr4();
+}
 CASE(cr3_write_code)
 {
     volatile uint8_t *p = (volatile uint8_t *)(uintptr_t)&code_target;
@@ -335,9 +351,21 @@ CASE(cr3_mmio)
     }
     return *p;
 }
-CASE(cr3_keep) { wr_cr3(build_tables(NULL)); return rd_cr3(); }
-CASE(cr3_zero) { wr_cr3((uint64_t)(uintptr_t)zero_page); return rd_cr3(); }
-CASE(cr3_raw) { wr_cr3(a); return rd_cr3(); }
+CASE(cr3_keep)
+{
+    wr_cr3(build_tables(NULL));
+    return rd_cr3();
+}
+CASE(cr3_zero)
+{
+    wr_cr3((uint64_t)(uintptr_t)zero_page);
+    return rd_cr3();
+}
+CASE(cr3_raw)
+{
+    wr_cr3(a);
+    return rd_cr3();
+}
 /* own tables whose page directory is in read-only memory without A (a = 0) or D (a = 1) bits */
 CASE(cr3_ro_pd)
 {
@@ -378,7 +406,11 @@ CASE(do_smsw)
     __asm__ volatile("smsw %0" : "=r"(v));
     return v;
 }
-CASE(do_ltr) { __asm__ volatile("ltr %w0" : : "r"(a) : "memory"); return 0; }
+CASE(do_ltr)
+{
+    __asm__ volatile("ltr %w0" : : "r"(a) : "memory");
+    return 0;
+}
 CASE(read_cs)
 {
     uint16_t cs;
@@ -393,7 +425,10 @@ CASE(far_ret)
 /* far jump (call = 0) or far call (call = 1) through memory to selector sel */
 static uint64_t far_sel(uint64_t sel, uint64_t call)
 {
-    struct __attribute__((packed)) { uint32_t off; uint16_t sel; } fp = { 0, (uint16_t)sel };
+    struct __attribute__((packed)) {
+        uint32_t off;
+        uint16_t sel;
+    } fp = { 0, (uint16_t)sel };
     uint64_t r = 0;
     __asm__ volatile("lea 1f(%%rip), %%rax; mov %%eax, %1\n\t"
                      "test %2, %2; jnz 2f\n\t"
@@ -409,10 +444,26 @@ CASE(far_jmp) { return far_sel(a, 0); }
 CASE(far_call) { return far_sel(a, 1); }
 
 /* instructions */
-CASE(do_sti) { __asm__ volatile("sti; nop" ::: "memory"); return rflags() & (1 << 9); }
-CASE(do_invlpg) { __asm__ volatile("invlpg (%0)" : : "r"(&code_target) : "memory"); return code_target(2); }
-CASE(do_wbinvd) { __asm__ volatile("wbinvd" ::: "memory"); return 1; }
-CASE(do_xsetbv) { __asm__ volatile("xsetbv" : : "c"(0), "a"((uint32_t)a), "d"((uint32_t)(a >> 32)) : "memory"); return 1; }
+CASE(do_sti)
+{
+    __asm__ volatile("sti; nop" ::: "memory");
+    return rflags() & (1 << 9);
+}
+CASE(do_invlpg)
+{
+    __asm__ volatile("invlpg (%0)" : : "r"(&code_target) : "memory");
+    return code_target(2);
+}
+CASE(do_wbinvd)
+{
+    __asm__ volatile("wbinvd" ::: "memory");
+    return 1;
+}
+CASE(do_xsetbv)
+{
+    __asm__ volatile("xsetbv" : : "c"(0), "a"((uint32_t)a), "d"((uint32_t)(a >> 32)) : "memory");
+    return 1;
+}
 /* CR4.OSXSAVE on, then XCR0 = a; returns xgetbv */
 CASE(osxsave_xsetbv)
 {
@@ -464,7 +515,11 @@ CASE(do_syscall)
     __asm__ volatile("syscall" : "+a"(rax) : : "rcx", "r11", "memory");
     return rax;
 }
-CASE(do_sysenter) { __asm__ volatile("sysenter" ::: "rcx", "r11", "memory"); return 1; }
+CASE(do_sysenter)
+{
+    __asm__ volatile("sysenter" ::: "rcx", "r11", "memory");
+    return 1;
+}
 CASE(do_sysret)
 {
     __asm__ volatile("lea 1f(%%rip), %%rcx; mov $2, %%r11; sysretq; 1:" ::: "rcx", "r11", "memory");
@@ -488,8 +543,16 @@ CASE(monitor_mwait)
     __asm__ volatile("mwait" : : "a"(0), "c"(0) : "memory");
     return 1;
 }
-CASE(do_swapgs) { __asm__ volatile("swapgs; swapgs" ::: "memory"); return 1; }
-CASE(do_clts) { __asm__ volatile("clts" ::: "memory"); return rd_cr0(); }
+CASE(do_swapgs)
+{
+    __asm__ volatile("swapgs; swapgs" ::: "memory");
+    return 1;
+}
+CASE(do_clts)
+{
+    __asm__ volatile("clts" ::: "memory");
+    return rd_cr0();
+}
 /* rflags |= a (then read back): IOPL, AC */
 CASE(popf_set)
 {
@@ -608,7 +671,8 @@ CASE(pt_remap)
 {
     uint64_t va = (uint64_t)(uintptr_t)page_a, *t = (uint64_t *)(uintptr_t)HL_PT_GPA;
     wr_cr3(build_tables(NULL));
-    for (int level = 3; level > 0; level--) t = (uint64_t *)(uintptr_t)(t[(va >> (12 + 9 * level)) & 511] & 0xffffffffff000ull);
+    for (int level = 3; level > 0; level--)
+        t = (uint64_t *)(uintptr_t)(t[(va >> (12 + 9 * level)) & 511] & 0xffffffffff000ull);
     uint64_t *leaf = &t[(va >> 12) & 511];
     *leaf = (*leaf & ~0xffffffffff000ull) | (uint64_t)(uintptr_t)page_b;
     wr_cr3(HL_PT_GPA);
@@ -625,27 +689,72 @@ CASE(port_in)
 }
 
 typedef uint64_t (*case_fn)(uint64_t, uint64_t);
-#define ENTRY(name, fn) static int w_##fn(const hl_value *args, int argc, hl_value *ret) \
-    {                                                                                   \
-        *ret = hl_u64(fn(args[0].v.u64, args[1].v.u64));                                \
-        return 0;                                                                       \
+#define ENTRY(name, fn)                                              \
+    static int w_##fn(const hl_value *args, int argc, hl_value *ret) \
+    {                                                                \
+        *ret = hl_u64(fn(args[0].v.u64, args[1].v.u64));             \
+        return 0;                                                    \
     }
-#define CASES(X)                                                                                          \
-    X("Rdmsr", rd) X("WrRd", wr_rd) X("EferSame", efer_same) X("EferClear", efer_clear)    \
-    X("SegBase", seg_base) X("WrSpin", wr_spin) X("TscAux", tsc_aux) X("KvmClock", kvmclock)               \
-    X("Cr0NoWpWriteCode", cr0_nowp_write_code) X("Cr0", cr0_set) X("Cr4", cr4_set)                        \
-    X("Cr3WriteCode", cr3_write_code) X("Cr3StosCode", cr3_stos_code) X("Cr3Mmio", cr3_mmio)             \
-    X("Cr3Keep", cr3_keep) X("Cr3Zero", cr3_zero) X("Cr3Raw", cr3_raw) X("Cr3RoPd", cr3_ro_pd)             \
-    X("LidtInt3", lidt_int3) X("LgdtReload", lgdt_reload) X("LgdtOnly", lgdt_only) X("Sgdt", do_sgdt)    \
-    X("Smsw", do_smsw) X("Ltr", do_ltr) X("ReadCs", read_cs) X("FarJmp", far_jmp) X("FarCall", far_call) \
-    X("FarRet", far_ret) X("Sti", do_sti) X("Invlpg", do_invlpg) X("Wbinvd", do_wbinvd)                  \
-    X("Xsetbv", do_xsetbv) X("OsxsaveXsetbv", osxsave_xsetbv) X("Rdpmc", do_rdpmc) X("Rdtsc", do_rdtsc)  \
-    X("Syscall", do_syscall) X("Sysenter", do_sysenter) X("Sysret", do_sysret) X("Vmcall", do_vmcall)    \
-    X("Vmmcall", do_vmmcall) X("MonitorMwait", monitor_mwait) X("Swapgs", do_swapgs) X("Clts", do_clts)  \
-    X("Popf", popf_set) X("TrapFlag", trap_flag) X("AlignCheck", align_check) X("DrBreak", dr_break)     \
-    X("DrSet", dr_set) X("Int1b", int_n) X("Cpuid", do_cpuid) X("Xgetbv", do_xgetbv)                    \
-    X("Xcr0", xcr0_read) X("Pkru", pkru) X("SwapgsKgs", swapgs_kgs) X("DrAll", dr_all)                  \
-    X("FsGsBase", fsgsbase) X("LoadSeg", load_seg) X("PtRemap", pt_remap) X("ReadPageA", read_page_a)    \
+#define CASES(X)                               \
+    X("Rdmsr", rd)                             \
+    X("WrRd", wr_rd)                           \
+    X("EferSame", efer_same)                   \
+    X("EferClear", efer_clear)                 \
+    X("SegBase", seg_base)                     \
+    X("WrSpin", wr_spin)                       \
+    X("TscAux", tsc_aux)                       \
+    X("KvmClock", kvmclock)                    \
+    X("Cr0NoWpWriteCode", cr0_nowp_write_code) \
+    X("Cr0", cr0_set)                          \
+    X("Cr4", cr4_set)                          \
+    X("Cr3WriteCode", cr3_write_code)          \
+    X("Cr3StosCode", cr3_stos_code)            \
+    X("Cr3Mmio", cr3_mmio)                     \
+    X("Cr3Keep", cr3_keep)                     \
+    X("Cr3Zero", cr3_zero)                     \
+    X("Cr3Raw", cr3_raw)                       \
+    X("Cr3RoPd", cr3_ro_pd)                    \
+    X("LidtInt3", lidt_int3)                   \
+    X("LgdtReload", lgdt_reload)               \
+    X("LgdtOnly", lgdt_only)                   \
+    X("Sgdt", do_sgdt)                         \
+    X("Smsw", do_smsw)                         \
+    X("Ltr", do_ltr)                           \
+    X("ReadCs", read_cs)                       \
+    X("FarJmp", far_jmp)                       \
+    X("FarCall", far_call)                     \
+    X("FarRet", far_ret)                       \
+    X("Sti", do_sti)                           \
+    X("Invlpg", do_invlpg)                     \
+    X("Wbinvd", do_wbinvd)                     \
+    X("Xsetbv", do_xsetbv)                     \
+    X("OsxsaveXsetbv", osxsave_xsetbv)         \
+    X("Rdpmc", do_rdpmc)                       \
+    X("Rdtsc", do_rdtsc)                       \
+    X("Syscall", do_syscall)                   \
+    X("Sysenter", do_sysenter)                 \
+    X("Sysret", do_sysret)                     \
+    X("Vmcall", do_vmcall)                     \
+    X("Vmmcall", do_vmmcall)                   \
+    X("MonitorMwait", monitor_mwait)           \
+    X("Swapgs", do_swapgs)                     \
+    X("Clts", do_clts)                         \
+    X("Popf", popf_set)                        \
+    X("TrapFlag", trap_flag)                   \
+    X("AlignCheck", align_check)               \
+    X("DrBreak", dr_break)                     \
+    X("DrSet", dr_set)                         \
+    X("Int1b", int_n)                          \
+    X("Cpuid", do_cpuid)                       \
+    X("Xgetbv", do_xgetbv)                     \
+    X("Xcr0", xcr0_read)                       \
+    X("Pkru", pkru)                            \
+    X("SwapgsKgs", swapgs_kgs)                 \
+    X("DrAll", dr_all)                         \
+    X("FsGsBase", fsgsbase)                    \
+    X("LoadSeg", load_seg)                     \
+    X("PtRemap", pt_remap)                     \
+    X("ReadPageA", read_page_a)                \
     X("PortIn", port_in)
 CASES(ENTRY)
 #define REG(name, fn) hl_guest_register(name, w_##fn, HL_U64, 2, HL_U64, HL_U64);

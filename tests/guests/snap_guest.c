@@ -8,24 +8,33 @@
 
 #define ARENA_PAGES 1024
 static unsigned char arena[ARENA_PAGES][4096]; /* bss */
-static uint64_t counter = 0;                  /* data (zero here, but written) */
-static char *heap_str;                        /* heap */
+static uint64_t counter = 0;                   /* data (zero here, but written) */
+static char *heap_str;                         /* heap */
 
 static uint64_t pattern(uint32_t seed, uint32_t page, uint32_t word)
 {
     return ((uint64_t)seed << 40) ^ ((uint64_t)page << 20) ^ word ^ 0x9e3779b97f4a7c15ull * seed;
 }
 
-static int incr(const hl_value *a, int n, hl_value *r) { *r = hl_u64(++counter); return 0; }
-static int get(const hl_value *a, int n, hl_value *r) { *r = hl_u64(counter); return 0; }
-static int generation(const hl_value *a, int n, hl_value *r) { *r = hl_u64(hl_guest_generation()); return 0; }
+static int incr(const hl_value *a, int n, hl_value *r)
+{
+    *r = hl_u64(++counter);
+    return 0;
+}
+static int get(const hl_value *a, int n, hl_value *r)
+{
+    *r = hl_u64(counter);
+    return 0;
+}
+static int generation(const hl_value *a, int n, hl_value *r)
+{
+    *r = hl_u64(hl_guest_generation());
+    return 0;
+}
 
 /* Fill(npages, seed): writes pattern(seed) over pages [0, npages) of the arena, spread out:
  * page i of the call is arena page (i * stride) % ARENA_PAGES with stride 7 (coprime). */
-static uint32_t page_of(uint32_t i, uint32_t npages)
-{
-    return npages >= ARENA_PAGES ? i : (i * 7u) % ARENA_PAGES;
-}
+static uint32_t page_of(uint32_t i, uint32_t npages) { return npages >= ARENA_PAGES ? i : (i * 7u) % ARENA_PAGES; }
 static int fill(const hl_value *a, int n, hl_value *r)
 {
     uint32_t np = a[0].v.u32, seed = a[1].v.u32;

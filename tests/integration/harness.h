@@ -19,8 +19,8 @@ static inline const char *guest_path(const char *name)
     static int next;
     const char *b = getenv("HL_BUILD");
     char *p = path[next++ % 4];
-    snprintf(p, sizeof path[0], "%s/%s/%s.elf", b ? b : "build",
-             strcmp(name, "demo") == 0 ? "guests" : "tests/guests", name);
+    snprintf(p, sizeof path[0], "%s/%s/%s.elf", b ? b : "build", strcmp(name, "demo") == 0 ? "guests" : "tests/guests",
+             name);
     return p;
 }
 

@@ -23,14 +23,14 @@ typedef enum { TP_CPUID_UNKNOWN, TP_CPUID_TABLE, TP_CPUID_NATIVE } tp_cpuid;
 
 typedef struct test_platform {
     tp_cpu cpu;
-    char vendor[13];   /* CPUID leaf 0: "GenuineIntel", "AuthenticAMD", ... */
-    char brand[49];    /* CPUID leaves 0x80000002..4 as the host reads them */
+    char vendor[13]; /* CPUID leaf 0: "GenuineIntel", "AuthenticAMD", ... */
+    char brand[49];  /* CPUID leaves 0x80000002..4 as the host reads them */
     tp_kvm kvm;
-    char release[65];  /* uname -r (names the kvm_pvm build) */
-    bool ospke;        /* the host runs with CR4.PKE (CPUID.7.0:ECX[4] OSPKE) */
-    uint64_t xcr0;     /* the host's XCR0 (0 when the host has no CR4.OSXSAVE) */
-    bool tdp;          /* hardware KVM with nested paging (kvm_amd npt, kvm_intel ept); else shadow paging */
-    bool tcg;          /* the host is QEMU's software emulation (hypervisor leaf "TCGTCGTCGTCG"), as under hwkvm */
+    char release[65];    /* uname -r (names the kvm_pvm build) */
+    bool ospke;          /* the host runs with CR4.PKE (CPUID.7.0:ECX[4] OSPKE) */
+    uint64_t xcr0;       /* the host's XCR0 (0 when the host has no CR4.OSXSAVE) */
+    bool tdp;            /* hardware KVM with nested paging (kvm_amd npt, kvm_intel ept); else shadow paging */
+    bool tcg;            /* the host is QEMU's software emulation (hypervisor leaf "TCGTCGTCGTCG"), as under hwkvm */
     bool decode_assists; /* AMD SVM decode assists (CPUID 0x8000000A EDX[7]): KVM reads the register of a
                           * mov to a control register from the VMCB instead of emulating the instruction */
 } test_platform;
@@ -62,9 +62,9 @@ static inline test_platform test_platform_get(void)
     test_host_cpuid(0, 0, r);
     memcpy(p.vendor, &r[1], 4), memcpy(p.vendor + 4, &r[3], 4), memcpy(p.vendor + 8, &r[2], 4);
     /* Hygon is AMD's design (SVM, vmmcall) */
-    p.cpu = !strcmp(p.vendor, "GenuineIntel") ? TP_CPU_INTEL
+    p.cpu = !strcmp(p.vendor, "GenuineIntel")                                        ? TP_CPU_INTEL
             : !strcmp(p.vendor, "AuthenticAMD") || !strcmp(p.vendor, "HygonGenuine") ? TP_CPU_AMD
-                                                                                      : TP_CPU_OTHER;
+                                                                                     : TP_CPU_OTHER;
     if (r[0] >= 7) {
         test_host_cpuid(7, 0, r);
         p.ospke = (r[2] >> 4) & 1;
@@ -98,7 +98,7 @@ static inline test_platform test_platform_get(void)
             : access("/sys/module/kvm_amd", F_OK) == 0   ? TP_KVM_AMD
             : access("/sys/module/kvm_intel", F_OK) == 0 ? TP_KVM_INTEL
                                                          : TP_KVM_NONE;
-    p.tdp = p.kvm == TP_KVM_AMD ? test_kvm_param("kvm_amd", "npt")
+    p.tdp = p.kvm == TP_KVM_AMD     ? test_kvm_param("kvm_amd", "npt")
             : p.kvm == TP_KVM_INTEL ? test_kvm_param("kvm_intel", "ept")
                                     : false;
     if (uname(&u) == 0) snprintf(p.release, sizeof p.release, "%s", u.release);
@@ -127,7 +127,9 @@ static inline void test_platform_print(const test_platform *p, tp_cpuid mode)
     bool hw = p->kvm == TP_KVM_AMD || p->kvm == TP_KVM_INTEL;
     printf("  platform: %s \"%s\"%s, /dev/kvm from %s%s%s, kernel %s; guest CPUID: %s\n", p->vendor, p->brand,
            p->tcg ? " (QEMU's software emulation)" : "", kvm[p->kvm],
-           !hw ? "" : p->tdp ? " with nested paging" : " with shadow paging",
+           !hw      ? ""
+           : p->tdp ? " with nested paging"
+                    : " with shadow paging",
            p->kvm == TP_KVM_AMD ? (p->decode_assists ? ", decode assists" : ", no decode assists") : "", p->release,
            cpuid[mode]);
 }

@@ -18,16 +18,15 @@
 
 /* Calls and checks HL_OK, printing the library's error if not. *out is zeroed first so a
  * failed call leaves a value no check accepts by accident. */
-#define CALL_OK(sb, name, rt, args, n, out)                                                      \
-    do {                                                                                         \
-        hl_status st_;                                                                           \
-        memset((out), 0, sizeof *(out));                                                         \
-        st_ = hl_call((sb), (name), (rt), (args), (n), (out));                                   \
-        if (st_ != HL_OK)                                                                        \
-            fprintf(stderr, "%s:%d: %s: %s: %s\n", __FILE__, __LINE__, (name), hl_status_name(st_), \
-                    hl_last_error(sb));                                                          \
-        CHECK_INT(st_, HL_OK);                                                                   \
-        CHECK_INT((out)->type, (rt));                                                            \
+#define CALL_OK(sb, name, rt, args, n, out)                                                                             \
+    do {                                                                                                                \
+        hl_status st_;                                                                                                  \
+        memset((out), 0, sizeof *(out));                                                                                \
+        st_ = hl_call((sb), (name), (rt), (args), (n), (out));                                                          \
+        if (st_ != HL_OK)                                                                                               \
+            fprintf(stderr, "%s:%d: %s: %s: %s\n", __FILE__, __LINE__, (name), hl_status_name(st_), hl_last_error(sb)); \
+        CHECK_INT(st_, HL_OK);                                                                                          \
+        CHECK_INT((out)->type, (rt));                                                                                   \
     } while (0)
 
 static bool bytes_eq(const hl_value *v, const void *want, size_t n)
@@ -176,10 +175,9 @@ static int h_mixed16(hl_host_call *c, const hl_value *a, int n, hl_value *r)
              (int)a[0].v.i32, (unsigned)a[1].v.u32, (long long)a[2].v.i64, (unsigned long long)a[3].v.u64,
              (unsigned long)f32_bits(a[4].v.f32), (unsigned long long)f64_bits(a[5].v.f64), (int)a[6].v.b,
              hl_value_str(&a[7]), (unsigned)a[8].v.buf.len,
-             (unsigned long long)fnv(FNV_INIT, a[8].v.buf.ptr, a[8].v.buf.len), (int)a[9].v.i32,
-             hl_value_str(&a[10]), (unsigned long long)a[11].v.u64, (int)a[12].v.b, (long long)a[13].v.i64,
-             (unsigned)a[14].v.buf.len, (unsigned long long)fnv(FNV_INIT, a[14].v.buf.ptr, a[14].v.buf.len),
-             (unsigned)a[15].v.u32, n);
+             (unsigned long long)fnv(FNV_INIT, a[8].v.buf.ptr, a[8].v.buf.len), (int)a[9].v.i32, hl_value_str(&a[10]),
+             (unsigned long long)a[11].v.u64, (int)a[12].v.b, (long long)a[13].v.i64, (unsigned)a[14].v.buf.len,
+             (unsigned long long)fnv(FNV_INIT, a[14].v.buf.ptr, a[14].v.buf.len), (unsigned)a[15].v.u32, n);
     *r = hl_str(s);
     return 0;
 }
@@ -327,8 +325,7 @@ static void test_scalars(hl_sandbox *sb)
         float want = f32_from(f32s[i]);
         a = hl_f32(want);
         CALL_OK(sb, "EchoF32", HL_F32, &a, 1, &r);
-        if (memcmp(&r.v.f32, &want, 4) != 0)
-            fprintf(stderr, "EchoF32 %08x -> %08x\n", f32s[i], f32_bits(r.v.f32));
+        if (memcmp(&r.v.f32, &want, 4) != 0) fprintf(stderr, "EchoF32 %08x -> %08x\n", f32s[i], f32_bits(r.v.f32));
         CHECK(memcmp(&r.v.f32, &want, 4) == 0);
     }
     for (size_t i = 0; i < sizeof f64s / sizeof *f64s; i++) {
@@ -447,7 +444,8 @@ static void test_strings_bytes(hl_sandbox *sb)
     CHECK_INT(r.v.buf.len, rmax);
     {
         bool ok = r.v.buf.len == rmax;
-        for (size_t i = 0; ok && i < rmax; i++) ok = ((const unsigned char *)r.v.buf.ptr)[i] == (unsigned char)(i * 7 + 3);
+        for (size_t i = 0; ok && i < rmax; i++)
+            ok = ((const unsigned char *)r.v.buf.ptr)[i] == (unsigned char)(i * 7 + 3);
         CHECK(ok);
     }
     a = hl_u32((uint32_t)rmax + 1);
@@ -478,11 +476,14 @@ static void test_mixed(hl_sandbox *sb)
 {
     hl_value r;
     static const unsigned char b1[] = { 1, 0, 2 };
-    hl_value a[16] = { hl_i32(INT32_MIN), hl_u32(UINT32_MAX), hl_i64(INT64_MIN), hl_u64(UINT64_MAX),
-                       hl_f32(-0.0f), hl_f64(f64_from(0x7ff8000000000badull)), hl_bool(true),
-                       hl_str("h\xc3\xa9llo"), hl_bytes(b1, 3), hl_i32(-7), hl_str(""),
-                       hl_u64(12345678901234ull), hl_bool(false), hl_i64(-2), hl_bytes(NULL, 0),
-                       hl_u32(16) };
+    hl_value a[16] = { hl_i32(INT32_MIN), hl_u32(UINT32_MAX),
+                       hl_i64(INT64_MIN), hl_u64(UINT64_MAX),
+                       hl_f32(-0.0f),     hl_f64(f64_from(0x7ff8000000000badull)),
+                       hl_bool(true),     hl_str("h\xc3\xa9llo"),
+                       hl_bytes(b1, 3),   hl_i32(-7),
+                       hl_str(""),        hl_u64(12345678901234ull),
+                       hl_bool(false),    hl_i64(-2),
+                       hl_bytes(NULL, 0), hl_u32(16) };
     char want[512];
     snprintf(want, sizeof want,
              "-2147483648|4294967295|-9223372036854775808|18446744073709551615|80000000|7ff8000000000bad|1|"
@@ -569,7 +570,8 @@ static void test_host_calls(hl_sandbox *sb)
         static const unsigned char b[] = { 9, 8, 7 };
         hl_value m[5] = { hl_i32(-3), hl_str("s\xc3\xa9"), hl_f64(1.5), hl_bytes(b, 3), hl_bool(true) };
         char want[128];
-        snprintf(want, sizeof want, "-3|s\xc3\xa9|3ff8000000000000|3:%016llx|1", (unsigned long long)fnv(FNV_INIT, b, 3));
+        snprintf(want, sizeof want, "-3|s\xc3\xa9|3ff8000000000000|3:%016llx|1",
+                 (unsigned long long)fnv(FNV_INIT, b, 3));
         CALL_OK(sb, "HostMulti", HL_STRING, m, 5, &r);
         CHECK_STR(hl_value_str(&r), want);
     }
@@ -788,26 +790,23 @@ static void test_long_messages(void)
 }
 
 /* ---- configuration ---- */
-#define SIZE_LIMITS(setter, what, min, max)                                                      \
-    do {                                                                                         \
-        char want_[160];                                                                         \
-        CHECK_INT(setter(cfg, (size_t)(min) - 1), HL_ERR_INVALID_ARG);                           \
-        snprintf(want_, sizeof want_, "%s %zu is below the minimum %zu", what, (size_t)(min) - 1, \
-                 (size_t)(min));                                                                 \
-        CHECK_STR(hl_config_error(cfg), want_);                                                  \
-        CHECK_INT(setter(cfg, (size_t)(max) + 1), HL_ERR_INVALID_ARG);                           \
-        snprintf(want_, sizeof want_, "%s %zu is above the maximum %zu", what, (size_t)(max) + 1, \
-                 (size_t)(max));                                                                 \
-        CHECK_STR(hl_config_error(cfg), want_);                                                  \
-        CHECK_INT(setter(cfg, SIZE_MAX), HL_ERR_INVALID_ARG);                                    \
-        snprintf(want_, sizeof want_, "%s %zu is above the maximum %zu", what, SIZE_MAX,         \
-                 (size_t)(max));                                                                 \
-        CHECK_STR(hl_config_error(cfg), want_);                                                  \
-        CHECK_INT(setter(cfg, 0), HL_ERR_INVALID_ARG);                                           \
-        CHECK_INT(setter(cfg, (size_t)(min)), HL_OK);                                            \
-        CHECK_STR(hl_config_error(cfg), "");                                                     \
-        CHECK_INT(setter(cfg, (size_t)(max)), HL_OK);                                            \
-        CHECK_INT(setter(NULL, (size_t)(min)), HL_ERR_INVALID_ARG);                              \
+#define SIZE_LIMITS(setter, what, min, max)                                                                       \
+    do {                                                                                                          \
+        char want_[160];                                                                                          \
+        CHECK_INT(setter(cfg, (size_t)(min)-1), HL_ERR_INVALID_ARG);                                              \
+        snprintf(want_, sizeof want_, "%s %zu is below the minimum %zu", what, (size_t)(min)-1, (size_t)(min));   \
+        CHECK_STR(hl_config_error(cfg), want_);                                                                   \
+        CHECK_INT(setter(cfg, (size_t)(max) + 1), HL_ERR_INVALID_ARG);                                            \
+        snprintf(want_, sizeof want_, "%s %zu is above the maximum %zu", what, (size_t)(max) + 1, (size_t)(max)); \
+        CHECK_STR(hl_config_error(cfg), want_);                                                                   \
+        CHECK_INT(setter(cfg, SIZE_MAX), HL_ERR_INVALID_ARG);                                                     \
+        snprintf(want_, sizeof want_, "%s %zu is above the maximum %zu", what, SIZE_MAX, (size_t)(max));          \
+        CHECK_STR(hl_config_error(cfg), want_);                                                                   \
+        CHECK_INT(setter(cfg, 0), HL_ERR_INVALID_ARG);                                                            \
+        CHECK_INT(setter(cfg, (size_t)(min)), HL_OK);                                                             \
+        CHECK_STR(hl_config_error(cfg), "");                                                                      \
+        CHECK_INT(setter(cfg, (size_t)(max)), HL_OK);                                                             \
+        CHECK_INT(setter(NULL, (size_t)(min)), HL_ERR_INVALID_ARG);                                               \
     } while (0)
 
 static void test_config(void)
@@ -855,7 +854,8 @@ static void test_config(void)
         CHECK(bytes_eq(&r, buf, max));
         a = hl_bytes(buf, max + 1);
         CHECK_INT(hl_call(sb, "EchoBytes", HL_BYTES, &a, 1, &r), HL_ERR_TOO_LARGE);
-        CHECK_STR(hl_last_error(sb), "arguments of guest function 'EchoBytes' do not fit the input buffer (20480 bytes)");
+        CHECK_STR(hl_last_error(sb),
+                  "arguments of guest function 'EchoBytes' do not fit the input buffer (20480 bytes)");
         a = hl_u32(20480 - 24 - 6 + 1);
         CHECK_INT(hl_call(sb, "MaxBytes", HL_BYTES, &a, 1, &r), HL_ERR_GUEST);
         CHECK_STR(hl_last_error(sb), "guest function 'MaxBytes' failed with code -5: return value of guest function "
@@ -1193,7 +1193,8 @@ static void test_state(const hl_config *cfg)
     for (int round = 0; round < N; round++)
         for (int i = round; i < N; i++) {
             memset(&r, 0, sizeof r);
-            if (hl_call(sbs[i], "Counter", HL_U64, NULL, 0, &r) != HL_OK || r.v.u64 != (uint64_t)round + 1) all = false;
+            if (hl_call(sbs[i], "Counter", HL_U64, NULL, 0, &r) != HL_OK || r.v.u64 != (uint64_t)round + 1)
+                all = false;
         }
     CHECK(all);
     for (int i = 0; i < N; i++) {

@@ -10,7 +10,6 @@
 #include "interrupt.h"
 
 
-
 static uint64_t count(hl_sandbox *sb)
 {
     hl_value r;
@@ -36,14 +35,15 @@ static void *worker_main(void *p)
         int forever = rand_r(&w->seed) % 3 == 0;
         hl_value a = hl_u64((uint64_t)(rand_r(&w->seed) % 200000)), r;
         uint64_t before = __atomic_load_n(&w->sent, __ATOMIC_SEQ_CST);
-        hl_status st = forever ? hl_call(w->sb, "Spin", HL_VOID, NULL, 0, &r)
-                               : hl_call(w->sb, "SpinFor", HL_U64, &a, 1, &r);
+        hl_status st =
+            forever ? hl_call(w->sb, "Spin", HL_VOID, NULL, 0, &r) : hl_call(w->sb, "SpinFor", HL_U64, &a, 1, &r);
         uint64_t after = __atomic_load_n(&w->sent, __ATOMIC_SEQ_CST);
         if (st == HL_ERR_CANCELLED && before == after) w->false_cancels++;
         if (forever) {
             w->forever_calls++;
             if (st == HL_ERR_CANCELLED) w->forever_stopped++;
-            else if (w->other++ < 2) fprintf(stderr, "endless call: %s: %s\n", hl_status_name(st), hl_last_error(w->sb));
+            else if (w->other++ < 2)
+                fprintf(stderr, "endless call: %s: %s\n", hl_status_name(st), hl_last_error(w->sb));
         } else if (st == HL_OK && r.v.u64 == a.v.u64) {
             w->short_ok++;
         } else if (st == HL_ERR_CANCELLED) {
@@ -117,8 +117,7 @@ static void test_init_timeout(void)
     CHECK(sb == NULL);
     CHECK(took >= HL_INIT_TIMEOUT_DEFAULT && took < HL_INIT_TIMEOUT_DEFAULT + 5000);
     printf("     spinning initialisation, default limit: creation failed after %.0f ms\n", took);
-    snprintf(want, sizeof want, "%s: guest initialisation failed: guest initialisation timed out after 10000 ms",
-             guest);
+    snprintf(want, sizeof want, "%s: guest initialisation failed: guest initialisation timed out after 10000 ms", guest);
     CHECK_STR(hl_last_error(NULL), want);
     hl_config_free(cfg);
 
@@ -192,7 +191,7 @@ int main(void)
     CHECK_INT(hl_sandbox_restore(sb, snap), HL_OK);
     hl_value a = hl_u64(1000);
     CHECK_INT(hl_call(sb, "SpinFor", HL_U64, &a, 1, &r), HL_OK); /* a short call within the limit */
-    usleep(150 * 1000);                                           /* the disarmed timer stays quiet */
+    usleep(150 * 1000);                                          /* the disarmed timer stays quiet */
     CHECK_INT(count(sb), 1);
     hl_sandbox_set_timeout(sb, 0);
 
@@ -221,7 +220,8 @@ int main(void)
     hl_snapshot *lsnap;
     CHECK_INT(hl_snapshot_take(lsb, &lsnap), HL_OK);
     CHECK_INT(hl_call(lsb, "HostLoop", HL_VOID, NULL, 0, &r), HL_ERR_CANCELLED);
-    CHECK_STR(hl_last_error(lsb), "call to guest function 'HostLoop' stopped: it made more than the limit of 100 host calls");
+    CHECK_STR(hl_last_error(lsb),
+              "call to guest function 'HostLoop' stopped: it made more than the limit of 100 host calls");
     CHECK_INT(hl_sandbox_state(lsb), HL_STATE_POISONED);
     CHECK_INT(hl_sandbox_restore(lsb, lsnap), HL_OK);
     CHECK_INT(hl_call(lsb, "PrintForever", HL_VOID, NULL, 0, &r), HL_ERR_CANCELLED);
@@ -246,7 +246,8 @@ int main(void)
         int status = p ? pclose(p) : -1;
         CHECK_INT(WIFEXITED(status) ? WEXITSTATUS(status) : -1, 1);
         CHECK_STR(out, "hyperlight: call to guest function 'Spin' timed out after 100 ms\n");
-        snprintf(cmd, sizeof cmd, "%s/bin/hyperlight call --timeout 0 %s Spin 2>/dev/null", b, guest_path("cancel_guest"));
+        snprintf(cmd, sizeof cmd, "%s/bin/hyperlight call --timeout 0 %s Spin 2>/dev/null", b,
+                 guest_path("cancel_guest"));
         status = system(cmd);
         CHECK_INT(WIFEXITED(status) ? WEXITSTATUS(status) : -1, 2);
     }

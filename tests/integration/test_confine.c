@@ -19,16 +19,15 @@
 #include "harness.h"
 #include "interrupt.h"
 
-#define CALL_OK(sb, name, rt, args, n, out)                                                          \
-    do {                                                                                             \
-        hl_status st_;                                                                               \
-        memset((out), 0, sizeof *(out));                                                             \
-        st_ = hl_call((sb), (name), (rt), (args), (n), (out));                                       \
-        if (st_ != HL_OK)                                                                            \
-            fprintf(stderr, "%s:%d: %s: %s: %s\n", __FILE__, __LINE__, (name), hl_status_name(st_),  \
-                    hl_last_error(sb));                                                              \
-        CHECK_INT(st_, HL_OK);                                                                       \
-        CHECK_INT((out)->type, (rt));                                                                \
+#define CALL_OK(sb, name, rt, args, n, out)                                                                             \
+    do {                                                                                                                \
+        hl_status st_;                                                                                                  \
+        memset((out), 0, sizeof *(out));                                                                                \
+        st_ = hl_call((sb), (name), (rt), (args), (n), (out));                                                          \
+        if (st_ != HL_OK)                                                                                               \
+            fprintf(stderr, "%s:%d: %s: %s: %s\n", __FILE__, __LINE__, (name), hl_status_name(st_), hl_last_error(sb)); \
+        CHECK_INT(st_, HL_OK);                                                                                          \
+        CHECK_INT((out)->type, (rt));                                                                                   \
     } while (0)
 
 
@@ -92,7 +91,7 @@ static int confined_threads(bool named)
 }
 
 /* ---- host functions ---- */
-static pid_t host_tid;  /* thread the last host function ran on */
+static pid_t host_tid; /* thread the last host function ran on */
 static int host_calls;
 
 static int h_i32(hl_host_call *c, const hl_value *a, int n, hl_value *r)
@@ -378,9 +377,9 @@ static void test_violation(void)
     CHECK_STR(hl_last_error(sb), "call to guest function 'HostEchoI32' stopped: host function 'HostI32' made a "
                                  "system call that is not allowed: openat (257)");
     CHECK_INT(hl_sandbox_state(sb), HL_STATE_POISONED);
-    CHECK_INT(open_ret, -1);          /* inside the host function, open failed ... */
-    CHECK_INT(open_errno, EPERM);     /* ... with EPERM */
-    CHECK_INT(open_saw_cancel, 1);    /* and the call was already marked cancelled */
+    CHECK_INT(open_ret, -1);                    /* inside the host function, open failed ... */
+    CHECK_INT(open_errno, EPERM);               /* ... with EPERM */
+    CHECK_INT(open_saw_cancel, 1);              /* and the call was already marked cancelled */
     CHECK_INT(count_dir("/proc/self/fd"), fds); /* nothing was opened */
     CHECK_INT(hl_call(sb, "Add", HL_I32, (hl_value[]){ hl_i32(1), hl_i32(2) }, 2, &r), HL_ERR_STATE);
     CHECK_HAS(hl_last_error(sb), "host function 'HostI32' made a system call that is not allowed: openat (257)");

@@ -59,8 +59,8 @@ static uint8_t *read_whole(const char *path, size_t *len)
     uint8_t *p = NULL;
     long n;
     if (!f) return NULL;
-    if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) > 0 && fseek(f, 0, SEEK_SET) == 0 &&
-        (p = malloc((size_t)n)) && fread(p, 1, (size_t)n, f) != (size_t)n) {
+    if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) > 0 && fseek(f, 0, SEEK_SET) == 0 && (p = malloc((size_t)n)) &&
+        fread(p, 1, (size_t)n, f) != (size_t)n) {
         free(p);
         p = NULL;
     }
@@ -86,7 +86,8 @@ typedef struct core {
 static bool core_parse(core *c)
 {
     const Elf64_Ehdr *eh = (const Elf64_Ehdr *)c->data;
-    if (c->len < sizeof *eh || memcmp(eh->e_ident, ELFMAG, SELFMAG) || eh->e_ident[EI_CLASS] != ELFCLASS64) return false;
+    if (c->len < sizeof *eh || memcmp(eh->e_ident, ELFMAG, SELFMAG) || eh->e_ident[EI_CLASS] != ELFCLASS64)
+        return false;
     c->eh = eh;
     if (eh->e_phentsize != sizeof(Elf64_Phdr) || eh->e_phoff > c->len ||
         (c->len - eh->e_phoff) / sizeof(Elf64_Phdr) < eh->e_phnum)
@@ -196,8 +197,7 @@ static void check_gdb(const char *path, uint64_t rip, const char *insn, char *ou
         printf("  gdb not installed: not run\n");
         return;
     }
-    snprintf(cmd, sizeof cmd,
-             "gdb -nx -batch -ex 'info registers rip' -ex 'x/2i $pc' -ex 'bt 3' '%s' '%s' 2>&1",
+    snprintf(cmd, sizeof cmd, "gdb -nx -batch -ex 'info registers rip' -ex 'x/2i $pc' -ex 'bt 3' '%s' '%s' 2>&1",
              guest_path("hostile_guest"), path);
     p = popen(cmd, "r");
     CHECK(p != NULL);
@@ -227,8 +227,7 @@ static void check_gdb(const char *path, uint64_t rip, const char *insn, char *ou
 
 /* Calls fn in a fresh sandbox made from cfg; expects a fault and a core file that holds what
  * the message says (want_sig: the signal the core reports; 0: any). */
-static void fault_case(hl_config *cfg, const char *label, const char *fn, int want_sig, const char *insn,
-                       bool show_gdb)
+static void fault_case(hl_config *cfg, const char *label, const char *fn, int want_sig, const char *insn, bool show_gdb)
 {
     hl_sandbox *sb = must_sandbox("hostile_guest", cfg);
     hl_value r, a = hl_i32(1);

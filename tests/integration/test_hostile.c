@@ -43,7 +43,8 @@ static void check_healthy(const char *after)
     if (st == HL_OK) CHECK_INT(r.v.i32, 1001 + healthy_calls);
     CHECK_INT(hl_sandbox_state(healthy), HL_STATE_READY);
     healthy_calls++;
-    if (check_failures > before) fprintf(stderr, "  ^ healthy sandbox after case %s: %s\n", after, hl_last_error(healthy));
+    if (check_failures > before)
+        fprintf(stderr, "  ^ healthy sandbox after case %s: %s\n", after, hl_last_error(healthy));
 }
 
 static uint64_t guest_addr(const char *what)
@@ -199,7 +200,9 @@ static void test_memory_faults(void)
     hostile("read page tables", "ReadPageTables", NONE, HL_ERR_FAULT, 0,
             "guest fault: unmapped memory read at 0x1000, rip 0x", NULL);
     hostile("read guard page", "ReadGuard", NONE, HL_ERR_FAULT, 0,
-            fmt("guest fault: stack overflow (read of the stack guard page at 0x%llx), rip 0x", (unsigned long long)(a_stack - 16)), NULL);
+            fmt("guest fault: stack overflow (read of the stack guard page at 0x%llx), rip 0x",
+                (unsigned long long)(a_stack - 16)),
+            NULL);
     /* #GP, not #PF: cr2 says nothing, so only the instruction can be named */
     hostile("read non-canonical", "ReadNonCanonical", NONE, HL_ERR_FAULT, 0,
             "guest fault: general protection fault (privileged instruction or non-canonical address) at rip 0x", NULL);
@@ -216,8 +219,9 @@ static void test_instructions(void)
     hostile("int3", "Int3", NONE, HL_ERR_FAULT, 0, "guest fault: breakpoint (int3) at rip 0x", NULL);
     /* kvm_pvm cannot emulate it; on hardware KVM vector 0x80 lies beyond the guest's IDT */
     hostile("int $0x80", "Int80", NONE, HL_ERR_FAULT, 0,
-            test_on_pvm() ? "guest fault: instruction the hypervisor cannot emulate at rip 0x"
-                          : "guest fault: general protection fault (privileged instruction or non-canonical address) at rip 0x",
+            test_on_pvm()
+                ? "guest fault: instruction the hypervisor cannot emulate at rip 0x"
+                : "guest fault: general protection fault (privileged instruction or non-canonical address) at rip 0x",
             NULL);
     hostile("rdmsr 0xdeadbeef", "RdmsrBad", NONE, HL_ERR_FAULT, 0,
             "guest fault: general protection fault (privileged instruction or non-canonical address) at rip 0x", NULL);
@@ -249,8 +253,8 @@ static void test_corrupt_output(void)
             "guest signalled DONE but the last record of its output buffer is not RESULT", NULL);
     hostile("(g) result type", "Corrupt", 7, HL_ERR_PROTOCOL, 0, "guest function 'Corrupt' returned i64, expected i32",
             NULL);
-    hostile("(h) bad HOSTCALL", "Corrupt", 8, HL_ERR_PROTOCOL, 0, "guest host-function call malformed: truncated at byte 1",
-            NULL);
+    hostile("(h) bad HOSTCALL", "Corrupt", 8, HL_ERR_PROTOCOL, 0,
+            "guest host-function call malformed: truncated at byte 1", NULL);
     hostile("(i) ABORT msg len", "Corrupt", 9, HL_ERR_PROTOCOL, 0, "guest abort record malformed: truncated", NULL);
     hostile("reserved bytes", "Corrupt", 10, HL_ERR_PROTOCOL, 0, c, "nonzero reserved header bytes at offset 0x8", NULL);
     hostile("ABORT msg > max", "Corrupt", 11, HL_ERR_PROTOCOL, 0,
@@ -266,8 +270,8 @@ static void test_corrupt_output(void)
     hostile("top 2^64-8", "Corrupt", 17, HL_ERR_PROTOCOL, 0, c, "top 0xfffffffffffffff8 outside 0x8..", NULL);
     hostile("ABORT, empty stack", "Corrupt", 18, HL_ERR_PROTOCOL, 0,
             "guest signalled ABORT but the last record of its output buffer is not ABORT", NULL);
-    hostile("string past end", "Corrupt", 19, HL_ERR_PROTOCOL, 0, "guest result for 'Corrupt' malformed: truncated at byte 6",
-            NULL);
+    hostile("string past end", "Corrupt", 19, HL_ERR_PROTOCOL, 0,
+            "guest result for 'Corrupt' malformed: truncated at byte 6", NULL);
     hostile("DONE, empty stack", "Corrupt", 20, HL_ERR_PROTOCOL, 0,
             "guest signalled DONE but the last record of its output buffer is not RESULT", NULL);
     hostile("len 0xffffffff", "Corrupt", 21, HL_ERR_PROTOCOL, 0, c, "record length beyond top at offset 0x8", NULL);
@@ -340,8 +344,8 @@ static void test_cpuid(void)
             if (guest_cpuid(0x80000002 + i, g, gs)) CHECK_STR(gs, hex4(h, hs));
         }
         test_host_cpuid(0x40000000, 0, h);
-        printf("  guest CPUID is the host's: hypervisor bit %u, leaf 0x40000000 \"%.12s\", brand \"%s\"\n",
-               hv, (const char *)&h[1], p.brand);
+        printf("  guest CPUID is the host's: hypervisor bit %u, leaf 0x40000000 \"%.12s\", brand \"%s\"\n", hv,
+               (const char *)&h[1], p.brand);
     }
 }
 

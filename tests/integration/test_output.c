@@ -101,24 +101,24 @@ static bool ends_with(const char *s, const char *suffix)
 }
 
 /* Checks event i is a print on `stream` of exactly `want`. */
-#define CHECK_PRINT(i, stream, want)                                                  \
-    do {                                                                              \
-        CHECK((i) < cap.n);                                                           \
-        if ((i) < cap.n) {                                                            \
-            CHECK_INT(cap.ev[i].kind, EV_PRINT);                                      \
-            CHECK_INT(cap.ev[i].stream_or_level, (stream));                           \
-            CHECK_STR(cap.ev[i].data, (want));                                        \
-        }                                                                             \
+#define CHECK_PRINT(i, stream, want)                        \
+    do {                                                    \
+        CHECK((i) < cap.n);                                 \
+        if ((i) < cap.n) {                                  \
+            CHECK_INT(cap.ev[i].kind, EV_PRINT);            \
+            CHECK_INT(cap.ev[i].stream_or_level, (stream)); \
+            CHECK_STR(cap.ev[i].data, (want));              \
+        }                                                   \
     } while (0)
-#define CHECK_LOG(i, level, want)                                                     \
-    do {                                                                              \
-        CHECK((i) < cap.n);                                                           \
-        if ((i) < cap.n) {                                                            \
-            CHECK_INT(cap.ev[i].kind, EV_LOG);                                        \
-            CHECK_INT(cap.ev[i].stream_or_level, (level));                            \
-            CHECK_STR(cap.ev[i].data, (want));                                        \
-            CHECK(ends_with(cap.ev[i].file, "calls_guest.c"));                        \
-        }                                                                             \
+#define CHECK_LOG(i, level, want)                              \
+    do {                                                       \
+        CHECK((i) < cap.n);                                    \
+        if ((i) < cap.n) {                                     \
+            CHECK_INT(cap.ev[i].kind, EV_LOG);                 \
+            CHECK_INT(cap.ev[i].stream_or_level, (level));     \
+            CHECK_STR(cap.ev[i].data, (want));                 \
+            CHECK(ends_with(cap.ev[i].file, "calls_guest.c")); \
+        }                                                      \
     } while (0)
 
 static uint64_t fnv(uint64_t h, const void *p, size_t n)
@@ -229,9 +229,11 @@ static void check_many_logs(uint32_t n, bool logs_expected)
             snprintf(m, sizeof m, "record %u", i);
             snprintf(pm, sizeof pm, "p%u;", i);
             ok = l->kind == EV_LOG && l->stream_or_level == (int)(i % 6) && strcmp(l->data, m) == 0 &&
-                 strcmp(l->file, "many.c") == 0 && l->line == i && p->kind == EV_PRINT &&
-                 p->stream_or_level == 1 && strcmp(p->data, pm) == 0;
-            if (!ok) fprintf(stderr, "log/print event %u differs: log '%s' %s:%u, print '%s'\n", i, l->data, l->file, l->line, p->data);
+                 strcmp(l->file, "many.c") == 0 && l->line == i && p->kind == EV_PRINT && p->stream_or_level == 1 &&
+                 strcmp(p->data, pm) == 0;
+            if (!ok)
+                fprintf(stderr, "log/print event %u differs: log '%s' %s:%u, print '%s'\n", i, l->data, l->file,
+                        l->line, p->data);
         }
     } else {
         /* no log callback: only the prints, in one stream */

@@ -132,7 +132,8 @@ static void pending_io(void)
         CHECK_INT(hl_sandbox_restore(sb, snap), HL_OK);
         /* an MMIO read: GPA 4 GiB has no memory (through the guest's own page tables) */
         CHECK_INT(call2(sb, "Cr3Mmio", 0, 0, &v), HL_ERR_FAULT);
-        CHECK_HAS(hl_last_error(sb), "guest fault: read of unmapped or read-only guest-physical address 0x100000000, rip 0x");
+        CHECK_HAS(hl_last_error(sb),
+                  "guest fault: read of unmapped or read-only guest-physical address 0x100000000, rip 0x");
         CHECK_INT(hl_sandbox_restore(sb, snap), HL_OK);
         ping(sb);
         CHECK_INT(page_a(sb), PAGE_A);

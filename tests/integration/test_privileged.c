@@ -189,10 +189,10 @@ static void detect_platform(void)
     test_platform_print(&plat, cpuid_mode);
     printf("  PKRU: %s\n", pvm && plat.ospke ? "the guest runs under the host's CR4.PKE (wrpkru native)"
                                              : "wrpkru is #UD in the guest");
-    CHECK(plat.cpu != TP_CPU_OTHER);                      /* vmcall/vmmcall: which is native */
+    CHECK(plat.cpu != TP_CPU_OTHER); /* vmcall/vmmcall: which is native */
     CHECK(plat.kvm != TP_KVM_NONE);
     CHECK(cpuid_mode != TP_CPUID_UNKNOWN);
-    CHECK(cpuid_mode == TP_CPUID_TABLE || pvm);           /* hardware KVM must honour the table */
+    CHECK(cpuid_mode == TP_CPUID_TABLE || pvm); /* hardware KVM must honour the table */
     printf("  outcomes: %s\n", pvm                        ? "kvm_pvm's (.want)"
                                : !plat.tdp                ? "shadow paging's (.shadow, else .hw, else .want)"
                                : plat.kvm == TP_KVM_INTEL ? "kvm_intel's, untested (.intel, else .hw, else .want)"
@@ -204,37 +204,63 @@ enum { V_ANY, V_EQ, V_NZ, V_MASK, V_RANGE };
 typedef struct outcome {
     bool set;
     hl_status st;
-    int vk;          /* HL_OK: V_EQ val == v; V_NZ val != 0; V_MASK (val & m) == v; V_RANGE v <= val < m */
+    int vk; /* HL_OK: V_EQ val == v; V_NZ val != 0; V_MASK (val & m) == v; V_RANGE v <= val < m */
     uint64_t v, m;
     const char *has[3]; /* else: substrings the message must hold */
     const char *hasnt;  /* and one it must not */
 } outcome;
-#define OK_ANY { .set = true, .st = HL_OK, .vk = V_ANY }
-#define OK_EQ(x) { .set = true, .st = HL_OK, .vk = V_EQ, .v = (x) }
-#define OK_NZ { .set = true, .st = HL_OK, .vk = V_NZ }
-#define OK_MASK(x, mask) { .set = true, .st = HL_OK, .vk = V_MASK, .v = (x), .m = (mask) }
-#define OK_RANGE(lo, hi) { .set = true, .st = HL_OK, .vk = V_RANGE, .v = (lo), .m = (hi) }
-#define FAULT(...) { .set = true, .st = HL_ERR_FAULT, .has = { __VA_ARGS__ } }
-#define FAULT_NOT(no, ...) { .set = true, .st = HL_ERR_FAULT, .has = { __VA_ARGS__ }, .hasnt = (no) }
+#define OK_ANY                                \
+    {                                         \
+        .set = true, .st = HL_OK, .vk = V_ANY \
+    }
+#define OK_EQ(x)                                       \
+    {                                                  \
+        .set = true, .st = HL_OK, .vk = V_EQ, .v = (x) \
+    }
+#define OK_NZ                                \
+    {                                        \
+        .set = true, .st = HL_OK, .vk = V_NZ \
+    }
+#define OK_MASK(x, mask)                                              \
+    {                                                                 \
+        .set = true, .st = HL_OK, .vk = V_MASK, .v = (x), .m = (mask) \
+    }
+#define OK_RANGE(lo, hi)                                              \
+    {                                                                 \
+        .set = true, .st = HL_OK, .vk = V_RANGE, .v = (lo), .m = (hi) \
+    }
+#define FAULT(...)                                              \
+    {                                                           \
+        .set = true, .st = HL_ERR_FAULT, .has = { __VA_ARGS__ } \
+    }
+#define FAULT_NOT(no, ...)                                                     \
+    {                                                                          \
+        .set = true, .st = HL_ERR_FAULT, .has = { __VA_ARGS__ }, .hasnt = (no) \
+    }
 #define GP FAULT("guest fault: general protection fault (privileged instruction or non-canonical address) at rip 0x")
 #define UD FAULT("guest fault: invalid instruction at rip 0x")
 #define CANNOT FAULT("guest fault: instruction the hypervisor cannot emulate at rip 0x")
 /* Hardware KVM: a triple fault the CPU raised (the guest could not deliver an exception to
  * its own handler). kvm_amd intercepts the shutdown and resets the vCPU. */
-#define TRIPLE_RESET                                                                                          \
+#define TRIPLE_RESET                                                                                           \
     FAULT("guest fault: triple fault (an exception the guest could not handle: its IDT, its exception stacks " \
           "or its page tables were unusable); KVM reset the vCPU, so the registers at the fault are lost")
 /* kvm_intel: a triple fault is a VM exit that keeps the registers (SDM Vol. 3C §27.2). Untested. */
 #define TRIPLE_KEPT FAULT_NOT("registers at the fault are lost", "guest fault: triple fault at rip 0x")
 /* Shadow paging: KVM sees every page fault, also one while a double fault is delivered, and
  * makes the triple fault itself, keeping the registers: the double fault is in its record. */
-#define TRIPLE_DF(...)                                                                                \
-    FAULT("guest fault: triple fault at rip 0x",                                                      \
+#define TRIPLE_DF(...)                                                                                    \
+    FAULT("guest fault: triple fault at rip 0x",                                                          \
           ": a double fault the guest could not handle (its IDT, GDT or exception stacks were unusable; " \
-          "cr2 0x", __VA_ARGS__)
+          "cr2 0x",                                                                                       \
+          __VA_ARGS__)
 /* The call did not end by itself: the time limit of ms ended it. */
-#define TIMED_OUT(fn, ms) \
-    { .set = true, .st = HL_ERR_CANCELLED, .has = { fmt("call to guest function '%s' timed out after %u ms", fn, ms) } }
+#define TIMED_OUT(fn, ms)                                                    \
+    {                                                                        \
+        .set = true, .st = HL_ERR_CANCELLED, .has = {                        \
+            fmt("call to guest function '%s' timed out after %u ms", fn, ms) \
+        }                                                                    \
+    }
 
 /* What the sandbox goes through before the case's call. */
 enum {
@@ -249,17 +275,17 @@ static const char *const prep_name[] = { "", "after a call", "after a call and h
 typedef struct pcase {
     const char *label, *fn;
     uint64_t a, b;
-    unsigned timeout_ms; /* 0: 2000 */
-    bool pvm_only;       /* the case is about kvm_pvm's own MSRs */
-    int prep;            /* PREP_*: in the first sandbox and the pooled one */
-    outcome want;        /* kvm_pvm (measured there) */
-    outcome hw;          /* if set: hardware KVM (measured on kvm_amd npt=1); else want, measured there too */
-    outcome shadow;      /* if set: hardware KVM with shadow paging (measured on kvm_amd npt=0); else hw */
-    outcome intel;       /* if set: kvm_intel with EPT, as the SDM predicts (untested); else hw */
-    outcome pooled;      /* if set: the outcome in a pooled sandbox on kvm_pvm (else want) */
-    const char *probe;   /* optional: a function (probe_a, probe_b) run after the restore and */
+    unsigned timeout_ms;       /* 0: 2000 */
+    bool pvm_only;             /* the case is about kvm_pvm's own MSRs */
+    int prep;                  /* PREP_*: in the first sandbox and the pooled one */
+    outcome want;              /* kvm_pvm (measured there) */
+    outcome hw;                /* if set: hardware KVM (measured on kvm_amd npt=1); else want, measured there too */
+    outcome shadow;            /* if set: hardware KVM with shadow paging (measured on kvm_amd npt=0); else hw */
+    outcome intel;             /* if set: kvm_intel with EPT, as the SDM predicts (untested); else hw */
+    outcome pooled;            /* if set: the outcome in a pooled sandbox on kvm_pvm (else want) */
+    const char *probe;         /* optional: a function (probe_a, probe_b) run after the restore and */
     uint64_t probe_a, probe_b; /* in a new sandbox, after their state was checked: its */
-    outcome probe_want;  /* result shows the case changed nothing (e.g. syscall for LSTAR) */
+    outcome probe_want;        /* result shows the case changed nothing (e.g. syscall for LSTAR) */
 } pcase;
 
 static bool matches(const outcome *o, hl_status st, uint64_t v, const char *msg)
@@ -292,7 +318,9 @@ static void describe(const outcome *o)
 /* The host thread's data-segment selectors (ds es fs gs). A guest must not change them: on
  * kvm_pvm the guest runs on the host thread's hardware segment registers, and what it leaves
  * there is what the next guest on this thread sees, and the host thread keeps. */
-typedef struct { uint16_t s[4]; } segs;
+typedef struct {
+    uint16_t s[4];
+} segs;
 static segs host_segs(void)
 {
     segs v;
@@ -371,10 +399,8 @@ static void probe(hl_sandbox *sb, const pcase *c, const char *where)
     msg = st == HL_OK ? "" : hl_last_error(sb);
     if (!matches(&c->probe_want, st, st == HL_OK ? r.v.u64 : 0, msg)) {
         CHECK(!"probe after the case gives the snapshot's result");
-        if (st == HL_OK)
-            fprintf(stderr, "    %s: probe %s = 0x%llx\n", where, c->probe, (unsigned long long)r.v.u64);
-        else
-            fprintf(stderr, "    %s: probe %s: %s: %s\n", where, c->probe, hl_status_name(st), msg);
+        if (st == HL_OK) fprintf(stderr, "    %s: probe %s = 0x%llx\n", where, c->probe, (unsigned long long)r.v.u64);
+        else fprintf(stderr, "    %s: probe %s: %s: %s\n", where, c->probe, hl_status_name(st), msg);
         describe(&c->probe_want);
     } else {
         CHECK(true);
@@ -414,8 +440,7 @@ static void run(const pcase *c)
     snprintf(msg, sizeof msg, "%s", st == HL_OK ? "" : hl_last_error(sb));
     if (st == HL_OK)
         printf("  %-40s %-16s %7.0f us  = 0x%llx\n", c->label, hl_status_name(st), dt, (unsigned long long)v);
-    else
-        printf("  %-40s %-16s %7.0f us  %s\n", c->label, hl_status_name(st), dt, msg);
+    else printf("  %-40s %-16s %7.0f us  %s\n", c->label, hl_status_name(st), dt, msg);
 
     /* the outcome */
     ok = accepted(expected(c, false), st, v, msg);
@@ -452,8 +477,7 @@ static void run(const pcase *c)
                 if (!ok) {
                     if (st2 == HL_OK)
                         fprintf(stderr, "    in a pooled sandbox: = 0x%llx\n", (unsigned long long)r.v.u64);
-                    else
-                        fprintf(stderr, "    in a pooled sandbox: %s: %s\n", hl_status_name(st2), msg2);
+                    else fprintf(stderr, "    in a pooled sandbox: %s: %s\n", hl_status_name(st2), msg2);
                 }
             }
             CHECK_INT(hl_pool_put(pool, sb), HL_OK);
@@ -485,8 +509,8 @@ static void run(const pcase *c)
                 hs2.s[1], hs2.s[2], hs2.s[3], hs.s[0], hs.s[1], hs.s[2], hs.s[3]);
         host_segs_reset(&hs);
     }
-    if (check_failures > before) fprintf(stderr, "  ^ case \"%s\" (%s): %d failed checks\n", c->label, c->fn,
-                                         check_failures - before);
+    if (check_failures > before)
+        fprintf(stderr, "  ^ case \"%s\" (%s): %d failed checks\n", c->label, c->fn, check_failures - before);
 }
 
 #define CASE(...) run(&(pcase){ __VA_ARGS__ })
@@ -591,8 +615,11 @@ static void msr_cases(void)
      * new vCPU, after a call, after a call and a restore, and after a failed call and a
      * restore (which registers the page again). */
     {
-        static const struct { const char *what; uint64_t v; } vif[] = {
-            { "0 (unregister)", 0 }, { "same", 0 }, { "-> data", 0 }, { "-> code", 0x200001 },
+        static const struct {
+            const char *what;
+            uint64_t v;
+        } vif[] = {
+            { "0 (unregister)", 0 },        { "same", 0 }, { "-> data", 0 }, { "-> code", 0x200001 },
             { "-> no memory", 0x40000001 },
         };
         for (int i = 0; i < (int)(sizeof vif / sizeof vif[0]); i++)
@@ -605,7 +632,8 @@ static void msr_cases(void)
                 outcome want = GP;
                 if (window && i == 1) want = (outcome)OK_ANY;
                 if (window && i == 2)
-                    want = (outcome){ .set = true, .st = HL_ERR_PROTOCOL,
+                    want = (outcome){ .set = true,
+                                      .st = HL_ERR_PROTOCOL,
                                       .has = { fmt("guest moved its virtual-IF page to 0x%llx (it must stay at 0x%llx)",
                                                    (unsigned long long)a_scratch, (unsigned long long)a_meta) } };
                 /* a pooled sandbox has run (the pool warms it): its page is locked already */
@@ -704,16 +732,18 @@ static void cr_cases(void)
         bool native = pvm && plat.ospke;
         outcome ud = pvm ? (outcome)CANNOT : (outcome)UD;
         outcome fresh = native ? (outcome)OK_EQ(0) : ud;
-        CASE("wrpkru", "Pkru", 2, 0x12345670, .want = native ? (outcome)OK_EQ(0x12345670) : ud,
-             .probe = "Pkru", .probe_want = fresh);
-        CASE("CR4.PKE, wrpkru", "Pkru", 3, 0x55555550,
-             .want = native ? (outcome)OK_EQ(0x55555550) : pvm ? ud : (outcome)GP, .probe = "Pkru",
+        CASE("wrpkru", "Pkru", 2, 0x12345670, .want = native ? (outcome)OK_EQ(0x12345670) : ud, .probe = "Pkru",
              .probe_want = fresh);
+        CASE("CR4.PKE, wrpkru", "Pkru", 3, 0x55555550,
+             .want = native ? (outcome)OK_EQ(0x55555550)
+                     : pvm  ? ud
+                            : (outcome)GP,
+             .probe = "Pkru", .probe_want = fresh);
         /* access disabled for key 0, every guest page's: the guest's next data access faults,
          * and so would every later call if the value outlived the restore */
         CASE("wrpkru: key 0 access disabled", "Pkru", 2, 1,
-             .want = native ? (outcome)FAULT("guest fault: page fault (", "(stack), rip 0x") : ud,
-             .probe = "Pkru", .probe_want = fresh);
+             .want = native ? (outcome)FAULT("guest fault: page fault (", "(stack), rip 0x") : ud, .probe = "Pkru",
+             .probe_want = fresh);
     }
 
     /* CR3: page tables of the guest's own, identity-mapping the first GiB writable */
@@ -729,8 +759,7 @@ static void cr_cases(void)
 #define TRIPLE_OWN_PT "guest fault: triple fault at rip 0x", "after the guest loaded its own page tables (cr3 0x"
     CASE("cr3 empty tables", "Cr3Zero", 0, 0,
          .want = FAULT_NOT("non-executable", "guest fault: instruction fetch fault (error code 0x",
-                           "(code) with the guest's own paging setup",
-                           fmt("cr3 0x%llx", (unsigned long long)a_zero)),
+                           "(code) with the guest's own paging setup", fmt("cr3 0x%llx", (unsigned long long)a_zero)),
          .hw = TRIPLE_RESET, .shadow = FAULT(TRIPLE_OWN_PT, fmt("(cr3 0x%llx)", (unsigned long long)a_zero)),
          .intel = FAULT(TRIPLE_OWN_PT, fmt("(cr3 0x%llx)", (unsigned long long)a_zero)));
     /* CR3 outside guest memory: KVM makes the triple fault itself; the message must say so,
@@ -822,8 +851,7 @@ static void other_cases(void)
     /* AMD: #UD in 64-bit mode, which kvm_amd intercepts and fails to emulate (at CPL0 that is
      * an emulation failure exit). Intel: valid, and #GP with SYSENTER_CS 0 (SDM Vol. 2B), untested */
     CASE("sysenter", "Sysenter", 0, 0, .want = UD,
-         .hw = FAULT("guest fault: instruction the hypervisor cannot emulate at rip 0x", "(bytes 0f 34)"),
-         .intel = GP);
+         .hw = FAULT("guest fault: instruction the hypervisor cannot emulate at rip 0x", "(bytes 0f 34)"), .intel = GP);
     /* sysret drops to (the guest's) user mode; kvm_pvm runs it there (every page is U=1) until
      * its next `out`, which ring 3 may not execute; the message must not blame page tables */
     CASE("sysret", "Sysret", 0, 0, .want = FAULT_NOT("page tables", "guest fault: general protection fault"));
@@ -852,7 +880,8 @@ static void other_cases(void)
     CASE("popf IOPL=3", "Popf", 3 << 12, 0, .want = OK_EQ(0x246), .hw = OK_EQ(0x3046));
     CASE("popf AC", "Popf", 1 << 18, 0, .want = OK_EQ(0x40246), .hw = OK_EQ(0x40046));
     CASE("popf TF (single step)", "TrapFlag", 0, 0,
-         .want = FAULT("guest fault: debug exception (single step or breakpoint) (exception 1, error code 0x", "rip 0x"));
+         .want =
+             FAULT("guest fault: debug exception (single step or breakpoint) (exception 1, error code 0x", "rip 0x"));
     /* alignment checks apply only at CPL3: kvm_pvm's guest really runs there */
     CASE("AC + misaligned read", "AlignCheck", 0, 0,
          .want = FAULT("guest fault: alignment check (exception 17, error code 0x", "rip 0x"), .hw = OK_EQ(1));

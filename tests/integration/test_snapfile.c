@@ -85,7 +85,8 @@ static void write_file(const char *path, const void *b, size_t len)
     bool ok = fd >= 0 && ftruncate(fd, (off_t)len) == 0;
     for (size_t at = 0; ok && at < len; at += 4096) {
         size_t n = len - at < 4096 ? len - at : 4096;
-        if (memcmp((const uint8_t *)b + at, zero, n)) ok = pwrite(fd, (const uint8_t *)b + at, n, (off_t)at) == (ssize_t)n;
+        if (memcmp((const uint8_t *)b + at, zero, n))
+            ok = pwrite(fd, (const uint8_t *)b + at, n, (off_t)at) == (ssize_t)n;
     }
     if (fd >= 0) close(fd);
     if (!ok) {
@@ -250,8 +251,7 @@ static long smaps_field(const void *addr, const char *field)
     snprintf(want, sizeof want, "%lx-", (unsigned long)addr);
     while (f && fgets(line, sizeof line, f)) {
         unsigned long lo, hi;
-        if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2)
-            in = !strncmp(line, want, strlen(want));
+        if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2) in = !strncmp(line, want, strlen(want));
         else if (in && !strncmp(line, field, strlen(field)) && line[strlen(field)] == ':')
             v = atol(line + strlen(field) + 1);
     }
@@ -423,7 +423,9 @@ static void cli_usage(const char *args, const char *msg)
 static void test_cli_options(void)
 {
     static const char *const sizes[] = { "--heap", "--scratch", "--input-size", "--output-size" };
-    static const struct { const char *value, *why; } bad_sizes[] = {
+    static const struct {
+        const char *value, *why;
+    } bad_sizes[] = {
         { "18014398509483008K", "too large" }, /* 2^64 + 1 MiB: wrapped to 1 MiB */
         { "17592186044416M", "too large" },    /* 2^64 exactly */
         { "17179869184G", "too large" },
@@ -441,7 +443,9 @@ static void test_cli_options(void)
         { "K", "not a byte count with an optional K, M or G suffix" },
         { "1.5M", "not a byte count with an optional K, M or G suffix" },
     };
-    static const struct { const char *value, *why; } bad_ms[] = {
+    static const struct {
+        const char *value, *why;
+    } bad_ms[] = {
         { "18446744073709551616", "too large" },
         { "-5", "negative" },
         { "", "empty" },
@@ -754,8 +758,10 @@ int main(void)
         fs = must_sandbox("snap_guest", fc);
         CHECK_INT(hl_snapshot_take(fs, &fsnap), HL_OK);
         CHECK_INT(hl_snapshot_save(fsnap, tmp("files.snap")), HL_ERR_INVALID_ARG);
-        snprintf(msg0, sizeof msg0, "snapshot file '%s': the snapshot maps 1 host file, which a snapshot file cannot "
-                 "hold (they are not part of its memory)", tmp("files.snap"));
+        snprintf(msg0, sizeof msg0,
+                 "snapshot file '%s': the snapshot maps 1 host file, which a snapshot file cannot "
+                 "hold (they are not part of its memory)",
+                 tmp("files.snap"));
         CHECK_STR(hl_last_error(NULL), msg0);
         CHECK(access(tmp("files.snap"), F_OK) < 0);
         hl_snapshot_free(fsnap);
@@ -778,23 +784,33 @@ int main(void)
     EXPECT_LOAD_ERROR(tmp("empty.snap"), HL_ERR_BAD_GUEST, "empty file");
     /* truncated: inside the magic, inside the header, inside the metadata, at and inside
      * the memory, one byte short */
-    size_t cuts[] = { 5, 8, 100, 4095, 4096, 4097, meta_end - 1, meta_end, moff, moff + 4096, moff + HL_IMAGE_BASE + 7,
-                      len / 2, len - 4096, len - 1 };
+    size_t cuts[] = { 5,
+                      8,
+                      100,
+                      4095,
+                      4096,
+                      4097,
+                      meta_end - 1,
+                      meta_end,
+                      moff,
+                      moff + 4096,
+                      moff + HL_IMAGE_BASE + 7,
+                      len / 2,
+                      len - 4096,
+                      len - 1 };
     for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
         size_t cut = cuts[i];
-        if (cut < 4096)
-            snprintf(msg, sizeof msg, "truncated: %zu bytes, but the header alone is 4096", cut);
+        if (cut < 4096) snprintf(msg, sizeof msg, "truncated: %zu bytes, but the header alone is 4096", cut);
         else if (cut < meta_end)
             snprintf(msg, sizeof msg, "truncated: %zu bytes, but the metadata ends at %llu", cut,
                      (unsigned long long)meta_end);
-        else
-            snprintf(msg, sizeof msg, "truncated: %zu bytes, but the memory image ends at %zu", cut, len);
+        else snprintf(msg, sizeof msg, "truncated: %zu bytes, but the memory image ends at %zu", cut, len);
         expect_variant("cut.snap", good, len, cut, NULL, HL_ERR_BAD_GUEST, msg, __LINE__);
     }
     expect_variant("regions.snap", good, len, len, edit_region_count, HL_ERR_BAD_GUEST,
                    "bad layout: 40 regions (at most 36)", __LINE__);
-    expect_variant("hdr.snap", good, len, len, edit_header_byte, HL_ERR_BAD_GUEST, "corrupt header (checksum mismatch)",
-                   __LINE__);
+    expect_variant("hdr.snap", good, len, len, edit_header_byte, HL_ERR_BAD_GUEST,
+                   "corrupt header (checksum mismatch)", __LINE__);
     expect_variant("hdr.snap", good, len, len, edit_reserved_byte, HL_ERR_BAD_GUEST,
                    "corrupt header (checksum mismatch)", __LINE__);
     expect_variant("meta.snap", good, len, len, edit_meta_byte, HL_ERR_BAD_GUEST,
@@ -846,14 +862,15 @@ int main(void)
     expect_variant("craft.snap", good, len, len, edit_stack_gpa, HL_ERR_BAD_GUEST, msg, __LINE__);
     snprintf(msg, sizeof msg,
              "bad layout: region 1 (code at 0x%llx+0x%llx, permissions 7) is not the code at 0x%llx+0x%llx "
-             "(permissions 5)", (unsigned long long)a->lo.regions[1].gpa, (unsigned long long)a->lo.regions[1].size,
+             "(permissions 5)",
+             (unsigned long long)a->lo.regions[1].gpa, (unsigned long long)a->lo.regions[1].size,
              (unsigned long long)a->lo.regions[1].gpa, (unsigned long long)a->lo.regions[1].size);
     expect_variant("craft.snap", good, len, len, edit_code_perm, HL_ERR_BAD_GUEST, msg, __LINE__);
-    snprintf(msg, sizeof msg, "bad layout: page-table end 0x%llx is not 0x%llx", (unsigned long long)a->lo.pt_end + 4096,
-             (unsigned long long)a->lo.pt_end);
+    snprintf(msg, sizeof msg, "bad layout: page-table end 0x%llx is not 0x%llx",
+             (unsigned long long)a->lo.pt_end + 4096, (unsigned long long)a->lo.pt_end);
     expect_variant("craft.snap", good, len, len, edit_pt_end, HL_ERR_BAD_GUEST, msg, __LINE__);
-    expect_variant("craft.snap", good, len, len, edit_entry, HL_ERR_BAD_GUEST, "bad layout: entry point 0x1ff000 is not in code",
-                   __LINE__);
+    expect_variant("craft.snap", good, len, len, edit_entry, HL_ERR_BAD_GUEST,
+                   "bad layout: entry point 0x1ff000 is not in code", __LINE__);
     CHECK_INT(fd_count(), fds1);
     /* the good file still loads after all of that */
     {
@@ -897,8 +914,8 @@ int main(void)
         }
         printf("     first: save %.2f ms, load %.2f ms, sandbox %.2f ms, first call %.2f ms\n", t_save, t_load, t_new,
                t_call);
-        printf("     mean of %d (warm page cache): save %.2f ms, load %.2f ms, sandbox %.2f ms, first call %.2f ms\n", n,
-               s / n, l / n, nw / n, cl / n);
+        printf("     mean of %d (warm page cache): save %.2f ms, load %.2f ms, sandbox %.2f ms, first call %.2f ms\n",
+               n, s / n, l / n, nw / n, cl / n);
     }
 
     test_cli();

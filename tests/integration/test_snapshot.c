@@ -217,7 +217,8 @@ int main(void)
     hl_sandbox *x = NULL;
     CHECK_INT(hl_sandbox_new_from_snapshot(&x, a, bare), HL_ERR_INVALID_ARG);
     CHECK(x == NULL);
-    CHECK_STR(hl_last_error(NULL), "configuration lacks 1 host function the snapshot needs: Twice(i32) -> i32 (missing)");
+    CHECK_STR(hl_last_error(NULL),
+              "configuration lacks 1 host function the snapshot needs: Twice(i32) -> i32 (missing)");
     hl_type u32 = HL_U32;
     hl_config_register_host_fn(bare, "Twice", HL_I32, &u32, 1, twice, NULL);
     CHECK_INT(hl_sandbox_new_from_snapshot(&x, a, bare), HL_ERR_INVALID_ARG);

@@ -76,7 +76,8 @@ static void *work(void *arg)
     snprintf(want, sizeof want, "cannot open guest '%s': No such file or directory", missing);
 
     pthread_barrier_wait(w->barrier); /* every thread failed once; now all create at once */
-    if (strcmp(hl_last_error(NULL), want) != 0) wfail(w, "creation error '%s' is not this thread's", hl_last_error(NULL));
+    if (strcmp(hl_last_error(NULL), want) != 0)
+        wfail(w, "creation error '%s' is not this thread's", hl_last_error(NULL));
     st = hl_sandbox_new_from_file(&sb, guest_path(GUEST), w->cfg);
     if (st != HL_OK) {
         wfail(w, "creation: %s: %s", hl_status_name(st), hl_last_error(NULL));
@@ -135,7 +136,8 @@ static void *work(void *arg)
     }
     if (tls_dots != (long)CALLS * (id + 1)) wfail(w, "print callback: %ld dots, want %d", tls_dots, CALLS * (id + 1));
     if (tls_foreign) wfail(w, "print callback: %ld foreign bytes", tls_foreign);
-    if (tls_host_calls != CALLS) wfail(w, "host function ran %ld times on this thread, want %d", tls_host_calls, CALLS);
+    if (tls_host_calls != CALLS)
+        wfail(w, "host function ran %ld times on this thread, want %d", tls_host_calls, CALLS);
 
     pthread_barrier_wait(w->barrier); /* all done before any is freed */
     hl_sandbox_free(sb);
@@ -187,11 +189,11 @@ typedef struct hop {
     hl_sandbox *sb;
     const hl_config *cfg;
     int ncalls;
-    uint64_t last;      /* last Counter value */
+    uint64_t last; /* last Counter value */
     hl_status st;
     long host_calls, dots;
-    bool create;        /* create the sandbox on this thread */
-    bool abort_it;      /* abort the guest on this thread */
+    bool create;   /* create the sandbox on this thread */
+    bool abort_it; /* abort the guest on this thread */
 } hop;
 
 static void *hop_work(void *arg)

@@ -8,9 +8,9 @@
 #include "internal.h"
 
 struct answers {
-    int missing;     /* the capability answered with 0, or -1 for none */
-    int sync_regs;   /* the KVM_CAP_SYNC_REGS answer */
-    int manual;      /* the KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 answer */
+    int missing;   /* the capability answered with 0, or -1 for none */
+    int sync_regs; /* the KVM_CAP_SYNC_REGS answer */
+    int manual;    /* the KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 answer */
 };
 
 static int answer(void *ctx, int cap)

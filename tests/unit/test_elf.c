@@ -128,8 +128,7 @@ typedef struct mseg {
 } mseg;
 
 /* The ABI note: namesz 11, descsz 4, type 1, "Hyperlight\0" + pad, version. */
-static size_t make_note(uint8_t *p, uint32_t namesz, uint32_t descsz, uint32_t type, const char *name,
-                        uint32_t version)
+static size_t make_note(uint8_t *p, uint32_t namesz, uint32_t descsz, uint32_t type, const char *name, uint32_t version)
 {
     size_t n = 0, nl = HL_ALIGN_UP((uint64_t)strlen(name) + 1, 4);
     memcpy(p + n, &namesz, 4);
@@ -149,14 +148,12 @@ static size_t std_note_len;
 /* An ELF with program headers s[0..n), each segment's data following the headers (8-aligned,
  * filled with bytes 0x11 * (index + 1)), PT_NOTE segments holding note[0, note_len) (their
  * filesz/memsz are set from note_len). */
-static uint8_t *mini_elf(const mseg *s, int n, uint64_t entry, const uint8_t *note, size_t note_len,
-                         size_t *out_len)
+static uint8_t *mini_elf(const mseg *s, int n, uint64_t entry, const uint8_t *note, size_t note_len, size_t *out_len)
 {
     size_t len = sizeof(Elf64_Ehdr) + (size_t)n * sizeof(Elf64_Phdr), off;
     uint8_t *d;
     Elf64_Ehdr eh;
-    for (int i = 0; i < n; i++)
-        len = HL_ALIGN_UP(len, 8) + (s[i].type == PT_NOTE ? note_len : s[i].filesz);
+    for (int i = 0; i < n; i++) len = HL_ALIGN_UP(len, 8) + (s[i].type == PT_NOTE ? note_len : s[i].filesz);
     d = calloc(1, len);
     if (!d) abort();
     memset(&eh, 0, sizeof eh);
@@ -198,7 +195,10 @@ static uint8_t *mini_elf(const mseg *s, int n, uint64_t entry, const uint8_t *no
     return d;
 }
 
-#define NOTE_SEG { PT_NOTE, 0, 0, 0, PF_R }
+#define NOTE_SEG               \
+    {                          \
+        PT_NOTE, 0, 0, 0, PF_R \
+    }
 #define RX PF_R | PF_X
 #define RO PF_R
 #define RW PF_R | PF_W
@@ -253,7 +253,10 @@ static void test_demo(const uint8_t *demo, size_t len)
     {
         hl_layout lo;
         char err[HL_ERR_LEN];
-        hl_sizes sz = { .heap = HL_HEAP_DEFAULT, .scratch = HL_SCRATCH_DEFAULT, .input = HL_BUFFER_DEFAULT, .output = HL_BUFFER_DEFAULT };
+        hl_sizes sz = { .heap = HL_HEAP_DEFAULT,
+                        .scratch = HL_SCRATCH_DEFAULT,
+                        .input = HL_BUFFER_DEFAULT,
+                        .output = HL_BUFFER_DEFAULT };
         CHECK_INT(hl_layout_build(&lo, &elf, &sz, err), HL_OK);
         CHECK_INT(lo.ro_end, elf.ro_end);
         CHECK_INT(lo.meta, elf.end);
@@ -688,8 +691,10 @@ static void test_minimal(void)
         free(d);
     }
     {
-        const mseg s[] = { NOTE_SEG, { PT_LOAD, 0x200000, 0x100, 0x100, RX },
-                           { PT_LOAD, 0x201000, 0x10, 0x10, RO }, { PT_LOAD, 0x203000, 0x3000, 3, RW } };
+        const mseg s[] = { NOTE_SEG,
+                           { PT_LOAD, 0x200000, 0x100, 0x100, RX },
+                           { PT_LOAD, 0x201000, 0x10, 0x10, RO },
+                           { PT_LOAD, 0x203000, 0x3000, 3, RW } };
         d = mini_elf(s, 4, 0x200010, std_note, std_note_len, &len);
         expect_ok("minimal: note first, code, rodata, data+bss", d, len, &elf);
         CHECK_INT(elf.nseg, 3);
@@ -700,8 +705,7 @@ static void test_minimal(void)
     }
     {
         /* A segment not starting on a page boundary. */
-        const mseg s[] = { { PT_LOAD, 0x200000, 0x100, 0x100, RX }, { PT_LOAD, 0x201234, 0x10, 0x10, RW },
-                           NOTE_SEG };
+        const mseg s[] = { { PT_LOAD, 0x200000, 0x100, 0x100, RX }, { PT_LOAD, 0x201234, 0x10, 0x10, RW }, NOTE_SEG };
         d = mini_elf(s, 3, 0x200000, std_note, std_note_len, &len);
         expect_ok("minimal: data mid-page", d, len, &elf);
         CHECK_INT(elf.ro_end, 0x201000);
@@ -710,8 +714,7 @@ static void test_minimal(void)
     }
     {
         /* Sharing a page, in both directions of alignment. */
-        const mseg s[] = { { PT_LOAD, 0x200000, 0x100, 0x100, RX }, { PT_LOAD, 0x200800, 0x100, 0x100, RO },
-                           NOTE_SEG };
+        const mseg s[] = { { PT_LOAD, 0x200000, 0x100, 0x100, RX }, { PT_LOAD, 0x200800, 0x100, 0x100, RO }, NOTE_SEG };
         d = mini_elf(s, 3, 0x200000, std_note, std_note_len, &len);
         expect_bad("minimal: segments sharing a page", d, len,
                    "segment 1 overlaps or shares a page with the one before (segments must ascend and be page-aligned)");
@@ -719,16 +722,14 @@ static void test_minimal(void)
         free(d);
     }
     {
-        const mseg s[] = { { PT_LOAD, 0x200000, 0x1001, 0x100, RX }, { PT_LOAD, 0x201800, 0x100, 0x100, RW },
-                           NOTE_SEG };
+        const mseg s[] = { { PT_LOAD, 0x200000, 0x1001, 0x100, RX }, { PT_LOAD, 0x201800, 0x100, 0x100, RW }, NOTE_SEG };
         d = mini_elf(s, 3, 0x200000, std_note, std_note_len, &len);
         expect_bad("minimal: code's last page shared with data", d, len, "segment 1 overlaps or shares a page");
         free(d);
     }
     {
         /* A PT_LOAD with memsz 0 is ignored wherever it points. */
-        const mseg s[] = { { PT_LOAD, 0, 0, 0, PF_R | PF_W | PF_X }, { PT_LOAD, 0x200000, 0x100, 0x100, RX },
-                           NOTE_SEG };
+        const mseg s[] = { { PT_LOAD, 0, 0, 0, PF_R | PF_W | PF_X }, { PT_LOAD, 0x200000, 0x100, 0x100, RX }, NOTE_SEG };
         d = mini_elf(s, 3, 0x200000, std_note, std_note_len, &len);
         expect_ok("minimal: empty PT_LOAD at 0", d, len, &elf);
         CHECK_INT(elf.nseg, 1);
@@ -815,8 +816,7 @@ static void test_minimal(void)
     }
     {
         /* Only an executable segment can hold the entry, even when R+X comes later. */
-        const mseg s[] = { { PT_LOAD, 0x200000, 0x100, 0x100, RO }, { PT_LOAD, 0x201000, 0x100, 0x100, RX },
-                           NOTE_SEG };
+        const mseg s[] = { { PT_LOAD, 0x200000, 0x100, 0x100, RO }, { PT_LOAD, 0x201000, 0x100, 0x100, RX }, NOTE_SEG };
         d = mini_elf(s, 3, 0x200000, std_note, std_note_len, &len);
         expect_bad("minimal: entry in a read-only first segment", d, len, "entry point 0x200000 is not inside");
         free(d);
@@ -825,16 +825,17 @@ static void test_minimal(void)
         free(d);
     }
     {
-        const mseg s[] = { { PT_LOAD, 0x200000, 0x100, 0x100, RX }, { PT_LOAD, 0x201000, 0x100, 0x100, RW },
-                           { PT_LOAD, 0x202000, 0x100, 0x100, RO }, NOTE_SEG };
+        const mseg s[] = { { PT_LOAD, 0x200000, 0x100, 0x100, RX },
+                           { PT_LOAD, 0x201000, 0x100, 0x100, RW },
+                           { PT_LOAD, 0x202000, 0x100, 0x100, RO },
+                           NOTE_SEG };
         d = mini_elf(s, 4, 0x200000, std_note, std_note_len, &len);
         expect_bad("minimal: read-only after writable", d, len, "read-only segment 2 follows a writable one");
         save_seed("bad_ro_after_rw", d, len);
         free(d);
     }
     {
-        const mseg s[] = { { PT_LOAD, 0x200000, 0x100, 0x100, RX }, { PT_INTERP, 0x201000, 0x10, 0x10, RO },
-                           NOTE_SEG };
+        const mseg s[] = { { PT_LOAD, 0x200000, 0x100, 0x100, RX }, { PT_INTERP, 0x201000, 0x10, 0x10, RO }, NOTE_SEG };
         d = mini_elf(s, 3, 0x200000, std_note, std_note_len, &len);
         expect_bad("minimal: PT_INTERP", d, len, "dynamically linked (segment 1)");
         save_seed("bad_interp", d, len);
@@ -890,8 +891,10 @@ static void test_load(const uint8_t *demo, size_t demo_len)
     }
     {
         /* Pure bss, partial file data, full file data. */
-        const mseg s[] = { { PT_LOAD, 0x200000, 0x1800, 0x1800, RX }, { PT_LOAD, 0x202010, 0x2000, 3, RW },
-                           { PT_LOAD, 0x205000, 0x1000, 0, RW }, NOTE_SEG };
+        const mseg s[] = { { PT_LOAD, 0x200000, 0x1800, 0x1800, RX },
+                           { PT_LOAD, 0x202010, 0x2000, 3, RW },
+                           { PT_LOAD, 0x205000, 0x1000, 0, RW },
+                           NOTE_SEG };
         size_t len;
         uint8_t *d = mini_elf(s, 4, 0x200000, std_note, std_note_len, &len);
         uint8_t *data = dup_exact(d, len);

@@ -93,10 +93,10 @@ static void check_layout(const char *name, const hl_elf *elf, hl_sizes sz)
         CHECK_INT(r->gpa + r->size, HL_ALIGN_UP(s->vaddr + s->memsz, HL_PAGE));
     }
     {
-        static const int kinds[6] = { HL_RGN_META, HL_RGN_HEAP, HL_RGN_GUARD, HL_RGN_STACK,
-                                      HL_RGN_INPUT, HL_RGN_OUTPUT };
-        static const unsigned perms[6] = { HL_PERM_R | HL_PERM_W, HL_PERM_R | HL_PERM_W, 0,
-                                           HL_PERM_R | HL_PERM_W, HL_PERM_R, HL_PERM_R | HL_PERM_W };
+        static const int kinds[6] = { HL_RGN_META, HL_RGN_HEAP, HL_RGN_GUARD, HL_RGN_STACK, HL_RGN_INPUT, HL_RGN_OUTPUT };
+        static const unsigned perms[6] = {
+            HL_PERM_R | HL_PERM_W, HL_PERM_R | HL_PERM_W, 0, HL_PERM_R | HL_PERM_W, HL_PERM_R, HL_PERM_R | HL_PERM_W
+        };
         const hl_gpa gpas[6] = { lo.meta, lo.heap, lo.guard, lo.stack, lo.input, lo.output };
         const uint64_t sizes[6] = { HL_PAGE, sz.heap, HL_PAGE, sz.scratch, sz.input, sz.output };
         hl_gpa at = elf->end;
@@ -187,9 +187,15 @@ static const seg_spec DEMO[] = {
 
 int main(void)
 {
-    const hl_sizes dflt = { .heap = HL_HEAP_DEFAULT, .scratch = HL_SCRATCH_DEFAULT, .input = HL_BUFFER_DEFAULT, .output = HL_BUFFER_DEFAULT };
-    const hl_sizes min = { .heap = HL_HEAP_MIN, .scratch = HL_SCRATCH_MIN, .input = HL_BUFFER_MIN, .output = HL_BUFFER_MIN };
-    const hl_sizes max = { .heap = HL_HEAP_MAX, .scratch = HL_SCRATCH_MAX, .input = HL_BUFFER_MAX, .output = HL_BUFFER_MAX };
+    const hl_sizes dflt = {
+        .heap = HL_HEAP_DEFAULT, .scratch = HL_SCRATCH_DEFAULT, .input = HL_BUFFER_DEFAULT, .output = HL_BUFFER_DEFAULT
+    };
+    const hl_sizes min = {
+        .heap = HL_HEAP_MIN, .scratch = HL_SCRATCH_MIN, .input = HL_BUFFER_MIN, .output = HL_BUFFER_MIN
+    };
+    const hl_sizes max = {
+        .heap = HL_HEAP_MAX, .scratch = HL_SCRATCH_MAX, .input = HL_BUFFER_MAX, .output = HL_BUFFER_MAX
+    };
     hl_elf demo = make_elf(DEMO, 3, 0x200000);
 
     check_layout("demo, default sizes", &demo, dflt);
@@ -201,8 +207,7 @@ int main(void)
         check_layout("one code segment", &e, dflt);
     }
     {
-        static const seg_spec s[] = { { 0x200000, 0x1800, HL_SEG_R | HL_SEG_X },
-                                      { 0x203000, 0x100, HL_SEG_R } };
+        static const seg_spec s[] = { { 0x200000, 0x1800, HL_SEG_R | HL_SEG_X }, { 0x203000, 0x100, HL_SEG_R } };
         hl_elf e = make_elf(s, 2, 0x200100);
         check_layout("code and rodata, no data", &e, min);
     }
@@ -220,7 +225,9 @@ int main(void)
         seg_spec s[HL_ELF_MAX_SEGS];
         for (int i = 0; i < HL_ELF_MAX_SEGS; i++)
             s[i] = (seg_spec){ 0x200000 + (uint64_t)i * 0x2000, 0x1000,
-                               i < 4 ? HL_SEG_R | HL_SEG_X : i < 9 ? HL_SEG_R : HL_SEG_R | HL_SEG_W };
+                               i < 4   ? HL_SEG_R | HL_SEG_X
+                               : i < 9 ? HL_SEG_R
+                                       : HL_SEG_R | HL_SEG_W };
         hl_elf e = make_elf(s, HL_ELF_MAX_SEGS, 0x202000);
         check_layout("16 segments", &e, dflt);
     }
@@ -229,7 +236,9 @@ int main(void)
     {
         hl_layout lo;
         char err[HL_ERR_LEN] = "";
-        hl_sizes big = { .heap = 1024 * MiB, .scratch = 1024 * MiB, .input = HL_BUFFER_DEFAULT, .output = HL_BUFFER_DEFAULT };
+        hl_sizes big = {
+            .heap = 1024 * MiB, .scratch = 1024 * MiB, .input = HL_BUFFER_DEFAULT, .output = HL_BUFFER_DEFAULT
+        };
         CHECK_INT(hl_layout_build(&lo, &demo, &big, err), HL_ERR_INVALID_ARG);
         CHECK_HAS(err, "page-table pages");
         CHECK_HAS(err, "guest memory of 2");

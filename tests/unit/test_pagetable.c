@@ -48,8 +48,8 @@ static hl_elf make_elf(const seg_spec *s, int n, uint64_t entry)
     e.entry = entry;
     e.abi_version = HL_ABI_VERSION;
     for (int i = 0; i < n; i++) {
-        e.seg[i] = (hl_segment){ .vaddr = s[i].vaddr, .memsz = s[i].memsz, .offset = 0,
-                                 .filesz = 0, .flags = s[i].flags };
+        e.seg[i] =
+            (hl_segment){ .vaddr = s[i].vaddr, .memsz = s[i].memsz, .offset = 0, .filesz = 0, .flags = s[i].flags };
         if ((s[i].flags & HL_SEG_W) && !seen_w) {
             e.ro_end = HL_ALIGN_DOWN(s[i].vaddr, HL_PAGE);
             seen_w = true;
@@ -63,7 +63,7 @@ static hl_elf make_elf(const seg_spec *s, int n, uint64_t entry)
 
 /* ---- the test's own view of the tables -------------------------------------------------- */
 
-static int bad;        /* violations in the current configuration */
+static int bad;         /* violations in the current configuration */
 static const char *cur; /* its name */
 
 static void note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -89,8 +89,7 @@ static uint64_t rd64(const uint8_t *mem, uint64_t gpa)
 static const hl_region *region_of(const hl_layout *lo, uint64_t va)
 {
     for (int i = 0; i < lo->nregions; i++)
-        if (va >= lo->regions[i].gpa && va < lo->regions[i].gpa + lo->regions[i].size)
-            return &lo->regions[i];
+        if (va >= lo->regions[i].gpa && va < lo->regions[i].gpa + lo->regions[i].size) return &lo->regions[i];
     return NULL;
 }
 
@@ -122,8 +121,8 @@ static uint64_t my_walk(const uint8_t *mem, const hl_layout *lo, uint64_t va)
         if (!(e & X86_PTE_P)) return 0;
         if (level == 0) return e;
         if (!table_ok(lo, e)) {
-            note("va 0x%llx: level-%d entry 0x%llx is not P|W|U|A into the table area",
-                 (unsigned long long)va, level, (unsigned long long)e);
+            note("va 0x%llx: level-%d entry 0x%llx is not P|W|U|A into the table area", (unsigned long long)va, level,
+                 (unsigned long long)e);
             return 0;
         }
         table = e & X86_PTE_ADDR;
@@ -143,7 +142,8 @@ static void check_tree(const uint8_t *mem, const hl_layout *lo, uint64_t *tables
     for (uint64_t i4 = 0; i4 < 512; i4++) {
         uint64_t e4 = rd64(mem, HL_PT_GPA + i4 * 8);
         if (!(e4 & X86_PTE_P)) {
-            if (e4) note("PML4[%llu] = 0x%llx: not present but not zero", (unsigned long long)i4, (unsigned long long)e4);
+            if (e4)
+                note("PML4[%llu] = 0x%llx: not present but not zero", (unsigned long long)i4, (unsigned long long)e4);
             continue;
         }
         uint64_t t3 = e4 & X86_PTE_ADDR;
@@ -161,8 +161,8 @@ static void check_tree(const uint8_t *mem, const hl_layout *lo, uint64_t *tables
             }
             uint64_t t2 = e3 & X86_PTE_ADDR;
             if (!table_ok(lo, e3) || used[(t2 - HL_PT_GPA) / HL_PAGE]) {
-                note("PDPT[%llu][%llu] = 0x%llx: bad or shared table entry (huge page?)",
-                     (unsigned long long)i4, (unsigned long long)i3, (unsigned long long)e3);
+                note("PDPT[%llu][%llu] = 0x%llx: bad or shared table entry (huge page?)", (unsigned long long)i4,
+                     (unsigned long long)i3, (unsigned long long)e3);
                 continue;
             }
             used[(t2 - HL_PT_GPA) / HL_PAGE] = true;
@@ -176,8 +176,7 @@ static void check_tree(const uint8_t *mem, const hl_layout *lo, uint64_t *tables
                 uint64_t t1 = e2 & X86_PTE_ADDR;
                 if (!table_ok(lo, e2) || used[(t1 - HL_PT_GPA) / HL_PAGE]) {
                     note("PD[%llu][%llu][%llu] = 0x%llx: bad or shared table entry (huge page?)",
-                         (unsigned long long)i4, (unsigned long long)i3, (unsigned long long)i2,
-                         (unsigned long long)e2);
+                         (unsigned long long)i4, (unsigned long long)i3, (unsigned long long)i2, (unsigned long long)e2);
                     continue;
                 }
                 used[(t1 - HL_PT_GPA) / HL_PAGE] = true;
@@ -187,7 +186,9 @@ static void check_tree(const uint8_t *mem, const hl_layout *lo, uint64_t *tables
                     uint64_t va = i4 << 39 | i3 << 30 | i2 << 21 | i1 << 12;
                     if (i4 >= 256) va |= 0xffff000000000000ull; /* canonical upper half */
                     if (!(e1 & X86_PTE_P)) {
-                        if (e1) note("PTE for 0x%llx = 0x%llx: not present but not zero", (unsigned long long)va, (unsigned long long)e1);
+                        if (e1)
+                            note("PTE for 0x%llx = 0x%llx: not present but not zero", (unsigned long long)va,
+                                 (unsigned long long)e1);
                         continue;
                     }
                     ++*leaves;
@@ -214,8 +215,7 @@ static uint64_t mapped_pages(const hl_layout *lo)
 static bool has_region_across(const hl_layout *lo, uint64_t boundary)
 {
     for (int i = 0; i < lo->nregions; i++)
-        if (lo->regions[i].perm && lo->regions[i].gpa < boundary &&
-            lo->regions[i].gpa + lo->regions[i].size > boundary)
+        if (lo->regions[i].perm && lo->regions[i].gpa < boundary && lo->regions[i].gpa + lo->regions[i].size > boundary)
             return true;
     return false;
 }
@@ -273,17 +273,18 @@ static uint64_t check_config(const char *name, const hl_elf *elf, hl_sizes sz)
         uint64_t got = hl_pt_walk(mem, lo.total, va);
         uint64_t mine = my_walk(mem, &lo, va);
         if (got != want)
-            note("hl_pt_walk(0x%llx) = 0x%llx, want 0x%llx", (unsigned long long)va,
-                 (unsigned long long)got, (unsigned long long)want);
+            note("hl_pt_walk(0x%llx) = 0x%llx, want 0x%llx", (unsigned long long)va, (unsigned long long)got,
+                 (unsigned long long)want);
         if (mine != want)
-            note("own walk(0x%llx) = 0x%llx, want 0x%llx", (unsigned long long)va,
-                 (unsigned long long)mine, (unsigned long long)want);
+            note("own walk(0x%llx) = 0x%llx, want 0x%llx", (unsigned long long)va, (unsigned long long)mine,
+                 (unsigned long long)want);
         if (want && hl_pt_walk(mem, lo.total, va + 0xabc) != want)
             note("hl_pt_walk(0x%llx + 0xabc) differs from the page start", (unsigned long long)va);
     }
     {
-        static const uint64_t far[] = { 1 * GiB, 2 * GiB, 512 * GiB, 0x7ffffffff000ull,
-                                        0xffff800000000000ull, 0xfffffffffffff000ull };
+        static const uint64_t far[] = {
+            1 * GiB, 2 * GiB, 512 * GiB, 0x7ffffffff000ull, 0xffff800000000000ull, 0xfffffffffffff000ull
+        };
         for (size_t i = 0; i < sizeof far / sizeof far[0]; i++) {
             if (far[i] < scan_end) continue;
             if (hl_pt_walk(mem, lo.total, far[i]) || my_walk(mem, &lo, far[i]))
@@ -307,8 +308,7 @@ static uint64_t check_config(const char *name, const hl_elf *elf, hl_sizes sz)
     CHECK_INT(hl_pt_walk(mem, lo.total, lo.stack) & (X86_PTE_P | X86_PTE_NX | X86_PTE_W),
               X86_PTE_P | X86_PTE_NX | X86_PTE_W);
     CHECK_INT(hl_pt_walk(mem, lo.total, lo.total - 1) & (X86_PTE_P | X86_PTE_W), X86_PTE_P | X86_PTE_W);
-    CHECK_INT(hl_pt_walk(mem, lo.total, lo.input) & (X86_PTE_P | X86_PTE_NX | X86_PTE_W),
-              X86_PTE_P | X86_PTE_NX);
+    CHECK_INT(hl_pt_walk(mem, lo.total, lo.input) & (X86_PTE_P | X86_PTE_NX | X86_PTE_W), X86_PTE_P | X86_PTE_NX);
     /* A walk must not read outside the buffer it is given. */
     CHECK_INT(hl_pt_walk(mem, HL_PT_GPA, lo.stack), 0);
     CHECK_INT(hl_pt_walk(mem, HL_PT_GPA + HL_PAGE, lo.stack), 0);
@@ -330,9 +330,15 @@ static uint64_t check_config(const char *name, const hl_elf *elf, hl_sizes sz)
 
 /* ---- configurations ------------------------------------------------------------------- */
 
-static const hl_sizes SZ_DEFAULT = { .heap = HL_HEAP_DEFAULT, .scratch = HL_SCRATCH_DEFAULT, .input = HL_BUFFER_DEFAULT, .output = HL_BUFFER_DEFAULT };
-static const hl_sizes SZ_MIN = { .heap = HL_HEAP_MIN, .scratch = HL_SCRATCH_MIN, .input = HL_BUFFER_MIN, .output = HL_BUFFER_MIN };
-static const hl_sizes SZ_MAX = { .heap = HL_HEAP_MAX, .scratch = HL_SCRATCH_MAX, .input = HL_BUFFER_MAX, .output = HL_BUFFER_MAX };
+static const hl_sizes SZ_DEFAULT = {
+    .heap = HL_HEAP_DEFAULT, .scratch = HL_SCRATCH_DEFAULT, .input = HL_BUFFER_DEFAULT, .output = HL_BUFFER_DEFAULT
+};
+static const hl_sizes SZ_MIN = {
+    .heap = HL_HEAP_MIN, .scratch = HL_SCRATCH_MIN, .input = HL_BUFFER_MIN, .output = HL_BUFFER_MIN
+};
+static const hl_sizes SZ_MAX = {
+    .heap = HL_HEAP_MAX, .scratch = HL_SCRATCH_MAX, .input = HL_BUFFER_MAX, .output = HL_BUFFER_MAX
+};
 
 /* Like the demo guest: code R+X, rodata R, data+bss RW. */
 static const seg_spec DEMO[] = {
@@ -349,7 +355,9 @@ int main(void)
     check_config("demo, minimum sizes", &demo, SZ_MIN);
     check_config("demo, maximum sizes (heap 256 MiB)", &demo, SZ_MAX);
     check_config("demo, odd sizes", &demo,
-                 (hl_sizes){ .heap = 3 * MiB + 4 * KiB, .scratch = 2 * MiB - 4 * KiB, .input = 20 * KiB,
+                 (hl_sizes){ .heap = 3 * MiB + 4 * KiB,
+                             .scratch = 2 * MiB - 4 * KiB,
+                             .input = 20 * KiB,
                              .output = 2 * MiB + 8 * KiB });
     {
         static const seg_spec one[] = { { 0x200000, 0x1234, HL_SEG_R | HL_SEG_X } };
@@ -364,8 +372,7 @@ int main(void)
         check_config("2 segments R+X, RW", &e, SZ_DEFAULT);
     }
     {
-        static const seg_spec two[] = { { 0x200000, 0x2000, HL_SEG_R | HL_SEG_X },
-                                        { 0x202000, 0x5000, HL_SEG_R } };
+        static const seg_spec two[] = { { 0x200000, 0x2000, HL_SEG_R | HL_SEG_X }, { 0x202000, 0x5000, HL_SEG_R } };
         hl_elf e = make_elf(two, 2, 0x200000);
         check_config("2 segments R+X, R (no writable segment)", &e, SZ_MIN);
     }
@@ -404,7 +411,9 @@ int main(void)
         seg_spec s[HL_ELF_MAX_SEGS];
         for (int i = 0; i < HL_ELF_MAX_SEGS; i++)
             s[i] = (seg_spec){ 0x200000 + (uint64_t)i * 0x201000, 0x800,
-                               i == 0 ? HL_SEG_R | HL_SEG_X : i < 8 ? HL_SEG_R : HL_SEG_R | HL_SEG_W };
+                               i == 0  ? HL_SEG_R | HL_SEG_X
+                               : i < 8 ? HL_SEG_R
+                                       : HL_SEG_R | HL_SEG_W };
         hl_elf e = make_elf(s, HL_ELF_MAX_SEGS, 0x200000);
         check_config("16 one-page segments, 2 MiB apart", &e, SZ_MIN);
     }

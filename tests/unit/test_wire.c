@@ -46,10 +46,9 @@ static uint8_t *dup_exact(const void *p, size_t n)
 
 /* Reports the caller's line when a helper's checks failed. */
 #define CTX_BEGIN int ctx_before_ = check_failures
-#define CTX_END(line, what)                                                            \
-    do {                                                                               \
-        if (check_failures != ctx_before_)                                             \
-            fprintf(stderr, "    ^ in %s called from line %d\n", (what), (line));     \
+#define CTX_END(line, what)                                                                                      \
+    do {                                                                                                         \
+        if (check_failures != ctx_before_) fprintf(stderr, "    ^ in %s called from line %d\n", (what), (line)); \
     } while (0)
 
 static hl_value f32_bits(uint32_t b)
@@ -400,16 +399,16 @@ static void roundtrip_value_(const hl_value *v, const uint8_t *want, size_t want
     CTX_END(line, "roundtrip_value");
 }
 #define roundtrip_value(v, want, want_len) roundtrip_value_((v), (want), (want_len), __LINE__)
-#define RT(v)                            \
-    do {                                 \
-        hl_value v_ = (v);               \
-        roundtrip_value(&v_, NULL, 0);   \
+#define RT(v)                          \
+    do {                               \
+        hl_value v_ = (v);             \
+        roundtrip_value(&v_, NULL, 0); \
     } while (0)
-#define RT_BYTES(v, ...)                                        \
-    do {                                                        \
-        hl_value v_ = (v);                                      \
-        static const uint8_t want_[] = { __VA_ARGS__ };         \
-        roundtrip_value(&v_, want_, sizeof want_);              \
+#define RT_BYTES(v, ...)                                \
+    do {                                                \
+        hl_value v_ = (v);                              \
+        static const uint8_t want_[] = { __VA_ARGS__ }; \
+        roundtrip_value(&v_, want_, sizeof want_);      \
     } while (0)
 
 static void test_values(void)
@@ -440,21 +439,27 @@ static void test_values(void)
     RT(hl_u64(0));
 
     /* floats: bit patterns preserved exactly, including NaN payloads and signs */
-    static const uint32_t f32s[] = { 0x7fc00000u, 0x7fc00001u, 0x7f800001u /* sNaN */,
-                                     0xffc00000u /* -NaN */, 0xffbfffffu, 0x7f800000u /* +inf */,
-                                     0xff800000u /* -inf */, 0x00000000u, 0x80000000u /* -0 */,
-                                     0x00000001u /* denormal */, 0x7f7fffffu /* FLT_MAX */ };
+    static const uint32_t f32s[] = { 0x7fc00000u,
+                                     0x7fc00001u,
+                                     0x7f800001u /* sNaN */,
+                                     0xffc00000u /* -NaN */,
+                                     0xffbfffffu,
+                                     0x7f800000u /* +inf */,
+                                     0xff800000u /* -inf */,
+                                     0x00000000u,
+                                     0x80000000u /* -0 */,
+                                     0x00000001u /* denormal */,
+                                     0x7f7fffffu /* FLT_MAX */ };
     for (size_t i = 0; i < sizeof f32s / sizeof *f32s; i++) {
         hl_value v = f32_bits(f32s[i]);
         uint8_t want[5] = { 0x05 };
         st32(want + 1, f32s[i]);
         roundtrip_value(&v, want, 5);
     }
-    static const uint64_t f64s[] = { 0x7ff8000000000000ull, 0x7ff8000000000001ull,
-                                     0x7ff0000000000001ull /* sNaN */, 0xfff8000000000000ull,
-                                     0x7ff0000000000000ull, 0xfff0000000000000ull,
-                                     0x0000000000000000ull, 0x8000000000000000ull,
-                                     0x0000000000000001ull, 0x7fefffffffffffffull };
+    static const uint64_t f64s[] = { 0x7ff8000000000000ull, 0x7ff8000000000001ull, 0x7ff0000000000001ull /* sNaN */,
+                                     0xfff8000000000000ull, 0x7ff0000000000000ull, 0xfff0000000000000ull,
+                                     0x0000000000000000ull, 0x8000000000000000ull, 0x0000000000000001ull,
+                                     0x7fefffffffffffffull };
     for (size_t i = 0; i < sizeof f64s / sizeof *f64s; i++) {
         hl_value v = f64_bits(f64s[i]);
         uint8_t want[9] = { 0x06 };
@@ -584,8 +589,7 @@ static void test_values(void)
     static const uint8_t nulin[] = { 0x08, 3, 0, 0, 0, 'a', 0, 'b', 0 };
     expect_fail(DK_VALUE, nulin, sizeof nulin, "string not NUL-terminated or holds a NUL byte");
     static const uint8_t nulfirst[] = { 0x08, 1, 0, 0, 0, 0, 0 };
-    expect_fail(DK_VALUE, nulfirst, sizeof nulfirst,
-                "string not NUL-terminated or holds a NUL byte");
+    expect_fail(DK_VALUE, nulfirst, sizeof nulfirst, "string not NUL-terminated or holds a NUL byte");
     static const uint8_t hugestr[] = { 0x08, 0xff, 0xff, 0xff, 0xff, 'a', 0 };
     expect_fail(DK_VALUE, hugestr, sizeof hugestr, "truncated");
     static const uint8_t hugebytes[] = { 0x09, 0xff, 0xff, 0xff, 0xff, 1, 2, 3 };
@@ -604,8 +608,7 @@ static void test_values(void)
 
 /* ---- CALL --------------------------------------------------------------------------------- */
 
-static size_t encode_call_exact(uint8_t **out, const char *name, hl_type ret, const hl_value *args,
-                                int argc)
+static size_t encode_call_exact(uint8_t **out, const char *name, hl_type ret, const hl_value *args, int argc)
 {
     size_t n = 1 + strlen(name) + 1 + 1;
     for (int i = 0; i < argc; i++) n += value_size(&args[i]);
@@ -632,10 +635,21 @@ static void test_call(void)
     for (size_t i = 0; i < sizeof blob; i++) blob[i] = (uint8_t)(i ^ 0x5a);
     blob[10] = 0;
     hl_value args[HL_MAX_ARGS] = {
-        hl_i32(INT32_MIN), hl_u32(UINT32_MAX), hl_i64(INT64_MIN), hl_u64(UINT64_MAX),
-        f32_bits(0x80000000u), f64_bits(0x7ff8000000000123ull), hl_bool(true), hl_bool(false),
-        hl_str(""), hl_str("h\xc3\xa9llo \xe2\x98\x83 \xf0\x9f\x8e\x89"), hl_bytes(NULL, 0),
-        hl_bytes(zeros3, 3), hl_i32(INT32_MAX), f32_bits(0x7f800000u), f64_bits(0xfff0000000000000ull),
+        hl_i32(INT32_MIN),
+        hl_u32(UINT32_MAX),
+        hl_i64(INT64_MIN),
+        hl_u64(UINT64_MAX),
+        f32_bits(0x80000000u),
+        f64_bits(0x7ff8000000000123ull),
+        hl_bool(true),
+        hl_bool(false),
+        hl_str(""),
+        hl_str("h\xc3\xa9llo \xe2\x98\x83 \xf0\x9f\x8e\x89"),
+        hl_bytes(NULL, 0),
+        hl_bytes(zeros3, 3),
+        hl_i32(INT32_MAX),
+        f32_bits(0x7f800000u),
+        f64_bits(0xfff0000000000000ull),
         hl_bytes(blob, sizeof blob),
     };
     char n255[256];
@@ -772,9 +786,11 @@ static void test_call(void)
 
 static void test_result(void)
 {
-    hl_value oks[] = { hl_void(), hl_i32(-7), hl_u64(UINT64_MAX), f32_bits(0x7fc00001u),
-                       f64_bits(0x8000000000000000ull), hl_bool(true), hl_bool(false), hl_str(""),
-                       hl_str("h\xc3\xa9llo"), hl_bytes("\0\0", 2), hl_bytes(NULL, 0) };
+    hl_value oks[] = {
+        hl_void(),        hl_i32(-7),     hl_u64(UINT64_MAX), f32_bits(0x7fc00001u),  f64_bits(0x8000000000000000ull),
+        hl_bool(true),    hl_bool(false), hl_str(""),         hl_str("h\xc3\xa9llo"), hl_bytes("\0\0", 2),
+        hl_bytes(NULL, 0)
+    };
     for (size_t i = 0; i < sizeof oks / sizeof *oks; i++) {
         size_t n = 1 + value_size(&oks[i]);
         uint8_t *e = malloc(n);
@@ -909,8 +925,8 @@ static void test_result(void)
 static void test_log(void)
 {
     {
-        static const uint8_t want[] = { 3, 42, 0, 0, 0, 7, 's', 'r', 'c', '/', 'x', '.', 'c',
-                                        5, 0, 0, 0, 'h', 'e', 'l', 'l', 'o' };
+        static const uint8_t want[] = { 3,   42,  0, 0, 0, 7, 's', 'r', 'c', '/', 'x',
+                                        '.', 'c', 5, 0, 0, 0, 'h', 'e', 'l', 'l', 'o' };
         uint8_t *e = malloc(sizeof want);
         hl_writer w;
         hl_w_init(&w, e, sizeof want);
@@ -1100,8 +1116,7 @@ static void encoded_call_consistent_(hl_type ret, const hl_value *args, int argc
     CHECK(w.bad); /* every input given here is invalid */
     CTX_END(line, "hl_encode_call consistency");
 }
-#define encoded_call_consistent(ret, args, argc) \
-    encoded_call_consistent_((ret), (args), (argc), __LINE__)
+#define encoded_call_consistent(ret, args, argc) encoded_call_consistent_((ret), (args), (argc), __LINE__)
 
 static void encoded_log_consistent_(int level, int line)
 {
@@ -1386,8 +1401,7 @@ static void test_value_offsets(void)
 /* ---- record stacks ------------------------------------------------------------------------ */
 
 /* Pushes one record; writes the new top into buf[0..8) on success. Returns the new top or 0. */
-static size_t push(uint8_t *buf, size_t size, size_t top, uint16_t kind, const void *payload,
-                   size_t len)
+static size_t push(uint8_t *buf, size_t size, size_t top, uint16_t kind, const void *payload, size_t len)
 {
     hl_push ps;
     if (!hl_push_begin(&ps, buf, size, top, kind)) {
@@ -1407,8 +1421,7 @@ static bool recs_sane(const uint8_t *buf, size_t top, const hl_rec *recs, int n)
     size_t at = HL_BUF_EMPTY;
     for (int i = 0; i < n; i++) {
         const hl_rec *r = &recs[i];
-        if (r->offset != at || r->offset % 8 || r->kind < 1 || r->kind > HL_REC_KIND_MAX)
-            return false;
+        if (r->offset != at || r->offset % 8 || r->kind < 1 || r->kind > HL_REC_KIND_MAX) return false;
         if (r->payload != buf + r->offset + HL_REC_HEADER) return false;
         if (hl_rec_size(r->len) > top - r->offset) return false;
         at += hl_rec_size(r->len);
@@ -1429,8 +1442,8 @@ static void test_stack_basic(void)
         memset(b, 0xaa, 64);
         size_t top = push(b, 64, 8, HL_REC_PRINT, "abcde", 5);
         CHECK_INT(top, 32);
-        static const uint8_t want[] = { 5, 0, 0, 0, 5, 0, 0, 0, 'a', 'b', 'c', 'd', 'e', 0, 0, 0,
-                                        8, 0, 0, 0, 0, 0, 0, 0 };
+        static const uint8_t want[] = { 5,   0, 0, 0, 5, 0, 0, 0, 'a', 'b', 'c', 'd',
+                                        'e', 0, 0, 0, 8, 0, 0, 0, 0,   0,   0,   0 };
         CHECK(memcmp(b + 8, want, sizeof want) == 0);
         CHECK(ld64(b) == 32);
         CHECK_INT(b[32], 0xaa); /* nothing written past the record */
@@ -1463,11 +1476,9 @@ static void test_stack_basic(void)
             const void *p;
             size_t len;
         } want[] = {
-            { HL_REC_CALL, call, call_len },      { HL_REC_PRINT, NULL, 0 },
-            { HL_REC_LOG, logp, log_len },        { HL_REC_RESULT, res, res_len },
-            { HL_REC_FUNCS, "\0\0", 2 },           { HL_REC_PRINT, "\1abcdefg", 8 },
-            { HL_REC_HOSTCALL, call, call_len },  { HL_REC_RESULT, NULL, 0 },
-            { HL_REC_ABORT, ab, ab_len },
+            { HL_REC_CALL, call, call_len },     { HL_REC_PRINT, NULL, 0 },   { HL_REC_LOG, logp, log_len },
+            { HL_REC_RESULT, res, res_len },     { HL_REC_FUNCS, "\0\0", 2 }, { HL_REC_PRINT, "\1abcdefg", 8 },
+            { HL_REC_HOSTCALL, call, call_len }, { HL_REC_RESULT, NULL, 0 },  { HL_REC_ABORT, ab, ab_len },
         };
         int nw = (int)(sizeof want / sizeof *want);
         size_t top = HL_BUF_EMPTY, offs[16];
@@ -1627,8 +1638,7 @@ static void build3(uint8_t *b)
     CHECK_INT(push(b, S_SIZE, O2, HL_REC_RESULT, p, w.len), T);
 }
 
-static void parse_fails_(const uint8_t *b, size_t top, const char *why_want, size_t where_want,
-                         int line)
+static void parse_fails_(const uint8_t *b, size_t top, const char *why_want, size_t where_want, int line)
 {
     CTX_BEGIN;
     hl_rec recs[8];
@@ -1684,7 +1694,7 @@ static void test_stack_corrupt(void)
     parse_fails(b, T + 8, "record header beyond top", T);
     parse_fails(b, T + 16, "unknown record kind", T);
     parse_fails(b, T + 64, "unknown record kind", T);
-    peek_fails(b, T + 8, "bad back pointer");  /* start = 0 */
+    peek_fails(b, T + 8, "bad back pointer"); /* start = 0 */
     peek_fails(b, T + 16, "bad back pointer");
     /* top inside the last record */
     parse_fails(b, T - 8, "record length beyond top", O2);
@@ -2027,7 +2037,12 @@ static void test_sig_codec(void)
     CHECK(w.bad);
     /* an invalid signature writes nothing */
     static const hl_type pv[] = { HL_VOID };
-    const struct { const char *name; hl_type ret; const hl_type *params; int n; } invalid[] = {
+    const struct {
+        const char *name;
+        hl_type ret;
+        const hl_type *params;
+        int n;
+    } invalid[] = {
         { "", HL_I32, NULL, 0 }, { NULL, HL_I32, NULL, 0 }, { "f", (hl_type)10, NULL, 0 },
         { "f", HL_I32, pv, 1 },  { "f", HL_I32, p3, 17 },   { "f", HL_I32, NULL, 2 },
     };
@@ -2211,9 +2226,8 @@ static void funcs_fail_(const void *p, size_t n, const char *why, size_t where, 
 static void test_funcs(void)
 {
     static const hl_type p2[] = { HL_I32, HL_STRING };
-    static const uint8_t want[] = { 3, 0, 3, 'A', 'd', 'd', HL_I32, 2, HL_I32, HL_STRING,
-                                    7, 'h', 'l', '.', 'w', 'a', 'r', 'm', HL_VOID, 0,
-                                    1, 'x', HL_BYTES, 0 };
+    static const uint8_t want[] = { 3,   0,   3,   'A', 'd', 'd', HL_I32,  2, HL_I32, HL_STRING, 7,        'h',
+                                    'l', '.', 'w', 'a', 'r', 'm', HL_VOID, 0, 1,      'x',       HL_BYTES, 0 };
     const char *names[] = { "Add", "hl.warm", "x" };
     uint8_t *buf = malloc(sizeof want), *d;
     size_t len;
@@ -2340,7 +2354,8 @@ static void test_funcs(void)
     funcs_fail(second_bad, sizeof second_bad, "invalid return type", sizeof second_bad, 1);
     /* too many of the guest's own, or of the SDK's: refused at the one too many */
     {
-        const char **own = make_names(HL_MAX_FUNCS + 1, 0), **sdk = make_names(HL_MAX_SDK_FUNCS + 1, HL_MAX_SDK_FUNCS + 1);
+        const char **own = make_names(HL_MAX_FUNCS + 1, 0),
+                   **sdk = make_names(HL_MAX_SDK_FUNCS + 1, HL_MAX_SDK_FUNCS + 1);
         size_t cap = 2 + (HL_MAX_FUNCS + 1) * 8;
         uint8_t *b = malloc(cap);
         hl_w_init(&w, b, cap);

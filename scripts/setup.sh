@@ -15,7 +15,7 @@ die() { printf '[setup] ERROR: %s\n' "$*" >&2; exit 1; }
 PACKAGES=(
     gcc make meson ninja-build dpkg-dev pkg-config
     clang llvm libclang-rt-14-dev   # libFuzzer / sanitizers
-    valgrind bubblewrap libseccomp-dev linux-perf xxd python3
+    valgrind clang-format bubblewrap libseccomp-dev linux-perf xxd python3
 )
 
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q '^install ok installed$'; }

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "io.h"
 #include "vm_kvm.h"
 
 static pthread_once_t pvm_once = PTHREAD_ONCE_INIT;
@@ -118,10 +119,10 @@ static off_t stat_offset(int fd, const char *name)
     size_t dsz;
     uint8_t *descs;
     off_t at = -1;
-    if (pread(fd, &h, sizeof h, 0) != (ssize_t)sizeof h || h.num_desc > 4096 || h.name_size > 4096) return -1;
+    if (hl_pread_full(fd, &h, sizeof h, 0) < 0 || h.num_desc > 4096 || h.name_size > 4096) return -1;
     dsz = sizeof(struct kvm_stats_desc) + h.name_size;
     if (!(descs = malloc(dsz * h.num_desc))) return -1;
-    if (pread(fd, descs, dsz * h.num_desc, h.desc_offset) == (ssize_t)(dsz * h.num_desc))
+    if (hl_pread_full(fd, descs, dsz * h.num_desc, h.desc_offset) == 0)
         for (uint32_t i = 0; i < h.num_desc && at < 0; i++) {
             const struct kvm_stats_desc *d = (const struct kvm_stats_desc *)(descs + i * dsz);
             if (strncmp(d->name, name, h.name_size) == 0 && d->size == 1) at = (off_t)h.data_offset + (off_t)d->offset;
@@ -256,7 +257,7 @@ void hl_vm_kick(hl_vm *vm, bool on)
 int64_t hl_vm_emulations(hl_vm *vm)
 {
     uint64_t v;
-    if (vm->statsfd < 0 || vm->emul_at < 0 || pread(vm->statsfd, &v, 8, vm->emul_at) != 8) return -1;
+    if (vm->statsfd < 0 || vm->emul_at < 0 || hl_pread_full(vm->statsfd, &v, 8, vm->emul_at) < 0) return -1;
     return (int64_t)v;
 }
 

@@ -167,7 +167,7 @@ hl_status hl_fault_shutdown(hl_sandbox *sb)
     hl_vm_state vs;
     if (hl_vm_state_get(sb->vm, &vs) != HL_OK)
         return hl_fault(sb, 0, "guest fault: triple fault (registers unreadable)");
-    if (!hl_vm_is_pvm(sb->vm) && vs.rip == 0xfff0 && !(vs.cr0 & X86_CR0_PE)) {
+    if (!hl_vm_is_pvm(sb->vm) && vs.rip == X86_RESET_RIP && !(vs.cr0 & X86_CR0_PE)) {
         hl_fail(sb, HL_ERR_FAULT,
                 "guest fault: triple fault (an exception the guest could not handle: its IDT, its exception stacks "
                 "or its page tables were unusable); KVM reset the vCPU, so the registers at the fault are lost");

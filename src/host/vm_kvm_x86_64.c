@@ -98,8 +98,8 @@ static pthread_once_t pkru_once = PTHREAD_ONCE_INIT;
 static void make_pkru_reset(void)
 {
     unsigned a, b, c, d, off;
-    uint16_t fcw = 0x37f;                      /* SDM Vol. 1 §8.1.5 */
-    uint32_t mxcsr = 0x1f80;                   /* SDM Vol. 1 §10.2.3 */
+    uint16_t fcw = X86_FCW_INIT;
+    uint32_t mxcsr = X86_MXCSR_INIT;
     uint64_t bv = 1u << 0 | 1u << 1 | 1u << 9; /* x87, SSE, PKRU: the rest in its initial state */
     if (__get_cpuid_max(0, NULL) < 0xd) return;
     __cpuid_count(7, 0, a, b, c, d);
@@ -144,15 +144,15 @@ static hl_status set_cpu_state(hl_vm *vm, const hl_vm_setup *s, char *err)
     if (ioctl(vm->vcpufd, KVM_SET_SREGS, &sr) < 0)
         return hl_errf(err, HL_ERR_HYPERVISOR, "KVM_SET_SREGS: %s", strerror(errno));
     memset(&fpu, 0, sizeof fpu);
-    fpu.fcw = 0x37f;    /* x87 default control word (SDM Vol. 1 §8.1.5) */
-    fpu.mxcsr = 0x1f80; /* all SSE exceptions masked (SDM Vol. 1 §10.2.3) */
+    fpu.fcw = X86_FCW_INIT;
+    fpu.mxcsr = X86_MXCSR_INIT; /* all SSE exceptions masked */
     if (ioctl(vm->vcpufd, KVM_SET_FPU, &fpu) < 0)
         return hl_errf(err, HL_ERR_HYPERVISOR, "KVM_SET_FPU: %s", strerror(errno));
     memset(&r, 0, sizeof r);
     r.rip = s->rip;
     r.rsp = s->rsp;
     r.rdi = s->rdi;
-    r.rflags = 0x2; /* bit 1 is reserved and always set */
+    r.rflags = X86_RFLAGS_FIXED;
     if (ioctl(vm->vcpufd, KVM_SET_REGS, &r) < 0)
         return hl_errf(err, HL_ERR_HYPERVISOR, "KVM_SET_REGS: %s", strerror(errno));
     return HL_OK;
@@ -393,16 +393,15 @@ hl_status hl_vm_cpu_get(hl_vm *vm, hl_cpu_state *cpu, char *err)
     return HL_OK;
 }
 
+/* The debug registers at their reset values: a guest may set DR0-3/DR7 and read them back. */
+static const struct kvm_debugregs debugregs_reset = { .dr6 = X86_DR6_INIT, .dr7 = X86_DR7_INIT };
+
 hl_status hl_vm_cpu_set(hl_vm *vm, const hl_cpu_state *cpu, bool events, char *err)
 {
-    struct kvm_debugregs dbg;
     struct kvm_vcpu_events ev;
     hl_status st;
     /* state loaded over a pending instruction would be changed by its completion */
     if ((st = hl_vm_complete(vm, err)) != HL_OK) return st;
-    memset(&dbg, 0, sizeof dbg);
-    dbg.dr6 = 0xffff0ff0; /* architectural reset values (SDM Vol. 3B §18.2) */
-    dbg.dr7 = 0x400;
     vm->run->kvm_dirty_regs = 0;
     /* PKRU: a Ready vCPU resumes in the guest's wait_for_call, which resets PKRU before any
      * memory access (src/guest/runtime.c); after a failed call it may resume through
@@ -417,7 +416,7 @@ hl_status hl_vm_cpu_set(hl_vm *vm, const hl_cpu_state *cpu, bool events, char *e
     if (events && ioctl(vm->vcpufd, KVM_SET_VCPU_EVENTS, &ev) < 0)
         return hl_errf(err, HL_ERR_HYPERVISOR, "KVM_SET_VCPU_EVENTS: %s", strerror(errno));
     if (ioctl(vm->vcpufd, KVM_SET_SREGS, cpu->sregs) < 0 || ioctl(vm->vcpufd, KVM_SET_REGS, cpu->regs) < 0 ||
-        ioctl(vm->vcpufd, KVM_SET_FPU, cpu->fpu) < 0 || ioctl(vm->vcpufd, KVM_SET_DEBUGREGS, &dbg) < 0)
+        ioctl(vm->vcpufd, KVM_SET_FPU, cpu->fpu) < 0 || ioctl(vm->vcpufd, KVM_SET_DEBUGREGS, &debugregs_reset) < 0)
         return hl_errf(err, HL_ERR_HYPERVISOR, "loading vCPU state: %s", strerror(errno));
     return HL_OK;
 }
@@ -451,7 +450,6 @@ void hl_vm_gprs_sync(hl_vm *vm, const hl_cpu_state *cpu)
 
 hl_status hl_vm_regs_sync(hl_vm *vm, const hl_cpu_state *cpu, bool debug, char *err)
 {
-    struct kvm_debugregs dbg;
     hl_status st;
     if ((st = hl_vm_complete(vm, err)) != HL_OK) return st;
     hl_vm_gprs_sync(vm, cpu);
@@ -463,10 +461,7 @@ hl_status hl_vm_regs_sync(hl_vm *vm, const hl_cpu_state *cpu, bool debug, char *
      * their reset values (a guest may set DR0-3/DR7, and read them back after a restore),
      * unless the caller knows the guest did not touch them. */
     if (!debug) return HL_OK;
-    memset(&dbg, 0, sizeof dbg);
-    dbg.dr6 = 0xffff0ff0;
-    dbg.dr7 = 0x400;
-    if (ioctl(vm->vcpufd, KVM_SET_DEBUGREGS, &dbg) < 0)
+    if (ioctl(vm->vcpufd, KVM_SET_DEBUGREGS, &debugregs_reset) < 0)
         return hl_errf(err, HL_ERR_HYPERVISOR, "KVM_SET_DEBUGREGS: %s", strerror(errno));
     /* PKRU: the guest resets it itself where it waits for the next call, the point every
      * Ready restore resumes at (src/guest/runtime.c wait_for_call), at the cost of one

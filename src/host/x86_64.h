@@ -24,6 +24,17 @@
 #define X86_EFER_LMA (1ull << 10)
 #define X86_EFER_NXE (1ull << 11)
 
+/* Reset and default values: RFLAGS bit 1 is always set (Vol. 1 §3.4.3); the debug
+ * registers' reset values (Vol. 3B §18.2); the x87 control word after FINIT (Vol. 1 §8.1.5);
+ * MXCSR with every SSE exception masked (Vol. 1 §10.2.3); rip after a reset (Vol. 3A §9.1.4,
+ * the low 16 bits of 0xfffffff0 as KVM shows a reset vCPU). */
+#define X86_RFLAGS_FIXED 0x2ull
+#define X86_DR6_INIT 0xffff0ff0ull
+#define X86_DR7_INIT 0x400ull
+#define X86_FCW_INIT 0x37f
+#define X86_MXCSR_INIT 0x1f80
+#define X86_RESET_RIP 0xfff0ull
+
 /* Page-table entry bits (4-level paging, SDM Vol. 3A §4.5 tables 4-14 to 4-19). */
 #define X86_PTE_P (1ull << 0)
 #define X86_PTE_W (1ull << 1)

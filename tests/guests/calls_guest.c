@@ -269,17 +269,17 @@ static int log_all(const hl_value *a, int n, hl_value *ret)
     int l[6];
     char *s = hl_ret_alloc(128);
     if (!s) return hl_error(HL_GUEST_ERR_OUT_OF_MEMORY, "out of memory");
-    l[0] = __LINE__;
+    l[0] = __LINE__ + 1; /* the next line logs */
     HL_TRACE("trace %d", 0);
-    l[1] = __LINE__;
+    l[1] = __LINE__ + 1; /* the next line logs */
     HL_DEBUG("debug %s", "1");
-    l[2] = __LINE__;
+    l[2] = __LINE__ + 1; /* the next line logs */
     HL_INFO("info %c", '2');
-    l[3] = __LINE__;
+    l[3] = __LINE__ + 1; /* the next line logs */
     HL_WARN("warn %u", 3u);
-    l[4] = __LINE__;
+    l[4] = __LINE__ + 1; /* the next line logs */
     HL_ERROR("error %x", 4);
-    l[5] = __LINE__;
+    l[5] = __LINE__ + 1; /* the next line logs */
     HL_CRITICAL("critical %05d", 5);
     snprintf(s, 128, "%d %d %d %d %d %d", l[0], l[1], l[2], l[3], l[4], l[5]);
     *ret = hl_str(s);

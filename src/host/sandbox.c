@@ -110,7 +110,7 @@ hl_status hl_sandbox_start_vm(hl_sandbox *sb, const hl_file *files, int nfiles, 
         };
     vm_setup_memory(sb, &vs);
     if (!hl_files_dup(sb->files, files, nfiles))
-        return hl_fail(sb, HL_ERR_IO, "duplicating mapped file descriptors: %s", strerror(errno));
+        return hl_fail(sb, HL_ERR_SYSTEM, "duplicating mapped file descriptors: %s", strerror(errno));
     sb->nfiles = nfiles;
     if ((st = vm_setup_files(sb, &vs)) != HL_OK || (st = hl_vm_create(&sb->vm, &vs, sb->err)) != HL_OK) return st;
     sb->in_top = HL_BUF_EMPTY;

@@ -281,7 +281,7 @@ static hl_status copy_tables(hl_sandbox *sb, hl_snapshot *s)
         return hl_fail(sb, HL_ERR_NO_MEMORY, "out of memory");
     s->nguestfns = sb->nguestfns;
     if (!hl_files_dup(s->files, sb->files, sb->nfiles))
-        return hl_fail(sb, HL_ERR_IO, "duplicating mapped file descriptors: %s", strerror(errno));
+        return hl_fail(sb, HL_ERR_SYSTEM, "duplicating mapped file descriptors: %s", strerror(errno));
     s->nfiles = sb->nfiles;
     if (!sb->nhostfns) return HL_OK;
     if (!(s->hostfns = calloc((size_t)sb->nhostfns, sizeof *s->hostfns)))

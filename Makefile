@@ -23,7 +23,9 @@ HOST_LDFLAGS := -pthread -lseccomp $(EXTRA_LDFLAGS)
 # tools/hyperlight-cc.in) passes the same to every guest. The one list of them.
 GUEST_CODE_FLAGS := -std=gnu11 -O2 -ffreestanding -fno-pic -fno-pie -mno-red-zone -fno-stack-protector \
 	-mno-avx -fno-asynchronous-unwind-tables -ffunction-sections -fdata-sections
-GUEST_CFLAGS := $(GUEST_CODE_FLAGS) -g $(WARN) -isystem $(PICOLIBC)/include -Iinclude -Isrc/common -MMD -MP
+# The SDK's own C code uses no x87/SSE register (its user's state; hl_scrub_fpu, fpu.S, resets it):
+# it runs the same under CR0.TS or KVM's emulator, which cannot emulate SSE moves.
+GUEST_CFLAGS := $(GUEST_CODE_FLAGS) -mgeneral-regs-only -g $(WARN) -isystem $(PICOLIBC)/include -Iinclude -Isrc/common -MMD -MP
 # Programs that use the library (tests, tools, examples) see only the public API, plus
 # src/host for the few tests that reach inside.
 APP_CFLAGS := -std=gnu11 -O2 -g $(WARN) -Iinclude -Isrc/common -Isrc/host -Itests -MMD -MP \

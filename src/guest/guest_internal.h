@@ -18,5 +18,11 @@ __attribute__((noreturn)) void hl_guest_start(const struct hl_peb *peb);
 /* Installs the GDT, IDT and TSS that let the guest report its own CPU exceptions to the host
  * through meta->fault and HL_PORT_FAULT (exceptions.c; hardware KVM only). */
 void hl_exc_install(struct hl_meta *meta);
+/* Resets the x87 and SSE state at the start of every call, so nothing a previous call (or
+ * the user of a sandbox before a restore) left in those registers is visible; the general
+ * registers are the host's business (it reloads them on restore). In assembly (fpu.S): the
+ * SDK's C code is built with -mgeneral-regs-only, so that it never touches the x87/SSE state
+ * its user owns, and runs under CR0.TS or KVM's instruction emulator alike. */
+void hl_scrub_fpu(void);
 
 #endif

@@ -333,25 +333,6 @@ static void send_ok(const char *name, const hl_value *v)
     send_error(HL_GUEST_ERR_OUTPUT_FULL, err_msg);
 }
 
-/* Resets the x87 and SSE state at the start of every call, so nothing a previous call (or
- * the user of a sandbox before a restore) left in those registers is visible. The
- * general registers are the host's business (it reloads them on restore). */
-static inline void scrub_fpu(void)
-{
-    static const uint32_t mxcsr_default = 0x1f80; /* SDM Vol. 1 §10.2.3 */
-    __asm__ volatile("fninit\n\tldmxcsr %0\n\t"
-                     "pxor %%xmm0, %%xmm0\n\tpxor %%xmm1, %%xmm1\n\tpxor %%xmm2, %%xmm2\n\t"
-                     "pxor %%xmm3, %%xmm3\n\tpxor %%xmm4, %%xmm4\n\tpxor %%xmm5, %%xmm5\n\t"
-                     "pxor %%xmm6, %%xmm6\n\tpxor %%xmm7, %%xmm7\n\tpxor %%xmm8, %%xmm8\n\t"
-                     "pxor %%xmm9, %%xmm9\n\tpxor %%xmm10, %%xmm10\n\tpxor %%xmm11, %%xmm11\n\t"
-                     "pxor %%xmm12, %%xmm12\n\tpxor %%xmm13, %%xmm13\n\tpxor %%xmm14, %%xmm14\n\t"
-                     "pxor %%xmm15, %%xmm15"
-                     :
-                     : "m"(mxcsr_default)
-                     : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10",
-                       "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "memory");
-}
-
 static void dispatch(void)
 {
     static hl_msg_call call HOT;
@@ -363,7 +344,7 @@ static void dispatch(void)
     hl_value ret;
     int rc;
 
-    scrub_fpu();
+    hl_scrub_fpu();
     if (top > in_size || !hl_stack_peek(in_buf, top, &rec, &why) || rec.kind != HL_REC_CALL)
         abort_msg(HL_GUEST_ERR_ABI, why ? why : "input buffer holds no call");
     hl_r_init(&r, rec.payload, rec.len);

@@ -193,7 +193,7 @@ static void test_levels(hl_sandbox *sb)
     for (int i = 0; i < 6 && i < cap.n; i++) {
         CHECK_LOG(i, i, msgs[i]);
         CHECK_INT(cap.ev[i].line, lines[i]);
-        if (i) CHECK_INT(lines[i], lines[i - 1] + 1);
+        if (i) CHECK(lines[i] > lines[i - 1]);
     }
     CHECK(lines[0] > 0);
     if (cap.n) CHECK_STR(cap.ev[0].file, "tests/guests/calls_guest.c"); /* as the compiler saw it */

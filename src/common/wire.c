@@ -7,19 +7,22 @@
  * The format is little-endian whatever the machine (docs/abi.md). On a little-endian machine
  * a load or store is one unaligned move; __builtin_memcpy keeps it one move in the guest too,
  * which is built -ffreestanding (no builtin memcpy). */
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-static inline uint32_t ld32(const uint8_t *p)
+/* Native-order loads (raw*), which are the format's on a little-endian machine. */
+static inline uint32_t raw32(const uint8_t *p)
 {
     uint32_t v;
     __builtin_memcpy(&v, p, 4);
     return v;
 }
-static inline uint64_t ld64(const uint8_t *p)
+static inline uint64_t raw64(const uint8_t *p)
 {
     uint64_t v;
     __builtin_memcpy(&v, p, 8);
     return v;
 }
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+static inline uint32_t ld32(const uint8_t *p) { return raw32(p); }
+static inline uint64_t ld64(const uint8_t *p) { return raw64(p); }
 static inline void st16(uint8_t *p, uint16_t v) { __builtin_memcpy(p, &v, 2); }
 static inline void st32(uint8_t *p, uint32_t v) { __builtin_memcpy(p, &v, 4); }
 static inline void st64(uint8_t *p, uint64_t v) { __builtin_memcpy(p, &v, 8); }
@@ -59,18 +62,6 @@ static inline void st64(uint8_t *p, uint64_t v)
  * The names and strings of calls are mostly a few bytes long, where a call to memcpy or
  * memchr costs more than the work. Up to 16 bytes take two word moves that overlap as
  * needed; anything longer goes to the library. Byte order does not matter here. */
-static inline uint32_t raw32(const uint8_t *p)
-{
-    uint32_t v;
-    __builtin_memcpy(&v, p, 4);
-    return v;
-}
-static inline uint64_t raw64(const uint8_t *p)
-{
-    uint64_t v;
-    __builtin_memcpy(&v, p, 8);
-    return v;
-}
 #define ONES32 0x01010101u
 #define ONES64 0x0101010101010101ull
 /* Nonzero iff one of the word's bytes is 0 (exact: no false positives for the whole word). */

@@ -30,7 +30,8 @@ extern "C" {
  *  - Every function that can fail returns an hl_status; HL_OK is 0. Setters that take a
  *    handle return one too: HL_ERR_INVALID_ARG for a NULL handle. The text of the last
  *    failure is hl_last_error(sb) for functions taking a sandbox, hl_config_error(cfg) for
- *    configuration functions, and hl_last_error(NULL) (per thread) for sandbox creation.
+ *    configuration functions, and hl_last_error(NULL) (per thread) for the functions that
+ *    have no sandbox to hold it: creations, pools, snapshot files.
  *  - Which failure gets which status:
  *
  *      a NULL handle, a bad argument, a configuration value out of range  HL_ERR_INVALID_ARG
@@ -335,7 +336,7 @@ HL_API hl_status hl_pool_get(hl_pool *pool, hl_sandbox **out);
 HL_API hl_status hl_pool_put(hl_pool *pool, hl_sandbox *sb);
 /* Sandboxes ready now. */
 HL_API int hl_pool_ready(hl_pool *pool);
-/* Stops the filler and frees the ready sandboxes. Sandboxes taken out stay valid. */
+/* Stops the filler and frees the ready sandboxes. Sandboxes taken out stay valid. NULL is fine. */
 HL_API void hl_pool_free(hl_pool *pool);
 
 /* ---- snapshot files ------------------------------------------------------------------ */

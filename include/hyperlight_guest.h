@@ -44,6 +44,23 @@ int hl_call_host(const char *name, hl_type ret_type, const hl_value *args, int n
 const char *hl_host_error(void);
 void hl_value_free(hl_value *v);
 
+/* The host functions the embedder registered, as the guest may call them: name, return type
+ * and parameter types. The SDK asks the host for the table once per guest call that needs
+ * it (one exit) and keeps it until that call returns, so it always describes the sandbox's
+ * own configuration, also after a restore from a snapshot made elsewhere. */
+typedef struct hl_host_fn_info {
+    const char *name;
+    hl_type ret;
+    int nparams;
+    hl_type params[HL_MAX_ARGS];
+} hl_host_fn_info;
+/* The number of host functions, or -1 if the table could not be read (hl_host_error says why). */
+int hl_host_fn_count(void);
+/* Entry i (0 <= i < hl_host_fn_count()), or NULL when i is out of range. */
+const hl_host_fn_info *hl_host_fn_at(int i);
+/* The entry named name, or NULL when the host has no such function. */
+const hl_host_fn_info *hl_host_fn_lookup(const char *name);
+
 /* Sets the current call's error message and returns code (which must not be 0). */
 int hl_error(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

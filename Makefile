@@ -63,7 +63,12 @@ BENCH_GUESTS := $(patsubst bench/guests/%.c,$(B)/tests/guests/%.elf,$(wildcard b
 	format-check
 # Keep intermediate objects: without this make deletes them and relinks every time.
 .SECONDARY:
-all: lib guest-sdk $(CLI) guests $(EXAMPLE_HOSTS) $(PC)
+# The language guests: each lang/<language>/lang.mk adds its guest to LANG_GUESTS and its
+# rules (the interpreter's sources are fetched and unpacked by lang/<language>/fetch.sh, which
+# scripts/setup.sh runs).
+LANG_GUESTS :=
+-include $(sort $(wildcard lang/*/lang.mk))
+all: lib guest-sdk $(CLI) guests $(EXAMPLE_HOSTS) $(PC) $(LANG_GUESTS)
 lib: $(LIB_A) $(LIB_SO) $(STAGED_HEADERS)
 guest-sdk: $(GUEST_SDK)
 guests: $(EXAMPLE_GUESTS) $(TEST_GUESTS) $(BENCH_GUESTS)

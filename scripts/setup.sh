@@ -2,7 +2,8 @@
 # One-shot, idempotent developer/CI setup for hyperlight-c.
 #   1. installs the Debian packages the project needs (only those missing);
 #   2. builds picolibc for x86-64 guests into build/picolibc/
-#      (scripts/build-picolibc.sh; a no-op when already built).
+#      (scripts/build-picolibc.sh; a no-op when already built);
+#   3. fetches and unpacks the language guests' interpreter sources (lang/*/fetch.sh).
 # Quick when everything is present. Needs root only when something is missing.
 set -euo pipefail
 
@@ -50,4 +51,9 @@ else
 fi
 
 bash "$ROOT/scripts/build-picolibc.sh" || die "picolibc build failed"
+# The interpreters' sources for the language guests (lang/*/fetch.sh: fetch, check, unpack).
+for f in "$ROOT"/lang/*/fetch.sh; do
+    [[ -f "$f" ]] || continue
+    bash "$f" || die "$f failed"
+done
 say "done"

@@ -1,0 +1,352 @@
+/* python_guest.c - the Python guest (build/guests/python.elf): MicroPython serving the
+ * language-guest protocol (include/hyperlight/lang.h, docs/languages.md): Run, Eval, Repl,
+ * Load, Handle and LastError, all in one __main__ module whose state lasts until a restore. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hyperlight/lang.h"
+#include "hyperlight_guest.h"
+#include "lang/python/hlpy_json.h"
+#include "lang/python/mpy_port.h"
+#include "py/compile.h"
+#include "py/gc.h"
+#include "py/objstr.h"
+#include "py/runtime.h"
+
+#define HLPY_ABORT 70 /* hl_abort code of a broken interpreter (nlr_jump_fail, assert) */
+
+extern const mp_obj_module_t hlpy_host_module;
+
+/* The last failed call's error, in malloc memory (it must outlive the GC heap's churn), and
+ * the snapshot generation it belongs to: after a restore LastError is {} again. */
+static struct {
+    char *type, *message, *traceback;
+    uint64_t generation;
+    bool set;
+} last_error;
+static uint64_t seen_generation;
+static vstr_t *repl_out; /* Repl's capture of what the REPL shows, or NULL */
+
+void hlpy_fatal(const char *what) { hl_abort(HLPY_ABORT, "%s", what); }
+
+/* picolibc's assert() ends here: a broken interpreter invariant poisons the sandbox. */
+void __assert_func(const char *file, int line, const char *func, const char *expr)
+{
+    hl_abort(HLPY_ABORT, "MicroPython: assertion \"%s\" failed: %s:%d (%s)", expr, file, line,
+             func ? func : "?");
+}
+
+/* Called at the start of every guest function: a sandbox restored from a snapshot reseeds
+ * random (the generator's state is part of the snapshot, so every copy would repeat it). */
+static void enter(void)
+{
+    uint64_t g = hl_guest_generation();
+    if (g == seen_generation) return;
+    seen_generation = g;
+    nlr_buf_t nlr;
+    if (nlr_push(&nlr) == 0) {
+        mp_obj_t random = mp_import_name(MP_QSTR_random, mp_const_none, MP_OBJ_NEW_SMALL_INT(0));
+        mp_call_function_0(mp_load_attr(random, MP_QSTR_seed));
+        nlr_pop();
+    }
+}
+
+static char *dup_n(const char *s, size_t n)
+{
+    char *d = malloc(n + 1);
+    if (d) memcpy(d, s, n), d[n] = 0;
+    return d;
+}
+
+/* A traceback longer than this (deep recursion prints one line per frame) keeps its first
+ * and last TB_KEEP / 2 bytes, so LastError fits the default output buffer. */
+#define TB_KEEP (32u << 10)
+
+static char *dup_traceback(const char *tb, size_t n)
+{
+    if (n <= TB_KEEP) return dup_n(tb, n);
+    char *d = malloc(TB_KEEP + 96);
+    if (!d) return NULL;
+    size_t half = TB_KEEP / 2;
+    int k = snprintf(d, TB_KEEP + 96, "%.*s\n  [... %zu bytes of traceback left out ...]\n", (int)half, tb,
+                     n - 2 * half);
+    memcpy(d + k, tb + n - half, half);
+    d[k + half] = 0;
+    return d;
+}
+
+static int record_error(int code, const char *type, const char *message, size_t mlen, const char *tb, size_t tlen)
+{
+    free(last_error.type), free(last_error.message), free(last_error.traceback);
+    last_error.type = dup_n(type, strlen(type));
+    last_error.message = dup_n(message, mlen);
+    last_error.traceback = dup_traceback(tb, tlen);
+    last_error.generation = hl_guest_generation();
+    last_error.set = true;
+    return hl_error(code, "%.*s", (int)tlen, tb);
+}
+
+/* Fails the call with exception exc: the message is the traceback as MicroPython prints it. */
+static int fail_exc(int code, mp_obj_t exc)
+{
+    vstr_t tb, msg;
+    vstr_init(&tb, 256);
+    vstr_init(&msg, 64);
+    nlr_buf_t nlr;
+    if (nlr_push(&nlr) == 0) {
+        hlpy_exc_format(exc, &tb, &msg);
+        nlr_pop();
+    } else {
+        return record_error(code, "MemoryError", "", 0, "MemoryError", 11);
+    }
+    const char *type = qstr_str(mp_obj_get_type(exc)->name);
+    return record_error(code, type, msg.buf, msg.len, tb.buf, tb.len);
+}
+
+/* A failure that is no Python exception (no handler, bad arguments): "Type: message". */
+static int fail_text(int code, const char *type, const char *fmt, const char *arg)
+{
+    char msg[512], tb[600];
+    int n = snprintf(msg, sizeof msg, fmt, arg);
+    int t = snprintf(tb, sizeof tb, "%s: %s", type, msg);
+    return record_error(code, type, msg, (size_t)n, tb, (size_t)t);
+}
+
+static bool is_syntax_error(mp_obj_t exc)
+{
+    return mp_obj_is_subclass_fast(MP_OBJ_FROM_PTR(mp_obj_get_type(exc)), MP_OBJ_FROM_PTR(&mp_type_SyntaxError));
+}
+
+/* Compiles src as kind (a SyntaxError is HL_LANG_ERR_SYNTAX), then runs it: 0 with *out its
+ * value, or the failed call's code. A clean SystemExit (code None or 0) is success. */
+static int exec_code(const char *src, size_t len, const char *name, mp_parse_input_kind_t kind, mp_obj_t *out)
+{
+    nlr_buf_t nlr;
+    mp_obj_t fun;
+    if (nlr_push(&nlr) == 0) {
+        fun = hlpy_compile(src, len, name, kind);
+        nlr_pop();
+    } else {
+        mp_obj_t exc = MP_OBJ_FROM_PTR(nlr.ret_val);
+        return fail_exc(is_syntax_error(exc) ? HL_LANG_ERR_SYNTAX : HL_LANG_ERR_SCRIPT, exc);
+    }
+    if (nlr_push(&nlr) == 0) {
+        *out = mp_call_function_0(fun);
+        nlr_pop();
+        return 0;
+    }
+    int exit_code;
+    if (hlpy_is_exit_ok(MP_OBJ_FROM_PTR(nlr.ret_val), &exit_code)) {
+        *out = mp_const_none;
+        return 0;
+    }
+    return fail_exc(HL_LANG_ERR_SCRIPT, MP_OBJ_FROM_PTR(nlr.ret_val));
+}
+
+/* Sets *ret to a copy of the len bytes at s as the call's string result. */
+static int ret_string(hl_value *ret, const char *s, size_t len)
+{
+    char *p = hl_ret_alloc(len + 1);
+    if (!p) return fail_text(HL_LANG_ERR_SCRIPT, "MemoryError", "result of %s bytes", "many");
+    memcpy(p, s, len);
+    p[len] = 0;
+    ret->type = HL_STRING;
+    ret->v.buf.ptr = p;
+    ret->v.buf.len = len;
+    return 0;
+}
+
+/* Sets *ret to value as JSON text; no JSON form is HL_LANG_ERR_NOT_JSON. */
+static int ret_json(hl_value *ret, mp_obj_t value)
+{
+    vstr_t v;
+    nlr_buf_t nlr;
+    if (nlr_push(&nlr) == 0) {
+        vstr_init(&v, 64);
+        hlpy_json_encode(&v, value);
+        nlr_pop();
+    } else {
+        return fail_exc(hlpy_json_failed ? HL_LANG_ERR_NOT_JSON : HL_LANG_ERR_SCRIPT, MP_OBJ_FROM_PTR(nlr.ret_val));
+    }
+    return ret_string(ret, v.buf, v.len);
+}
+
+static void set_main_file(const char *name)
+{
+    mp_obj_dict_store(MP_OBJ_FROM_PTR(mp_globals_get()), MP_OBJ_NEW_QSTR(MP_QSTR___file__),
+                      mp_obj_new_str(name, strlen(name)));
+}
+
+/* Run(code, name, argv_json): sys.argv = [name] + argv, then the code as __main__. */
+static int fn_run(const hl_value *a, int argc, hl_value *ret)
+{
+    enter();
+    nlr_buf_t nlr;
+    if (nlr_push(&nlr) == 0) {
+        mp_obj_t argv = hlpy_json_decode(a[2].v.buf.ptr, a[2].v.buf.len);
+        bool ok = mp_obj_is_type(argv, &mp_type_list);
+        size_t n = 0;
+        mp_obj_t *items;
+        if (ok) mp_obj_list_get(argv, &n, &items);
+        for (size_t i = 0; ok && i < n; i++) ok = mp_obj_is_str(items[i]);
+        if (!ok) mp_raise_TypeError(MP_ERROR_TEXT("argv_json must be a JSON array of strings"));
+        hlpy_set_argv(a[1].v.buf.ptr, argv);
+        set_main_file(a[1].v.buf.ptr);
+        nlr_pop();
+    } else {
+        return fail_exc(HL_LANG_ERR_NOT_JSON, MP_OBJ_FROM_PTR(nlr.ret_val));
+    }
+    mp_obj_t out;
+    return exec_code(a[0].v.buf.ptr, a[0].v.buf.len, a[1].v.buf.ptr, MP_PARSE_FILE_INPUT, &out);
+}
+
+/* Load(code, name): like Run without arguments, to define handlers before a snapshot. */
+static int fn_load(const hl_value *a, int argc, hl_value *ret)
+{
+    enter();
+    mp_obj_t out;
+    nlr_buf_t nlr;
+    if (nlr_push(&nlr) == 0) {
+        set_main_file(a[1].v.buf.ptr);
+        nlr_pop();
+    } else {
+        return fail_exc(HL_LANG_ERR_SCRIPT, MP_OBJ_FROM_PTR(nlr.ret_val));
+    }
+    return exec_code(a[0].v.buf.ptr, a[0].v.buf.len, a[1].v.buf.ptr, MP_PARSE_FILE_INPUT, &out);
+}
+
+/* Eval(code): an expression's value as JSON; statements (not an expression) give null. */
+static int fn_eval(const hl_value *a, int argc, hl_value *ret)
+{
+    enter();
+    const char *src = a[0].v.buf.ptr;
+    size_t len = a[0].v.buf.len;
+    bool expression;
+    nlr_buf_t nlr;
+    if (nlr_push(&nlr) == 0) {
+        mp_parse_tree_t tree = mp_parse(mp_lexer_new_from_str_len(MP_QSTR__lt_eval_gt_, src, len, 0),
+                                        MP_PARSE_EVAL_INPUT);
+        mp_parse_tree_clear(&tree);
+        expression = true;
+        nlr_pop();
+    } else {
+        expression = false;
+    }
+    mp_obj_t out;
+    int rc = exec_code(src, len, "<eval>", expression ? MP_PARSE_EVAL_INPUT : MP_PARSE_FILE_INPUT, &out);
+    if (rc) return rc;
+    return ret_json(ret, expression ? out : mp_const_none);
+}
+
+/* What the REPL shows for an expression statement: its repr (None shows nothing); "_" is
+ * the last value shown, as in MicroPython's REPL. */
+static mp_obj_t repl_print(mp_obj_t o)
+{
+    if (o == mp_const_none || !repl_out) return mp_const_none;
+    mp_print_t p = {repl_out, (mp_print_strn_t)vstr_add_strn};
+    if (repl_out->len) vstr_add_char(repl_out, '\n');
+    mp_obj_print_helper(&p, o, PRINT_REPR);
+    mp_obj_dict_store(MP_OBJ_FROM_PTR(MP_STATE_VM(mp_module_builtins_override_dict)), MP_OBJ_NEW_QSTR(MP_QSTR__), o);
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_1(repl_print_obj, repl_print);
+
+/* Repl(line): one line of an interactive session (single-input mode, as the REPL compiles). */
+static int fn_repl(const hl_value *a, int argc, hl_value *ret)
+{
+    enter();
+    vstr_t out;
+    vstr_init(&out, 64);
+    repl_out = &out;
+    mp_obj_t value;
+    int rc = exec_code(a[0].v.buf.ptr, a[0].v.buf.len, "<stdin>", MP_PARSE_SINGLE_INPUT, &value);
+    repl_out = NULL;
+    if (rc) return rc;
+    return ret_string(ret, out.buf, out.len);
+}
+
+/* Handle(handler, event_json): handler(json.loads(event_json)) as JSON. */
+static int fn_handle(const hl_value *a, int argc, hl_value *ret)
+{
+    enter();
+    const char *name = a[0].v.buf.ptr;
+    qstr q = qstr_find_strn(name, a[0].v.buf.len);
+    mp_map_elem_t *e = q ? mp_map_lookup(&mp_globals_get()->map, MP_OBJ_NEW_QSTR(q), MP_MAP_LOOKUP) : NULL;
+    if (!e) return fail_text(HL_LANG_ERR_NO_HANDLER, "NameError", "no global function '%s'", name);
+    if (!mp_obj_is_callable(e->value))
+        return fail_text(HL_LANG_ERR_NO_HANDLER, "TypeError", "global '%s' is not a function", name);
+    mp_obj_t event, out;
+    nlr_buf_t nlr;
+    if (nlr_push(&nlr) == 0) {
+        event = hlpy_json_decode(a[1].v.buf.ptr, a[1].v.buf.len);
+        nlr_pop();
+    } else {
+        return fail_exc(hlpy_json_failed ? HL_LANG_ERR_NOT_JSON : HL_LANG_ERR_SCRIPT, MP_OBJ_FROM_PTR(nlr.ret_val));
+    }
+    if (nlr_push(&nlr) == 0) {
+        out = mp_call_function_1(e->value, event);
+        nlr_pop();
+    } else {
+        return fail_exc(HL_LANG_ERR_SCRIPT, MP_OBJ_FROM_PTR(nlr.ret_val));
+    }
+    return ret_json(ret, out);
+}
+
+static void vstr_json_str(vstr_t *v, const char *key, const char *s)
+{
+    mp_print_t p = {v, (mp_print_strn_t)vstr_add_strn};
+    mp_str_print_json(&p, (const byte *)key, strlen(key));
+    vstr_add_str(v, ": ");
+    mp_str_print_json(&p, (const byte *)(s ? s : ""), s ? strlen(s) : 0);
+}
+
+/* LastError(): {"type", "message", "traceback"} of the last failed call, {} if none since
+ * the last restore. */
+static int fn_last_error(const hl_value *a, int argc, hl_value *ret)
+{
+    enter();
+    if (!last_error.set || last_error.generation != hl_guest_generation()) return ret_string(ret, "{}", 2);
+    vstr_t v;
+    nlr_buf_t nlr;
+    if (nlr_push(&nlr) == 0) {
+        vstr_init(&v, 256);
+        vstr_add_char(&v, '{');
+        vstr_json_str(&v, "type", last_error.type);
+        vstr_add_str(&v, ", ");
+        vstr_json_str(&v, "message", last_error.message);
+        vstr_add_str(&v, ", ");
+        vstr_json_str(&v, "traceback", last_error.traceback);
+        vstr_add_char(&v, '}');
+        nlr_pop();
+    } else {
+        return hl_error(HL_LANG_ERR_SCRIPT, "MemoryError: no memory for LastError");
+    }
+    return ret_string(ret, v.buf, v.len);
+}
+
+/* The GC heap is most of the guest heap, taken once; the rest stays for the C library
+ * (result buffers, host-call values). The stack limit leaves a margin below MicroPython's
+ * checks for the C code between them and for the SDK's exception handling. */
+void hl_guest_main(void)
+{
+    const struct hl_peb *peb = hl_guest_peb();
+    size_t heap = peb->heap_size, reserve = heap / 8 > (512u << 10) ? heap / 8 : (512u << 10);
+    if (reserve > heap / 2) reserve = heap / 2;
+    size_t gc_size = heap - reserve;
+    void *gc_heap = malloc(gc_size);
+    if (!gc_heap) hl_abort(HLPY_ABORT, "python: cannot allocate a %zu-byte GC heap", gc_size);
+    size_t margin = peb->stack_size / 4 < (64u << 10) ? peb->stack_size / 4 : (64u << 10);
+    hlpy_init(gc_heap, gc_size, (void *)(uintptr_t)(peb->stack_gpa + peb->stack_size), peb->stack_size - margin,
+              MP_OBJ_FROM_PTR(&hlpy_host_module));
+    mp_obj_dict_store(MP_OBJ_FROM_PTR(MP_STATE_VM(mp_module_builtins_override_dict)),
+                      MP_OBJ_NEW_QSTR(MP_QSTR___repl_print__), MP_OBJ_FROM_PTR(&repl_print_obj));
+    seen_generation = hl_guest_generation();
+
+    hl_guest_register(HL_LANG_FN_RUN, fn_run, HL_VOID, 3, HL_STRING, HL_STRING, HL_STRING);
+    hl_guest_register(HL_LANG_FN_EVAL, fn_eval, HL_STRING, 1, HL_STRING);
+    hl_guest_register(HL_LANG_FN_REPL, fn_repl, HL_STRING, 1, HL_STRING);
+    hl_guest_register(HL_LANG_FN_LOAD, fn_load, HL_VOID, 2, HL_STRING, HL_STRING);
+    hl_guest_register(HL_LANG_FN_HANDLE, fn_handle, HL_STRING, 2, HL_STRING, HL_STRING);
+    hl_guest_register(HL_LANG_FN_LAST_ERROR, fn_last_error, HL_STRING, 0);
+}

@@ -143,26 +143,42 @@ static void hostfn_print(const mp_print_t *print, mp_obj_t self_in, mp_print_kin
 static MP_DEFINE_CONST_OBJ_TYPE(hostfn_type, MP_QSTR_host_function, MP_TYPE_FLAG_NONE, call, hostfn_call, print,
                                 hostfn_print);
 
-/* Module attribute lookup falls back to __getattr__ (MICROPY_MODULE_GETATTR). */
-static mp_obj_t host_getattr(mp_obj_t attr)
+/* The module is an object of its own type rather than a module with __getattr__: import
+ * probes a builtin module for __init__, and a __getattr__ cannot answer "no such
+ * attribute" without raising. Dunder names are simply absent; any other name is a host
+ * function or AttributeError. */
+static void host_attr(mp_obj_t self_in, qstr attr, mp_obj_t *dest)
 {
-    qstr q = mp_obj_str_get_qstr(attr);
-    if (!hl_host_fn_lookup(qstr_str(q)))
-        mp_raise_msg_varg(&mp_type_AttributeError, MP_ERROR_TEXT("host has no function '%q'"), q);
+    if (dest[0] != MP_OBJ_NULL) return; /* no stores or deletes */
+    if (attr == MP_QSTR___name__) {
+        dest[0] = MP_OBJ_NEW_QSTR(MP_QSTR_host);
+        return;
+    }
+    const char *name = qstr_str(attr);
+    if (name[0] == '_' && name[1] == '_') return;
+    if (!hl_host_fn_lookup(name))
+        mp_raise_msg_varg(&mp_type_AttributeError, MP_ERROR_TEXT("host has no function '%q'"), attr);
     hostfn_obj *o = mp_obj_malloc(hostfn_obj, &hostfn_type);
-    o->name = q;
-    return MP_OBJ_FROM_PTR(o);
+    o->name = attr;
+    dest[0] = MP_OBJ_FROM_PTR(o);
 }
-static MP_DEFINE_CONST_FUN_OBJ_1(host_getattr_obj, host_getattr);
+
+static void host_print(const mp_print_t *print, mp_obj_t self_in, mp_print_kind_t kind)
+{
+    (void)self_in, (void)kind;
+    mp_print_str(print, "<module 'host'>");
+}
+
+static MP_DEFINE_CONST_OBJ_TYPE(host_module_type, MP_QSTR_module, MP_TYPE_FLAG_NONE, attr, host_attr, print,
+                                host_print);
 
 static const mp_rom_map_elem_t host_globals_table[] = {
     {MP_ROM_QSTR(MP_QSTR___name__), MP_ROM_QSTR(MP_QSTR_host)},
-    {MP_ROM_QSTR(MP_QSTR___getattr__), MP_ROM_PTR(&host_getattr_obj)},
 };
 static MP_DEFINE_CONST_DICT(host_globals, host_globals_table);
 
 const mp_obj_module_t hlpy_host_module = {
-    .base = {&mp_type_module},
+    .base = {&host_module_type},
     .globals = (mp_obj_dict_t *)&host_globals,
 };
 MP_REGISTER_MODULE(MP_QSTR_host, hlpy_host_module);

@@ -110,7 +110,7 @@ $(PY_NATIVE): $(PY_NATIVE_OBJ)
 
 -include $(wildcard $(PY_OBJ)/*/*.d $(B)/obj/native/python/*/*.d)
 
-# ---- tests ----
-$(B)/tests/integration/test_python: $(PY_ELF)
-$(B)/tests/integration/test_python_suite: $(PY_ELF) $(PY_NATIVE)
+# ---- tests (order-only: the test programs link $^, and find the guests at run time) ----
+$(B)/tests/integration/test_python: | $(PY_ELF)
+$(B)/tests/integration/test_python_suite: | $(PY_ELF) $(PY_NATIVE)
 tests: $(PY_NATIVE)

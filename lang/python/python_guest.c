@@ -239,14 +239,19 @@ static int fn_eval(const hl_value *a, int argc, hl_value *ret)
     return ret_json(ret, expression ? out : mp_const_none);
 }
 
-/* What the REPL shows for an expression statement: its repr (None shows nothing); "_" is
- * the last value shown, as in MicroPython's REPL. */
+/* What the REPL shows for an expression statement: its repr (None shows nothing), captured
+ * for Repl's result; "_" is the last value shown, as in MicroPython's REPL. */
 static mp_obj_t repl_print(mp_obj_t o)
 {
-    if (o == mp_const_none || !repl_out) return mp_const_none;
-    mp_print_t p = {repl_out, (mp_print_strn_t)vstr_add_strn};
-    if (repl_out->len) vstr_add_char(repl_out, '\n');
-    mp_obj_print_helper(&p, o, PRINT_REPR);
+    if (o == mp_const_none) return mp_const_none;
+    if (repl_out) {
+        mp_print_t p = {repl_out, (mp_print_strn_t)vstr_add_strn};
+        if (repl_out->len) vstr_add_char(repl_out, '\n');
+        mp_obj_print_helper(&p, o, PRINT_REPR);
+    } else { /* compile(..., "single") outside Repl: printed, as MicroPython does */
+        mp_obj_print_helper(&mp_plat_print, o, PRINT_REPR);
+        mp_print_str(&mp_plat_print, "\n");
+    }
     mp_obj_dict_store(MP_OBJ_FROM_PTR(MP_STATE_VM(mp_module_builtins_override_dict)), MP_OBJ_NEW_QSTR(MP_QSTR__), o);
     return mp_const_none;
 }

@@ -151,7 +151,7 @@ $(B)/obj/app/%.o: %.c $(STAGED_HEADERS)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(APP_CFLAGS) -c $< -o $@
 
-$(CLI): $(B)/obj/app/tools/hyperlight.o $(LIB_A)
+$(CLI): $(patsubst %.c,$(B)/obj/app/%.o,$(wildcard tools/*.c)) $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) -o $@ $^ $(HOST_LDFLAGS)
 

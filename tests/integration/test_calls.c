@@ -684,16 +684,20 @@ static void test_call_errors(hl_sandbox *sb)
     CHECK_INT(hl_call(sb, "Fail", HL_I32, two, 2, &r), HL_ERR_GUEST);
     CHECK_INT(hl_last_error_code(sb), 42);
     CHECK_STR(hl_last_error(sb), "guest function 'Fail' failed with code 42: the answer is wrong");
+    CHECK_STR(hl_last_guest_message(sb), "the answer is wrong");
     CHECK_INT(hl_sandbox_state(sb), HL_STATE_READY);
     two[0] = hl_i32(-9), two[1] = hl_str("negative");
     CHECK_INT(hl_call(sb, "Fail", HL_I32, two, 2, &r), HL_ERR_GUEST);
     CHECK_INT(hl_last_error_code(sb), -9);
     CHECK_STR(hl_last_error(sb), "guest function 'Fail' failed with code -9: negative");
+    CHECK_STR(hl_last_guest_message(sb), "negative");
     two[0] = hl_i32(5), two[1] = hl_i32(6);
     CALL_OK(sb, "Add", HL_I32, two, 2, &r);
     CHECK_INT(r.v.i32, 11);
     CHECK_INT(hl_last_error_code(sb), 0);
     CHECK_STR(hl_last_error(sb), "");
+    CHECK_STR(hl_last_guest_message(sb), "");
+    CHECK_STR(hl_last_guest_message(NULL), "");
     CALL_OK(sb, "Counter", HL_U64, NULL, 0, &r);
     CHECK(r.v.u64 == c0 + 1);
 
@@ -717,6 +721,7 @@ static void test_abort(void)
     CHECK_INT(hl_call(sb, "Abort", HL_VOID, a, 2, &r), HL_ERR_ABORTED);
     CHECK_INT(hl_last_error_code(sb), 7);
     CHECK_STR(hl_last_error(sb), "guest aborted with code 7: the sky is falling");
+    CHECK_STR(hl_last_guest_message(sb), "the sky is falling");
     CHECK_INT(hl_sandbox_state(sb), HL_STATE_POISONED);
     CHECK_STR(printed, "before abort\n"); /* output before the abort is delivered */
     CHECK_INT(hl_call(sb, "Nop", HL_VOID, NULL, 0, &r), HL_ERR_STATE);

@@ -279,6 +279,16 @@ static void report(hl_sandbox *sb, hl_status st)
     fprintf(stderr, "hyperlight: %s\n", hl_last_error(sb));
 }
 
+/* The status a script asked to exit with (HL_LANG_ERR_EXIT, "exit N"), or -1. */
+static int exit_status(hl_sandbox *sb, hl_status st)
+{
+    int n;
+    char end;
+    if (st != HL_ERR_GUEST || hl_last_error_code(sb) != HL_LANG_ERR_EXIT) return -1;
+    if (sscanf(hl_last_guest_message(sb), "exit %d%c", &n, &end) != 1) return EXIT_FAIL;
+    return n & 0xff;
+}
+
 /* Parses the options shared by run and repl into o; returns the index of the first operand,
  * or -(exit status). */
 static int parse_opts(int argc, char **argv, struct opts *o, const char **code)
@@ -375,8 +385,9 @@ static int do_run(int argc, char **argv, struct opts *o)
     if ((rc = open_lang(&sb, o)) == 0) {
         a[0] = hl_str(code), a[1] = hl_str(name), a[2] = hl_str(args);
         if ((st = hl_call(sb, HL_LANG_FN_RUN, HL_VOID, a, 3, &r)) != HL_OK) {
-            report(sb, st);
-            rc = EXIT_FAIL;
+            rc = exit_status(sb, st);
+            if (rc < 0) report(sb, st);
+            rc = rc < 0 ? EXIT_FAIL : rc;
         }
     }
     hl_sandbox_free(sb);

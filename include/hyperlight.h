@@ -111,7 +111,9 @@ HL_API int hl_last_error_code(const hl_sandbox *sb);
 /* ---- configuration ------------------------------------------------------------------- */
 
 /* Sizes in bytes; each setter refuses values outside [MIN, MAX] with HL_ERR_INVALID_ARG and
- * a message naming the bound. Sizes are rounded up to whole pages. */
+ * a message naming the bound. Sizes are rounded up to whole pages. A guest may declare the
+ * stack and heap it wants (HL_GUEST_DEFAULTS); they apply where the configuration did not call
+ * the setter, and a declaration outside [MIN, MAX] fails creation with HL_ERR_BAD_GUEST. */
 #define HL_HEAP_MIN (64u << 10)
 #define HL_HEAP_MAX (256u << 20)
 #define HL_HEAP_DEFAULT (4u << 20)
@@ -266,6 +268,12 @@ HL_API int hl_sandbox_fn_count(const hl_sandbox *sb);
 /* Describes function i (0 <= i < count): *params points at *nparams types owned by sb. */
 HL_API hl_status hl_sandbox_fn_info(const hl_sandbox *sb, int i, const char **name, hl_type *ret,
                                     const hl_type **params, int *nparams);
+/* The stack (scratch) and heap sizes of sb in bytes, as its guest finds them in its PEB: the
+ * configuration's where it set them (hl_config_set_scratch_size, hl_config_set_heap_size),
+ * else the sizes the guest declares (HL_GUEST_DEFAULTS in hyperlight_guest.h), else the
+ * defaults; a sandbox made from a snapshot has the snapshot's. Either pointer may be NULL.
+ * HL_ERR_INVALID_ARG if sb is NULL. */
+HL_API hl_status hl_sandbox_sizes(const hl_sandbox *sb, uint64_t *stack_bytes, uint64_t *heap_bytes);
 
 /* ---- calls --------------------------------------------------------------------------- */
 

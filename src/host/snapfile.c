@@ -139,7 +139,7 @@ static const char *header_sizes(const struct snap_header *h, hl_sizes *s, char *
                    (unsigned long long)h->output_size, HL_BUFFER_MIN, HL_BUFFER_MAX);
     if (h->init_size > HL_INIT_DATA_MAX)
         return BAD("init data size %llu above %u", (unsigned long long)h->init_size, HL_INIT_DATA_MAX);
-    if (h->nfiles > HL_MAX_FILES) return BAD("%u mapped files (at most %d)", h->nfiles, HL_MAX_FILES);
+    if (h->nfiles > SNAP_FILES) return BAD("%u mapped files (at most %d)", h->nfiles, SNAP_FILES);
     memset(s, 0, sizeof *s);
     for (uint32_t i = 0; i < SNAP_FILES; i++) {
         const struct snap_file *f = &h->files[i];

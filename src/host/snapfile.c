@@ -247,7 +247,7 @@ static const char *check_layout(const struct snap_header *h, hl_layout *lo, char
     hl_sizes sizes;
     hl_elf elf;
     const char *bad;
-    if (h->nregions > HL_MAX_REGIONS) return BAD("%u regions (at most %d)", h->nregions, HL_MAX_REGIONS);
+    if (h->nregions > SNAP_MAX_REGIONS) return BAD("%u regions (at most %d)", h->nregions, SNAP_MAX_REGIONS);
     for (uint32_t i = h->nregions; i < SNAP_REGIONS; i++)
         if (!snap_all_zero(&h->regions[i], sizeof h->regions[i])) return BAD("unused region slot %u is not zero", i);
     if ((bad = header_sizes(h, &sizes, why, wlen)) || (bad = header_elf(h, &elf, why, wlen))) return bad;

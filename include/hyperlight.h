@@ -168,10 +168,11 @@ HL_API uint64_t hl_config_init_timeout(const hl_config *cfg);
 HL_API hl_status hl_config_set_init_data(hl_config *cfg, const void *data, size_t len);
 
 /* Maps the host file at path read-only into every sandbox made from cfg, under label (1..47
- * bytes, unique); the guest finds it with hl_guest_file(label). The file is opened now and
- * shared with the page cache, never copied; the guest cannot write it (a write is a fault).
- * At most HL_MAX_FILES files of at most HL_FILE_MAX bytes each. The file must not shrink
- * while sandboxes use it. Snapshots keep the files they were taken with mapped. */
+ * bytes, unique); the guest finds it with hl_guest_file(label), or opens it as a file whose
+ * path is the label (open, fopen: docs/guest.md "Files"). The file is opened now and shared
+ * with the page cache, never copied; the guest cannot write it (a write is a fault). At most
+ * HL_MAX_FILES (32) files of 0..HL_FILE_MAX bytes each. The file must not shrink while
+ * sandboxes use it. Snapshots keep the files they were taken with mapped. */
 #define HL_FILE_MAX (1u << 30)
 HL_API hl_status hl_config_map_file(hl_config *cfg, const char *path, const char *label);
 

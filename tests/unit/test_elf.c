@@ -726,7 +726,9 @@ static void test_defaults(void)
         d = mini_elf(s, 2, 0x200000, note, n, &len);
         if (cases[i].bad) {
             expect_bad(cases[i].what, d, len, cases[i].bad);
-            save_seed(i == 4 ? "bad_defaults_stack" : "bad_defaults", d, len);
+            char seed[32];
+            snprintf(seed, sizeof seed, "bad_defaults_%zu", i);
+            save_seed(seed, d, len);
         } else {
             expect_ok(cases[i].what, d, len, &elf);
             CHECK_INT(elf.stack_default, cases[i].want_stack);

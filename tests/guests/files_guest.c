@@ -179,8 +179,37 @@ static int stdio_fns(const hl_value *a, int n, hl_value *r)
     return finish(r);
 }
 
+/* Raw(label): what hl_guest_file says of label. */
+static int raw(const hl_value *a, int n, hl_value *r)
+{
+    size_t len = 99;
+    const void *p = hl_guest_file(hl_value_str(&a[0]), &len);
+    say("%s len=%zu", p ? "found" : "NULL", len);
+    return finish(r);
+}
+
+/* Keep(path) opens path and keeps the descriptor; Take(n) reads n bytes from it. Open files
+ * live in guest memory, so snapshots and restores keep them and their offsets. */
+static int kept = -1;
+static int keep(const hl_value *a, int n, hl_value *r)
+{
+    kept = open(hl_value_str(&a[0]), O_RDONLY);
+    res("open", kept);
+    return finish(r);
+}
+static int take(const hl_value *a, int n, hl_value *r)
+{
+    char buf[64] = { 0 };
+    res("read", read(kept, buf, a[0].v.u32 < sizeof buf ? a[0].v.u32 : sizeof buf - 1));
+    say("[%s]", buf);
+    return finish(r);
+}
+
 void hl_guest_main(void)
 {
+    hl_guest_register("Raw", raw, HL_STRING, 1, HL_STRING);
+    hl_guest_register("Keep", keep, HL_STRING, 1, HL_STRING);
+    hl_guest_register("Take", take, HL_STRING, 1, HL_U32);
     hl_guest_register("Seq", seq, HL_STRING, 1, HL_STRING);
     hl_guest_register("Open", do_open, HL_STRING, 2, HL_STRING, HL_STRING);
     hl_guest_register("Stat", do_stat, HL_STRING, 1, HL_STRING);

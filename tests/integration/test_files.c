@@ -122,8 +122,29 @@ static void posix_files(const char *dir, const char *b_path, const unsigned char
                "<return 42> feof=1 ftell=10 fseek=0 fread=5 [rn 42] ftell=9 fclose=0 w=NULL/30 r+=NULL/30 "
                "missing=NULL/2");
 
-    /* an empty file mapped: hl_guest_file finds it with length 0 */
-    CHECK_INT(call_u64(sb, "Sum", "empty"), fnv(NULL, 0));
+    /* an empty file mapped: hl_guest_file finds it with length 0; an unknown label is NULL */
+    expect_str(sb, "Raw", "empty", NULL, "found len=0");
+    expect_str(sb, "Raw", "beta", NULL, "found len=5");
+    expect_str(sb, "Raw", "./beta", NULL, "NULL len=0"); /* hl_guest_file takes the label itself */
+
+    /* an open file and its offset are guest memory: a restore puts them back */
+    {
+        hl_snapshot *snap = NULL;
+        hl_value v = hl_u32(6), r;
+        expect_str(sb, "Keep", "lines.txt", NULL, "open=3");
+        CHECK_INT(hl_call(sb, "Take", HL_STRING, &v, 1, &r), HL_OK);
+        CHECK_STR(hl_value_str(&r), "read=6 [first ]");
+        CHECK_INT(hl_snapshot_take(sb, &snap), HL_OK);
+        v = hl_u32(4);
+        CHECK_INT(hl_call(sb, "Take", HL_STRING, &v, 1, &r), HL_OK);
+        CHECK_STR(hl_value_str(&r), "read=4 [line]");
+        CHECK_INT(hl_call(sb, "Take", HL_STRING, &v, 1, &r), HL_OK);
+        CHECK_STR(hl_value_str(&r), "read=4 [\nsec]");
+        CHECK_INT(hl_sandbox_restore(sb, snap), HL_OK);
+        CHECK_INT(hl_call(sb, "Take", HL_STRING, &v, 1, &r), HL_OK);
+        CHECK_STR(hl_value_str(&r), "read=4 [line]");
+        hl_snapshot_free(snap);
+    }
     hl_sandbox_free(sb);
     hl_config_free(cfg);
     unlink(lines_path);

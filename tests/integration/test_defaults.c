@@ -112,6 +112,24 @@ static void cli_tests(void)
     CHECK_HAS(out, "': at most 32 files per sandbox\n");
     CHECK_INT(run_cli("call --map", out, sizeof out), 2);
     CHECK_HAS(out, "hyperlight: option --map needs a value\n");
+
+    /* a snapshot file has the sizes it was made with, and no mapped files */
+    {
+        char snap[] = "/tmp/hl-defaults-cli-XXXXXX";
+        close(mkstemp(snap));
+        snprintf(args, sizeof args, "snapshot %s %s", guest_path("defaults_guest"), snap);
+        CHECK_INT(run_cli(args, out, sizeof out), 0);
+        snprintf(args, sizeof args, "info %s", snap);
+        CHECK_INT(run_cli(args, out, sizeof out), 0);
+        CHECK_STR(out, "Sizes() -> string\nstack 1048576 bytes\nheap 33554432 bytes\n");
+        snprintf(args, sizeof args, "call %s Sizes", snap);
+        CHECK_INT(run_cli(args, out, sizeof out), 0);
+        CHECK_STR(out, "stack=1048576 heap=33554432 bounds=ok\n");
+        snprintf(args, sizeof args, "call --map y=%s %s Sizes", path, snap);
+        CHECK_INT(run_cli(args, out, sizeof out), 2);
+        CHECK_HAS(out, "hyperlight: --map does not apply to a snapshot file (snapshot files hold no mapped files)\n");
+        unlink(snap);
+    }
     unlink(path);
 }
 

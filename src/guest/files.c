@@ -73,7 +73,7 @@ static int resolve(const char *path, int *file)
     for (uint64_t i = 0; i < peb->nfiles && i < HL_MAX_FILES; i++) {
         int ln;
         char lcopy[HL_FILE_LABEL_MAX + 1];
-        memcpy(lcopy, peb->files[i].label, sizeof lcopy); /* one read of host memory */
+        memcpy(lcopy, peb->files[i].label, sizeof lcopy); /* terminated by the host; again, cheaply */
         lcopy[HL_FILE_LABEL_MAX] = 0;
         if ((ln = normalize(lcopy, label, sizeof label)) < 0) continue;
         if (ln == n && memcmp(label, want, (size_t)n) == 0) {

@@ -285,15 +285,24 @@ bool hlpy_run(const char *src, size_t len, const char *name, mp_parse_input_kind
     return false;
 }
 
-bool hlpy_is_exit_ok(mp_obj_t exc, int *code)
+static void fd2_strn(void *data, const char *str, size_t len) { hlpy_write_fd(2, str, len); }
+
+bool hlpy_system_exit(mp_obj_t exc, int *code)
 {
-    *code = 1;
     if (!mp_obj_is_subclass_fast(MP_OBJ_FROM_PTR(mp_obj_get_type(exc)), MP_OBJ_FROM_PTR(&mp_type_SystemExit)))
         return false;
     mp_obj_t val = mp_obj_exception_get_value(exc);
-    if (val == mp_const_none) *code = 0;
-    else if (mp_obj_is_int(val)) *code = (int)mp_obj_get_int(val);
-    return *code == 0;
+    if (val == mp_const_none) {
+        *code = 0;
+    } else if (mp_obj_is_int(val)) {
+        *code = (int)mp_obj_get_int(val);
+    } else { /* sys.exit("message"): the message to stderr, status 1, as CPython does */
+        mp_print_t p = {NULL, fd2_strn};
+        mp_obj_print_helper(&p, val, PRINT_STR);
+        mp_print_str(&p, "\n");
+        *code = 1;
+    }
+    return true;
 }
 
 static void vstr_print_strn(void *data, const char *str, size_t len) { vstr_add_strn(data, str, len); }

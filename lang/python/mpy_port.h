@@ -20,9 +20,9 @@ mp_obj_t hlpy_compile(const char *src, size_t len, const char *name, mp_parse_in
 /* Compiles and runs src in the __main__ module: true with *out its value (None for
  * statements), or false with *out the exception. */
 bool hlpy_run(const char *src, size_t len, const char *name, mp_parse_input_kind_t kind, mp_obj_t *out);
-/* exc is SystemExit with code None or 0 (a clean exit); *code is the exit code (1 if exc is
- * not a SystemExit or its code is not an int). */
-bool hlpy_is_exit_ok(mp_obj_t exc, int *code);
+/* Whether exc is a SystemExit; then *code is its exit status: 0 for None, the int, or 1 for
+ * anything else (which is printed to stderr, as CPython does). */
+bool hlpy_system_exit(mp_obj_t exc, int *code);
 /* Appends the traceback as MicroPython prints it (no final newline) to traceback, and
  * str(exc) to message (unless NULL). */
 void hlpy_exc_format(mp_obj_t exc, vstr_t *traceback, vstr_t *message);

@@ -56,9 +56,7 @@ static int run(const char *src, size_t len, const char *name, int argc, char **a
     }
     if (hlpy_run(src, len, name, MP_PARSE_FILE_INPUT, &out)) return 0;
     int code;
-    if (hlpy_is_exit_ok(out, &code)) return 0;
-    if (mp_obj_is_subclass_fast(MP_OBJ_FROM_PTR(mp_obj_get_type(out)), MP_OBJ_FROM_PTR(&mp_type_SystemExit)))
-        return code;
+    if (hlpy_system_exit(out, &code)) return code;
     vstr_t tb;
     vstr_init(&tb, 256);
     hlpy_exc_format(out, &tb, NULL);

@@ -12,11 +12,15 @@
 #include "py/compile.h"
 #include "py/gc.h"
 #include "py/objstr.h"
+#include "py/repl.h"
 #include "py/runtime.h"
 
 #define HLPY_ABORT 70 /* hl_abort code of a broken interpreter (nlr_jump_fail, assert) */
 
 extern const mp_obj_module_t hlpy_host_module;
+
+/* An interpreter wants a deeper stack and a bigger heap than the SDK's defaults. */
+HL_GUEST_DEFAULTS(1u << 20, 32u << 20);
 
 /* The last failed call's error, in malloc memory (it must outlive the GC heap's churn), and
  * the snapshot generation it belongs to: after a restore LastError is {} again. */
@@ -118,8 +122,19 @@ static bool is_syntax_error(mp_obj_t exc)
     return mp_obj_is_subclass_fast(MP_OBJ_FROM_PTR(mp_obj_get_type(exc)), MP_OBJ_FROM_PTR(&mp_type_SyntaxError));
 }
 
+/* Fails the call with exception exc raised by running code: sys.exit(N) (SystemExit) is
+ * HL_LANG_ERR_EXIT with the message "exit N", anything else HL_LANG_ERR_SCRIPT. */
+static int fail_run(mp_obj_t exc)
+{
+    int code;
+    if (!hlpy_system_exit(exc, &code)) return fail_exc(HL_LANG_ERR_SCRIPT, exc);
+    char msg[24], tb[32];
+    int n = snprintf(msg, sizeof msg, "%d", code), t = snprintf(tb, sizeof tb, "exit %d", code);
+    return record_error(HL_LANG_ERR_EXIT, "SystemExit", msg, (size_t)n, tb, (size_t)t);
+}
+
 /* Compiles src as kind (a SyntaxError is HL_LANG_ERR_SYNTAX), then runs it: 0 with *out its
- * value, or the failed call's code. A clean SystemExit (code None or 0) is success. */
+ * value, or the failed call's code. */
 static int exec_code(const char *src, size_t len, const char *name, mp_parse_input_kind_t kind, mp_obj_t *out)
 {
     nlr_buf_t nlr;
@@ -136,12 +151,7 @@ static int exec_code(const char *src, size_t len, const char *name, mp_parse_inp
         nlr_pop();
         return 0;
     }
-    int exit_code;
-    if (hlpy_is_exit_ok(MP_OBJ_FROM_PTR(nlr.ret_val), &exit_code)) {
-        *out = mp_const_none;
-        return 0;
-    }
-    return fail_exc(HL_LANG_ERR_SCRIPT, MP_OBJ_FROM_PTR(nlr.ret_val));
+    return fail_run(MP_OBJ_FROM_PTR(nlr.ret_val));
 }
 
 /* Sets *ret to a copy of the len bytes at s as the call's string result. */
@@ -261,6 +271,9 @@ static MP_DEFINE_CONST_FUN_OBJ_1(repl_print_obj, repl_print);
 static int fn_repl(const hl_value *a, int argc, hl_value *ret)
 {
     enter();
+    /* The REPL's own rule (py/repl.c): open brackets or quotes, a trailing backslash, or a
+     * compound statement not yet ended by an empty line ask for more input. */
+    if (mp_repl_continue_with_input(a[0].v.buf.ptr)) return hl_error(HL_LANG_ERR_INCOMPLETE, "incomplete input");
     vstr_t out;
     vstr_init(&out, 64);
     repl_out = &out;
@@ -293,7 +306,7 @@ static int fn_handle(const hl_value *a, int argc, hl_value *ret)
         out = mp_call_function_1(e->value, event);
         nlr_pop();
     } else {
-        return fail_exc(HL_LANG_ERR_SCRIPT, MP_OBJ_FROM_PTR(nlr.ret_val));
+        return fail_run(MP_OBJ_FROM_PTR(nlr.ret_val));
     }
     return ret_json(ret, out);
 }
@@ -341,9 +354,10 @@ void hl_guest_main(void)
     size_t gc_size = heap - reserve;
     void *gc_heap = malloc(gc_size);
     if (!gc_heap) hl_abort(HLPY_ABORT, "python: cannot allocate a %zu-byte GC heap", gc_size);
-    size_t margin = peb->stack_size / 4 < (64u << 10) ? peb->stack_size / 4 : (64u << 10);
-    hlpy_init(gc_heap, gc_size, (void *)(uintptr_t)(peb->stack_gpa + peb->stack_size), peb->stack_size - margin,
-              MP_OBJ_FROM_PTR(&hlpy_host_module));
+    uintptr_t lo, hi;
+    hl_guest_stack_bounds(&lo, &hi);
+    size_t stack = hi - lo, margin = stack / 4 < (64u << 10) ? stack / 4 : (64u << 10);
+    hlpy_init(gc_heap, gc_size, (void *)hi, stack - margin, MP_OBJ_FROM_PTR(&hlpy_host_module));
     mp_obj_dict_store(MP_OBJ_FROM_PTR(MP_STATE_VM(mp_module_builtins_override_dict)),
                       MP_OBJ_NEW_QSTR(MP_QSTR___repl_print__), MP_OBJ_FROM_PTR(&repl_print_obj));
     seen_generation = hl_guest_generation();

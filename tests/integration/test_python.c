@@ -182,10 +182,15 @@ static void test_run(void)
                "Traceback (most recent call last):\n  File \"bad.py\", line 1\nSyntaxError: invalid syntax");
     CHECK_FAIL(RUN("pass", "a.py", "[1]"), HL_LANG_ERR_NOT_JSON, "TypeError: argv_json must be a JSON array of strings");
     CHECK_FAIL(RUN("pass", "a.py", "not json"), HL_LANG_ERR_NOT_JSON, "ValueError: syntax error in JSON");
-    CHECK_OK(RUN("import sys\nprint('before')\nsys.exit(0)\nprint('after')", "exit.py", "[]"), "");
+    CHECK_FAIL(RUN("import sys\nprint('before')\nsys.exit(0)\nprint('after')", "exit.py", "[]"), HL_LANG_ERR_EXIT,
+               "exit 0");
     CHECK_STR(out_str(1), "before\n");
-    CHECK_FAIL(RUN("import sys\nsys.exit(3)", "exit3.py", "[]"), HL_LANG_ERR_SCRIPT,
-               "Traceback (most recent call last):\n  File \"exit3.py\", line 2, in <module>\nSystemExit: 3");
+    CHECK_FAIL(RUN("import sys\nsys.exit(3)", "exit3.py", "[]"), HL_LANG_ERR_EXIT, "exit 3");
+    CHECK_STR(last_error_json(), "{\"type\": \"SystemExit\", \"message\": \"3\", \"traceback\": \"exit 3\"}");
+    CHECK_FAIL(RUN("raise SystemExit", "exitnone.py", "[]"), HL_LANG_ERR_EXIT, "exit 0");
+    CHECK_FAIL(RUN("import sys\nsys.exit('bye')", "exitmsg.py", "[]"), HL_LANG_ERR_EXIT, "exit 1");
+    CHECK_STR(out_str(2), "bye\n");
+    CHECK_FAIL(EVAL("__import__('sys').exit(4)"), HL_LANG_ERR_EXIT, "exit 4");
     CHECK_OK(RUN("import sys\nsys.stderr.write('err\\n')\nprint('out', file=sys.stderr)\nsys.stdout.write('o')",
                  "streams.py", "[]"),
              "");
@@ -224,7 +229,14 @@ static void test_repl(void)
     CHECK_FAIL(REPL("1 / 0"), HL_LANG_ERR_SCRIPT,
                "Traceback (most recent call last):\n  File \"<stdin>\", line 1, in <module>\n"
                "ZeroDivisionError: divide by zero");
-    CHECK_FAIL(REPL("if"), HL_LANG_ERR_SYNTAX,
+    /* what the REPL reads more lines for: an open compound statement, bracket or string */
+    CHECK_FAIL(REPL("def h():"), HL_LANG_ERR_INCOMPLETE, "incomplete input");
+    CHECK_FAIL(REPL("def h():\n    return 5"), HL_LANG_ERR_INCOMPLETE, "incomplete input");
+    CHECK_FAIL(REPL("[1,"), HL_LANG_ERR_INCOMPLETE, "incomplete input");
+    CHECK_FAIL(REPL("'''a"), HL_LANG_ERR_INCOMPLETE, "incomplete input");
+    CHECK_OK(REPL("def h():\n    return 5\n"), "");
+    CHECK_OK(REPL("h()"), "5");
+    CHECK_FAIL(REPL("x = = 1"), HL_LANG_ERR_SYNTAX,
                "Traceback (most recent call last):\n  File \"<stdin>\", line 1\nSyntaxError: invalid syntax");
 }
 
@@ -336,6 +348,39 @@ static void test_hostile(hl_snapshot *fresh)
     CHECK_OK(EVAL("'ok'"), "\"ok\"");
 }
 
+/* import and open() of host files mapped by label (hl_config_map_file) */
+static void test_files(void)
+{
+    CHECK_OK(RUN("import mymod\nprint(mymod.VALUE, mymod.twice(21), mymod.__name__)", "imp.py", "[]"), "");
+    CHECK_STR(out_str(1), "forty-two 42 mymod\n");
+    CHECK_OK(RUN("from mymod import twice\nprint(twice('ab'))", "imp2.py", "[]"), "");
+    CHECK_STR(out_str(1), "abab\n");
+    CHECK_OK(RUN("import json\nwith open('data.json') as f:\n    d = json.load(f)\nprint(d['k'], type(d['k']))\n"
+                 "print(open('data.json', 'rb').read())",
+                 "open.py", "[]"),
+             "");
+    CHECK_STR(out_str(1), "[1, 2] <class 'list'>\nb'{\"k\": [1, 2]}\\n'\n");
+    CHECK_FAIL(RUN("import broken", "imp3.py", "[]"), HL_LANG_ERR_SCRIPT,
+               "Traceback (most recent call last):\n  File \"imp3.py\", line 1, in <module>\n"
+               "  File \"broken.py\", line 2, in <module>\nNameError: name 'undefined_name' isn't defined");
+    CHECK_FAIL(RUN("open('missing.txt')", "open2.py", "[]"), HL_LANG_ERR_SCRIPT,
+               "Traceback (most recent call last):\n  File \"open2.py\", line 1, in <module>\n"
+               "OSError: [Errno 2] ENOENT: can't open missing.txt");
+}
+
+/* Writes text to a new temporary file and maps it under label. */
+static void map_text(hl_config *cfg, const char *label, const char *text, char *path, size_t size)
+{
+    snprintf(path, size, "/tmp/hl_test_python_XXXXXX");
+    int fd = mkstemp(path);
+    if (fd < 0 || write(fd, text, strlen(text)) != (ssize_t)strlen(text)) {
+        fprintf(stderr, "cannot write %s\n", path);
+        exit(1);
+    }
+    close(fd);
+    CHECK_INT(hl_config_map_file(cfg, path, label), HL_OK);
+}
+
 /* random is reseeded after every restore: two restores of one snapshot draw differently */
 static void test_random(hl_snapshot *fresh)
 {
@@ -364,6 +409,10 @@ int main(void)
     hl_config_register_host_fn(cfg, "Not", HL_BOOL, &b, 1, h_not, NULL);
     hl_config_register_host_fn(cfg, "Big", HL_U64, &u64, 1, h_big, NULL);
     hl_config_register_host_fn(cfg, "Rev", HL_BYTES, &bytes, 1, h_rev, NULL);
+    char mod_path[64], data_path[64], broken_path[64];
+    map_text(cfg, "mymod.py", "VALUE = 'forty-two'\ndef twice(x):\n    return x * 2\n", mod_path, sizeof mod_path);
+    map_text(cfg, "data.json", "{\"k\": [1, 2]}\n", data_path, sizeof data_path);
+    map_text(cfg, "broken.py", "x = 1\ny = undefined_name\n", broken_path, sizeof broken_path);
     const char *b_dir = getenv("HL_BUILD");
     char path[512];
     snprintf(path, sizeof path, "%s/guests/python.elf", b_dir ? b_dir : "build");
@@ -385,10 +434,13 @@ int main(void)
     CHECK_INT(hl_sandbox_restore(sb, fresh), HL_OK);
     test_host();
     CHECK_INT(hl_sandbox_restore(sb, fresh), HL_OK);
+    test_files();
+    CHECK_INT(hl_sandbox_restore(sb, fresh), HL_OK);
     test_hostile(fresh);
     test_random(fresh);
 
     out_reset();
+    unlink(mod_path), unlink(data_path), unlink(broken_path);
     hl_snapshot_free(fresh);
     hl_sandbox_free(sb);
     hl_config_free(cfg);

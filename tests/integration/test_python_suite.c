@@ -110,7 +110,9 @@ static void run_guest(hl_sandbox *sb, hl_snapshot *snap, const char *name, const
     }
     hl_value args[3] = {hl_str(code->p), hl_str(name), hl_str("[]")}, r;
     hl_status st = hl_call(sb, HL_LANG_FN_RUN, HL_VOID, args, 3, &r);
-    if (st == HL_ERR_GUEST) {
+    if (st == HL_ERR_GUEST && hl_last_error_code(sb) == HL_LANG_ERR_EXIT) {
+        if (strcmp(hl_last_guest_message(sb), "exit 0") != 0) buf_str(&guest_out, "CRASH");
+    } else if (st == HL_ERR_GUEST) {
         append_traceback(sb);
         buf_str(&guest_out, "CRASH");
     } else if (st == HL_ERR_CANCELLED) {

@@ -52,6 +52,8 @@ static int run(const char *src, size_t len, const char *name, int argc, char **a
         mp_obj_t args = mp_obj_new_list(0, NULL);
         for (int i = 0; i < argc; i++) mp_obj_list_append(args, mp_obj_new_str(argv[i], strlen(argv[i])));
         hlpy_set_argv(name, args);
+        mp_obj_dict_store(MP_OBJ_FROM_PTR(mp_globals_get()), MP_OBJ_NEW_QSTR(MP_QSTR___file__),
+                          mp_obj_new_str(name, strlen(name)));
         nlr_pop();
     }
     if (hlpy_run(src, len, name, MP_PARSE_FILE_INPUT, &out)) return 0;

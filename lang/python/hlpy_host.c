@@ -12,7 +12,7 @@
 
 static const char *type_name(hl_type t)
 {
-    static const char *const names[] = {"void", "i32", "u32", "i64", "u64", "f32", "f64", "bool", "string", "bytes"};
+    static const char *const names[] = { "void", "i32", "u32", "i64", "u64", "f32", "f64", "bool", "string", "bytes" };
     return (unsigned)t <= HL_TYPE_MAX ? names[t] : "?";
 }
 
@@ -32,9 +32,10 @@ static bool is_plain_int(mp_obj_t o) { return mp_obj_is_int(o) && !mp_obj_is_boo
 /* An int argument of integer type t, range-checked. */
 static hl_value int_arg(const char *fn, size_t i, hl_type t, mp_obj_t o)
 {
-    static const long long lo[] = {[HL_I32] = INT32_MIN, [HL_U32] = 0, [HL_I64] = INT64_MIN, [HL_U64] = 0};
+    static const long long lo[] = { [HL_I32] = INT32_MIN, [HL_U32] = 0, [HL_I64] = INT64_MIN, [HL_U64] = 0 };
     static const unsigned long long hi[] = {
-        [HL_I32] = INT32_MAX, [HL_U32] = UINT32_MAX, [HL_I64] = INT64_MAX, [HL_U64] = UINT64_MAX};
+        [HL_I32] = INT32_MAX, [HL_U32] = UINT32_MAX, [HL_I64] = INT64_MAX, [HL_U64] = UINT64_MAX
+    };
     if (!is_plain_int(o)) arg_type_error(fn, i, t, o);
     if (mp_obj_is_true(mp_binary_op(MP_BINARY_OP_LESS, o, mp_obj_new_int_from_ll(lo[t]))) ||
         mp_obj_is_true(mp_binary_op(MP_BINARY_OP_MORE, o, mp_obj_new_int_from_ull(hi[t]))))
@@ -169,16 +170,15 @@ static void host_print(const mp_print_t *print, mp_obj_t self_in, mp_print_kind_
     mp_print_str(print, "<module 'host'>");
 }
 
-static MP_DEFINE_CONST_OBJ_TYPE(host_module_type, MP_QSTR_module, MP_TYPE_FLAG_NONE, attr, host_attr, print,
-                                host_print);
+static MP_DEFINE_CONST_OBJ_TYPE(host_module_type, MP_QSTR_module, MP_TYPE_FLAG_NONE, attr, host_attr, print, host_print);
 
 static const mp_rom_map_elem_t host_globals_table[] = {
-    {MP_ROM_QSTR(MP_QSTR___name__), MP_ROM_QSTR(MP_QSTR_host)},
+    { MP_ROM_QSTR(MP_QSTR___name__), MP_ROM_QSTR(MP_QSTR_host) },
 };
 static MP_DEFINE_CONST_DICT(host_globals, host_globals_table);
 
 const mp_obj_module_t hlpy_host_module = {
-    .base = {&host_module_type},
+    .base = { &host_module_type },
     .globals = (mp_obj_dict_t *)&host_globals,
 };
 MP_REGISTER_MODULE(MP_QSTR_host, hlpy_host_module);

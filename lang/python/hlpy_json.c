@@ -97,7 +97,7 @@ static void encode(const mp_print_t *p, mp_obj_t o, mp_obj_t *stack, int depth)
 void hlpy_json_encode(vstr_t *out, mp_obj_t o)
 {
     mp_obj_t stack[MAX_DEPTH];
-    mp_print_t p = {out, vstr_strn};
+    mp_print_t p = { out, vstr_strn };
     hlpy_json_failed = false;
     encode(&p, o, stack, 0);
 }

@@ -21,9 +21,8 @@ static mp_obj_t mp_time_localtime_get(void)
     if (clock_gettime(CLOCK_REALTIME, &ts) != 0) mp_raise_OSError(errno);
     timeutils_seconds_since_epoch_to_struct_time((uint64_t)ts.tv_sec, &tm);
     mp_obj_t t[8] = {
-        mp_obj_new_int(tm.tm_year), mp_obj_new_int(tm.tm_mon),  mp_obj_new_int(tm.tm_mday),
-        mp_obj_new_int(tm.tm_hour), mp_obj_new_int(tm.tm_min),  mp_obj_new_int(tm.tm_sec),
-        mp_obj_new_int(tm.tm_wday), mp_obj_new_int(tm.tm_yday),
+        mp_obj_new_int(tm.tm_year), mp_obj_new_int(tm.tm_mon), mp_obj_new_int(tm.tm_mday), mp_obj_new_int(tm.tm_hour),
+        mp_obj_new_int(tm.tm_min),  mp_obj_new_int(tm.tm_sec), mp_obj_new_int(tm.tm_wday), mp_obj_new_int(tm.tm_yday),
     };
     return mp_obj_new_tuple(8, t);
 }

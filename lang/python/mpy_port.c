@@ -128,15 +128,15 @@ static void stdio_print(const mp_print_t *print, mp_obj_t self_in, mp_print_kind
 }
 
 static const mp_rom_map_elem_t stdio_locals_table[] = {
-    {MP_ROM_QSTR(MP_QSTR_read), MP_ROM_PTR(&mp_stream_read_obj)},
-    {MP_ROM_QSTR(MP_QSTR_readinto), MP_ROM_PTR(&mp_stream_readinto_obj)},
-    {MP_ROM_QSTR(MP_QSTR_readline), MP_ROM_PTR(&mp_stream_unbuffered_readline_obj)},
-    {MP_ROM_QSTR(MP_QSTR_readlines), MP_ROM_PTR(&mp_stream_unbuffered_readlines_obj)},
-    {MP_ROM_QSTR(MP_QSTR_write), MP_ROM_PTR(&mp_stream_write_obj)},
-    {MP_ROM_QSTR(MP_QSTR_flush), MP_ROM_PTR(&mp_stream_flush_obj)},
-    {MP_ROM_QSTR(MP_QSTR_close), MP_ROM_PTR(&mp_stream_close_obj)},
-    {MP_ROM_QSTR(MP_QSTR___enter__), MP_ROM_PTR(&mp_identity_obj)},
-    {MP_ROM_QSTR(MP_QSTR___exit__), MP_ROM_PTR(&mp_stream___exit___obj)},
+    { MP_ROM_QSTR(MP_QSTR_read), MP_ROM_PTR(&mp_stream_read_obj) },
+    { MP_ROM_QSTR(MP_QSTR_readinto), MP_ROM_PTR(&mp_stream_readinto_obj) },
+    { MP_ROM_QSTR(MP_QSTR_readline), MP_ROM_PTR(&mp_stream_unbuffered_readline_obj) },
+    { MP_ROM_QSTR(MP_QSTR_readlines), MP_ROM_PTR(&mp_stream_unbuffered_readlines_obj) },
+    { MP_ROM_QSTR(MP_QSTR_write), MP_ROM_PTR(&mp_stream_write_obj) },
+    { MP_ROM_QSTR(MP_QSTR_flush), MP_ROM_PTR(&mp_stream_flush_obj) },
+    { MP_ROM_QSTR(MP_QSTR_close), MP_ROM_PTR(&mp_stream_close_obj) },
+    { MP_ROM_QSTR(MP_QSTR___enter__), MP_ROM_PTR(&mp_identity_obj) },
+    { MP_ROM_QSTR(MP_QSTR___exit__), MP_ROM_PTR(&mp_stream___exit___obj) },
 };
 static MP_DEFINE_CONST_DICT(stdio_locals_dict, stdio_locals_table);
 
@@ -150,9 +150,9 @@ static const mp_stream_p_t stdio_stream_p = {
 MP_DEFINE_CONST_OBJ_TYPE(hlpy_stdio_type, MP_QSTR_TextIOWrapper, MP_TYPE_FLAG_ITER_IS_STREAM, print, stdio_print,
                          protocol, &stdio_stream_p, locals_dict, &stdio_locals_dict);
 
-const hlpy_stdio mp_sys_stdin_obj = {{&hlpy_stdio_type}, 0};
-const hlpy_stdio mp_sys_stdout_obj = {{&hlpy_stdio_type}, 1};
-const hlpy_stdio mp_sys_stderr_obj = {{&hlpy_stdio_type}, 2};
+const hlpy_stdio mp_sys_stdin_obj = { { &hlpy_stdio_type }, 0 };
+const hlpy_stdio mp_sys_stdout_obj = { { &hlpy_stdio_type }, 1 };
+const hlpy_stdio mp_sys_stderr_obj = { { &hlpy_stdio_type }, 2 };
 
 /* ---- files: import and open() ---- */
 mp_import_stat_t mp_import_stat(const char *path)
@@ -175,10 +175,10 @@ mp_import_stat_t mp_import_stat(const char *path)
 static mp_obj_t hlpy_open(size_t n_args, const mp_obj_t *args, mp_map_t *kw)
 {
     static const mp_arg_t allowed[] = {
-        {MP_QSTR_file, MP_ARG_REQUIRED | MP_ARG_OBJ, {.u_rom_obj = MP_ROM_NONE}},
-        {MP_QSTR_mode, MP_ARG_OBJ, {.u_rom_obj = MP_ROM_QSTR(MP_QSTR_r)}},
-        {MP_QSTR_buffering, MP_ARG_INT, {.u_int = -1}},
-        {MP_QSTR_encoding, MP_ARG_OBJ, {.u_rom_obj = MP_ROM_NONE}},
+        { MP_QSTR_file, MP_ARG_REQUIRED | MP_ARG_OBJ, { .u_rom_obj = MP_ROM_NONE } },
+        { MP_QSTR_mode, MP_ARG_OBJ, { .u_rom_obj = MP_ROM_QSTR(MP_QSTR_r) } },
+        { MP_QSTR_buffering, MP_ARG_INT, { .u_int = -1 } },
+        { MP_QSTR_encoding, MP_ARG_OBJ, { .u_rom_obj = MP_ROM_NONE } },
     };
     mp_arg_val_t a[MP_ARRAY_SIZE(allowed)];
     mp_arg_parse_all(n_args, args, kw, MP_ARRAY_SIZE(allowed), allowed, a);
@@ -297,7 +297,7 @@ bool hlpy_system_exit(mp_obj_t exc, int *code)
     } else if (mp_obj_is_int(val)) {
         *code = (int)mp_obj_get_int(val);
     } else { /* sys.exit("message"): the message to stderr, status 1, as CPython does */
-        mp_print_t p = {NULL, fd2_strn};
+        mp_print_t p = { NULL, fd2_strn };
         mp_obj_print_helper(&p, val, PRINT_STR);
         mp_print_str(&p, "\n");
         *code = 1;
@@ -309,11 +309,11 @@ static void vstr_print_strn(void *data, const char *str, size_t len) { vstr_add_
 
 void hlpy_exc_format(mp_obj_t exc, vstr_t *traceback, vstr_t *message)
 {
-    mp_print_t p = {traceback, vstr_print_strn};
+    mp_print_t p = { traceback, vstr_print_strn };
     mp_obj_print_exception(&p, exc);
     while (traceback->len > 0 && traceback->buf[traceback->len - 1] == '\n') traceback->len--;
     if (message) {
-        mp_print_t m = {message, vstr_print_strn};
+        mp_print_t m = { message, vstr_print_strn };
         mp_obj_print_helper(&m, exc, PRINT_STR);
     }
 }

@@ -38,8 +38,7 @@ void hlpy_fatal(const char *what) { hl_abort(HLPY_ABORT, "%s", what); }
 /* picolibc's assert() ends here: a broken interpreter invariant poisons the sandbox. */
 void __assert_func(const char *file, int line, const char *func, const char *expr)
 {
-    hl_abort(HLPY_ABORT, "MicroPython: assertion \"%s\" failed: %s:%d (%s)", expr, file, line,
-             func ? func : "?");
+    hl_abort(HLPY_ABORT, "MicroPython: assertion \"%s\" failed: %s:%d (%s)", expr, file, line, func ? func : "?");
 }
 
 /* Called at the start of every guest function: a sandbox restored from a snapshot reseeds
@@ -74,8 +73,8 @@ static char *dup_traceback(const char *tb, size_t n)
     char *d = malloc(TB_KEEP + 96);
     if (!d) return NULL;
     size_t half = TB_KEEP / 2;
-    int k = snprintf(d, TB_KEEP + 96, "%.*s\n  [... %zu bytes of traceback left out ...]\n", (int)half, tb,
-                     n - 2 * half);
+    int k =
+        snprintf(d, TB_KEEP + 96, "%.*s\n  [... %zu bytes of traceback left out ...]\n", (int)half, tb, n - 2 * half);
     memcpy(d + k, tb + n - half, half);
     d[k + half] = 0;
     return d;
@@ -236,8 +235,8 @@ static int fn_eval(const hl_value *a, int argc, hl_value *ret)
     bool expression;
     nlr_buf_t nlr;
     if (nlr_push(&nlr) == 0) {
-        mp_parse_tree_t tree = mp_parse(mp_lexer_new_from_str_len(MP_QSTR__lt_eval_gt_, src, len, 0),
-                                        MP_PARSE_EVAL_INPUT);
+        mp_parse_tree_t tree =
+            mp_parse(mp_lexer_new_from_str_len(MP_QSTR__lt_eval_gt_, src, len, 0), MP_PARSE_EVAL_INPUT);
         mp_parse_tree_clear(&tree);
         expression = true;
         nlr_pop();
@@ -256,7 +255,7 @@ static mp_obj_t repl_print(mp_obj_t o)
 {
     if (o == mp_const_none) return mp_const_none;
     if (repl_out) {
-        mp_print_t p = {repl_out, (mp_print_strn_t)vstr_add_strn};
+        mp_print_t p = { repl_out, (mp_print_strn_t)vstr_add_strn };
         if (repl_out->len) vstr_add_char(repl_out, '\n');
         mp_obj_print_helper(&p, o, PRINT_REPR);
     } else { /* compile(..., "single") outside Repl: printed, as MicroPython does */
@@ -314,7 +313,7 @@ static int fn_handle(const hl_value *a, int argc, hl_value *ret)
 
 static void vstr_json_str(vstr_t *v, const char *key, const char *s)
 {
-    mp_print_t p = {v, (mp_print_strn_t)vstr_add_strn};
+    mp_print_t p = { v, (mp_print_strn_t)vstr_add_strn };
     mp_str_print_json(&p, (const byte *)key, strlen(key));
     vstr_add_str(v, ": ");
     mp_str_print_json(&p, (const byte *)(s ? s : ""), s ? strlen(s) : 0);

@@ -108,19 +108,19 @@ static hl_status callv(const char *fn, hl_type rt, int n, ...)
 #define HANDLE(h, ev) callv(HL_LANG_FN_HANDLE, HL_STRING, 2, (h), (ev))
 
 /* The call succeeded with string result want. */
-#define CHECK_OK(call, want)                                                            \
-    do {                                                                                \
-        hl_status s_ = (call);                                                          \
+#define CHECK_OK(call, want)                                                                    \
+    do {                                                                                        \
+        hl_status s_ = (call);                                                                  \
         if (s_ != HL_OK) fprintf(stderr, "%s:%d: %s\n", __FILE__, __LINE__, hl_last_error(sb)); \
-        CHECK_INT(s_, HL_OK);                                                           \
-        CHECK_STR(result, (want));                                                      \
+        CHECK_INT(s_, HL_OK);                                                                   \
+        CHECK_STR(result, (want));                                                              \
     } while (0)
 /* The call failed as a guest error with code and exactly message msg. */
-#define CHECK_FAIL(call, code, msg)                   \
-    do {                                              \
-        CHECK_INT((call), HL_ERR_GUEST);              \
-        CHECK_INT(hl_last_error_code(sb), (code));    \
-        CHECK_STR(guest_message(), (msg));            \
+#define CHECK_FAIL(call, code, msg)                \
+    do {                                           \
+        CHECK_INT((call), HL_ERR_GUEST);           \
+        CHECK_INT(hl_last_error_code(sb), (code)); \
+        CHECK_STR(guest_message(), (msg));         \
     } while (0)
 
 /* The guest's message from hl_last_error ("guest function 'X' failed with code N: MSG"). */
@@ -143,8 +143,8 @@ static void test_eval(void)
     CHECK_OK(EVAL("{1: 'one'}"), "{\"1\": \"one\"}");
     CHECK_OK(EVAL("2 ** 70"), "1180591620717411303424");
     CHECK_OK(EVAL("'\\u00e9'"), "\"\u00e9\""); /* UTF-8 as is, valid JSON */
-    CHECK_OK(EVAL("x = 5"), "null"); /* statements: run, value null */
-    CHECK_OK(EVAL("x * 2"), "10");   /* state persists */
+    CHECK_OK(EVAL("x = 5"), "null");           /* statements: run, value null */
+    CHECK_OK(EVAL("x * 2"), "10");             /* state persists */
     CHECK_OK(EVAL("print('hi')"), "null");
     CHECK_STR(out_str(1), "hi\n");
     CHECK_FAIL(EVAL("1 +"), HL_LANG_ERR_SYNTAX,
@@ -286,10 +286,10 @@ static void test_host(void)
     CHECK_STR(out_str(1), "3 <host function Add>\n");
     const char *tb = "Traceback (most recent call last):\n  File \"<eval>\", line 1, in <module>\n";
     char want[512];
-#define CHECK_HOST_ERR(code, err)                          \
-    do {                                                   \
-        snprintf(want, sizeof want, "%s%s", tb, (err));    \
-        CHECK_FAIL(EVAL(code), HL_LANG_ERR_SCRIPT, want);  \
+#define CHECK_HOST_ERR(code, err)                         \
+    do {                                                  \
+        snprintf(want, sizeof want, "%s%s", tb, (err));   \
+        CHECK_FAIL(EVAL(code), HL_LANG_ERR_SCRIPT, want); \
     } while (0)
     CHECK_HOST_ERR("host.Add(1, 'x')", "TypeError: host.Add: argument 2 must be i32, got str");
     CHECK_HOST_ERR("host.Add(1.5, 1)", "TypeError: host.Add: argument 1 must be i32, got float");
@@ -397,7 +397,7 @@ static void test_random(hl_snapshot *fresh)
 int main(void)
 {
     hl_config *cfg = hl_config_new();
-    hl_type i32x2[] = {HL_I32, HL_I32}, str = HL_STRING, f64 = HL_F64, b = HL_BOOL, u64 = HL_U64, bytes = HL_BYTES;
+    hl_type i32x2[] = { HL_I32, HL_I32 }, str = HL_STRING, f64 = HL_F64, b = HL_BOOL, u64 = HL_U64, bytes = HL_BYTES;
     hl_config_set_heap_size(cfg, 32u << 20);
     hl_config_set_scratch_size(cfg, 1u << 20);
     hl_config_set_limits(cfg, HL_MAX_HOST_CALLS_DEFAULT, 8u << 20);

@@ -19,7 +19,7 @@
 #include "hyperlight/lang.h"
 
 #define TEST_TIMEOUT_S 30
-static const char *const dirs[] = {"basics", "float", "micropython", "extmod"};
+static const char *const dirs[] = { "basics", "float", "micropython", "extmod" };
 
 typedef struct buf {
     char *p;
@@ -108,7 +108,7 @@ static void run_guest(hl_sandbox *sb, hl_snapshot *snap, const char *name, const
         buf_str(&guest_out, "RESTORE FAILED");
         return;
     }
-    hl_value args[3] = {hl_str(code->p), hl_str(name), hl_str("[]")}, r;
+    hl_value args[3] = { hl_str(code->p), hl_str(name), hl_str("[]") }, r;
     hl_status st = hl_call(sb, HL_LANG_FN_RUN, HL_VOID, args, 3, &r);
     if (st == HL_ERR_GUEST && hl_last_error_code(sb) == HL_LANG_ERR_EXIT) {
         if (strcmp(hl_last_guest_message(sb), "exit 0") != 0) buf_str(&guest_out, "CRASH");
@@ -145,9 +145,9 @@ static void expected(const char *bdir, const char *tdir, const char *dir, const 
     if (read_file(cache, exp)) return;
     char where[1024];
     snprintf(where, sizeof where, "%s/%s", tdir, dir);
-    char *argv[] = {"python3", "-BS", (char *)name, NULL};
+    char *argv[] = { "python3", "-BS", (char *)name, NULL };
     if (run_process(argv, where, exp) != 0) {
-        buf crash = {0};
+        buf crash = { 0 };
         buf_str(&crash, "CPYTHON3 CRASH:\n");
         buf_add(&crash, exp->p, exp->len);
         free(exp->p);
@@ -190,9 +190,10 @@ int main(void)
         fprintf(stderr, "test_python_suite: needs %s and %s (make native-python; scripts/setup.sh)\n", native, tdir);
         return 1;
     }
-    buf differences = {0};
+    buf differences = { 0 };
     if (!read_file("lang/python/suite-differences.txt", &differences)) {
-        fprintf(stderr, "test_python_suite: cannot read lang/python/suite-differences.txt (run from the repository root)\n");
+        fprintf(stderr,
+                "test_python_suite: cannot read lang/python/suite-differences.txt (run from the repository root)\n");
         return 1;
     }
 
@@ -208,9 +209,9 @@ int main(void)
         return 1;
     }
 
-    int count[4][2][3] = {{{0}}}, guest_only = 0, stale = 0;
+    int count[4][2][3] = { { { 0 } } }, guest_only = 0, stale = 0;
     double t_native = 0, t_guest = 0;
-    buf code = {0}, exp = {0}, nat = {0};
+    buf code = { 0 }, exp = { 0 }, nat = { 0 };
     for (size_t d = 0; d < sizeof dirs / sizeof dirs[0]; d++) {
         char path[2048];
         snprintf(path, sizeof path, "%s/%s", tdir, dirs[d]);
@@ -233,7 +234,7 @@ int main(void)
             expected(bdir, tdir, dirs[d], names[i], &exp);
 
             double t0 = test_now_ms();
-            char *argv[] = {native_abs, names[i], NULL};
+            char *argv[] = { native_abs, names[i], NULL };
             snprintf(path, sizeof path, "%s/%s", tdir, dirs[d]);
             if (run_process(argv, path, &nat) != 0) buf_str(&nat, "CRASH");
             double t1 = test_now_ms();
@@ -253,8 +254,9 @@ int main(void)
                 printf("note: %s is listed in lang/python/suite-differences.txt but passes (or fails natively too)\n",
                        test);
             }
-            if (verbose) printf("%-44s native %-4s sandbox %s\n", test, (const char *[]){"pass", "skip", "FAIL"}[vn],
-                                (const char *[]){"pass", "skip", "FAIL"}[vg]);
+            if (verbose)
+                printf("%-44s native %-4s sandbox %s\n", test, (const char *[]){ "pass", "skip", "FAIL" }[vn],
+                       (const char *[]){ "pass", "skip", "FAIL" }[vg]);
             free(names[i]);
         }
     }

@@ -30,17 +30,20 @@ PY_NATIVE_OBJ := $(call PY_LIB_OBJ,$(B)/obj/native/python) $(B)/obj/native/pytho
 .PHONY: native-python
 native-python: $(PY_NATIVE)
 
-$(PY_UNPACKED):
-	$(Q)bash lang/python/fetch.sh
+$(PY_UNPACKED): lang/python/fetch.sh $(wildcard lang/python/patches/*.patch)
+	$(Q)bash lang/python/fetch.sh && touch $@
 
-# Objects depend on the generated headers through their -MMD files; the package stamp only
-# orders the first build. The embed package: qstrs and module registrations are scanned from py/, the extmod
+# The embed package: qstrs and module registrations are scanned from py/, the extmod
 # modules and our port files. Regenerated files replace the old ones only when their text
 # changed, so an edit of one of our files recompiles the interpreter only if it added a
 # name.
 PY_SCANNED := lang/python/mpconfigport.h lang/python/micropython_embed.mk $(patsubst %,lang/python/%.c,$(PY_PORT)) \
 	lang/python/python_guest.c
-$(PY_PKG_STAMP): $(PY_UNPACKED) $(PY_SCANNED)
+# $(PY_GENHDR) is touched only when a generated header changed: every object depends on it,
+# because make would not see a header that changes while it runs (it keeps the mtimes it
+# read), but it does look again at the targets of a rule it has just run.
+PY_GENHDR := $(PY_GEN)/.genhdr
+$(PY_PKG_STAMP) $(PY_GENHDR) &: $(PY_UNPACKED) $(PY_SCANNED)
 	@mkdir -p $(PY_GEN)/new
 	@$(if $(Q),echo "  GEN     $(PY_PKG)")
 	$(Q)cp lang/python/mpconfigport.h $(PY_GEN)/new/mpconfigport.h
@@ -49,26 +52,29 @@ $(PY_PKG_STAMP): $(PY_UNPACKED) $(PY_SCANNED)
 		{ cat $(PY_GEN)/gen.log; exit 1; }
 	$(Q)cd $(PY_GEN)/new/micropython_embed && find . -type f | while read -r f; do \
 		mkdir -p "../../micropython_embed/$$(dirname "$$f")"; \
-		cmp -s "$$f" "../../micropython_embed/$$f" || cp "$$f" "../../micropython_embed/$$f"; done
-	$(Q)touch $@
+		cmp -s "$$f" "../../micropython_embed/$$f" && continue; \
+		cp "$$f" "../../micropython_embed/$$f"; \
+		case "$$f" in ./genhdr/*) touch ../../.genhdr ;; esac; done
+	$(Q)[ -f $(PY_GENHDR) ] || touch $(PY_GENHDR)
+	$(Q)touch $(PY_PKG_STAMP)
 
 # ---- the guest ----
 PY_GUEST_CFLAGS := $(PY_INC) -Wno-unused-parameter -MMD -MP
-$(PY_OBJ)/py/%.o: $(PY_TOP)/py/%.c | $(PY_PKG_STAMP)
+$(PY_OBJ)/py/%.o: $(PY_TOP)/py/%.c $(PY_GENHDR)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC [py] $*.c")
 	$(Q)$(HLCC) $(PY_GUEST_CFLAGS) -c $(PY_PKG)/py/$*.c -o $@
-$(PY_OBJ)/extmod/%.o: $(PY_TOP)/extmod/%.c | $(PY_PKG_STAMP)
+$(PY_OBJ)/extmod/%.o: $(PY_TOP)/extmod/%.c $(PY_GENHDR)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC [py] extmod/$*.c")
 	$(Q)$(HLCC) $(PY_GUEST_CFLAGS) -c $(PY_TOP)/extmod/$*.c -o $@
-$(PY_OBJ)/shared/timeutils.o: | $(PY_PKG_STAMP)
+$(PY_OBJ)/shared/timeutils.o: $(PY_GENHDR)
 	@mkdir -p $(dir $@)
 	$(Q)$(HLCC) $(PY_GUEST_CFLAGS) -c $(PY_TOP)/shared/timeutils/timeutils.c -o $@
-$(PY_OBJ)/shared/gchelper_generic.o: | $(PY_PKG_STAMP)
+$(PY_OBJ)/shared/gchelper_generic.o: $(PY_GENHDR)
 	@mkdir -p $(dir $@)
 	$(Q)$(HLCC) $(PY_GUEST_CFLAGS) -c $(PY_PKG)/shared/runtime/gchelper_generic.c -o $@
-$(PY_OBJ)/port/%.o: lang/python/%.c $(GUEST_SDK) | $(PY_PKG_STAMP)
+$(PY_OBJ)/port/%.o: lang/python/%.c $(GUEST_SDK) $(PY_GENHDR)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC [py] $<")
 	$(Q)$(HLCC) $(PY_GUEST_CFLAGS) $(WARN) -c $< -o $@
@@ -86,20 +92,20 @@ $(PY_ELF): $(PY_GUEST_OBJ) $(PY_STUBS) $(GUEST_SDK)
 
 # ---- the native build ----
 PY_NATIVE_CFLAGS := -std=gnu11 -O2 -DHLPY_NATIVE $(PY_INC) -Wno-unused-parameter -MMD -MP
-$(B)/obj/native/python/py/%.o: $(PY_TOP)/py/%.c | $(PY_PKG_STAMP)
+$(B)/obj/native/python/py/%.o: $(PY_TOP)/py/%.c $(PY_GENHDR)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC [nat] $*.c")
 	$(Q)$(CC) $(PY_NATIVE_CFLAGS) -c $(PY_PKG)/py/$*.c -o $@
-$(B)/obj/native/python/extmod/%.o: $(PY_TOP)/extmod/%.c | $(PY_PKG_STAMP)
+$(B)/obj/native/python/extmod/%.o: $(PY_TOP)/extmod/%.c $(PY_GENHDR)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(PY_NATIVE_CFLAGS) -c $(PY_TOP)/extmod/$*.c -o $@
-$(B)/obj/native/python/shared/timeutils.o: | $(PY_PKG_STAMP)
+$(B)/obj/native/python/shared/timeutils.o: $(PY_GENHDR)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(PY_NATIVE_CFLAGS) -c $(PY_TOP)/shared/timeutils/timeutils.c -o $@
-$(B)/obj/native/python/shared/gchelper_generic.o: | $(PY_PKG_STAMP)
+$(B)/obj/native/python/shared/gchelper_generic.o: $(PY_GENHDR)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(PY_NATIVE_CFLAGS) -c $(PY_PKG)/shared/runtime/gchelper_generic.c -o $@
-$(B)/obj/native/python/port/%.o: lang/python/%.c | $(PY_PKG_STAMP)
+$(B)/obj/native/python/port/%.o: lang/python/%.c $(PY_GENHDR)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC [nat] $<")
 	$(Q)$(CC) $(PY_NATIVE_CFLAGS) $(WARN) -c $< -o $@

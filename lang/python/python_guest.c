@@ -226,27 +226,30 @@ static int fn_load(const hl_value *a, int argc, hl_value *ret)
     return exec_code(a[0].v.buf.ptr, a[0].v.buf.len, a[1].v.buf.ptr, MP_PARSE_FILE_INPUT, &out);
 }
 
-/* Eval(code): an expression's value as JSON; statements (not an expression) give null. */
+/* Eval(code): an expression's value as JSON; code that does not compile as an expression
+ * runs as statements and gives null. */
 static int fn_eval(const hl_value *a, int argc, hl_value *ret)
 {
     enter();
     const char *src = a[0].v.buf.ptr;
     size_t len = a[0].v.buf.len;
-    bool expression;
+    mp_obj_t fun = MP_OBJ_NULL, out;
     nlr_buf_t nlr;
     if (nlr_push(&nlr) == 0) {
-        mp_parse_tree_t tree =
-            mp_parse(mp_lexer_new_from_str_len(MP_QSTR__lt_eval_gt_, src, len, 0), MP_PARSE_EVAL_INPUT);
-        mp_parse_tree_clear(&tree);
-        expression = true;
+        fun = hlpy_compile(src, len, "<eval>", MP_PARSE_EVAL_INPUT);
+        nlr_pop();
+    }
+    if (fun == MP_OBJ_NULL) {
+        int rc = exec_code(src, len, "<eval>", MP_PARSE_FILE_INPUT, &out);
+        return rc ? rc : ret_json(ret, mp_const_none);
+    }
+    if (nlr_push(&nlr) == 0) {
+        out = mp_call_function_0(fun);
         nlr_pop();
     } else {
-        expression = false;
+        return fail_run(MP_OBJ_FROM_PTR(nlr.ret_val));
     }
-    mp_obj_t out;
-    int rc = exec_code(src, len, "<eval>", expression ? MP_PARSE_EVAL_INPUT : MP_PARSE_FILE_INPUT, &out);
-    if (rc) return rc;
-    return ret_json(ret, expression ? out : mp_const_none);
+    return ret_json(ret, out);
 }
 
 /* What the REPL shows for an expression statement: its repr (None shows nothing), captured

@@ -333,6 +333,13 @@ static void test_hostile(hl_snapshot *fresh)
     CHECK_OK(RUN("def g(n):\n    return 0 if n == 0 else 1 + g(n - 1)\nprint(g(1000))", "deep.py", "[]"), "");
     CHECK_STR(out_str(1), "1000\n");
 
+    /* source nested 100000 deep: the compiler's recursion is checked too (our patch,
+     * lang/python/patches/0001-compile-check-the-C-stack-per-node.patch) */
+    CHECK_INT(EVAL("len(repr(eval('[' * 100000 + ']' * 100000)))"), HL_ERR_GUEST);
+    CHECK_HAS(last_error_json(), "\"type\": \"RuntimeError\", \"message\": \"maximum recursion depth exceeded\"");
+    CHECK_INT(hl_sandbox_state(sb), HL_STATE_READY);
+    CHECK_OK(EVAL("len(repr(eval('[' * 50 + ']' * 50)))"), "100");
+
     /* memory: MicroPython's MemoryError, then a restore gives the memory back */
     CHECK_INT(RUN("l = []\nwhile True:\n    l.append(bytearray(1 << 20))", "mem.py", "[]"), HL_ERR_GUEST);
     CHECK_INT(hl_last_error_code(sb), HL_LANG_ERR_SCRIPT);

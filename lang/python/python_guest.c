@@ -63,18 +63,20 @@ static char *dup_n(const char *s, size_t n)
     return d;
 }
 
-/* A traceback longer than this (deep recursion prints one line per frame) keeps its first
- * and last TB_KEEP / 2 bytes, so LastError fits the default output buffer. */
+/* A traceback longer than keep bytes (deep recursion prints one line per frame) keeps its
+ * first and last keep / 2 bytes, so it fits: TB_KEEP for LastError (the default output
+ * buffer), MSG_KEEP for the call's message (HL_MAX_MESSAGE, where the SDK cuts it), which
+ * then still ends with the exception. */
 #define TB_KEEP (32u << 10)
+#define MSG_KEEP (HL_MAX_MESSAGE - 128)
 
-static char *dup_traceback(const char *tb, size_t n)
+static char *dup_traceback(const char *tb, size_t n, size_t keep)
 {
-    if (n <= TB_KEEP) return dup_n(tb, n);
-    char *d = malloc(TB_KEEP + 96);
+    if (n <= keep) return dup_n(tb, n);
+    char *d = malloc(keep + 96);
     if (!d) return NULL;
-    size_t half = TB_KEEP / 2;
-    int k =
-        snprintf(d, TB_KEEP + 96, "%.*s\n  [... %zu bytes of traceback left out ...]\n", (int)half, tb, n - 2 * half);
+    size_t half = keep / 2;
+    int k = snprintf(d, keep + 96, "%.*s\n  [... %zu bytes of traceback left out ...]\n", (int)half, tb, n - 2 * half);
     memcpy(d + k, tb + n - half, half);
     d[k + half] = 0;
     return d;
@@ -85,10 +87,14 @@ static int record_error(int code, const char *type, const char *message, size_t 
     free(last_error.type), free(last_error.message), free(last_error.traceback);
     last_error.type = dup_n(type, strlen(type));
     last_error.message = dup_n(message, mlen);
-    last_error.traceback = dup_traceback(tb, tlen);
+    last_error.traceback = dup_traceback(tb, tlen, TB_KEEP);
     last_error.generation = hl_guest_generation();
     last_error.set = true;
-    return hl_error(code, "%.*s", (int)tlen, tb);
+    if (tlen <= MSG_KEEP) return hl_error(code, "%.*s", (int)tlen, tb);
+    char *short_tb = dup_traceback(tb, tlen, MSG_KEEP);
+    int rc = hl_error(code, "%s", short_tb ? short_tb : "(no memory for the traceback)");
+    free(short_tb);
+    return rc;
 }
 
 /* Fails the call with exception exc: the message is the traceback as MicroPython prints it. */

@@ -566,7 +566,7 @@ static void test_demo_mutations(const uint8_t *demo, size_t len)
         RESET();
         v = HL_ABI_VERSION + 1;
         memcpy(m + noff + 24, &v, 4);
-        expect_bad("ABI version + 1", m, len, "built for ABI version 3, this host speaks version 2");
+        expect_bad("ABI version + 1", m, len, "built for ABI version 4, this host speaks version 3");
         RESET();
         v = 0;
         memcpy(m + noff + 24, &v, 4);

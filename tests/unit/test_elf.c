@@ -804,7 +804,7 @@ static void test_minimal(void)
         size_t n = make_note(note, 11, 4, HL_NOTE_TYPE_ABI, "Hyperlight", HL_ABI_VERSION + 1);
         const mseg s[] = { { PT_LOAD, 0x200000, 0x100, 0x100, RX }, NOTE_SEG };
         d = mini_elf(s, 2, 0x200000, note, n, &len);
-        expect_bad("minimal: ABI version 3", d, len, "ABI version 3");
+        expect_bad("minimal: ABI version 4", d, len, "built for ABI version 4");
         save_seed("bad_abi_version", d, len);
         free(d);
     }

@@ -37,9 +37,11 @@ static const char usage[] =
     "  --output-size SIZE   output buffer (default 256K)\n"
     "  --timeout MS         stop a call that runs longer than MS milliseconds (exit status 1)\n"
     "  --init-timeout MS    stop a guest initialisation that runs longer (default 10000)\n"
+    "  --clock MODE         the guest's clock: real (default), frozen (2000-01-01 00:00:00 UTC\n"
+    "                       in every read) or off (clock functions fail with ENOSYS)\n"
     "  --                   end of the options (for a GUEST whose name starts with --)\n"
-    "SIZE is a byte count with an optional K, M or G suffix. The options do not apply to a\n"
-    "snapshot file, whose sizes are fixed.\n"
+    "SIZE is a byte count with an optional K, M or G suffix. The size options do not apply to\n"
+    "a snapshot file, whose sizes are fixed.\n"
     "Host functions available to the guest: GetWeekday() -> string.\n";
 
 static int usage_error(const char *fmt, const char *detail)
@@ -48,6 +50,16 @@ static int usage_error(const char *fmt, const char *detail)
     fprintf(stderr, fmt, detail);
     fprintf(stderr, "\n\n%s", usage);
     return EXIT_USAGE;
+}
+
+/* --clock MODE: 0, or the usage error's exit status. */
+static int set_clock(hl_config *cfg, const char *mode)
+{
+    if (!strcmp(mode, "real")) hl_config_set_clock(cfg, HL_CLOCK_REAL);
+    else if (!strcmp(mode, "frozen")) hl_config_set_clock(cfg, HL_CLOCK_FROZEN);
+    else if (!strcmp(mode, "off")) hl_config_set_clock(cfg, HL_CLOCK_OFF);
+    else return usage_error("--clock: bad mode '%.64s': real, frozen or off", mode);
+    return 0;
 }
 
 /* GetWeekday() -> string: the host's current weekday, for the demo guest's SayHello. */
@@ -346,6 +358,13 @@ int main(int argc, char **argv)
         if (!strcmp(opt, "--")) { /* the end of the options: GUEST follows */
             i++;
             break;
+        }
+        if (!strcmp(opt, "--clock")) {
+            if (i + 1 >= argc || (rc = set_clock(cfg, argv[i + 1])) != 0) {
+                rc = i + 1 >= argc ? usage_error("option %s needs a value", opt) : rc;
+                goto out;
+            }
+            continue;
         }
         if (!timeout && strcmp(opt, "--heap") && strcmp(opt, "--scratch") && strcmp(opt, "--input-size") &&
             strcmp(opt, "--output-size")) {

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <x86intrin.h>
 
@@ -291,6 +292,36 @@ static void test_entropy(void)
     hl_config_free(cfg);
 }
 
+/* The CLI's --clock: runs `hyperlight ARGS 2>&1`; its exit status, the output's first line in out. */
+static int run_cli(const char *args, char *out, size_t len)
+{
+    char cmd[1024];
+    const char *b = getenv("HL_BUILD");
+    FILE *p;
+    int st;
+    snprintf(cmd, sizeof cmd, "timeout 60 %s/bin/hyperlight %s 2>&1", b ? b : "build", args);
+    if (!(p = popen(cmd, "r"))) return -1;
+    if (!fgets(out, (int)len, p)) out[0] = 0;
+    out[strcspn(out, "\n")] = 0;
+    while (fgetc(p) != EOF) continue;
+    st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void test_cli(void)
+{
+    char args[768], out[512];
+    snprintf(args, sizeof args, "call --clock frozen %s Now u32:1", guest_path("clock_guest"));
+    CHECK_INT(run_cli(args, out, sizeof out), 0);
+    CHECK_STR(out, "946684800000000000");
+    snprintf(args, sizeof args, "call --clock off %s Now u32:4", guest_path("clock_guest"));
+    CHECK_INT(run_cli(args, out, sizeof out), 1);
+    CHECK_STR(out, "hyperlight: guest function 'Now' failed with code 88: clock_gettime: errno 88");
+    snprintf(args, sizeof args, "call --clock slow %s Now u32:1", guest_path("clock_guest"));
+    CHECK_INT(run_cli(args, out, sizeof out), 2);
+    CHECK_STR(out, "hyperlight: --clock: bad mode 'slow': real, frozen or off");
+}
+
 static void test_config(void)
 {
     hl_config *cfg = hl_config_new();
@@ -309,5 +340,6 @@ int main(void)
     test_frozen();
     test_off();
     test_entropy();
+    test_cli();
     return check_exit("test_clock");
 }

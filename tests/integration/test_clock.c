@@ -322,6 +322,30 @@ static void test_cli(void)
     CHECK_STR(out, "hyperlight: --clock: bad mode 'slow': real, frozen or off");
 }
 
+/* A confined sandbox: the guest's reads need no system call of the worker's, and a restore
+ * (on the caller's thread) still brings fresh entropy. */
+static void test_confined(void)
+{
+    hl_config *cfg = config(HL_CLOCK_REAL);
+    hl_sandbox *sb;
+    hl_snapshot *snap;
+    uint8_t e0[32], e1[32];
+    int64_t g, h;
+    hl_config_set_confinement(cfg, true);
+    sb = must_sandbox("clock_guest", cfg);
+    g = now(sb, G_REALTIME);
+    h = host_ns(CLOCK_REALTIME);
+    CHECK(g > h - 2 * NS && g < h + 2 * NS);
+    CHECK_INT(hl_snapshot_take(sb, &snap), HL_OK);
+    CHECK(entropy(sb, 32, e0));
+    CHECK_INT(hl_sandbox_restore(sb, snap), HL_OK);
+    CHECK(entropy(sb, 32, e1));
+    CHECK(memcmp(e0, e1, 32) != 0);
+    hl_snapshot_free(snap);
+    hl_sandbox_free(sb);
+    hl_config_free(cfg);
+}
+
 static void test_config(void)
 {
     hl_config *cfg = hl_config_new();
@@ -340,6 +364,7 @@ int main(void)
     test_frozen();
     test_off();
     test_entropy();
+    test_confined();
     test_cli();
     return check_exit("test_clock");
 }

@@ -26,7 +26,7 @@ hl_status hl_clock_start(hl_clock_src *c, const hl_vm *vm, int mode, char *err)
         got += (size_t)n;
     }
     hl_chacha_init(&c->rng, key);
-    memset(key, 0, sizeof key);
+    explicit_bzero(key, sizeof key);
     hl_vm_tsc(vm, &c->tsc_hz, &c->tsc_offset);
     /* 10^9 * 2^32 / hz in 128 bits: below 2^64 for any TSC faster than 0.25 Hz */
     c->mult = c->tsc_hz ? (uint64_t)(((unsigned __int128)1000000000u << HL_CLOCK_SHIFT) / c->tsc_hz) : 0;
@@ -71,5 +71,5 @@ void hl_clock_write(hl_clock_src *c, struct hl_meta *meta)
     memcpy((uint8_t *)&meta->clock + sizeof seq, (uint8_t *)&k + sizeof seq, sizeof k - sizeof seq);
     memcpy(&meta->entropy, &e, sizeof e);
     __atomic_store_n(&meta->clock.seq, k.seq, __ATOMIC_RELEASE);
-    memset(&e, 0, sizeof e);
+    explicit_bzero(&e, sizeof e);
 }

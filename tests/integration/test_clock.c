@@ -120,6 +120,8 @@ static void test_real(void)
     g1 = now(sb, G_THREAD);
     CHECK(g0 > 0 && g0 < 60 * NS && g1 >= g0);
     CHECK_INT(call_i64(sb, "Res", (a = hl_u32(G_MONOTONIC), &a), 1), 1);
+    CHECK_INT(call_i64(sb, "Res", (a = hl_u32(99), &a), 1), INT64_MIN);
+    CHECK_INT(hl_last_error_code(sb), GUEST_EINVAL);
 
     /* an unknown clock */
     CHECK_INT(now(sb, 99), INT64_MIN);
@@ -241,6 +243,19 @@ static void test_entropy(void)
     CHECK(memcmp(e2, e3, 64) != 0);
     CHECK(memcmp(e2, e1, 64) != 0 && memcmp(e3, e1, 64) != 0);
 
+    /* an entropy block with epoch 0 (none from the host; written here through the host's
+     * view of the meta page): EIO, and arc4random aborts the call;
+     * the restore below puts a fresh block back */
+    {
+        struct hl_meta *m = (struct hl_meta *)(sb->mem + sb->lo.meta);
+        m->entropy.epoch = 0;
+        a = hl_u32(16);
+        CHECK_INT(hl_call(sb, "Entropy", HL_BYTES, &a, 1, &r), HL_ERR_GUEST);
+        CHECK_INT(hl_last_error_code(sb), GUEST_EIO);
+        CHECK_INT(hl_call(sb, "Random", HL_BYTES, NULL, 0, &r), HL_ERR_ABORTED);
+        CHECK_STR(hl_last_error(sb), "guest aborted with code -6: arc4random: the host gave no entropy");
+    }
+
     /* two restores of one sandbox; arc4random too */
     CHECK_INT(hl_sandbox_restore(sb, snap), HL_OK);
     CHECK(entropy(sb, 64, e0));
@@ -252,8 +267,15 @@ static void test_entropy(void)
     CHECK_INT(hl_call(sb, "Random", HL_BYTES, NULL, 0, &rnd[1]), HL_OK);
     CHECK(memcmp(e2, rnd[1].v.buf.ptr, 20) != 0);
 
-    /* the restore also re-anchors the clock: after it the guest reads the host's time */
+    /* the restore also re-anchors the clock: after it the guest reads the host's time, and
+     * its monotonic clock is past every reading before the restore */
     CHECK(now(sb, G_REALTIME) > host_ns(CLOCK_REALTIME) - 2 * NS);
+    {
+        int64_t m0 = now(sb, G_MONOTONIC), m1;
+        CHECK_INT(hl_sandbox_restore(sb, snap), HL_OK);
+        m1 = now(sb, G_MONOTONIC);
+        CHECK(m0 != INT64_MIN && m1 > m0);
+    }
 
     /* a pool's sandboxes */
     CHECK_INT(hl_pool_new(&pool, snap, cfg, 2, false), HL_OK);

@@ -159,28 +159,55 @@ clock_t times(struct tms *t)
     return ticks;
 }
 
+int clock_settime(clockid_t id, const struct timespec *tp)
+{
+    (void)id, (void)tp;
+    errno = EPERM; /* the host's clock is not the guest's to set */
+    return -1;
+}
+
 /* ---- sleeps: spinning on the TSC (a guest has nothing else to do; the host's call time
  * limit still stops it) ---- */
-int nanosleep(const struct timespec *req, struct timespec *rem)
+static uint64_t ts_ns(const struct timespec *t)
 {
-    uint64_t start, now = 0, want;
+    uint64_t s = (uint64_t)t->tv_sec;
+    return s > (UINT64_MAX - (uint64_t)t->tv_nsec) / NS_PER_SEC ? UINT64_MAX : s * NS_PER_SEC + (uint64_t)t->tv_nsec;
+}
+
+/* POSIX: returns 0 or an error number (errno is left alone). Process and thread CPU-time
+ * clocks cannot be slept on (EINVAL). */
+int clock_nanosleep(clockid_t id, int flags, const struct timespec *req, struct timespec *rem)
+{
+    enum which w;
+    uint64_t now = 0, until;
     struct hl_clock k;
-    if (!req || req->tv_nsec < 0 || req->tv_nsec >= (long)NS_PER_SEC || req->tv_sec < 0) {
-        errno = EINVAL;
-        return -1;
+    int saved = errno;
+    if (which_clock(id, &w) < 0 || w == PROCESS || !req || req->tv_nsec < 0 || req->tv_nsec >= (long)NS_PER_SEC ||
+        req->tv_sec < 0) {
+        errno = saved;
+        return EINVAL;
     }
     read_block(&k);
     if (k.mode == HL_CLOCK_MODE_FROZEN) return 0; /* time stands still: so does the wait */
-    if (now_ns(MONOTONIC, &start) < 0) return -1;
-    want = (uint64_t)req->tv_sec > (UINT64_MAX - (uint64_t)req->tv_nsec) / NS_PER_SEC
-               ? UINT64_MAX
-               : (uint64_t)req->tv_sec * NS_PER_SEC + (uint64_t)req->tv_nsec;
-    do {
+    if (now_ns(w, &now) < 0) {
+        errno = saved;
+        return ENOSYS;
+    }
+    until = flags & TIMER_ABSTIME ? ts_ns(req) : ts_ns(req) > UINT64_MAX - now ? UINT64_MAX : now + ts_ns(req);
+    while (now < until) {
         __asm__ volatile("pause");
-        now_ns(MONOTONIC, &now);
-    } while (now - start < want);
-    if (rem) *rem = (struct timespec){ 0 };
+        now_ns(w, &now);
+    }
+    if (rem && !(flags & TIMER_ABSTIME)) *rem = (struct timespec){ 0 };
     return 0;
+}
+
+int nanosleep(const struct timespec *req, struct timespec *rem)
+{
+    int e = clock_nanosleep(CLOCK_MONOTONIC, 0, req, rem);
+    if (!e) return 0;
+    errno = e;
+    return -1;
 }
 
 int usleep(useconds_t us)

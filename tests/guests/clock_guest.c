@@ -156,6 +156,35 @@ static int usleep_fn(const hl_value *a, int n, hl_value *r)
     return 0;
 }
 
+/* SleepAbs(clock id, ms): clock_nanosleep on that clock with TIMER_ABSTIME to ms past its
+ * now; returns the nanoseconds it moved, or fails with the function's result as code. */
+static int sleep_abs(const hl_value *a, int n, hl_value *r)
+{
+    struct timespec t0, until, t1;
+    int e;
+    (void)n;
+    if (clock_gettime((clockid_t)a[0].v.u32, &t0) < 0) return fail_errno("clock_gettime");
+    until = t0;
+    until.tv_nsec += (long)a[1].v.u32 * 1000000;
+    until.tv_sec += until.tv_nsec / 1000000000;
+    until.tv_nsec %= 1000000000;
+    if ((e = clock_nanosleep((clockid_t)a[0].v.u32, TIMER_ABSTIME, &until, NULL)) != 0)
+        return hl_error(e, "clock_nanosleep: %d", e);
+    if (clock_gettime((clockid_t)a[0].v.u32, &t1) < 0) return fail_errno("clock_gettime");
+    *r = hl_i64((int64_t)(t1.tv_sec - t0.tv_sec) * 1000000000 + (t1.tv_nsec - t0.tv_nsec));
+    return 0;
+}
+
+/* SetTime(): clock_settime(CLOCK_REALTIME) of the epoch. */
+static int set_time(const hl_value *a, int n, hl_value *r)
+{
+    struct timespec t = { 0 };
+    (void)a, (void)n;
+    if (clock_settime(CLOCK_REALTIME, &t) < 0) return fail_errno("clock_settime");
+    *r = hl_i32(0);
+    return 0;
+}
+
 void hl_guest_main(void)
 {
     /* used before any snapshot: a restored generator must still give fresh bytes */
@@ -173,4 +202,6 @@ void hl_guest_main(void)
     hl_guest_register("Random", random_fn, HL_BYTES, 0);
     hl_guest_register("Sleep", sleep_fn, HL_I32, 2, HL_I64, HL_I64);
     hl_guest_register("USleep", usleep_fn, HL_I32, 1, HL_U32);
+    hl_guest_register("SleepAbs", sleep_abs, HL_I64, 2, HL_U32, HL_U32);
+    hl_guest_register("SetTime", set_time, HL_I32, 0);
 }

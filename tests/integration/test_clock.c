@@ -141,6 +141,19 @@ static void test_real(void)
         CHECK_INT(hl_call(sb, "USleep", HL_I32, &a, 1, &r), HL_OK);
         t1 = host_ns(CLOCK_MONOTONIC);
         CHECK(t1 - t0 >= 20000000);
+        /* clock_nanosleep to an absolute time 15 ms ahead, on either clock; not on CPU time */
+        hl_value abs[2] = { hl_u32(G_MONOTONIC), hl_u32(15) };
+        t0 = host_ns(CLOCK_MONOTONIC);
+        g = call_i64(sb, "SleepAbs", abs, 2);
+        t1 = host_ns(CLOCK_MONOTONIC);
+        CHECK(g >= 15000000 && t1 - t0 >= 15000000);
+        abs[0] = hl_u32(G_REALTIME);
+        CHECK(call_i64(sb, "SleepAbs", abs, 2) >= 15000000);
+        abs[0] = hl_u32(G_PROCESS);
+        CHECK_INT(call_i64(sb, "SleepAbs", abs, 2), INT64_MIN);
+        CHECK_STR(hl_last_error(sb), "guest function 'SleepAbs' failed with code 22: clock_nanosleep: 22");
+        CHECK_INT(hl_call(sb, "SetTime", HL_I32, NULL, 0, &r), HL_ERR_GUEST);
+        CHECK_STR(hl_last_error(sb), "guest function 'SetTime' failed with code 1: clock_settime: errno 1");
         s[1] = hl_i64(1000000000);
         CHECK_INT(hl_call(sb, "Sleep", HL_I32, s, 2, &r), HL_ERR_GUEST);
         CHECK_INT(hl_last_error_code(sb), GUEST_EINVAL);

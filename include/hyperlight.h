@@ -160,15 +160,16 @@ HL_API hl_status hl_config_set_init_timeout(hl_config *cfg, uint64_t ms);
 HL_API uint64_t hl_config_init_timeout(const hl_config *cfg);
 
 /* What guests of sandboxes made from cfg get from clock_gettime, gettimeofday, time, clock,
- * times and nanosleep (src/guest/time.c). Every read is the guest's own rdtsc scaled by what
- * the host writes into its meta page when the VM starts and after every restore: no VM exit.
+ * times, nanosleep and clock_nanosleep (src/guest/time.c). Every read is the guest's own
+ * rdtsc scaled by what the host writes into its meta page when the VM starts and after every
+ * restore: no VM exit. The host's clocks are read then without a system call (vDSO).
  *   HL_CLOCK_REAL (the default): the host's CLOCK_REALTIME and CLOCK_MONOTONIC (to within a
  *     few microseconds; re-anchored at each restore), process time since the sandbox was
- *     created, and nanosleep waits (spinning: the call's time limit still applies). If KVM
+ *     created, and sleeps wait (spinning: the call's time limit still applies). If KVM
  *     does not tell the TSC frequency, guests get HL_CLOCK_OFF instead.
  *   HL_CLOCK_FROZEN: one fixed instant, the same in every sandbox, call and restore:
  *     CLOCK_REALTIME 2000-01-01 00:00:00 UTC (946684800 s), CLOCK_MONOTONIC 1 s, process
- *     time 0; nanosleep returns at once.
+ *     time 0; sleeps return at once.
  *   HL_CLOCK_OFF: every clock function fails with ENOSYS (time() returns -1).
  * A guest that can read a clock can measure how long things take, itself and what the host
  * does meanwhile: FROZEN and OFF take that away from the SDK's functions, but a guest can

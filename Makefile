@@ -19,10 +19,15 @@ HOST_CFLAGS := -std=gnu11 -O2 -g $(WARN) -fstack-protector-strong -D_FORTIFY_SOU
 	-fvisibility=hidden -DHL_BUILDING_LIBRARY -Iinclude -Isrc/common -Isrc/host -MMD -MP \
 	$(EXTRA_CFLAGS)
 HOST_LDFLAGS := -pthread -lseccomp $(EXTRA_LDFLAGS)
+# picolibc's <time.h> declares CLOCK_MONOTONIC and CLOCK_THREAD_CPUTIME_ID only where these
+# say the system has them (its sys/features.h sets them for RTEMS alone); src/guest/time.c
+# implements them. Not _POSIX_CPUTIME: with it <time.h> declares a function of pid_t without
+# defining pid_t, so a guest that includes <time.h> first would not compile.
+GUEST_POSIX := -D_POSIX_MONOTONIC_CLOCK=200112L -D_POSIX_THREAD_CPUTIME=1
 # How guest code is compiled: the SDK is built with these, and hyperlight-cc (generated from
 # tools/hyperlight-cc.in) passes the same to every guest. The one list of them.
 GUEST_CODE_FLAGS := -std=gnu11 -O2 -ffreestanding -fno-pic -fno-pie -mno-red-zone -fno-stack-protector \
-	-mno-avx -fno-asynchronous-unwind-tables -ffunction-sections -fdata-sections
+	-mno-avx -fno-asynchronous-unwind-tables -ffunction-sections -fdata-sections $(GUEST_POSIX)
 # The SDK's own C code uses no x87/SSE register (its user's state; hl_scrub_fpu, fpu.S, resets it):
 # it runs the same under CR0.TS or KVM's emulator, which cannot emulate SSE moves.
 GUEST_CFLAGS := $(GUEST_CODE_FLAGS) -mgeneral-regs-only -g $(WARN) -isystem $(PICOLIBC)/include -Iinclude -Isrc/common -MMD -MP

@@ -4,8 +4,6 @@
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
-#include <sys/time.h>
-#include <sys/times.h>
 #include <unistd.h>
 
 #include "guest_internal.h"
@@ -72,27 +70,6 @@ ssize_t write(int fd, const void *buf, size_t n)
 int unlink(const char *path)
 {
     (void)path;
-    errno = ENOSYS;
-    return -1;
-}
-
-int gettimeofday(struct timeval *restrict tv, void *restrict tz)
-{
-    (void)tv, (void)tz;
-    errno = ENOSYS;
-    return -1;
-}
-
-clock_t times(struct tms *t)
-{
-    (void)t;
-    errno = ENOSYS;
-    return (clock_t)-1;
-}
-
-int getentropy(void *buf, size_t n)
-{
-    (void)buf, (void)n;
     errno = ENOSYS;
     return -1;
 }

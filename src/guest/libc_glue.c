@@ -97,13 +97,6 @@ int open(const char *path, int flags, ...)
     return -1;
 }
 
-int unlink(const char *path)
-{
-    (void)path;
-    errno = ENOSYS;
-    return -1;
-}
-
 int gettimeofday(struct timeval *restrict tv, void *restrict tz)
 {
     (void)tv, (void)tz;

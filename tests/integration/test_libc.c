@@ -71,6 +71,19 @@ static void test_printf_table(hl_sandbox *sb)
         INFINITY,
         -INFINITY,
         0x1.fffffffffffffp-1,
+        0.005,
+        1.005,
+        0.045,
+        5e-5,
+        0.0005,
+        1000000000000000.5,
+        4503599627370495.5,
+        0x1p-1022,
+        0x1.8p-1070,
+        123.456,
+        1e15,
+        1e16,
+        9007199254740993.0,
     };
     char want[1200];
     int bad = 0;

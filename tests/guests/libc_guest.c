@@ -58,6 +58,18 @@ static int parse(const hl_value *args, int argc, hl_value *ret)
     return 0;
 }
 
+/* Sscanf(s): "VALUE COUNT" for sscanf(s, "%lf%n"): the value as %a, the characters read,
+ * or "none" when no number was converted. */
+static int scan(const hl_value *args, int argc, hl_value *ret)
+{
+    double d = 0;
+    int n = -1;
+    if (sscanf(hl_value_str(&args[0]), "%lf%n", &d, &n) != 1) snprintf(out, sizeof out, "none");
+    else snprintf(out, sizeof out, "%a %d", d, n);
+    *ret = hl_str(out);
+    return 0;
+}
+
 /* Limits(): SSIZE_MAX */
 static int limits(const hl_value *args, int argc, hl_value *ret)
 {
@@ -163,6 +175,7 @@ void hl_guest_main(void)
     hl_guest_register("Format", format, HL_STRING, 2, HL_STRING, HL_F64);
     hl_guest_register("Repeat", repeat, HL_I64, 3, HL_STRING, HL_F64, HL_I32);
     hl_guest_register("Strtod", parse, HL_STRING, 2, HL_STRING, HL_STRING);
+    hl_guest_register("Sscanf", scan, HL_STRING, 1, HL_STRING);
     hl_guest_register("Limits", limits, HL_I64, 0);
     hl_guest_register("Macros", macros, HL_STRING, 0);
     hl_guest_register("Leaf", leaf, HL_STRING, 1, HL_STRING);

@@ -129,6 +129,58 @@ static void test_printf_repeat(hl_sandbox *sb)
     CHECK_INT(r.v.i64, 1000 * snprintf(want, sizeof want, "%.17g", 0.1));
 }
 
+/* Random doubles (every exponent, fixed seed) in the formats around the 15-digit boundary
+ * where printf changes engines (scripts/picolibc-patches/0003), against glibc. */
+static void test_printf_random(hl_sandbox *sb)
+{
+    static const char *const fmts[] = { "%.14g", "%.15g", "%.16g", "%.17g", "%.3e", "%.10f", "%g", "%.15e" };
+    uint64_t state = 0x9e3779b97f4a7c15ull;
+    char want[1200];
+    int bad = 0;
+    for (int i = 0; i < 1500; i++) {
+        state ^= state << 13, state ^= state >> 7, state ^= state << 17;
+        uint64_t bits = state & ~(1ull << 63);
+        double x;
+        memcpy(&x, &bits, sizeof x);
+        if (!isfinite(x)) continue;
+        for (size_t f = 0; f < sizeof fmts / sizeof *fmts; f++) {
+            snprintf(want, sizeof want, fmts[f], x);
+            const char *got = guest_format(sb, fmts[f], x);
+            check_count++;
+            if (strcmp(got, want) != 0) {
+                check_failures++;
+                if (bad++ < 10)
+                    fprintf(stderr, "printf(\"%s\", %a): guest \"%.100s\", glibc \"%.100s\"\n", fmts[f], x, got, want);
+            }
+        }
+    }
+}
+
+/* ---- sscanf shares strtod's parser: its results against glibc ---- */
+static void test_sscanf(hl_sandbox *sb)
+{
+    static const char *const inputs[] = { "1.5",     "0x10", "0x1p3", "-2.5e-3x", "00x1",
+                                          "0x1.8p1", ".5",   "abc",   "1e",       "inf" };
+    char want[64];
+    for (size_t i = 0; i < sizeof inputs / sizeof *inputs; i++) {
+        double d = 0;
+        int n = -1;
+        if (sscanf(inputs[i], "%lf%n", &d, &n) != 1) snprintf(want, sizeof want, "none");
+        else snprintf(want, sizeof want, "%a %d", d, n);
+        hl_value a = hl_str(inputs[i]);
+        const char *got = call_str(sb, "Sscanf", &a, 1);
+        check_count++;
+        if (strcmp(got, want) != 0) {
+            check_failures++;
+            fprintf(stderr, "sscanf(\"%s\"): guest \"%s\", glibc \"%s\"\n", inputs[i], got, want);
+        }
+    }
+    /* glibc's sscanf reads the 'e' of "1e" (it does not give back what it read); picolibc
+     * stops after the 1, as strtod does */
+    hl_value a = hl_str("1e");
+    CHECK_STR(call_str(sb, "Sscanf", &a, 1), "0x1p+0 1");
+}
+
 /* ---- strtod, strtof, strtold: the bits and the end pointer, against glibc ---- */
 static void test_strto(hl_sandbox *sb)
 {
@@ -312,6 +364,8 @@ int main(void)
     test_printf_literal(sb);
     test_printf_table(sb);
     test_printf_repeat(sb);
+    test_printf_random(sb);
+    test_sscanf(sb);
     test_strto(sb);
     test_headers(sb);
     test_posix(sb);

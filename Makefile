@@ -83,6 +83,9 @@ tests: all $(UNIT_TESTS) $(INTEG_TESTS) $(BENCH)
 # ---- setup: Debian packages and picolibc (idempotent) ----
 setup $(SETUP_STAMP):
 	$(Q)bash scripts/setup.sh
+# picolibc is rebuilt when its build script, cross file or patches change (build-picolibc.sh
+# compares its stamp, and touches libc.a when there was nothing to do).
+$(SETUP_STAMP): scripts/build-picolibc.sh scripts/picolibc-cross.txt $(wildcard scripts/picolibc-patches/*.patch)
 
 # ---- host library ----
 $(B)/obj/host/%.o: %.c

@@ -97,6 +97,53 @@ int utimes(const char *path, const struct timeval times[2])
     return no_service();
 }
 
+int chown(const char *path, uid_t owner, gid_t group)
+{
+    (void)path, (void)owner, (void)group;
+    return no_service();
+}
+
+int lchown(const char *path, uid_t owner, gid_t group)
+{
+    (void)path, (void)owner, (void)group;
+    return no_service();
+}
+
+int truncate(const char *path, off_t length)
+{
+    (void)path, (void)length;
+    return no_service();
+}
+
+int mkfifo(const char *path, mode_t mode)
+{
+    (void)path, (void)mode;
+    return no_service();
+}
+
+int mknod(const char *path, mode_t mode, dev_t dev)
+{
+    (void)path, (void)mode, (void)dev;
+    return no_service();
+}
+
+char *mkdtemp(char *template)
+{
+    (void)template;
+    no_service();
+    return NULL;
+}
+
+/* The file-mode creation mask: kept, though nothing creates files. */
+static mode_t file_mask = 022;
+
+mode_t umask(mode_t mask)
+{
+    mode_t old = file_mask;
+    file_mask = mask & 0777;
+    return old;
+}
+
 /* ---- descriptors the guest cannot make: stdout and stderr are the host's print stream,
  * not a terminal ---- */
 int isatty(int fd)
@@ -104,6 +151,13 @@ int isatty(int fd)
     (void)fd;
     errno = ENOTTY;
     return 0;
+}
+
+char *ttyname(int fd)
+{
+    (void)fd;
+    errno = ENOTTY;
+    return NULL;
 }
 
 int dup(int fd)
@@ -138,6 +192,17 @@ pid_t getppid(void) { return 0; }
 
 pid_t fork(void) { return no_service(); }
 
+pid_t vfork(void) { return no_service(); }
+
+/* One user, the sandbox's: uid and gid 0. */
+uid_t getuid(void) { return 0; }
+
+uid_t geteuid(void) { return 0; }
+
+gid_t getgid(void) { return 0; }
+
+gid_t getegid(void) { return 0; }
+
 int execve(const char *path, char *const argv[], char *const envp[])
 {
     (void)path, (void)argv, (void)envp;
@@ -153,6 +218,24 @@ int execv(const char *path, char *const argv[])
 int execvp(const char *file, char *const argv[])
 {
     (void)file, (void)argv;
+    return no_service();
+}
+
+int execl(const char *path, const char *arg, ...)
+{
+    (void)path, (void)arg;
+    return no_service();
+}
+
+int execle(const char *path, const char *arg, ...)
+{
+    (void)path, (void)arg;
+    return no_service();
+}
+
+int execlp(const char *file, const char *arg, ...)
+{
+    (void)file, (void)arg;
     return no_service();
 }
 

@@ -137,6 +137,21 @@ static int leaf(const hl_value *args, int argc, hl_value *ret)
     else if (IS("chmod")) r = chmod("a", 0644);
     else if (IS("utimes")) r = utimes("a", NULL);
     else if (IS("unlink")) r = unlink("a");
+    else if (IS("chown")) r = chown("a", 0, 0);
+    else if (IS("lchown")) r = lchown("a", 0, 0);
+    else if (IS("truncate")) r = truncate("a", 0);
+    else if (IS("mkfifo")) r = mkfifo("a", 0644);
+    else if (IS("mknod")) r = mknod("a", 0644, 0);
+    else if (IS("mkdtemp")) r = mkdtemp((char[]){ "dXXXXXX" }) != NULL;
+    else if (IS("umask")) {
+        mode_t before = umask(077); /* the two calls in this order */
+        r = before * 1000L + umask(022);
+    } else if (IS("ttyname")) r = ttyname(1) != NULL;
+    else if (IS("vfork")) r = vfork();
+    else if (IS("execl")) r = execl("/bin/sh", "sh", (char *)NULL);
+    else if (IS("execle")) r = execle("/bin/sh", "sh", (char *)NULL, (char *const[]){ NULL });
+    else if (IS("execlp")) r = execlp("sh", "sh", (char *)NULL);
+    else if (IS("ids")) r = getuid() + geteuid() + getgid() + getegid();
     else if (IS("remove")) r = remove("a");
     else if (IS("isatty0")) r = isatty(0);
     else if (IS("isatty1")) r = isatty(1);

@@ -270,18 +270,30 @@ static void test_headers(hl_sandbox *sb)
 static void test_posix(hl_sandbox *sb)
 {
     static const char *const enosys[] = {
-        "rename", "link",   "symlink", "readlink", "mkdir",     "rmdir",       "chdir",  "chmod",  "utimes",
-        "unlink", "remove", "dup",     "dup2",     "pipe",      "select",      "fork",   "execve", "execv",
-        "execvp", "wait",   "waitpid", "kill",     "sigaction", "sigprocmask", "system",
+        "rename",   "link",   "symlink", "readlink", "mkdir",     "rmdir",       "chdir",  "chmod",  "utimes",
+        "unlink",   "remove", "dup",     "dup2",     "pipe",      "select",      "fork",   "execve", "execv",
+        "execvp",   "wait",   "waitpid", "kill",     "sigaction", "sigprocmask", "system", "chown",  "lchown",
+        "truncate", "mkfifo", "mknod",   "vfork",    "execl",     "execle",      "execlp",
     };
     static const struct {
         const char *name, *want;
     } other[] = {
-        { "getcwd", "0 ENOSYS" },   /* NULL */
-        { "realpath", "0 ENOSYS" }, /* NULL */
-        { "isatty0", "0 ENOTTY" },  { "isatty1", "0 ENOTTY" }, { "getpid", "1 0" },        { "getppid", "0 0" },
+        { "getcwd", "0 ENOSYS" }, /* NULL */
+        { "realpath", "0 ENOSYS" },
+        { "mkdtemp", "0 ENOSYS" }, /* NULL */
+        { "ttyname", "0 ENOTTY" }, /* NULL */
+        { "umask", "18063 0" },    /* 022 (18) * 1000, then the 077 (63) just set */
+        { "ids", "0 0" },
+        /* getuid, geteuid, getgid, getegid */ /* NULL */
+        { "isatty0", "0 ENOTTY" },
+        { "isatty1", "0 ENOTTY" },
+        { "getpid", "1 0" },
+        { "getppid", "0 0" },
         { "systemnull", "0 0" }, /* no command processor */
-        { "pagesize", "4096 0" },   { "nprocs", "1 0" },       { "sysconf", "-1 EINVAL" }, { "nosuch", "unknown" },
+        { "pagesize", "4096 0" },
+        { "nprocs", "1 0" },
+        { "sysconf", "-1 EINVAL" },
+        { "nosuch", "unknown" },
     };
     for (size_t i = 0; i < sizeof enosys / sizeof *enosys; i++) {
         hl_value a = hl_str(enosys[i]);

@@ -25,12 +25,17 @@ HOST_LDFLAGS := -pthread -lseccomp $(EXTRA_LDFLAGS)
 # defining pid_t, so a guest that includes <time.h> first would not compile.
 GUEST_POSIX := -D_POSIX_MONOTONIC_CLOCK=200112L -D_POSIX_THREAD_CPUTIME=1
 # How guest code is compiled: the SDK is built with these, and hyperlight-cc (generated from
-# tools/hyperlight-cc.in) passes the same to every guest. The one list of them.
+# tools/hyperlight-cc.in) passes the same to every guest. The one list of them. A guest is not
+# Linux: __hyperlight__ says what it is, and the compiler's Linux macros go (interpreters and
+# picolibc's headers take Linux branches on them; docs/guest.md).
 GUEST_CODE_FLAGS := -std=gnu11 -O2 -ffreestanding -fno-pic -fno-pie -mno-red-zone -fno-stack-protector \
-	-mno-avx -fno-asynchronous-unwind-tables -ffunction-sections -fdata-sections $(GUEST_POSIX)
+	-mno-avx -fno-asynchronous-unwind-tables -ffunction-sections -fdata-sections $(GUEST_POSIX) \
+	-D__hyperlight__ -U__linux__ -U__linux -Ulinux -U__gnu_linux__
 # The SDK's own C code uses no x87/SSE register (its user's state; hl_scrub_fpu, fpu.S, resets it):
 # it runs the same under CR0.TS or KVM's emulator, which cannot emulate SSE moves.
-GUEST_CFLAGS := $(GUEST_CODE_FLAGS) -mgeneral-regs-only -g $(WARN) -isystem $(PICOLIBC)/include -Iinclude -Isrc/common -MMD -MP
+# Like a guest's, its headers are picolibc's and the compiler's own, never /usr/include.
+GUEST_CFLAGS := $(GUEST_CODE_FLAGS) -mgeneral-regs-only -g $(WARN) -nostdinc -isystem $(PICOLIBC)/include \
+	-isystem $(shell $(CC) -print-file-name=include) -Iinclude -Isrc/common -MMD -MP
 # Programs that use the library (tests, tools, examples) see only the public API, plus
 # src/host for the few tests that reach inside.
 APP_CFLAGS := -std=gnu11 -O2 -g $(WARN) -Iinclude -Isrc/common -Isrc/host -Itests -MMD -MP \
@@ -46,12 +51,13 @@ LIB_A := $(B)/lib/libhyperlight.a
 LIB_SO := $(B)/lib/libhyperlight.so
 GUEST_LIB := $(B)/lib/libhyperlight_guest.a
 GUEST_LD := $(B)/lib/hyperlight/hyperlight_guest.ld
+GUEST_SPECS := $(B)/lib/hyperlight/hyperlight_guest.specs
 HLCC := $(B)/bin/hyperlight-cc
 CLI := $(B)/bin/hyperlight
 PC := $(B)/lib/pkgconfig/hyperlight.pc
 HEADERS := include/hyperlight.h include/hyperlight_guest.h include/hyperlight/abi.h include/hyperlight/value.h
 STAGED_HEADERS := $(patsubst include/%,$(B)/include/%,$(HEADERS))
-GUEST_SDK := $(GUEST_LIB) $(GUEST_LD) $(HLCC) $(STAGED_HEADERS) $(SETUP_STAMP)
+GUEST_SDK := $(GUEST_LIB) $(GUEST_LD) $(GUEST_SPECS) $(HLCC) $(STAGED_HEADERS) $(SETUP_STAMP)
 
 EXAMPLE_GUESTS := $(patsubst examples/guests/%.c,$(B)/guests/%.elf,$(wildcard examples/guests/*.c))
 TEST_GUESTS := $(patsubst tests/guests/%.c,$(B)/tests/guests/%.elf,$(wildcard tests/guests/*.c))
@@ -82,6 +88,9 @@ tests: all $(UNIT_TESTS) $(INTEG_TESTS) $(BENCH) $(LANG_BENCH)
 # ---- setup: Debian packages and picolibc (idempotent) ----
 setup $(SETUP_STAMP):
 	$(Q)bash scripts/setup.sh
+# picolibc is rebuilt when its build script, cross file or patches change (build-picolibc.sh
+# compares its stamp, and touches libc.a when there was nothing to do).
+$(SETUP_STAMP): scripts/build-picolibc.sh scripts/picolibc-cross.txt $(wildcard scripts/picolibc-patches/*.patch)
 
 # ---- host library ----
 $(B)/obj/host/%.o: %.c
@@ -126,6 +135,10 @@ $(GUEST_LD): src/guest/hyperlight_guest.ld include/hyperlight/abi.h
 	@mkdir -p $(dir $@)
 	$(Q){ echo '/* hyperlight_guest.ld - the guest image layout (from src/guest/hyperlight_guest.ld and include/hyperlight/abi.h) */'; \
 		$(CC) -E -P -undef -x assembler-with-cpp -Iinclude $<; } > $@.tmp && mv $@.tmp $@
+
+$(GUEST_SPECS): src/guest/hyperlight_guest.specs
+	@mkdir -p $(dir $@)
+	$(Q)cp $< $@
 
 # Rewritten only when its text changes, so that editing the Makefile does not rebuild every
 # guest.
@@ -259,7 +272,7 @@ install: all
 	install -m 644 include/hyperlight/abi.h include/hyperlight/value.h $(DESTDIR)$(PREFIX)/include/hyperlight/
 	install -m 644 $(LIB_A) $(GUEST_LIB) $(DESTDIR)$(PREFIX)/lib/
 	install -m 755 $(LIB_SO) $(DESTDIR)$(PREFIX)/lib/
-	install -m 644 $(GUEST_LD) $(DESTDIR)$(PREFIX)/lib/hyperlight/
+	install -m 644 $(GUEST_LD) $(GUEST_SPECS) $(DESTDIR)$(PREFIX)/lib/hyperlight/
 	cp -r $(PICOLIBC) $(DESTDIR)$(PREFIX)/lib/hyperlight/
 	$(MAKE) --no-print-directory PC_PREFIX=$(PREFIX) PC=$(DESTDIR)$(PREFIX)/lib/pkgconfig/hyperlight.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/hyperlight.pc
 

@@ -189,7 +189,7 @@ int hlpy_timeout_ms(PyObject *timeout, uint64_t *ms)
     *ms = 0;
     if (!timeout || timeout == Py_None) return 0;
     if (PyBool_Check(timeout) || !(PyFloat_Check(timeout) || PyLong_Check(timeout))) {
-        PyErr_Format(PyExc_TypeError, "timeout must be a number of seconds or None, not %T", timeout);
+        PyErr_Format(PyExc_TypeError, "timeout must be a number of seconds or None, not %s", Py_TYPE(timeout)->tp_name);
         return -1;
     }
     s = PyFloat_AsDouble(timeout);

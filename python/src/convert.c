@@ -10,7 +10,8 @@ int hlpy_type_from_name(PyObject *name, hl_type *out)
 {
     const char *s = PyUnicode_Check(name) ? PyUnicode_AsUTF8(name) : NULL;
     if (!s) {
-        if (!PyErr_Occurred()) PyErr_Format(PyExc_TypeError, "a type name must be a str, not %T", name);
+        if (!PyErr_Occurred())
+            PyErr_Format(PyExc_TypeError, "a type name must be a str, not %s", Py_TYPE(name)->tp_name);
         return -1;
     }
     for (int t = HL_VOID; t <= HL_TYPE_MAX; t++)
@@ -35,8 +36,8 @@ static const char *python_name(hl_type t)
 
 static int bad_type(PyObject *o, hl_type t, const char *fname, int index)
 {
-    PyErr_Format(PyExc_TypeError, "%s() argument %d must be %s (%s), not %T", fname, index, python_name(t),
-                 hl_type_name(t), o);
+    PyErr_Format(PyExc_TypeError, "%s() argument %d must be %s (%s), not %s", fname, index, python_name(t),
+                 hl_type_name(t), Py_TYPE(o)->tp_name);
     return -1;
 }
 

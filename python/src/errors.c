@@ -56,6 +56,15 @@ int hlpy_errors_init(PyObject *module)
                            "A failure the hyperlight library reported: .status is the name of its hl_status\n"
                            "(\"HL_ERR_GUEST\", ...), the message is the library's.");
     if (!hlpy_Error) return -1;
+    /* what an Error without a status (SandboxClosed, Busy) answers */
+    PyObject *zero = PyLong_FromLong(0);
+    if (!zero || PyObject_SetAttrString(hlpy_Error, "status", Py_None) < 0 ||
+        PyObject_SetAttrString(hlpy_Error, "code", zero) < 0 ||
+        PyObject_SetAttrString(hlpy_Error, "guest_message", Py_None) < 0) {
+        Py_XDECREF(zero);
+        return -1;
+    }
+    Py_DECREF(zero);
     for (size_t i = 0; i < NCLASSES; i++) {
         PyObject *extra = classes[i].extra ? *classes[i].extra : NULL;
         by_status[classes[i].st] = new_class(module, classes[i].name, hlpy_Error, extra, classes[i].doc);

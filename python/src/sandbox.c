@@ -102,7 +102,7 @@ static hl_status create(hl_sandbox **out, PyObject *source, const hl_config *cfg
             PyBuffer_Release(&view);
         }
     } else if (!PyUnicode_FSConverter(source, &path)) {
-        PyErr_Format(PyExc_TypeError, "a guest is a path, bytes or a Snapshot, not %T", source);
+        PyErr_Format(PyExc_TypeError, "a guest is a path, bytes or a Snapshot, not %s", Py_TYPE(source)->tp_name);
         st = HL_ERR_INVALID_ARG;
     } else {
         HLPY_NOGIL(st = hl_sandbox_new_from_file(out, PyBytes_AS_STRING(path), cfg));
@@ -308,7 +308,7 @@ static PyObject *sandbox_restore(Sandbox *self, PyObject *arg)
     hl_status st;
     if (!sb) return NULL;
     if (!PyObject_TypeCheck(arg, &hlpy_SnapshotType))
-        return PyErr_Format(PyExc_TypeError, "restore() needs a Snapshot, not %T", arg);
+        return PyErr_Format(PyExc_TypeError, "restore() needs a Snapshot, not %s", Py_TYPE(arg)->tp_name);
     if (!((hlpy_Snapshot *)arg)->snap) return PyErr_Format(hlpy_SandboxClosed, "the snapshot was closed");
     self->busy = 1;
     HLPY_NOGIL(st = hl_sandbox_restore(sb, ((hlpy_Snapshot *)arg)->snap));

@@ -155,7 +155,7 @@ static PyObject *pool_put(Pool *self, PyObject *arg)
     hl_sandbox *sb;
     hl_status st;
     if (!PyObject_TypeCheck(arg, &hlpy_SandboxType))
-        return PyErr_Format(PyExc_TypeError, "put() needs a Sandbox, not %T", arg);
+        return PyErr_Format(PyExc_TypeError, "put() needs a Sandbox, not %s", Py_TYPE(arg)->tp_name);
     if (hlpy_sandbox_pool(arg) != (PyObject *)self)
         return PyErr_Format(PyExc_ValueError, "the sandbox was not taken from this pool");
     sb = hlpy_sandbox_take(arg);

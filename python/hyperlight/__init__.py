@@ -41,7 +41,7 @@ from ._hyperlight import (
 )
 
 __all__ = [
-    "Sandbox", "Snapshot", "Pool", "Function", "HostFunction", "TYPES",
+    "Sandbox", "Snapshot", "Pool", "Function", "HostFunction", "HostError", "HOST_FN_ERROR", "TYPES",
     "Error", "InvalidArgument", "NotFound", "SignatureMismatch", "GuestError", "GuestAborted",
     "GuestFault", "ProtocolError", "StateError", "OutOfMemory", "HypervisorError", "BadGuest",
     "FileError", "Cancelled", "Timeout", "SystemFailure", "TooLarge", "SandboxClosed", "Busy",
@@ -53,6 +53,8 @@ TYPES = ("void", "i32", "u32", "i64", "u64", "f32", "f64", "bool", "string", "by
 # What an annotation of a host function means when it is a Python type, not a type name.
 _ANNOTATIONS = {int: "i64", float: "f64", bool: "bool", str: "string", bytes: "bytes", None: "void",
                 type(None): "void"}
+
+_ANNOTATION_NAMES = {"int": int, "float": float, "bool": bool, "str": str, "bytes": bytes, "None": None}
 
 Guest = Union[str, "os.PathLike[str]", bytes, Snapshot]
 
@@ -66,6 +68,20 @@ class Function(NamedTuple):
 
     def __str__(self) -> str:
         return f"{self.name}({', '.join(self.params)}) -> {self.returns}"
+
+
+class HostError(Exception):
+    """Raise it in a host function to fail the host call with code (a nonzero int32) and
+    message: the guest receives exactly those. Any other exception reaches the guest as
+    code HOST_FN_ERROR (-4, HL_GUEST_ERR_HOST_FN) and "TypeName: message"."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+#: The code a host function's exception other than HostError gives the guest.
+HOST_FN_ERROR = _hyperlight.HOST_FN_ERROR
 
 
 class HostFunction:
@@ -82,7 +98,7 @@ class HostFunction:
             raise TypeError(f"a host function must be callable, not {type(fn).__name__}")
         self.fn = fn
         if params is None or returns is None:
-            sig = inspect.signature(fn, eval_str=True)
+            sig = inspect.signature(fn)
             if params is None:
                 params = [_type_of(fn, p.name, p.annotation) for p in sig.parameters.values()]
             if returns is None:
@@ -104,8 +120,10 @@ def _type_of(fn: Callable[..., Any], what: str, annotation: Any) -> str:
     if annotation is inspect.Parameter.empty:
         raise TypeError(f"host function {getattr(fn, '__name__', fn)!r}: {what} has no annotation "
                         "(annotate it, or use HostFunction(fn, params=..., returns=...))")
-    if isinstance(annotation, str) and annotation in TYPES:
-        return annotation
+    if isinstance(annotation, str):  # a type name, or a Python type under `from __future__ import annotations`
+        if annotation in TYPES:
+            return annotation
+        annotation = _ANNOTATION_NAMES.get(annotation, annotation)
     try:
         return _ANNOTATIONS[annotation]
     except (KeyError, TypeError):

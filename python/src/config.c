@@ -56,22 +56,33 @@ static int keep_base_exception(void)
     return 1;
 }
 
-/* The exception as "TypeName: message" for the guest; clears it. */
+/* The code and text the guest receives for the exception raised by a host function: an
+ * exception with an int attribute `code` (hyperlight.HostError) gives that code and its
+ * message; any other gives HL_GUEST_ERR_HOST_FN and "TypeName: message". Clears it. */
 static int report_to_guest(hl_host_call *call, const char *fname)
 {
-    PyObject *type, *value, *tb, *s;
+    PyObject *type, *value, *tb, *s, *c;
     const char *text;
-    int code = HL_GUEST_ERR_HOST_FN, rc;
+    int code = HL_GUEST_ERR_HOST_FN, named = 1, rc;
+    long v;
     if (keep_base_exception()) return hl_host_call_error(call, code, "host function '%s' was interrupted", fname);
     PyErr_Fetch(&type, &value, &tb);
     PyErr_NormalizeException(&type, &value, &tb);
+    c = value ? PyObject_GetAttrString(value, "code") : NULL;
+    if (c && PyLong_Check(c) && !PyBool_Check(c)) {
+        v = PyLong_AsLong(c);
+        if (v != 0 && v >= INT32_MIN && v <= INT32_MAX) code = (int)v, named = 0;
+    }
+    Py_XDECREF(c);
+    PyErr_Clear();
     s = value ? PyObject_Str(value) : NULL;
     text = s ? PyUnicode_AsUTF8(s) : NULL;
     if (!text) {
         PyErr_Clear();
         text = "(unprintable exception)";
     }
-    rc = hl_host_call_error(call, code, "%s: %s", ((PyTypeObject *)type)->tp_name, text);
+    if (named) rc = hl_host_call_error(call, code, "%s: %s", ((PyTypeObject *)type)->tp_name, text);
+    else rc = hl_host_call_error(call, code, "%s", text);
     Py_XDECREF(s);
     Py_XDECREF(type);
     Py_XDECREF(value);
@@ -90,8 +101,7 @@ static int host_result(hl_host_call *call, const hostfn *h, PyObject *res, hl_va
         int rc;
         PyErr_Fetch(&type, &value, &tb);
         s = value ? PyObject_Str(value) : NULL;
-        rc = hl_host_call_error(call, HL_GUEST_ERR_HOST_FN, "host function '%s' returned a value of the wrong type: %s",
-                                name, s ? PyUnicode_AsUTF8(s) : "?");
+        rc = hl_host_call_error(call, HL_GUEST_ERR_HOST_FN, "%s", s ? PyUnicode_AsUTF8(s) : "bad return value");
         PyErr_Clear();
         Py_XDECREF(s);
         Py_XDECREF(type);

@@ -2,6 +2,7 @@
  * before anything reaches the guest. */
 #include <float.h>
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "hlpy.h"
@@ -34,17 +35,28 @@ static const char *python_name(hl_type t)
     }
 }
 
+/* "argument 2", or for index 0 (a host function's result) "return value" */
+static const char *what(int index, char *buf, size_t len)
+{
+    if (index == 0) return "return value";
+    snprintf(buf, len, "argument %d", index);
+    return buf;
+}
+
 static int bad_type(PyObject *o, hl_type t, const char *fname, int index)
 {
-    PyErr_Format(PyExc_TypeError, "%s() argument %d must be %s (%s), not %s", fname, index, python_name(t),
+    char w[32];
+    PyErr_Format(PyExc_TypeError, "%s() %s must be %s (%s), not %s", fname, what(index, w, sizeof w), python_name(t),
                  hl_type_name(t), Py_TYPE(o)->tp_name);
     return -1;
 }
 
 static int out_of_range(PyObject *o, hl_type t, const char *fname, int index)
 {
+    char w[32];
     PyErr_Clear();
-    PyErr_Format(PyExc_OverflowError, "%s() argument %d: %R is out of range for %s", fname, index, o, hl_type_name(t));
+    PyErr_Format(PyExc_OverflowError, "%s() %s: %R is out of range for %s", fname, what(index, w, sizeof w), o,
+                 hl_type_name(t));
     return -1;
 }
 
@@ -114,7 +126,9 @@ static int to_buffer(PyObject *o, hl_type t, hl_value *out, PyObject **tmp, cons
         p = PyUnicode_AsUTF8AndSize(o, &n);
         if (!p) return -1;
         if (strlen(p) != (size_t)n) {
-            PyErr_Format(PyExc_ValueError, "%s() argument %d: a string cannot hold a NUL character", fname, index);
+            char w[32];
+            PyErr_Format(PyExc_ValueError, "%s() %s: a string cannot hold a NUL character", fname,
+                         what(index, w, sizeof w));
             return -1;
         }
     } else {

@@ -200,7 +200,7 @@ test: tests python
 # The Python package (python/): the extension built against $(LIB_A) into $(B)/python/lib,
 # importable from there; its tests run with Debian's Python (docs/python.md).
 PYTHON := /usr/bin/python3
-python: $(LIB_A)
+python: $(LIB_A) $(STAGED_HEADERS)
 	$(Q)cd python && HL_BUILD=$(abspath $(B)) $(PYTHON) setup.py -q build --build-base $(abspath $(B))/python/build \
 		--build-lib $(abspath $(B))/python/lib
 python-test: python guests

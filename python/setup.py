@@ -1,7 +1,8 @@
 """Builds hyperlight._hyperlight against the library built in the checkout.
 
 The extension links build/lib/libhyperlight.a statically (no shared library to find at run
-time). HL_BUILD names another build directory (the one `make B=...` used)."""
+time) and includes the public headers make stages in build/include. HL_BUILD names another
+build directory (the one `make B=...` used, or an installation prefix)."""
 
 import os
 
@@ -23,7 +24,7 @@ setup(
         Extension(
             "hyperlight._hyperlight",
             sources=[os.path.join("src", s) for s in sources],
-            include_dirs=[os.path.join(root, "include")],
+            include_dirs=[os.path.join(build, "include")],  # make stages the public headers there
             extra_objects=[lib],
             libraries=["seccomp"],
             extra_compile_args=["-std=gnu11", "-Wall", "-Wextra", "-Werror", "-Wno-unused-parameter",

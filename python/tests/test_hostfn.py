@@ -190,3 +190,21 @@ def test_print_exception_is_unraisable():
     finally:
         sys.unraisablehook = old
     assert [str(e) for e in seen] == ["printer on fire"]
+
+
+def test_system_exit_ends_the_call():
+    def leave(x: "i32") -> "i32":
+        raise SystemExit(3)
+
+    with hyperlight.Sandbox(CALLS, host_functions={"HostI32": leave}) as sb:
+        with pytest.raises(SystemExit) as e:
+            sb.call("HostEchoI32", 1)
+        assert e.value.code == 3
+        assert sb.state == "poisoned"  # the call was interrupted: restore() makes it ready
+
+
+def test_elf_from_bytes():
+    with hyperlight.Sandbox(DEMO.read_bytes()) as sb:
+        assert sb.call("Add", 2, 2) == 4
+    with hyperlight.Sandbox(memoryview(DEMO.read_bytes())) as sb:
+        assert sb.call("Echo", "mv") == "mv"

@@ -14,11 +14,14 @@ typedef struct {
     hl_type params[HL_MAX_ARGS];
 } hostfn;
 
-/* What a configuration points at, kept alive by a capsule (the `keep` object). */
+/* What a configuration points at: the `keep` object. Python code can hold a sandbox in a
+ * host function (a cycle: sandbox, hooks, function, sandbox), so it takes part in garbage
+ * collection; a cleared entry is NULL and the trampolines check. fns never moves: the
+ * configuration points at its entries. */
 typedef struct {
-    PyObject *print, *log;
+    PyObject_HEAD PyObject *print, *log;
     Py_ssize_t nfns;
-    hostfn fns[];
+    hostfn *fns;
 } hooks;
 
 static _Thread_local hlpy_callctx *current;
@@ -128,8 +131,13 @@ static int host_trampoline(hl_host_call *call, const hl_value *args, int nargs, 
 {
     const hostfn *h = hl_host_call_user(call);
     PyGILState_STATE g = PyGILState_Ensure();
-    PyObject *tuple = PyTuple_New(nargs), *res = NULL;
+    PyObject *tuple, *res = NULL;
     int rc;
+    if (!h->fn) {
+        PyGILState_Release(g);
+        return hl_host_call_error(call, HL_GUEST_ERR_HOST_FN, "host function was released");
+    }
+    tuple = PyTuple_New(nargs);
     for (int i = 0; tuple && i < nargs; i++) {
         PyObject *v = hlpy_from_value(&args[i]);
         if (!v) {
@@ -158,6 +166,10 @@ static void print_trampoline(void *user, int stream, const char *data, size_t le
 {
     hooks *k = user;
     PyGILState_STATE g = PyGILState_Ensure();
+    if (!k->print) {
+        PyGILState_Release(g);
+        return;
+    }
     PyObject *text = PyUnicode_DecodeUTF8(data, (Py_ssize_t)len, "replace");
     PyObject *res = text ? PyObject_CallFunction(k->print, "iO", stream, text) : NULL;
     if (!res) callback_failed(k->print);
@@ -170,6 +182,10 @@ static void log_trampoline(void *user, int level, const char *msg, const char *f
 {
     hooks *k = user;
     PyGILState_STATE g = PyGILState_Ensure();
+    if (!k->log) {
+        PyGILState_Release(g);
+        return;
+    }
     PyObject *m = PyUnicode_DecodeUTF8(msg, (Py_ssize_t)strlen(msg), "replace");
     PyObject *f = file ? PyUnicode_DecodeUTF8(file, (Py_ssize_t)strlen(file), "replace") : PyUnicode_FromString("");
     PyObject *res = m && f ? PyObject_CallFunction(k->log, "iOOk", level, m, f, (unsigned long)line) : NULL;
@@ -180,18 +196,42 @@ static void log_trampoline(void *user, int level, const char *msg, const char *f
     PyGILState_Release(g);
 }
 
-static void hooks_free(PyObject *capsule)
+static int hooks_traverse(hooks *k, visitproc visit, void *arg)
 {
-    hooks *k = PyCapsule_GetPointer(capsule, "hyperlight.hooks");
-    if (!k) return;
-    for (Py_ssize_t i = 0; i < k->nfns; i++) {
-        Py_XDECREF(k->fns[i].fn);
-        Py_XDECREF(k->fns[i].name);
-    }
-    Py_XDECREF(k->print);
-    Py_XDECREF(k->log);
-    PyMem_Free(k);
+    for (Py_ssize_t i = 0; i < k->nfns; i++) Py_VISIT(k->fns[i].fn);
+    Py_VISIT(k->print);
+    Py_VISIT(k->log);
+    return 0;
 }
+
+static int hooks_clear(hooks *k)
+{
+    for (Py_ssize_t i = 0; i < k->nfns; i++) Py_CLEAR(k->fns[i].fn);
+    Py_CLEAR(k->print);
+    Py_CLEAR(k->log);
+    return 0;
+}
+
+static void hooks_dealloc(hooks *k)
+{
+    PyObject_GC_UnTrack(k);
+    hooks_clear(k);
+    for (Py_ssize_t i = 0; i < k->nfns; i++) Py_XDECREF(k->fns[i].name);
+    PyMem_Free(k->fns);
+    PyObject_GC_Del(k);
+}
+
+static PyTypeObject hooks_type = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "hyperlight._hyperlight._Hooks",
+    .tp_basicsize = sizeof(hooks),
+    .tp_dealloc = (destructor)hooks_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_traverse = (traverseproc)hooks_traverse,
+    .tp_clear = (inquiry)hooks_clear,
+    .tp_free = PyObject_GC_Del,
+};
+
+int hlpy_config_init(void) { return PyType_Ready(&hooks_type); }
 
 int hlpy_timeout_ms(PyObject *timeout, uint64_t *ms)
 {
@@ -243,24 +283,29 @@ static int parse_hostfn(PyObject *item, hostfn *h)
     return 0;
 }
 
-/* The hooks object for host_functions, print and log, as a capsule. */
+/* The hooks object for host_functions, print and log. */
 static PyObject *make_hooks(PyObject *host_functions, PyObject *print, PyObject *log, hooks **out)
 {
-    PyObject *seq = NULL, *capsule;
+    PyObject *seq = NULL, *obj;
     Py_ssize_t n = 0;
-    hooks *k;
+    hooks *k = NULL;
     if (host_functions && host_functions != Py_None) {
         seq = PySequence_Fast(host_functions, "host_functions must be a sequence of tuples");
         if (!seq) return NULL;
         n = PySequence_Fast_GET_SIZE(seq);
     }
-    k = PyMem_Calloc(1, sizeof *k + (size_t)n * sizeof k->fns[0]);
-    capsule = k ? PyCapsule_New(k, "hyperlight.hooks", hooks_free) : NULL;
-    if (!capsule) {
-        PyMem_Free(k);
+    hostfn *fns = PyMem_Calloc(n > 0 ? (size_t)n : 1, sizeof *fns);
+    if (fns) k = PyObject_GC_New(hooks, &hooks_type);
+    if (!k) {
+        PyMem_Free(fns);
         Py_XDECREF(seq);
         return PyErr_Occurred() ? NULL : PyErr_NoMemory();
     }
+    k->print = k->log = NULL;
+    k->nfns = 0;
+    k->fns = fns;
+    PyObject_GC_Track(k);
+    obj = (PyObject *)k;
     for (Py_ssize_t i = 0; i < n; i++, k->nfns++)
         if (parse_hostfn(PySequence_Fast_GET_ITEM(seq, i), &k->fns[i]) < 0) goto fail;
     Py_XDECREF(seq);
@@ -274,12 +319,12 @@ static PyObject *make_hooks(PyObject *host_functions, PyObject *print, PyObject 
         k->log = Py_NewRef(log);
     }
     *out = k;
-    return capsule;
+    return obj;
 not_callable:
     PyErr_SetString(PyExc_TypeError, "print and log must be callables or None");
 fail:
     Py_XDECREF(seq);
-    Py_DECREF(capsule);
+    Py_DECREF(obj);
     return NULL;
 }
 
@@ -293,16 +338,16 @@ hl_config *hlpy_config_build(PyObject *heap, PyObject *stack, PyObject *timeout,
                              PyObject *print, PyObject *log, PyObject **keep)
 {
     hooks *k = NULL;
-    PyObject *capsule = make_hooks(host_functions, print, log, &k);
+    PyObject *obj = make_hooks(host_functions, print, log, &k);
     hl_config *cfg;
     uint64_t ms;
     size_t sz;
-    if (!capsule) return NULL;
-    if (hlpy_timeout_ms(timeout, &ms) < 0) goto fail_capsule;
+    if (!obj) return NULL;
+    if (hlpy_timeout_ms(timeout, &ms) < 0) goto fail_hooks;
     cfg = hl_config_new();
     if (!cfg) {
         PyErr_NoMemory();
-        goto fail_capsule;
+        goto fail_hooks;
     }
     if (heap && heap != Py_None) {
         sz = PyLong_AsSize_t(heap);
@@ -321,11 +366,11 @@ hl_config *hlpy_config_build(PyObject *heap, PyObject *stack, PyObject *timeout,
     }
     if (k->print && config_fail(cfg, hl_config_set_print(cfg, print_trampoline, k))) goto fail;
     if (k->log && config_fail(cfg, hl_config_set_log(cfg, log_trampoline, k))) goto fail;
-    *keep = capsule;
+    *keep = obj;
     return cfg;
 fail:
     hl_config_free(cfg);
-fail_capsule:
-    Py_DECREF(capsule);
+fail_hooks:
+    Py_DECREF(obj);
     return NULL;
 }

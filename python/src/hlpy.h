@@ -39,6 +39,8 @@ PyObject *hlpy_from_value(const hl_value *v);
  * configuration. Returns NULL with an exception set on failure. */
 hl_config *hlpy_config_build(PyObject *heap, PyObject *stack, PyObject *timeout, PyObject *host_functions,
                              PyObject *print, PyObject *log, PyObject **keep);
+/* Readies the type of the `keep` objects. */
+int hlpy_config_init(void);
 /* Parses a timeout in seconds (None, int or float >= 0) into milliseconds, rounding up. */
 int hlpy_timeout_ms(PyObject *timeout, uint64_t *ms);
 

@@ -61,7 +61,7 @@ fail:
 
 PyObject *hlpy_sandbox_wrap(hl_sandbox *sb, PyObject *keep, PyObject *pool)
 {
-    Sandbox *self = PyObject_New(Sandbox, &hlpy_SandboxType);
+    Sandbox *self = PyObject_GC_New(Sandbox, &hlpy_SandboxType);
     if (!self) {
         hl_sandbox_free(sb);
         return NULL;
@@ -72,6 +72,7 @@ PyObject *hlpy_sandbox_wrap(hl_sandbox *sb, PyObject *keep, PyObject *pool)
     self->names = NULL;
     self->sigs = NULL;
     self->busy = 0;
+    PyObject_GC_Track(self);
     if (read_functions(self) < 0) {
         Py_DECREF(self);
         return NULL;
@@ -162,14 +163,31 @@ void hlpy_sandbox_forget(PyObject *o)
 
 PyObject *hlpy_sandbox_pool(PyObject *o) { return ((Sandbox *)o)->pool; }
 
-static void sandbox_dealloc(Sandbox *self)
+/* A host function may hold its own sandbox: the cycle goes through keep. */
+static int sandbox_traverse(Sandbox *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->keep);
+    Py_VISIT(self->pool);
+    return 0;
+}
+
+/* Frees the VM before what its configuration points at. */
+static int sandbox_clear(Sandbox *self)
 {
     hl_sandbox_free(self->sb); /* a sandbox of a pool is freed too: pools keep only those given back */
-    Py_XDECREF(self->keep);
-    Py_XDECREF(self->pool);
+    self->sb = NULL;
+    Py_CLEAR(self->keep);
+    Py_CLEAR(self->pool);
+    return 0;
+}
+
+static void sandbox_dealloc(Sandbox *self)
+{
+    PyObject_GC_UnTrack(self);
+    sandbox_clear(self);
     Py_XDECREF(self->names);
     PyMem_Free(self->sigs);
-    Py_TYPE(self)->tp_free((PyObject *)self);
+    PyObject_GC_Del(self);
 }
 
 /* Converts the arguments of call(name, *args) for the signature of name into vals. */
@@ -349,7 +367,10 @@ PyTypeObject hlpy_SandboxType = {
     PyVarObject_HEAD_INIT(NULL, 0).tp_name = "hyperlight._hyperlight.Sandbox",
     .tp_basicsize = sizeof(Sandbox),
     .tp_dealloc = (destructor)sandbox_dealloc,
-    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_traverse = (traverseproc)sandbox_traverse,
+    .tp_clear = (inquiry)sandbox_clear,
+    .tp_free = PyObject_GC_Del,
     .tp_doc = "A guest in a micro-VM (use hyperlight.Sandbox).",
     .tp_methods = sandbox_methods,
     .tp_getset = sandbox_getset,

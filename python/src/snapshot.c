@@ -126,10 +126,26 @@ fail:
     return NULL;
 }
 
+static int pool_traverse(Pool *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->keep);
+    return 0;
+}
+
+/* Stops the filler and frees the ready sandboxes before what their configuration points at. */
+static int pool_clear(Pool *self)
+{
+    hl_pool *pool = self->pool;
+    self->pool = NULL;
+    if (pool) HLPY_NOGIL(hl_pool_free(pool));
+    Py_CLEAR(self->keep);
+    return 0;
+}
+
 static void pool_dealloc(Pool *self)
 {
-    if (self->pool) HLPY_NOGIL(hl_pool_free(self->pool));
-    Py_XDECREF(self->keep);
+    PyObject_GC_UnTrack(self);
+    pool_clear(self);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -200,7 +216,9 @@ PyTypeObject hlpy_PoolType = {
     PyVarObject_HEAD_INIT(NULL, 0).tp_name = "hyperlight._hyperlight.Pool",
     .tp_basicsize = sizeof(Pool),
     .tp_dealloc = (destructor)pool_dealloc,
-    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_traverse = (traverseproc)pool_traverse,
+    .tp_clear = (inquiry)pool_clear,
     .tp_doc = "Sandboxes made from a snapshot ahead of need (use hyperlight.Pool).",
     .tp_methods = pool_methods,
     .tp_getset = pool_getset,

@@ -191,7 +191,8 @@ static void sandbox_dealloc(Sandbox *self)
 }
 
 /* Converts the arguments of call(name, *args) for the signature of name into vals. */
-static const signature *call_args(Sandbox *self, PyObject *const *args, Py_ssize_t nargs, hl_value *vals, PyObject **tmp)
+static const signature *call_args(Sandbox *self, PyObject *const *args, Py_ssize_t nargs, hl_value *vals,
+                                  PyObject **tmp, const char **namep)
 {
     PyObject *idx;
     const signature *sig;
@@ -200,7 +201,7 @@ static const signature *call_args(Sandbox *self, PyObject *const *args, Py_ssize
         PyErr_SetString(PyExc_TypeError, "call() needs the guest function's name (a str) first");
         return NULL;
     }
-    name = PyUnicode_AsUTF8(args[0]);
+    name = *namep = PyUnicode_AsUTF8(args[0]); /* kept by the str: valid during the call */
     if (!name) return NULL;
     idx = PyDict_GetItemWithError(self->names, args[0]);
     if (!idx) {
@@ -226,18 +227,19 @@ static PyObject *sandbox_call(Sandbox *self, PyObject *const *args, Py_ssize_t n
     hl_value vals[HL_MAX_ARGS], ret;
     PyObject *tmp[HL_MAX_ARGS] = { 0 }, *res = NULL;
     const signature *sig;
+    const char *name = NULL;
     hlpy_callctx ctx;
     hlpy_sigint si;
     hl_sandbox *sb = hlpy_sandbox_take((PyObject *)self);
     hl_status st;
     int sigint, kept;
     if (!sb) return NULL;
-    sig = call_args(self, args, nargs, vals, tmp);
+    sig = call_args(self, args, nargs, vals, tmp, &name);
     if (!sig) goto out;
     self->busy = 1;
     hlpy_ctx_enter(&ctx, sb);
     hlpy_sigint_enter(&si, sb);
-    HLPY_NOGIL(st = hl_call(sb, PyUnicode_AsUTF8(args[0]), sig->ret, vals, sig->nparams, &ret));
+    HLPY_NOGIL(st = hl_call(sb, name, sig->ret, vals, sig->nparams, &ret));
     sigint = hlpy_sigint_leave(&si);
     kept = hlpy_ctx_leave(&ctx) < 0;
     if (kept) {

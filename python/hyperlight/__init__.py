@@ -13,7 +13,7 @@ import asyncio
 import functools
 import inspect
 import os
-from typing import Any, Callable, Iterator, Mapping, NamedTuple, Sequence, Union
+from typing import Annotated, Any, Callable, Iterator, Mapping, NamedTuple, Sequence, Union, get_args, get_origin
 from contextlib import contextmanager
 
 from . import _hyperlight
@@ -42,6 +42,7 @@ from ._hyperlight import (
 
 __all__ = [
     "Sandbox", "Snapshot", "Pool", "Function", "HostFunction", "HostError", "HOST_FN_ERROR", "TYPES",
+    "BoundaryType", "i32", "u32", "i64", "u64", "f32", "f64",
     "Error", "InvalidArgument", "NotFound", "SignatureMismatch", "GuestError", "GuestAborted",
     "GuestFault", "ProtocolError", "StateError", "OutOfMemory", "HypervisorError", "BadGuest",
     "FileError", "Cancelled", "Timeout", "SystemFailure", "TooLarge", "SandboxClosed", "Busy",
@@ -53,6 +54,20 @@ TYPES = ("void", "i32", "u32", "i64", "u64", "f32", "f64", "bool", "string", "by
 # What an annotation of a host function means when it is a Python type, not a type name.
 _ANNOTATIONS = {int: "i64", float: "f64", bool: "bool", str: "string", bytes: "bytes", None: "void",
                 type(None): "void"}
+
+
+class BoundaryType(str):
+    """The boundary type an annotation names: i32 = Annotated[int, BoundaryType("i32")]."""
+
+
+# Annotations for host functions whose types are not int -> i64, float -> f64:
+# def f(x: hyperlight.i32) -> hyperlight.u32. Type checkers see the Python type.
+i32 = Annotated[int, BoundaryType("i32")]
+u32 = Annotated[int, BoundaryType("u32")]
+i64 = Annotated[int, BoundaryType("i64")]
+u64 = Annotated[int, BoundaryType("u64")]
+f32 = Annotated[float, BoundaryType("f32")]
+f64 = Annotated[float, BoundaryType("f64")]
 
 _ANNOTATION_NAMES = {"int": int, "float": float, "bool": bool, "str": str, "bytes": bytes, "None": None}
 
@@ -88,8 +103,9 @@ class HostFunction:
     """A Python callable the guest may call, with its signature.
 
     HostFunction(fn) reads the signature from fn's annotations: int is i64, float f64, str
-    string, bytes bytes, bool bool, None void; an annotation may also be a type name string
-    ("i32"). params and returns given explicitly take precedence.
+    string, bytes bytes, bool bool, None void, and hyperlight.i32, u32, i64, u64, f32, f64 the
+    types they name (an annotation may also be a type name as a string: "i32"). params and
+    returns given explicitly take precedence.
     """
 
     def __init__(self, fn: Callable[..., Any], params: Sequence[str] | None = None,
@@ -98,7 +114,10 @@ class HostFunction:
             raise TypeError(f"a host function must be callable, not {type(fn).__name__}")
         self.fn = fn
         if params is None or returns is None:
-            sig = inspect.signature(fn)
+            try:  # `from __future__ import annotations` makes them strings: evaluate them
+                sig = inspect.signature(fn, eval_str=True)
+            except Exception:  # a type name as a string ("i32") is not an expression
+                sig = inspect.signature(fn)
             if params is None:
                 params = [_type_of(fn, p.name, p.annotation) for p in sig.parameters.values()]
             if returns is None:
@@ -120,6 +139,11 @@ def _type_of(fn: Callable[..., Any], what: str, annotation: Any) -> str:
     if annotation is inspect.Parameter.empty:
         raise TypeError(f"host function {getattr(fn, '__name__', fn)!r}: {what} has no annotation "
                         "(annotate it, or use HostFunction(fn, params=..., returns=...))")
+    if get_origin(annotation) is Annotated:
+        for meta in get_args(annotation)[1:]:
+            if isinstance(meta, BoundaryType):
+                return str(meta)
+        annotation = get_args(annotation)[0]
     if isinstance(annotation, str):  # a type name, or a Python type under `from __future__ import annotations`
         if annotation in TYPES:
             return annotation

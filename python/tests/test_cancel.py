@@ -62,7 +62,7 @@ def test_interrupt_when_idle_does_nothing():
 CHILD = r"""
 import sys, time, hyperlight
 mode = sys.argv[1]
-def slow() -> "i32":
+def slow() -> hyperlight.i32:
     time.sleep(30)
     return 1
 sb = hyperlight.Sandbox(sys.argv[2], host_functions={"Slow": slow})

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 import hyperlight
-from conftest import BUILD, CALLS, DEMO, HOSTILE, ROOT
+from conftest import CALLS, DEMO, HOSTILE
 
 STATUS = {
     hyperlight.InvalidArgument: ("HL_ERR_INVALID_ARG", ValueError),

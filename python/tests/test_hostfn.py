@@ -44,7 +44,7 @@ def test_annotations():
     def host_i64(x: int) -> int:
         return x * 3
 
-    def host_multi(a: "i32", s: str, f: float, b: bytes, t: bool) -> str:
+    def host_multi(a: "i32", s: str, f: float, b: bytes, t: bool) -> str:  # noqa: F821 (a type name)
         return f"{a}|{s}|{f}|{b!r}|{t}"
 
     def host_void() -> None:
@@ -81,7 +81,7 @@ def test_bad_signatures():
 
 
 def test_exception_reaches_guest():
-    def fail(code: "i32") -> "i32":
+    def fail(code: hyperlight.i32) -> hyperlight.i32:
         raise ValueError(f"no to {code}")
 
     with hyperlight.Sandbox(CALLS, host_functions={"HostFail": fail}) as sb:
@@ -91,7 +91,7 @@ def test_exception_reaches_guest():
 
 
 def test_host_error_code():
-    def fail(code: "i32") -> "i32":
+    def fail(code: hyperlight.i32) -> hyperlight.i32:
         raise hyperlight.HostError(code, f"host says no to {code}")
 
     with hyperlight.Sandbox(CALLS, host_functions={"HostFail": fail}) as sb:
@@ -100,7 +100,7 @@ def test_host_error_code():
 
 
 def test_exception_becomes_guest_error():
-    def boom(x: "i32") -> "i32":
+    def boom(x: hyperlight.i32) -> hyperlight.i32:
         raise RuntimeError("boom")
 
     with hyperlight.Sandbox(CALLS, host_functions={"HostI32": boom}) as sb:
@@ -141,7 +141,7 @@ def test_refused_host_calls():
 
 def test_host_function_calls_other_sandbox():
     with hyperlight.Sandbox(CALLS) as inner:
-        def nested(x: "i32") -> "i32":
+        def nested(x: hyperlight.i32) -> hyperlight.i32:
             return inner.call("Add", x, 100)
 
         with hyperlight.Sandbox(CALLS, host_functions={"HostI32": nested}) as outer:
@@ -151,7 +151,7 @@ def test_host_function_calls_other_sandbox():
 def test_reentrant_call_is_busy():
     box = {}
 
-    def again(x: "i32") -> "i32":
+    def again(x: hyperlight.i32) -> hyperlight.i32:
         return box["sb"].call("Add", 1, 2)
 
     with hyperlight.Sandbox(CALLS, host_functions={"HostI32": again}) as sb:
@@ -193,7 +193,7 @@ def test_print_exception_is_unraisable():
 
 
 def test_system_exit_ends_the_call():
-    def leave(x: "i32") -> "i32":
+    def leave(x: hyperlight.i32) -> hyperlight.i32:
         raise SystemExit(3)
 
     with hyperlight.Sandbox(CALLS, host_functions={"HostI32": leave}) as sb:
@@ -208,3 +208,28 @@ def test_elf_from_bytes():
         assert sb.call("Add", 2, 2) == 4
     with hyperlight.Sandbox(memoryview(DEMO.read_bytes())) as sb:
         assert sb.call("Echo", "mv") == "mv"
+
+
+def test_annotated_types():
+    def f32(x: hyperlight.f32) -> hyperlight.f32:
+        return x * 4
+
+    def u32(x: hyperlight.u32) -> hyperlight.u32:
+        return x * 2
+
+    h = hyperlight.HostFunction(f32)
+    assert (h.params, h.returns) == (("f32",), "f32")
+    with hyperlight.Sandbox(CALLS, host_functions={"HostF32": f32, "HostU32": u32}) as sb:
+        assert sb.call("HostEchoF32", 1.5) == 6.0
+        assert sb.call("HostEchoU32", 21) == 42
+
+
+def test_future_annotations():
+    ns = {"hyperlight": hyperlight}
+    exec("from __future__ import annotations\n"
+         "def f(x: hyperlight.i32, s: str, b: bytes) -> int: ...\n"
+         "def g(x: int, y: float) -> None: ...\n", ns)
+    assert (hyperlight.HostFunction(ns["f"]).params, hyperlight.HostFunction(ns["f"]).returns) == (
+        ("i32", "string", "bytes"), "i64")
+    assert (hyperlight.HostFunction(ns["g"]).params, hyperlight.HostFunction(ns["g"]).returns) == (
+        ("i64", "f64"), "void")

@@ -5,7 +5,6 @@ stays clean)."""
 import os
 import shutil
 import subprocess
-import sys
 
 from conftest import BUILD, DEMO, ROOT
 

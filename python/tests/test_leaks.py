@@ -18,7 +18,7 @@ def host_string(s: str) -> str:
     return s + "!"
 
 
-def host_fail(code: "i32") -> "i32":
+def host_fail(code: hyperlight.i32) -> hyperlight.i32:
     raise ValueError("no")
 
 
@@ -88,7 +88,7 @@ def test_cycle_through_host_function_is_collected():
     def make():
         box = {}
 
-        def host(x: "i32") -> "i32":
+        def host(x: hyperlight.i32) -> hyperlight.i32:
             return box["sb"].call("Add", x, 1)
 
         box["sb"] = hyperlight.Sandbox(CALLS, host_functions={"HostI32": host})

@@ -5,7 +5,7 @@ import threading
 import pytest
 
 import hyperlight
-from conftest import CALLS, DEMO
+from conftest import DEMO
 
 
 def weekday() -> str:

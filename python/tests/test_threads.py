@@ -16,7 +16,7 @@ def test_ten_threads():
 
     def worker(i):
         try:
-            def host(x: "i32") -> "i32":
+            def host(x: hyperlight.i32) -> hyperlight.i32:
                 return x * 1000 + i
 
             with hyperlight.Sandbox(CALLS, host_functions={"HostI32": host}) as sb:

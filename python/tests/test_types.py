@@ -6,7 +6,6 @@ import struct
 import pytest
 
 import hyperlight
-from conftest import CALLS
 
 
 def test_demo(demo):

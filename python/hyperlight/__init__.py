@@ -10,9 +10,11 @@ docs/python.md is the guide; include/hyperlight.h documents the library undernea
 from __future__ import annotations
 
 import asyncio
+import atexit
 import functools
 import inspect
 import os
+import weakref
 from typing import Annotated, Any, Callable, Iterator, Mapping, NamedTuple, Sequence, Union, get_args, get_origin
 from contextlib import contextmanager
 
@@ -278,6 +280,17 @@ class Sandbox:
         return f"<hyperlight.Sandbox {self.state}>"
 
 
+# Pools still open at exit are closed before the interpreter goes away: a background filler
+# must not run a print or log function then.
+_open_pools: "weakref.WeakSet[Pool]" = weakref.WeakSet()
+
+
+@atexit.register
+def _close_pools() -> None:
+    for pool in list(_open_pools):
+        pool.close()
+
+
 class Pool:
     """Sandboxes made from snapshot ahead of need: Pool(snapshot, size, *, background=False,
     timeout=None, host_functions=None, print=None, log=None).
@@ -294,6 +307,7 @@ class Pool:
                  log: Callable[[int, str, str, int], Any] | None = None) -> None:
         self._h = _hyperlight.Pool(snapshot, size, background=background, timeout=timeout,
                                    host_functions=_host_table(host_functions), print=print, log=log)
+        _open_pools.add(self)
 
     def get(self) -> Sandbox:
         """A ready sandbox in the snapshot's state; give it back with put()."""

@@ -160,3 +160,23 @@ def test_pool_bad_input(calls):
         hyperlight.Pool("snap", 1)
     with pytest.raises(hyperlight.InvalidArgument):
         hyperlight.Pool(snap, -1)
+
+
+def test_background_pool_open_at_exit(tmp_path):
+    # a background pool with a log function, never closed: the process exits cleanly
+    import os
+    import subprocess
+    import sys
+
+    from conftest import CALLS as guest
+
+    code = ("import hyperlight\n"
+            f"sb = hyperlight.Sandbox({str(guest)!r})\n"
+            "logs = []\n"
+            "pool = hyperlight.Pool(sb.snapshot(), 3, background=True, log=lambda *a: logs.append(a))\n"
+            "with pool.sandbox() as s:\n"
+            "    s.call('LogAll')\n"
+            "print(len(logs))\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+    assert (r.returncode, r.stdout, r.stderr) == (0, "6\n", "")

@@ -146,3 +146,18 @@ def test_restore_bad_input(calls):
         with pytest.raises(hyperlight.InvalidArgument):
             calls.restore(other.snapshot())
     assert calls.state == "ready"
+
+
+def test_out_of_memory():
+    # a child whose address space ends 64 MiB beyond what it uses: a 200 MiB heap does not fit
+    code = ("import resource, hyperlight\n"
+            "size = int([l for l in open('/proc/self/status') if l.startswith('VmSize:')][0].split()[1]) * 1024\n"
+            "resource.setrlimit(resource.RLIMIT_AS, (size + (64 << 20), size + (64 << 20)))\n"
+            "try:\n"
+            f"    hyperlight.Sandbox({str(DEMO)!r}, heap=200 << 20)\n"
+            "except hyperlight.OutOfMemory as e:\n"
+            "    print(isinstance(e, MemoryError), e.status, e)\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+    assert r.stdout.startswith(f"True HL_ERR_NO_MEMORY {DEMO}: "), (r.stdout, r.stderr)
+    assert "guest memory" in r.stdout

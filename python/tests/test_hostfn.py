@@ -233,3 +233,11 @@ def test_future_annotations():
         ("i32", "string", "bytes"), "i64")
     assert (hyperlight.HostFunction(ns["g"]).params, hyperlight.HostFunction(ns["g"]).returns) == (
         ("i64", "f64"), "void")
+
+
+def test_print_bytes_not_utf8():
+    out = []
+    with hyperlight.Sandbox(CALLS, print=lambda s, t: out.append((s, t))) as sb:
+        assert sb.call("WriteOut", 1, b"ok \xff\xfe end\n") == 10
+        assert sb.call("WriteOut", 2, "é".encode()) == 2
+    assert out == [(1, "ok \ufffd\ufffd end\n"), (2, "é")]

@@ -238,6 +238,8 @@ class Sandbox:
             return await asyncio.shield(fut)
         except asyncio.CancelledError:
             self._h.interrupt()
+            # the call now ends as Cancelled, which nobody awaits: retrieve it, unlogged
+            fut.add_done_callback(lambda f: f.cancelled() or f.exception())
             raise
 
     @property

@@ -71,7 +71,7 @@ BENCH_GUESTS := $(patsubst bench/guests/%.c,$(B)/tests/guests/%.elf,$(wildcard b
 
 .PHONY: all setup lib guest-sdk guests tests demo test unit integration bench install clean format \
 	bench-lang test-asan asan-inner fuzz fuzz-smoke fuzz-seeds test-hwkvm check-structure \
-	format-check
+	format-check python python-test
 # Keep intermediate objects: without this make deletes them and relinks every time.
 .SECONDARY:
 # The language guests: each lang/<language>/lang.mk adds its guest to LANG_GUESTS and its
@@ -211,8 +211,18 @@ demo: all
 	@echo '$$ $(CLI) snapshot $(B)/guests/demo.elf $(B)/demo.snap && $(CLI) call $(B)/demo.snap Echo "from a snapshot file"'
 	@$(CLI) snapshot $(B)/guests/demo.elf $(B)/demo.snap && $(CLI) call $(B)/demo.snap Echo "from a snapshot file"
 
-test: tests
+test: tests python
 	$(Q)bash tests/run.sh $(B)
+	$(Q)$(MAKE) --no-print-directory python-test
+
+# The Python package (python/): the extension built against $(LIB_A) into $(B)/python/lib,
+# importable from there; its tests run with Debian's Python (docs/python.md).
+PYTHON := /usr/bin/python3
+python: $(LIB_A) $(STAGED_HEADERS)
+	$(Q)cd python && HL_BUILD=$(abspath $(B)) $(PYTHON) setup.py -q build --build-base $(abspath $(B))/python/build \
+		--build-lib $(abspath $(B))/python/lib
+python-test: python guests
+	$(Q)PYTHONPATH=$(abspath $(B))/python/lib HL_BUILD=$(abspath $(B)) $(PYTHON) -m pytest -q -p no:cacheprovider python/tests
 
 # The same tests on hardware KVM (kvm_amd, npt=1 and npt=0) under QEMU emulation (docs/platforms.md).
 test-hwkvm: tests

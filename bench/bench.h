@@ -261,6 +261,8 @@ void insns_measure(bench *b, const char *dir);
 void insns_print(const insns_res *m, bool top);
 /* The hidden mode valgrind runs: argv = { exe, "--insns-child", N, GUEST }. */
 int insns_child(int argc, char **argv);
+/* hyperlight-bench --alloc (alloc.c): the guest allocators compared; returns the exit code. */
+int alloc_main(int argc, char **argv);
 
 /* ---- report.c: statistics, targets, the table and the JSON file ---- */
 void report(bench *b, int rounds, const char *out_dir, bool json);

@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <malloc.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -55,9 +56,10 @@ static struct {
     uint32_t sl_map[FL_COUNT];
     blk *lists[FL_COUNT][SL_COUNT];
     blk *cache[SMALL_MAX / 16 + 1];
-    size_t cached;    /* bytes in the caches */
-    uintptr_t lo, hi; /* every block lies in [lo, hi) */
-    uintptr_t top;    /* end of the last region; its sentinel header is at top - HDR */
+    size_t cached;                        /* bytes in the caches */
+    size_t free_bytes, nfree, heap_bytes; /* free in TLSF, free blocks, from sbrk: for mallinfo */
+    uintptr_t lo, hi;                     /* every block lies in [lo, hi) */
+    uintptr_t top;                        /* end of the last region; its sentinel header is at top - HDR */
 } H;
 
 static size_t bsize(const blk *b) { return (size_t)(b->head & SIZE_MASK); }
@@ -92,6 +94,8 @@ static void insert(blk *b)
     b->prev = NULL;
     if (h) h->prev = b;
     H.lists[fl][sl] = b;
+    H.free_bytes += bsize(b);
+    H.nfree++;
     H.fl_map |= 1ull << fl;
     H.sl_map[fl] |= 1u << sl;
 }
@@ -100,6 +104,8 @@ static void unlink_free(blk *b)
 {
     unsigned fl, sl;
     mapping(bsize(b), &fl, &sl);
+    H.free_bytes -= bsize(b);
+    H.nfree--;
     if (b->next) b->next->prev = b->prev;
     if (b->prev) b->prev->next = b->next;
     else if (H.lists[fl][sl] == b) {
@@ -216,6 +222,7 @@ static int grow(size_t s)
     }
     ((blk *)(end - HDR))->head = MAGIC | F_BUSY; /* sentinel: size 0, never merged */
     H.top = end;
+    H.heap_bytes += want;
     if (end > H.hi) H.hi = end;
     release(b);
     return 1;
@@ -414,3 +421,38 @@ void *pvalloc(size_t n)
 }
 
 size_t malloc_usable_size(void *p) { return p ? bsize(owner(p, "malloc_usable_size")) - HDR : 0; }
+
+void cfree(void *p) { free(p); }
+
+/* What the heap holds now; fields this allocator has no such thing for are zero. */
+struct mallinfo mallinfo(void)
+{
+    struct mallinfo m = { 0 };
+    blk *end = (blk *)(H.top - HDR);
+    m.arena = H.heap_bytes;
+    m.ordblks = H.nfree;
+    m.fordblks = H.free_bytes + H.cached;
+    m.uordblks = m.arena - m.fordblks;
+    if (H.top && (end->head & F_PREV_FREE)) m.keepcost = *(uint64_t *)((char *)end - HDR);
+    return m;
+}
+
+void malloc_stats(void)
+{
+    struct mallinfo m = mallinfo();
+    fprintf(stderr, "heap: %zu bytes from sbrk, %zu in use, %zu free (%zu cached small)\n", (size_t)m.arena,
+            (size_t)m.uordblks, (size_t)m.fordblks, H.cached);
+}
+
+/* No tunables, and nothing is given back to sbrk. */
+int mallopt(int param, int value)
+{
+    (void)param, (void)value;
+    return 0;
+}
+
+int malloc_trim(size_t pad)
+{
+    (void)pad;
+    return 0;
+}

@@ -11,6 +11,7 @@
  *   Exhaust(u32 size) -> u32               mallocs blocks of size until malloc fails with
  *                                          ENOMEM, keeps them; returns how many
  *   Release() -> u32                       frees what Exhaust kept; returns how many
+ *   Arena() -> u64                         mallinfo().arena: the bytes the heap took from sbrk
  *   Huge() -> i32                          malloc, calloc, realloc and memalign of more than
  *                                          the heap: NULL and ENOMEM each; returns 4
  *   Dirty(u32 n) -> u32                    mallocs n bytes, fills them with 0xA5, frees them;
@@ -120,6 +121,12 @@ static int release(const hl_value *a, int argc, hl_value *r)
     return 0;
 }
 
+static int arena(const hl_value *a, int argc, hl_value *r)
+{
+    *r = hl_u64(mallinfo().arena);
+    return 0;
+}
+
 static int huge(const hl_value *a, int argc, hl_value *r)
 {
     size_t big = (size_t)1 << 31; /* larger than any heap (HL_HEAP_MAX) */
@@ -203,6 +210,7 @@ void hl_guest_main(void)
     hl_guest_register("Usable", usable, HL_U64, 1, HL_U32);
     hl_guest_register("Exhaust", exhaust, HL_U32, 1, HL_U32);
     hl_guest_register("Release", release, HL_U32, 0);
+    hl_guest_register("Arena", arena, HL_U64, 0);
     hl_guest_register("Huge", huge, HL_I32, 0);
     hl_guest_register("Dirty", dirty, HL_U32, 1, HL_U32);
     hl_guest_register("CallocZero", calloc_zero, HL_U32, 1, HL_U32);

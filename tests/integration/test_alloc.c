@@ -26,7 +26,7 @@ static int64_t call0(hl_sandbox *sb, const char *fn, hl_type ret)
         fprintf(stderr, "%s: %s\n", fn, hl_last_error(sb));
         return -1;
     }
-    return ret == HL_I32 ? v.v.i32 : (int64_t)v.v.u32;
+    return ret == HL_I32 ? v.v.i32 : ret == HL_U32 ? (int64_t)v.v.u32 : (int64_t)v.v.u64;
 }
 
 static void test_stress(hl_sandbox *sb)
@@ -78,6 +78,8 @@ static void test_exhaustion(hl_sandbox *sb)
         CHECK_INT(call1(sb, "Exhaust", HL_U32, hl_u32(sizes[i])), first); /* all of it is back */
         CHECK_INT(call0(sb, "Release", HL_U32), first);
     }
+    int64_t arena = call0(sb, "Arena", HL_U64);
+    CHECK(arena > HEAP / 100 * 99 && arena <= HEAP); /* all the heap, taken through sbrk */
     CHECK_INT(hl_sandbox_state(sb), HL_STATE_READY);
     test_stress(sb); /* and the heap works as before */
 }

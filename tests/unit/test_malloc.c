@@ -29,6 +29,11 @@
 #define valloc t_valloc
 #define pvalloc t_pvalloc
 #define malloc_usable_size t_malloc_usable_size
+#define cfree t_cfree
+#define mallinfo(x) t_mallinfo(x) /* not the struct tag */
+#define malloc_stats t_malloc_stats
+#define mallopt t_mallopt
+#define malloc_trim t_malloc_trim
 #define sbrk t_sbrk
 void *t_sbrk(ptrdiff_t incr);
 #include "../../src/guest/malloc.c"
@@ -237,6 +242,8 @@ static void test_exhaustion(void)
         heap_check();
         for (size_t i = 0; i < n; i++) t_free(blocks[i]);
         heap_check();
+        struct mallinfo mi = t_mallinfo();
+        CHECK((size_t)mi.arena == arena_used && mi.uordblks == 16); /* first header alignment, sentinel */
         void *big = t_malloc((H.top - H.lo) / 10 * 9); /* after a flush of the caches */
         CHECK(big != NULL);
         t_free(big);

@@ -13,6 +13,7 @@
  * --slow-runs: warm runs of nano-malloc (its AllocBuild takes about a minute). */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,8 +120,11 @@ static void print_table(FILE *f, const alloc_opts *o, result res[NWORK][NALLOC])
     for (int w = 0; w < NWORK; w++)
         for (int a = 0; a < NALLOC; a++) {
             const result *r = &res[w][a];
-            fprintf(f, "%-11s %-14s %10.2f %10.2f %10.2f %5d %8.2fx\n", wname[w], alloc_names[a], r->first_ms,
-                    r->med_ms, r->min_ms, r->runs, r->med_ms / res[w][A_OURS].med_ms);
+            fprintf(f, "%-11s %-14s %10.2f ", wname[w], alloc_names[a], r->first_ms);
+            if (r->runs) /* vs ours: warm medians; without warm runs the first calls */
+                fprintf(f, "%10.2f %10.2f %5d %8.2fx\n", r->med_ms, r->min_ms, r->runs,
+                        r->med_ms / res[w][A_OURS].med_ms);
+            else fprintf(f, "%10s %10s %5d %8.2fx\n", "-", "-", 0, r->first_ms / res[w][A_OURS].first_ms);
         }
 }
 
@@ -169,6 +173,8 @@ int alloc_main(int argc, char **argv)
     strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", gmtime(&t));
     snprintf(file, sizeof file, "%s/alloc-%s.txt", dir, stamp);
     if (mkdir(dir, 0777) != 0 && errno != EEXIST) die("alloc: cannot create %s: %s", dir, strerror(errno));
+    char real[PATH_MAX];
+    if (realpath(dir, real)) snprintf(dir, sizeof dir, "%s", real);
     FILE *f = fopen(file, "w");
     if (!f) die("alloc: cannot write %s: %s", file, strerror(errno));
     print_table(f, &o, res);

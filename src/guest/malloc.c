@@ -203,8 +203,10 @@ static int grow(size_t s)
 {
     size_t want = (s + HDR + MIN_BLOCK + GROW_MIN - 1) & ~(size_t)(GROW_MIN - 1);
     char *p = sbrk((ptrdiff_t)want);
-    if (p == (char *)-1) {
-        want = (s + HDR + MIN_BLOCK + 15) & ~(size_t)15;
+    if (p == (char *)-1) { /* the last bytes: as few as the free block at the top needs */
+        blk *end = (blk *)(H.top - HDR);
+        size_t top = H.top && (end->head & F_PREV_FREE) ? *(uint64_t *)((char *)end - HDR) : 0;
+        want = ((top < s ? s - top : 0) + HDR + MIN_BLOCK + 15) & ~(size_t)15;
         p = sbrk((ptrdiff_t)want);
         if (p == (char *)-1) return 0;
     }

@@ -244,11 +244,31 @@ static void test_exhaustion(void)
         heap_check();
         struct mallinfo mi = t_mallinfo();
         CHECK((size_t)mi.arena == arena_used && mi.uordblks == 16); /* first header alignment, sentinel */
-        void *big = t_malloc((H.top - H.lo) / 10 * 9); /* after a flush of the caches */
+        void *big = t_malloc((H.top - H.lo) / 10 * 9);              /* after a flush of the caches */
         CHECK(big != NULL);
         t_free(big);
     }
     CHECK(counts[1] >= counts[0]); /* everything freed is usable again */
+}
+
+/* On a fresh heap of 1 MiB: when a 64 KiB step no longer fits, the last bytes of sbrk extend
+ * the free block at the top, so one block can take nearly all of the heap. */
+static void test_last_bytes(void)
+{
+    memset(&H, 0, sizeof H);
+    arena_used = 0;
+    arena_limit = 1u << 20;
+    void *p = t_malloc(900 * 1024);
+    CHECK(p != NULL);
+    t_free(p);
+    p = t_malloc((1u << 20) - 100);
+    CHECK(p != NULL);
+    CHECK(arena_used > (1u << 20) - 64); /* all but the rounding */
+    heap_check();
+    t_free(p);
+    errno = 0;
+    CHECK(t_malloc(1u << 20) == NULL && errno == ENOMEM);
+    heap_check();
 }
 
 static void expect_abort(void (*fn)(void *), void *p, const char *msg)
@@ -295,5 +315,6 @@ int main(void)
     test_stress();
     test_bad_pointers();
     test_exhaustion();
+    test_last_bytes();
     return check_exit("test_malloc");
 }

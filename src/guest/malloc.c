@@ -156,7 +156,7 @@ static void release(blk *b)
         unlink_free(n);
         s += bsize(n);
     }
-    b->head = MAGIC | s | (b->head & F_PREV_FREE);
+    b->head = MAGIC | s; /* the block before is busy: free neighbours are always merged */
     set_footer(b);
     next_phys(b)->head |= F_PREV_FREE;
     insert(b);

@@ -1,7 +1,7 @@
 /* alloc.c - hyperlight-bench --alloc: the guest allocators compared on the workloads of
  * alloc_work.h, run in real guests (bench/guests/alloc_bench.c linked with the SDK's
  * allocator, picolibc's full malloc and picolibc's nano-malloc) and natively on the host with
- * glibc's malloc. Prints a table and writes it to <out>/alloc-<UTC time>.txt.
+ * glibc's malloc and with ours (alloc_native.c). Prints a table and writes it to <out>/alloc-<UTC time>.txt.
  *
  * Each workload is called once in a fresh sandbox (first: includes the guest's first writes
  * to its heap pages), then `runs` times more in the same sandbox (warm: the allocator's own
@@ -29,11 +29,12 @@
 #define HEAP (128u << 20)
 
 enum { W_MIX, W_BUILD, NWORK };
-enum { A_OURS, A_FULL, A_NANO, A_HOST, NALLOC };
+enum { A_OURS, A_FULL, A_NANO, A_HOST, A_HOST_OURS, NALLOC };
 
-static const char *const alloc_names[NALLOC] = { "SDK (ours)", "picolibc full", "picolibc nano", "host glibc" };
+static const char *const alloc_names[NALLOC] = { "SDK (ours)", "picolibc full", "picolibc nano", "host glibc",
+                                                 "host, ours" };
 static const char *const guest_files[NALLOC] = { "alloc_bench.elf", "alloc_bench_full.elf", "alloc_bench_nano.elf",
-                                                 NULL };
+                                                 NULL, NULL };
 
 typedef struct result {
     double first_ms, med_ms, min_ms;
@@ -62,20 +63,23 @@ static void summarize(result *r, double *warm, int n)
     r->med_ms = n ? (n % 2 ? warm[n / 2] : (warm[n / 2 - 1] + warm[n / 2]) / 2) : 0;
 }
 
-static uint64_t host_work(int w, const alloc_opts *o)
+/* The workload natively, with glibc's allocator or (ours) with the SDK's (alloc_native.c). */
+static uint64_t host_work(int w, bool ours, const alloc_opts *o)
 {
+    if (ours) return w == W_MIX ? alloc_native_mix(o->mix_ops, 1) : alloc_native_build(o->build_n);
     return w == W_MIX ? alloc_mix(o->mix_ops, 1) : alloc_build(o->build_n);
 }
 
-static void run_host(int w, const alloc_opts *o, uint64_t *want, result *r)
+static void run_host(int w, bool ours, const alloc_opts *o, uint64_t *want, result *r)
 {
     double warm[MAX_RUNS];
-    uint64_t t0 = now_ns();
-    *want = host_work(w, o);
+    uint64_t t0 = now_ns(), first = host_work(w, ours, o);
     r->first_ms = ms_since(t0);
+    if (ours && first != *want) die("alloc: the SDK allocator's checksum on the host differs from glibc's");
+    *want = first;
     for (int i = 0; i < o->runs; i++) {
         t0 = now_ns();
-        if (host_work(w, o) != *want) die("alloc: host checksum differs between runs");
+        if (host_work(w, ours, o) != *want) die("alloc: host checksum differs between runs");
         warm[i] = ms_since(t0);
     }
     summarize(r, warm, o->runs);
@@ -153,8 +157,9 @@ int alloc_main(int argc, char **argv)
     static result res[NWORK][NALLOC];
     parse(argc, argv, &o);
     for (int w = 0; w < NWORK; w++) {
-        uint64_t want;
-        run_host(w, &o, &want, &res[w][A_HOST]);
+        uint64_t want = 0;
+        run_host(w, false, &o, &want, &res[w][A_HOST]);
+        run_host(w, true, &o, &want, &res[w][A_HOST_OURS]);
         for (int a = 0; a < A_HOST; a++) {
             char rel[64], path[4096];
             snprintf(rel, sizeof rel, "../tests/guests/%s", guest_files[a]);

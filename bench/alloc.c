@@ -176,10 +176,10 @@ int alloc_main(int argc, char **argv)
     else snprintf(dir, sizeof dir, "bench/results");
     time_t t = time(NULL);
     strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", gmtime(&t));
-    snprintf(file, sizeof file, "%s/alloc-%s.txt", dir, stamp);
     if (mkdir(dir, 0777) != 0 && errno != EEXIST) die("alloc: cannot create %s: %s", dir, strerror(errno));
     char real[PATH_MAX];
     if (realpath(dir, real)) snprintf(dir, sizeof dir, "%s", real);
+    snprintf(file, sizeof file, "%s/alloc-%s.txt", dir, stamp);
     FILE *f = fopen(file, "w");
     if (!f) die("alloc: cannot write %s: %s", file, strerror(errno));
     print_table(f, &o, res);

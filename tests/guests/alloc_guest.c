@@ -13,7 +13,8 @@
  *   Release() -> u32                       frees what Exhaust kept; returns how many
  *   Arena() -> u64                         mallinfo().arena: the bytes the heap took from sbrk
  *   Huge() -> i32                          malloc, calloc, realloc and memalign of more than
- *                                          the heap: NULL and ENOMEM each; returns 4
+ *                                          the heap: NULL and ENOMEM each (the block given to
+ *                                          realloc unchanged); returns 4
  *   Dirty(u32 n) -> u32                    mallocs n bytes, fills them with 0xA5, frees them;
  *                                          then mallocs n again and counts the 0xA5 bytes
  *                                          (malloc does not zero), frees; returns the count
@@ -130,8 +131,10 @@ static int arena(const hl_value *a, int argc, hl_value *r)
 static int huge(const hl_value *a, int argc, hl_value *r)
 {
     size_t big = (size_t)1 << 31; /* larger than any heap (HL_HEAP_MAX) */
-    void *small = malloc(10);
+    char *small = malloc(10);
     int n = 0;
+    if (!small) return hl_error(1, "malloc(10) failed");
+    memcpy(small, "123456789", 10);
     errno = 0;
     n += !malloc(big) && errno == ENOMEM;
     errno = 0;
@@ -140,6 +143,7 @@ static int huge(const hl_value *a, int argc, hl_value *r)
     n += !realloc(small, big) && errno == ENOMEM;
     errno = 0;
     n += !memalign(4096, big) && errno == ENOMEM;
+    if (memcmp(small, "123456789", 10) != 0) return hl_error(1, "a failed realloc changed the block");
     free(small);
     *r = hl_i32(n);
     return 0;

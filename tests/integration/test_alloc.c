@@ -1,6 +1,6 @@
 /* test_alloc.c - the guest SDK's allocator (src/guest/malloc.c) in a real sandbox: a seeded
  * stress with content checks, realloc, alignment of every aligned API, usable sizes,
- * exhaustion and recovery, calloc on a heap dirtied before a snapshot, and bad frees. */
+ * exhaustion and recovery (also on the smallest heap), calloc on a heap dirtied before a snapshot, and bad frees. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -122,6 +122,23 @@ static void test_bad_free(hl_sandbox *sb)
     hl_snapshot_free(snap);
 }
 
+/* The smallest heap the configuration allows: less than one 64 KiB growth step after the
+ * runtime's own allocations; the allocator takes what is left, all of it again after a free. */
+static void test_small_heap(void)
+{
+    hl_config *cfg = hl_config_new();
+    CHECK_INT(hl_config_set_heap_size(cfg, HL_HEAP_MIN), HL_OK);
+    hl_sandbox *sb = must_sandbox("alloc_guest", cfg);
+    int64_t first = call1(sb, "Exhaust", HL_U32, hl_u32(100));
+    CHECK(first > (int64_t)(HL_HEAP_MIN / 100 * 85 / 112)); /* 112-byte blocks */
+    CHECK_INT(call0(sb, "Release", HL_U32), first);
+    CHECK_INT(call1(sb, "Exhaust", HL_U32, hl_u32(100)), first);
+    CHECK_INT(call0(sb, "Release", HL_U32), first);
+    CHECK_INT(call0(sb, "Huge", HL_I32), 4);
+    hl_sandbox_free(sb);
+    hl_config_free(cfg);
+}
+
 int main(void)
 {
     hl_config *cfg = hl_config_new();
@@ -135,5 +152,6 @@ int main(void)
     test_bad_free(sb);
     hl_sandbox_free(sb);
     hl_config_free(cfg);
+    test_small_heap();
     return check_exit("test_alloc");
 }

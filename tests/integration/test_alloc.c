@@ -1,6 +1,7 @@
 /* test_alloc.c - the guest SDK's allocator (src/guest/malloc.c) in a real sandbox: a seeded
  * stress with content checks, realloc, alignment of every aligned API, usable sizes,
- * exhaustion and recovery (also on the smallest heap), calloc on a heap dirtied before a snapshot, and bad frees. */
+ * exhaustion and recovery (also on the smallest heap), calloc on a heap dirtied before a
+ * snapshot, and bad frees. */
 #include <stdlib.h>
 #include <string.h>
 

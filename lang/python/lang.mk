@@ -79,16 +79,10 @@ $(PY_OBJ)/port/%.o: lang/python/%.c $(GUEST_SDK) $(PY_GENHDR)
 	@$(if $(Q),echo "  CC [py] $<")
 	$(Q)$(HLCC) $(PY_GUEST_CFLAGS) $(WARN) -c $< -o $@
 
-# Until the guest SDK has the host-function table (hl_host_fn_lookup) and clock_gettime,
-# stubs stand in for them (no host function; no clock).
-PY_STUBS := $(PY_OBJ)/port/hostfn_stub.o $(PY_OBJ)/port/clock_stub.o
-$(PY_ELF): $(PY_GUEST_OBJ) $(PY_STUBS) $(GUEST_SDK)
+$(PY_ELF): $(PY_GUEST_OBJ) $(GUEST_SDK)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  GUEST   $@")
-	$(Q)stubs=; syms=$$(nm $(GUEST_LIB) $(PICOLIBC)/lib/libc.a 2>/dev/null); \
-		echo "$$syms" | grep -q ' T hl_host_fn_lookup$$' || stubs="$$stubs $(PY_OBJ)/port/hostfn_stub.o"; \
-		echo "$$syms" | grep -q ' T clock_gettime$$' || stubs="$$stubs $(PY_OBJ)/port/clock_stub.o"; \
-		$(HLCC) -o $@ $(PY_GUEST_OBJ) $$stubs
+	$(Q)$(HLCC) -o $@ $(PY_GUEST_OBJ)
 
 # ---- the native build ----
 PY_NATIVE_CFLAGS := -std=gnu11 -O2 -DHLPY_NATIVE $(PY_INC) -Wno-unused-parameter -MMD -MP

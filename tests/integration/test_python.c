@@ -412,6 +412,20 @@ static void test_random(hl_snapshot *fresh)
     CHECK(strcmp(a, result) != 0);
 }
 
+/* time follows the embedder's clock setting: frozen at 2000-01-01 here */
+static void test_frozen_clock(const char *path)
+{
+    hl_config *cfg = hl_config_new();
+    hl_sandbox *saved = sb;
+    CHECK_INT(hl_config_set_clock(cfg, HL_CLOCK_FROZEN), HL_OK);
+    CHECK_INT(hl_sandbox_new_from_file(&sb, path, cfg), HL_OK);
+    CHECK_OK(EVAL("[__import__('time').time(), __import__('time').localtime()]"),
+             "[946684800.0, [2000, 1, 1, 0, 0, 0, 5, 1]]");
+    hl_sandbox_free(sb);
+    sb = saved;
+    hl_config_free(cfg);
+}
+
 int main(void)
 {
     hl_config *cfg = hl_config_new();
@@ -456,6 +470,8 @@ int main(void)
     CHECK_INT(hl_sandbox_restore(sb, fresh), HL_OK);
     test_hostile(fresh);
     test_random(fresh);
+    CHECK_OK(EVAL("__import__('time').time() > 1.7e9"), "true"); /* the real clock, by default */
+    test_frozen_clock(path);
 
     out_reset();
     unlink(mod_path), unlink(data_path), unlink(broken_path);

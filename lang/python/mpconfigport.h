@@ -11,6 +11,9 @@
 #define MICROPY_ENABLE_COMPILER (1)
 #define MICROPY_ENABLE_GC (1)
 #define MICROPY_ENABLE_FINALISER (1)
+/* The GC's mark stack: with the default 64 entries a heap of many nested objects overflows
+ * it, and every overflow rescans the whole heap (200k small dicts took 73 s in a 120 MB heap). */
+#define MICROPY_ALLOC_GC_STACK_SIZE (4096)
 #define MICROPY_HELPER_REPL (1)
 #define MICROPY_STACK_CHECK (1)
 #define MICROPY_FLOAT_IMPL (MICROPY_FLOAT_IMPL_DOUBLE)

@@ -4,8 +4,8 @@
  *   micropython [-X heapsize=N] FILE [ARG...] | -c CODE [ARG...]
  * runs FILE (or CODE) as __main__ with sys.argv [FILE] + ARGs; an uncaught exception is
  * printed to stderr as MicroPython prints it and the exit status is 1 (SystemExit: its code).
- * The stack limit is the guest's with a 1 MiB stack (the tests' scratch size), so recursion
- * limits compare. There is no host: `host` knows no function. */
+ * The GC heap (42 MiB) and the stack limit are the guest's with its default sizes (48 MiB
+ * heap, 1 MiB stack), so memory and recursion limits compare. There is no host: `host` knows no function. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,16 +59,23 @@ static int run(const char *src, size_t len, const char *name, int argc, char **a
     if (hlpy_run(src, len, name, MP_PARSE_FILE_INPUT, &out)) return 0;
     int code;
     if (hlpy_system_exit(out, &code)) return code;
+    /* formatted outside the GC heap, which may be full (a MemoryError) */
+    static char tb_buf[1u << 20];
     vstr_t tb;
-    vstr_init(&tb, 256);
-    hlpy_exc_format(out, &tb, NULL);
+    vstr_init_fixed_buf(&tb, sizeof tb_buf, tb_buf);
+    if (nlr_push(&nlr) == 0) {
+        hlpy_exc_format(out, &tb, NULL);
+        nlr_pop();
+    } else {
+        tb.len = (size_t)snprintf(tb_buf, sizeof tb_buf, "%s", qstr_str(mp_obj_get_type(out)->name));
+    }
     fprintf(stderr, "%.*s\n", (int)tb.len, tb.buf);
     return 1;
 }
 
 int main(int argc, char **argv)
 {
-    size_t heap = 28u << 20, stack = 1u << 20;
+    size_t heap = 42u << 20, stack = 1u << 20; /* the guest's GC heap with its 48 MiB default */
     int i = 1;
     if (i + 1 < argc && strcmp(argv[i], "-X") == 0 && strncmp(argv[i + 1], "heapsize=", 9) == 0) {
         heap = strtoull(argv[i + 1] + 9, NULL, 0);

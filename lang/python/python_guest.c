@@ -21,7 +21,7 @@
 extern const mp_obj_module_t hlpy_host_module;
 
 /* An interpreter wants a deeper stack and a bigger heap than the SDK's defaults. */
-HL_GUEST_DEFAULTS(1u << 20, 32u << 20);
+HL_GUEST_DEFAULTS(1u << 20, 48u << 20);
 
 /* The last failed call's error, in malloc memory (it must outlive the GC heap's churn), and
  * the snapshot generation it belongs to: after a restore LastError is {} again. */
@@ -97,20 +97,24 @@ static int record_error(int code, const char *type, const char *message, size_t 
     return rc;
 }
 
-/* Fails the call with exception exc: the message is the traceback as MicroPython prints it. */
+/* Fails the call with exception exc: the message is the traceback as MicroPython prints it.
+ * It is formatted into fixed buffers outside the GC heap, which may be full (a MemoryError);
+ * one that does not fit is the exception's type and message alone. */
 static int fail_exc(int code, mp_obj_t exc)
 {
+    static char tb_buf[1u << 20], msg_buf[HL_MAX_MESSAGE];
     vstr_t tb, msg;
-    vstr_init(&tb, 256);
-    vstr_init(&msg, 64);
+    vstr_init_fixed_buf(&tb, sizeof tb_buf, tb_buf);
+    vstr_init_fixed_buf(&msg, sizeof msg_buf, msg_buf);
+    const char *type = qstr_str(mp_obj_get_type(exc)->name);
     nlr_buf_t nlr;
     if (nlr_push(&nlr) == 0) {
         hlpy_exc_format(exc, &tb, &msg);
         nlr_pop();
     } else {
-        return record_error(code, "MemoryError", "", 0, "MemoryError", 11);
+        int n = snprintf(tb_buf, sizeof tb_buf, "%s: %.*s", type, (int)msg.len, msg.buf);
+        return record_error(code, type, msg.buf, msg.len, tb_buf, (size_t)n);
     }
-    const char *type = qstr_str(mp_obj_get_type(exc)->name);
     return record_error(code, type, msg.buf, msg.len, tb.buf, tb.len);
 }
 
@@ -284,7 +288,13 @@ static int fn_repl(const hl_value *a, int argc, hl_value *ret)
      * compound statement not yet ended by an empty line ask for more input. */
     if (mp_repl_continue_with_input(a[0].v.buf.ptr)) return hl_error(HL_LANG_ERR_INCOMPLETE, "incomplete input");
     vstr_t out;
-    vstr_init(&out, 64);
+    nlr_buf_t nlr;
+    if (nlr_push(&nlr) == 0) {
+        vstr_init(&out, 64);
+        nlr_pop();
+    } else {
+        return fail_exc(HL_LANG_ERR_SCRIPT, MP_OBJ_FROM_PTR(nlr.ret_val));
+    }
     repl_out = &out;
     mp_obj_t value;
     int rc = exec_code(a[0].v.buf.ptr, a[0].v.buf.len, "<stdin>", MP_PARSE_SINGLE_INPUT, &value);

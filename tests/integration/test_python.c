@@ -359,6 +359,17 @@ static void test_hostile(hl_snapshot *fresh)
     CHECK_INT(hl_sandbox_restore(sb, fresh), HL_OK);
     CHECK_OK(EVAL("len(bytearray(1 << 20))"), "1048576");
 
+    /* an error raised while the GC heap is full: its traceback is formatted outside the GC
+     * heap, so the call fails cleanly (it used to end in nlr_jump_fail and an abort) */
+    CHECK_INT(RUN("l = []\ntry:\n    while True:\n        l.append([0] * 8)\nexcept MemoryError:\n    pass\n"
+                  "s = ''.join(['abc'] * 1000000)",
+                  "full.py", "[]"),
+              HL_ERR_GUEST);
+    CHECK_INT(hl_last_error_code(sb), HL_LANG_ERR_SCRIPT);
+    CHECK_HAS(hl_last_guest_message(sb), "MemoryError");
+    CHECK_INT(hl_sandbox_state(sb), HL_STATE_READY);
+    CHECK_INT(hl_sandbox_restore(sb, fresh), HL_OK);
+
     /* printing 100 MB: stopped by the output limit (8 MiB in this test's configuration) */
     CHECK_INT(RUN("s = 'x' * 999\nfor i in range(100000):\n    print(s)", "flood.py", "[]"), HL_ERR_CANCELLED);
     CHECK_HAS(hl_last_error(sb), "printed and logged more than the limit of 8388608 bytes");

@@ -198,7 +198,7 @@ int main(void)
     }
 
     hl_config *cfg = hl_config_new();
-    hl_config_set_heap_size(cfg, 32u << 20);
+    hl_config_set_heap_size(cfg, 48u << 20); /* the guest's default: a 42 MiB GC heap, the native one's */
     hl_config_set_scratch_size(cfg, 1u << 20);
     hl_config_set_timeout(cfg, TEST_TIMEOUT_S * 1000);
     hl_config_set_print(cfg, on_print, NULL);

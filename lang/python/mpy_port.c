@@ -47,14 +47,7 @@ void mp_hal_stdout_tx_strn_cooked(const char *str, size_t len) { hlpy_write_fd(1
 void mp_hal_stdout_tx_str(const char *str) { hlpy_write_fd(1, str, strlen(str)); }
 int mp_hal_stdin_rx_chr(void) { return -1; }
 
-/* picolibc defines CLOCK_MONOTONIC only with _POSIX_MONOTONIC_CLOCK. */
-#ifdef CLOCK_MONOTONIC
-#define TICK_CLOCK CLOCK_MONOTONIC
-#else
-#define TICK_CLOCK CLOCK_REALTIME
-#endif
-
-/* Nanoseconds on clock id, or 0 when the clock fails (a guest without a clock source). */
+/* Nanoseconds on clock id, or 0 when the clock fails (a sandbox with HL_CLOCK_OFF). */
 static uint64_t clock_ns(clockid_t id)
 {
     struct timespec ts;
@@ -62,22 +55,23 @@ static uint64_t clock_ns(clockid_t id)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 uint64_t mp_hal_time_ns(void) { return clock_ns(CLOCK_REALTIME); }
-mp_uint_t mp_hal_ticks_ms(void) { return clock_ns(TICK_CLOCK) / 1000000u; }
-mp_uint_t mp_hal_ticks_us(void) { return clock_ns(TICK_CLOCK) / 1000u; }
+mp_uint_t mp_hal_ticks_ms(void) { return clock_ns(CLOCK_MONOTONIC) / 1000000u; }
+mp_uint_t mp_hal_ticks_us(void) { return clock_ns(CLOCK_MONOTONIC) / 1000u; }
 mp_uint_t mp_hal_ticks_cpu(void) { return (mp_uint_t)__builtin_ia32_rdtsc(); }
 
-/* Busy-waits: a sandbox has nothing else to run. Without a clock it returns at once. */
+/* Busy-waits on the clock (the guest SDK's nanosleep would do the same). Without a clock it
+ * returns at once. */
 void mp_hal_delay_us(mp_uint_t us)
 {
-    uint64_t start = clock_ns(TICK_CLOCK);
+    uint64_t start = clock_ns(CLOCK_MONOTONIC);
     if (start == 0) return;
-    while (clock_ns(TICK_CLOCK) - start < (uint64_t)us * 1000u) {
+    while (clock_ns(CLOCK_MONOTONIC) - start < (uint64_t)us * 1000u) {
     }
 }
 void mp_hal_delay_ms(mp_uint_t ms) { mp_hal_delay_us(ms * 1000u); }
 
-/* The random module's default seed: getentropy, or the time-stamp counter when there is no
- * entropy source (today's guest SDK), so two sandboxes at least differ. */
+/* The random module's default seed: getentropy, or the time-stamp counter should it fail, so
+ * two sandboxes at least differ. */
 uint32_t hlpy_random_seed(void)
 {
     uint32_t seed;

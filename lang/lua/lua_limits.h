@@ -1,0 +1,11 @@
+/* lua_limits.h - included before every Lua source of the guest (lang/lua/lang.mk): Lua's
+ * C-stack limit LUAI_MAXCCALLS (llimits.h, 200 by default) becomes a variable, which
+ * lua_guest.c sets from the stack size in the PEB at start-up, so that running out of nested
+ * C calls is Lua's "stack overflow" error before the guard page below the stack is hit. */
+#ifndef HL_LUA_LIMITS_H
+#define HL_LUA_LIMITS_H
+
+extern int hl_lua_maxccalls;
+#define LUAI_MAXCCALLS hl_lua_maxccalls
+
+#endif

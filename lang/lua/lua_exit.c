@@ -52,6 +52,7 @@ static int catcher(lua_State *L)
 
 static void wrap(lua_State *L, int table, const char *name)
 {
+    table = lua_absindex(L, table);
     lua_getfield(L, table, name);
     lua_pushcclosure(L, catcher, 1);
     lua_setfield(L, table, name);

@@ -64,13 +64,23 @@ static int msgh(lua_State *Ls)
     return 1;
 }
 
+/* Calls its first argument with the others: the C level lua5.4's own pmain is, so that a
+ * traceback ends with "[C]: in ?" as lua5.4's does. */
+static int trampoline(lua_State *Ls)
+{
+    lua_call(Ls, lua_gettop(Ls) - 1, LUA_MULTRET);
+    return lua_gettop(Ls);
+}
+
 /* Calls the function below nargs arguments with msgh; nres results (or LUA_MULTRET). */
 static int pcall_traced(int nargs, int nres)
 {
     int base = lua_gettop(L) - nargs, st;
+    lua_pushcfunction(L, trampoline);
+    lua_insert(L, base);
     lua_pushcfunction(L, msgh);
     lua_insert(L, base);
-    st = lua_pcall(L, nargs, nres, base);
+    st = lua_pcall(L, nargs + 1, nres, base);
     lua_remove(L, base);
     return st;
 }

@@ -30,16 +30,6 @@ static struct {
 /* Repl: the lines of a statement that is not complete yet. */
 static char *pending;
 
-static void *l_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
-{
-    (void)ud, (void)osize;
-    if (nsize == 0) {
-        free(ptr);
-        return NULL;
-    }
-    return realloc(ptr, nsize); /* NULL when the heap is exhausted: Lua's "not enough memory" */
-}
-
 /* The message handler of every protected call: the message as lua5.4 prints it (a table
  * error object by __tostring, else as JSON when it has a JSON form) and the traceback. */
 static int msgh(lua_State *Ls)
@@ -395,7 +385,7 @@ void hl_guest_main(void)
     size_t usable = peb->stack_size > STACK_MARGIN ? peb->stack_size - STACK_MARGIN : 0;
     if (usable / STACK_PER_CCALL < (size_t)hl_lua_maxccalls) hl_lua_maxccalls = (int)(usable / STACK_PER_CCALL);
     if (hl_lua_maxccalls < 20) hl_abort(1, "Lua guest: stack of %llu bytes is too small", (unsigned long long)peb->stack_size);
-    L = lua_newstate(l_alloc, NULL);
+    L = lua_newstate(hl_lua_alloc, NULL);
     if (!L) hl_abort(1, "Lua guest: not enough memory for the Lua state");
     lua_atpanic(L, panic);
     luaL_openlibs(L);

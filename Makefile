@@ -19,10 +19,15 @@ HOST_CFLAGS := -std=gnu11 -O2 -g $(WARN) -fstack-protector-strong -D_FORTIFY_SOU
 	-fvisibility=hidden -DHL_BUILDING_LIBRARY -Iinclude -Isrc/common -Isrc/host -MMD -MP \
 	$(EXTRA_CFLAGS)
 HOST_LDFLAGS := -pthread -lseccomp $(EXTRA_LDFLAGS)
+# picolibc's <time.h> declares CLOCK_MONOTONIC and CLOCK_THREAD_CPUTIME_ID only where these
+# say the system has them (its sys/features.h sets them for RTEMS alone); src/guest/time.c
+# implements them. Not _POSIX_CPUTIME: with it <time.h> declares a function of pid_t without
+# defining pid_t, so a guest that includes <time.h> first would not compile.
+GUEST_POSIX := -D_POSIX_MONOTONIC_CLOCK=200112L -D_POSIX_THREAD_CPUTIME=1
 # How guest code is compiled: the SDK is built with these, and hyperlight-cc (generated from
 # tools/hyperlight-cc.in) passes the same to every guest. The one list of them.
 GUEST_CODE_FLAGS := -std=gnu11 -O2 -ffreestanding -fno-pic -fno-pie -mno-red-zone -fno-stack-protector \
-	-mno-avx -fno-asynchronous-unwind-tables -ffunction-sections -fdata-sections
+	-mno-avx -fno-asynchronous-unwind-tables -ffunction-sections -fdata-sections $(GUEST_POSIX)
 # The SDK's own C code uses no x87/SSE register (its user's state; hl_scrub_fpu, fpu.S, resets it):
 # it runs the same under CR0.TS or KVM's emulator, which cannot emulate SSE moves.
 GUEST_CFLAGS := $(GUEST_CODE_FLAGS) -mgeneral-regs-only -g $(WARN) -isystem $(PICOLIBC)/include -Iinclude -Isrc/common -MMD -MP
@@ -59,7 +64,7 @@ BENCH_OBJ := $(patsubst %.c,$(B)/obj/app/%.o,$(wildcard bench/*.c))
 BENCH_GUESTS := $(patsubst bench/guests/%.c,$(B)/tests/guests/%.elf,$(wildcard bench/guests/*.c))
 
 .PHONY: all setup lib guest-sdk guests tests demo test unit integration bench install clean format \
-	test-asan asan-inner fuzz fuzz-smoke fuzz-seeds test-hwkvm check-structure \
+	bench-lang test-asan asan-inner fuzz fuzz-smoke fuzz-seeds test-hwkvm check-structure \
 	format-check
 # Keep intermediate objects: without this make deletes them and relinks every time.
 .SECONDARY:
@@ -72,7 +77,7 @@ all: lib guest-sdk $(CLI) guests $(EXAMPLE_HOSTS) $(PC) $(LANG_GUESTS)
 lib: $(LIB_A) $(LIB_SO) $(STAGED_HEADERS)
 guest-sdk: $(GUEST_SDK)
 guests: $(EXAMPLE_GUESTS) $(TEST_GUESTS) $(BENCH_GUESTS)
-tests: all $(UNIT_TESTS) $(INTEG_TESTS) $(BENCH)
+tests: all $(UNIT_TESTS) $(INTEG_TESTS) $(BENCH) $(LANG_BENCH)
 
 # ---- setup: Debian packages and picolibc (idempotent) ----
 setup $(SETUP_STAMP):
@@ -151,13 +156,22 @@ $(B)/obj/app/%.o: %.c $(STAGED_HEADERS)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(APP_CFLAGS) -c $< -o $@
 
-$(CLI): $(B)/obj/app/tools/hyperlight.o $(LIB_A)
+$(CLI): $(patsubst %.c,$(B)/obj/app/%.o,$(wildcard tools/*.c)) $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) -o $@ $^ $(HOST_LDFLAGS)
 
 $(B)/bin/%: $(B)/obj/app/examples/host/%.o $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) -o $@ $^ $(HOST_LDFLAGS)
+
+# The language benchmark (bench/lang/langbench.c): the floor and the tools of the benchmark.
+LANG_BENCH := $(B)/bin/hyperlight-lang-bench
+$(LANG_BENCH): $(B)/obj/app/bench/lang/langbench.o $(patsubst %,$(B)/obj/app/bench/%.o,floor stats util perf) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) -o $@ $^ $(HOST_LDFLAGS) -lm
+
+bench-lang: all $(LANG_BENCH)
+	$(LANG_BENCH)
 
 $(BENCH): $(BENCH_OBJ) $(LIB_A)
 	@mkdir -p $(dir $@)

@@ -208,6 +208,17 @@ row rows[NROWS] = {
                           .floor = R_HOSTCALL,
                           .run = run_hostcalls,
                           .count = count_confined },
+    [R_HOST_CLOCK] = { .name = "clock_gettime_host",
+                       .label = "clock_gettime, host (per read)",
+                       .tag = "hclock",
+                       .floor = -1,
+                       .sample = sample_host_clock,
+                       .batch = 20 },
+    [R_GUEST_CLOCK] = { .name = "clock_gettime_guest",
+                        .label = "clock_gettime, guest (per read)",
+                        .floor = R_HOST_CLOCK,
+                        .sample = sample_guest_clock,
+                        .batch = 20 },
 };
 
 /* Names and labels of the rows per dirty page count. */

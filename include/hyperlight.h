@@ -107,11 +107,17 @@ typedef enum hl_state {
 HL_API const char *hl_last_error(const hl_sandbox *sb);
 /* The guest's code for HL_ERR_GUEST and HL_ERR_ABORTED, else 0. */
 HL_API int hl_last_error_code(const hl_sandbox *sb);
+/* For HL_ERR_GUEST and HL_ERR_ABORTED, the guest's own message: the part of hl_last_error
+ * after the library's "guest function 'F' failed with code N: " (or "guest aborted with code
+ * N: "); else "". Valid as long as hl_last_error(sb). */
+HL_API const char *hl_last_guest_message(const hl_sandbox *sb);
 
 /* ---- configuration ------------------------------------------------------------------- */
 
 /* Sizes in bytes; each setter refuses values outside [MIN, MAX] with HL_ERR_INVALID_ARG and
- * a message naming the bound. Sizes are rounded up to whole pages. */
+ * a message naming the bound. Sizes are rounded up to whole pages. A guest may declare the
+ * stack and heap it wants (HL_GUEST_DEFAULTS); they apply where the configuration did not call
+ * the setter, and a declaration outside [MIN, MAX] fails creation with HL_ERR_BAD_GUEST. */
 #define HL_HEAP_MIN (64u << 10)
 #define HL_HEAP_MAX (256u << 20)
 #define HL_HEAP_DEFAULT (4u << 20)
@@ -159,6 +165,26 @@ HL_API hl_status hl_config_set_init_timeout(hl_config *cfg, uint64_t ms);
 /* The initialisation time limit of cfg in milliseconds (0 for a NULL cfg). */
 HL_API uint64_t hl_config_init_timeout(const hl_config *cfg);
 
+/* What guests of sandboxes made from cfg get from clock_gettime, gettimeofday, time, clock,
+ * times, nanosleep and clock_nanosleep (src/guest/time.c). Every read is the guest's own
+ * rdtsc scaled by what the host writes into its meta page when the VM starts and after every
+ * restore: no VM exit. The host's clocks are read then without a system call (vDSO).
+ *   HL_CLOCK_REAL (the default): the host's CLOCK_REALTIME and CLOCK_MONOTONIC (to within a
+ *     few microseconds; re-anchored at each restore), process time since the sandbox was
+ *     created, and sleeps wait (spinning: the call's time limit still applies). If KVM
+ *     does not tell the TSC frequency, guests get HL_CLOCK_OFF instead.
+ *   HL_CLOCK_FROZEN: one fixed instant, the same in every sandbox, call and restore:
+ *     CLOCK_REALTIME 2000-01-01 00:00:00 UTC (946684800 s), CLOCK_MONOTONIC 1 s, process
+ *     time 0; sleeps return at once.
+ *   HL_CLOCK_OFF: every clock function fails with ENOSYS (time() returns -1).
+ * A guest that can read a clock can measure how long things take, itself and what the host
+ * does meanwhile: FROZEN and OFF take that away from the SDK's functions, but a guest can
+ * still execute rdtsc itself (docs/security.md). Entropy (getentropy, arc4random) is given in
+ * every mode. Returns HL_ERR_INVALID_ARG for another value (cfg unchanged, hl_config_error
+ * says why). Sandboxes take the setting when they are created. */
+typedef enum hl_clock_mode { HL_CLOCK_REAL = 0, HL_CLOCK_FROZEN = 1, HL_CLOCK_OFF = 2 } hl_clock_mode;
+HL_API hl_status hl_config_set_clock(hl_config *cfg, hl_clock_mode mode);
+
 /* A blob the guest can read (hl_guest_init_data), copied now, placed read-only in every
  * sandbox made from cfg, and part of its snapshots. At most HL_INIT_DATA_MAX bytes; len 0
  * removes it. */
@@ -166,10 +192,11 @@ HL_API uint64_t hl_config_init_timeout(const hl_config *cfg);
 HL_API hl_status hl_config_set_init_data(hl_config *cfg, const void *data, size_t len);
 
 /* Maps the host file at path read-only into every sandbox made from cfg, under label (1..47
- * bytes, unique); the guest finds it with hl_guest_file(label). The file is opened now and
- * shared with the page cache, never copied; the guest cannot write it (a write is a fault).
- * At most HL_MAX_FILES files of at most HL_FILE_MAX bytes each. The file must not shrink
- * while sandboxes use it. Snapshots keep the files they were taken with mapped. */
+ * bytes, unique); the guest finds it with hl_guest_file(label), or opens it as a file whose
+ * path is the label (open, fopen: docs/guest.md "Files"). The file is opened now and shared
+ * with the page cache, never copied; the guest cannot write it (a write is a fault). At most
+ * HL_MAX_FILES (32) files of 0..HL_FILE_MAX bytes each. The file must not shrink while
+ * sandboxes use it. Snapshots keep the files they were taken with mapped. */
 #define HL_FILE_MAX (1u << 30)
 HL_API hl_status hl_config_map_file(hl_config *cfg, const char *path, const char *label);
 
@@ -266,6 +293,12 @@ HL_API int hl_sandbox_fn_count(const hl_sandbox *sb);
 /* Describes function i (0 <= i < count): *params points at *nparams types owned by sb. */
 HL_API hl_status hl_sandbox_fn_info(const hl_sandbox *sb, int i, const char **name, hl_type *ret,
                                     const hl_type **params, int *nparams);
+/* The stack (scratch) and heap sizes of sb in bytes, as its guest finds them in its PEB: the
+ * configuration's where it set them (hl_config_set_scratch_size, hl_config_set_heap_size),
+ * else the sizes the guest declares (HL_GUEST_DEFAULTS in hyperlight_guest.h), else the
+ * defaults; a sandbox made from a snapshot has the snapshot's. Either pointer may be NULL.
+ * HL_ERR_INVALID_ARG if sb is NULL. */
+HL_API hl_status hl_sandbox_sizes(const hl_sandbox *sb, uint64_t *stack_bytes, uint64_t *heap_bytes);
 
 /* ---- calls --------------------------------------------------------------------------- */
 

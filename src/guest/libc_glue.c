@@ -4,8 +4,6 @@
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
-#include <sys/time.h>
-#include <sys/times.h>
 #include <unistd.h>
 
 #include "guest_internal.h"
@@ -69,58 +67,9 @@ ssize_t write(int fd, const void *buf, size_t n)
     return (ssize_t)n;
 }
 
-ssize_t read(int fd, void *buf, size_t n)
-{
-    (void)fd, (void)buf, (void)n;
-    errno = EBADF;
-    return -1;
-}
-
-int close(int fd)
-{
-    (void)fd;
-    errno = EBADF;
-    return -1;
-}
-
-off_t lseek(int fd, off_t off, int whence)
-{
-    (void)fd, (void)off, (void)whence;
-    errno = EBADF;
-    return -1;
-}
-
-int open(const char *path, int flags, ...)
-{
-    (void)path, (void)flags;
-    errno = ENOSYS;
-    return -1;
-}
-
 int unlink(const char *path)
 {
     (void)path;
-    errno = ENOSYS;
-    return -1;
-}
-
-int gettimeofday(struct timeval *restrict tv, void *restrict tz)
-{
-    (void)tv, (void)tz;
-    errno = ENOSYS;
-    return -1;
-}
-
-clock_t times(struct tms *t)
-{
-    (void)t;
-    errno = ENOSYS;
-    return (clock_t)-1;
-}
-
-int getentropy(void *buf, size_t n)
-{
-    (void)buf, (void)n;
     errno = ENOSYS;
     return -1;
 }

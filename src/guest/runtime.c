@@ -333,6 +333,8 @@ static void send_ok(const char *name, const hl_value *v)
     send_error(HL_GUEST_ERR_OUTPUT_FULL, err_msg);
 }
 
+uint64_t hl_guest_call_seq;
+
 static void dispatch(void)
 {
     static hl_msg_call call HOT;
@@ -367,6 +369,7 @@ static void dispatch(void)
     memset(&ret, 0, sizeof ret);
     ret.type = f->ret;
     err_set = false;
+    hl_guest_call_seq++;
     rc = f->fn(call.args, call.argc, &ret);
     hl_guest_print_flush();
     if (rc != 0) {
@@ -470,6 +473,11 @@ const void *hl_guest_file(const char *label, size_t *len)
         }
     if (len) *len = 0;
     return NULL;
+}
+void hl_guest_stack_bounds(uintptr_t *lo, uintptr_t *hi)
+{
+    if (lo) *lo = (uintptr_t)peb->stack_gpa;
+    if (hi) *hi = (uintptr_t)(peb->stack_gpa + peb->stack_size);
 }
 uint64_t hl_guest_generation(void) { return meta ? meta->generation : 0; }
 

@@ -123,9 +123,9 @@ hl_status hl_config_map_file(hl_config *cfg, const char *path, const char *label
             return hl_errf(cfg->err, HL_ERR_INVALID_ARG, "map file '%s': label '%s' is already used", path, label);
     if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
         return hl_errf(cfg->err, HL_ERR_IO, "map file '%s': %s", path, strerror(errno));
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size == 0 || (uint64_t)st.st_size > HL_FILE_MAX) {
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > HL_FILE_MAX) {
         close(fd);
-        return hl_errf(cfg->err, HL_ERR_IO, "map file '%s': not a regular file of 1..%u bytes", path, HL_FILE_MAX);
+        return hl_errf(cfg->err, HL_ERR_IO, "map file '%s': not a regular file of at most %u bytes", path, HL_FILE_MAX);
     }
     cfg->files[n] = (hl_file){ .fd = fd, .size = (uint64_t)st.st_size };
     memcpy(cfg->sizes.file_label[n], label, llen + 1);
@@ -155,8 +155,27 @@ static hl_status set_size(hl_config *cfg, size_t field, const char *what, size_t
 
 #define SIZE_SETTER(name, field, what, min, max) \
     hl_status name(hl_config *cfg, size_t b) { return set_size(cfg, offsetof(hl_sizes, field), what, b, min, max); }
-SIZE_SETTER(hl_config_set_heap_size, heap, "heap size", HL_HEAP_MIN, HL_HEAP_MAX)
-SIZE_SETTER(hl_config_set_scratch_size, scratch, "scratch size", HL_SCRATCH_MIN, HL_SCRATCH_MAX)
+
+/* The heap and stack setters also remember that the embedder chose the size. */
+hl_status hl_config_set_heap_size(hl_config *cfg, size_t b)
+{
+    hl_status st = set_size(cfg, offsetof(hl_sizes, heap), "heap size", b, HL_HEAP_MIN, HL_HEAP_MAX);
+    if (st == HL_OK) cfg->heap_set = true;
+    return st;
+}
+hl_status hl_config_set_scratch_size(hl_config *cfg, size_t b)
+{
+    hl_status st = set_size(cfg, offsetof(hl_sizes, scratch), "scratch size", b, HL_SCRATCH_MIN, HL_SCRATCH_MAX);
+    if (st == HL_OK) cfg->scratch_set = true;
+    return st;
+}
+
+void hl_config_sizes_for(const hl_config *cfg, const hl_elf *elf, hl_sizes *out)
+{
+    *out = cfg->sizes;
+    if (!cfg->scratch_set && elf->stack_default) out->scratch = HL_ALIGN_UP(elf->stack_default, HL_PAGE);
+    if (!cfg->heap_set && elf->heap_default) out->heap = HL_ALIGN_UP(elf->heap_default, HL_PAGE);
+}
 SIZE_SETTER(hl_config_set_input_size, input, "input buffer size", HL_BUFFER_MIN, HL_BUFFER_MAX)
 SIZE_SETTER(hl_config_set_output_size, output, "output buffer size", HL_BUFFER_MIN, HL_BUFFER_MAX)
 
@@ -180,6 +199,9 @@ hl_status hl_config_register_host_fn(hl_config *cfg, const char *name, hl_type r
         return hl_errf(cfg->err, HL_ERR_INVALID_ARG, "host function '%s': invalid type %d for parameter %d", name,
                        (int)params[bad], bad);
     }
+    if (hl_sig_reserved(name))
+        return hl_errf(cfg->err, HL_ERR_INVALID_ARG, "host function '%s': names starting with '%s' are reserved", name,
+                       HL_RESERVED_PREFIX);
     slot = (hl_hostfn *)hl_hostfn_find(cfg->hostfns, cfg->nhostfns, name);
     if (!slot) {
         if (cfg->nhostfns == cfg->caphostfns) {
@@ -230,6 +252,16 @@ hl_status hl_config_set_init_timeout(hl_config *cfg, uint64_t ms)
 }
 
 uint64_t hl_config_init_timeout(const hl_config *cfg) { return cfg ? cfg->init_timeout_ms : 0; }
+
+hl_status hl_config_set_clock(hl_config *cfg, hl_clock_mode mode)
+{
+    if (!cfg) return HL_ERR_INVALID_ARG;
+    if (mode != HL_CLOCK_REAL && mode != HL_CLOCK_FROZEN && mode != HL_CLOCK_OFF)
+        return hl_errf(cfg->err, HL_ERR_INVALID_ARG, "clock mode %d is none of HL_CLOCK_REAL, _FROZEN, _OFF", (int)mode);
+    cfg->clock = mode;
+    cfg->err[0] = 0;
+    return HL_OK;
+}
 
 hl_status hl_config_set_print(hl_config *cfg, hl_print_fn fn, void *user)
 {

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "clock.h"
 #include "config.h"
 #include "error.h"
 #include "functions.h"
@@ -45,6 +46,8 @@ struct hl_sandbox {
     uint64_t exits_mark; /* page tables were last known clean, and `exits` then; -1: never */
     uint64_t in_max;     /* highest input-stack top since the memory equalled base */
     uint64_t gen_counter;
+    hl_clock_mode clock_mode; /* from the configuration; */
+    hl_clock_src clock;       /* what the meta page's clock and entropy blocks are made from */
     /* from the configuration */
     int nhostfns;
     hl_hostfn *hostfns;
@@ -64,6 +67,7 @@ struct hl_sandbox {
     uint8_t *retmem; /* string/bytes of the last return value */
     size_t retcap;
     int err_code;
+    size_t err_msg_at; /* with err_code != 0: where in err the guest's own message starts */
     char err[HL_ERR_LEN];
     char poison_why[HL_ERR_LEN];        /* the failure that poisoned the sandbox */
     char core_dir[HL_CORE_DIR_MAX + 1]; /* crash dumps go here; "" = off */

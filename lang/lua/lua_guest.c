@@ -307,7 +307,12 @@ static int fn_repl(const hl_value *a, int argc, hl_value *ret)
     }
     lua_pushcfunction(L, show_cfn);
     lua_insert(L, 1);
-    st = pcall_traced(lua_gettop(L) - 1, 1);
+    st = lua_pcall(L, lua_gettop(L) - 1, 1, 0);
+    if (st == LUA_ERRRUN) {
+        /* as lua5.4 reports a failing print of the results */
+        lua_pushfstring(L, "error calling 'print' (%s)", lua_tostring(L, -1));
+        lua_remove(L, -2);
+    }
     if (st != LUA_OK) return fail(st);
     s = lua_tolstring(L, -1, &n);
     out = hl_ret_alloc(n + 1);

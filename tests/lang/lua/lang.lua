@@ -52,7 +52,7 @@ local env = {print = print, x = 42}
 local f = load("x = x + 1 return x, y", "chunk", "t", env)
 print(f(), env.x, x)
 print(load("return ...", "=c")(1, 2, 3))
-print(load(function() return nil end))
+print(type(load(function() return nil end)))
 local parts = {"return ", "1 + ", "2"}
 local i = 0
 print(load(function() i = i + 1 return parts[i] end)())

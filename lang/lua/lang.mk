@@ -9,9 +9,10 @@ LUA_STAMP := $(LUA_DIR)/.hyperlight-unpacked
 LUA_LIB_NAMES := lapi lcode lctype ldebug ldo ldump lfunc lgc llex lmem lobject lopcodes \
 	lparser lstate lstring ltable ltm lundump lvm lzio lauxlib lbaselib lcorolib ldblib \
 	liolib lmathlib loadlib loslib lstrlib ltablib lutf8lib linit
-# LUA_COMPAT_5_3 as Lua's own Makefile builds it. In the guest, LUAI_MAXCCALLS is a variable
+# LUA_COMPAT_5_3 as Lua's own Makefile builds it; a Lua stack of at most 200,000 slots
+# (lang/lua/patches/0002-maxstack-from-build.patch says why). In the guest, LUAI_MAXCCALLS is a variable
 # the guest sets from the stack size in the PEB (lang/lua/lua_limits.h).
-LUA_DEFS := -DLUA_COMPAT_5_3
+LUA_DEFS := -DLUA_COMPAT_5_3 -DLUAI_MAXSTACK=200000
 LUA_GUEST_DEFS := $(LUA_DEFS) -include lang/lua/lua_limits.h
 LUA_OBJ := $(patsubst %,$(B)/obj/lang/lua/lua/%.o,$(LUA_LIB_NAMES))
 LUA_LIB := $(B)/obj/lang/lua/liblua.a
@@ -22,10 +23,11 @@ LANG_GUESTS += $(LUA_ELF)
 
 $(LUA_DIR)/src/%.c: $(LUA_STAMP)
 	@test -f $@
-$(LUA_STAMP):
+# fetch.sh unpacks afresh when a patch changed (and rewrites the stamp: everything rebuilds).
+$(LUA_STAMP): lang/lua/fetch.sh $(wildcard lang/lua/patches/*.patch)
 	$(Q)bash lang/lua/fetch.sh
 
-$(B)/obj/lang/lua/lua/%.o: $(LUA_DIR)/src/%.c lang/lua/lua_limits.h $(GUEST_SDK)
+$(B)/obj/lang/lua/lua/%.o: $(LUA_DIR)/src/%.c $(LUA_STAMP) lang/lua/lua_limits.h lang/lua/lang.mk $(GUEST_SDK)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC [lua] $<")
 	$(Q)$(HLCC) $(LUA_GUEST_DEFS) -c $< -o $@
@@ -51,7 +53,7 @@ LUA_NATIVE := $(B)/native/lua
 LUA_NATIVE_OBJ := $(patsubst %,$(B)/obj/native/lua/%.o,$(LUA_LIB_NAMES) lua)
 .PHONY: native-lua
 native-lua: $(LUA_NATIVE)
-$(B)/obj/native/lua/%.o: $(LUA_DIR)/src/%.c
+$(B)/obj/native/lua/%.o: $(LUA_DIR)/src/%.c $(LUA_STAMP) lang/lua/lang.mk
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC [native] $<")
 	$(Q)$(CC) -std=gnu99 -O2 $(LUA_DEFS) -c $< -o $@

@@ -13,6 +13,10 @@
 #include "lua_guest.h"
 #include "lualib.h"
 
+/* The sizes the guest wants when the embedder sets none: a stack for Lua's full C-call depth
+ * and a heap for its full Lua stack (LUAI_MAXSTACK, lang/lua/lang.mk) with room to spare. */
+HL_GUEST_DEFAULTS(1 << 20, 32 << 20);
+
 /* Lua's C-stack limit (lang/lua/lua_limits.h), set from the PEB in hl_guest_main. */
 int hl_lua_maxccalls = 200;
 /* Stack bytes kept for the SDK (calls, exception handling) below Lua's deepest use, and

@@ -55,7 +55,8 @@ static int is_ident(const char *s, size_t n)
 {
     if (n == 0 || (s[0] >= '0' && s[0] <= '9')) return 0;
     for (size_t i = 0; i < n; i++)
-        if (!(s[i] == '_' || (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9')))
+        if (!(s[i] == '_' || (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+              (s[i] >= '0' && s[i] <= '9')))
             return 0;
     return 1;
 }
@@ -71,12 +72,9 @@ static int fail(struct enc *e, const char *what)
     n = w > 0 ? (size_t)w : 0;
     for (int i = 0; i < e->depth && n < e->errlen; i++) {
         const struct seg *s = &e->path[i];
-        if (!s->key)
-            w = snprintf(e->err + n, e->errlen - n, "[%lld]", (long long)s->index);
-        else if (is_ident(s->key, s->klen))
-            w = snprintf(e->err + n, e->errlen - n, ".%.*s", (int)s->klen, s->key);
-        else
-            w = snprintf(e->err + n, e->errlen - n, "[\"%.*s\"]", (int)s->klen, s->key);
+        if (!s->key) w = snprintf(e->err + n, e->errlen - n, "[%lld]", (long long)s->index);
+        else if (is_ident(s->key, s->klen)) w = snprintf(e->err + n, e->errlen - n, ".%.*s", (int)s->klen, s->key);
+        else w = snprintf(e->err + n, e->errlen - n, "[\"%.*s\"]", (int)s->klen, s->key);
         n += w > 0 ? (size_t)w : 0;
     }
     if (n < e->errlen) snprintf(e->err + n, e->errlen - n, " %s", what);
@@ -97,14 +95,10 @@ static int utf8_ok(const unsigned char *s, size_t n)
             i++;
             continue;
         }
-        if ((c & 0xe0) == 0xc0)
-            k = 1, cp = c & 0x1f, min = 0x80;
-        else if ((c & 0xf0) == 0xe0)
-            k = 2, cp = c & 0x0f, min = 0x800;
-        else if ((c & 0xf8) == 0xf0)
-            k = 3, cp = c & 0x07, min = 0x10000;
-        else
-            return 0;
+        if ((c & 0xe0) == 0xc0) k = 1, cp = c & 0x1f, min = 0x80;
+        else if ((c & 0xf0) == 0xe0) k = 2, cp = c & 0x0f, min = 0x800;
+        else if ((c & 0xf8) == 0xf0) k = 3, cp = c & 0x07, min = 0x10000;
+        else return 0;
         if (n - i <= k) return 0;
         for (size_t j = 1; j <= k; j++) {
             if ((s[i + j] & 0xc0) != 0x80) return 0;
@@ -124,7 +118,7 @@ static int enc_string(struct enc *e, const char *s, size_t n)
     if (put(e, "\"", 1)) return nomem(e);
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        char esc[7] = {'\\', 0};
+        char esc[7] = { '\\', 0 };
         size_t elen = 2;
         if (c >= 0x20 && c != '"' && c != '\\') continue;
         switch (c) {
@@ -327,7 +321,8 @@ static void dec_fail(struct dec *d, const char *what)
 
 static void skip_ws(struct dec *d)
 {
-    while (d->pos < d->len && (d->s[d->pos] == ' ' || d->s[d->pos] == '\t' || d->s[d->pos] == '\n' || d->s[d->pos] == '\r'))
+    while (d->pos < d->len &&
+           (d->s[d->pos] == ' ' || d->s[d->pos] == '\t' || d->s[d->pos] == '\n' || d->s[d->pos] == '\r'))
         d->pos++;
 }
 
@@ -357,15 +352,13 @@ static void add_utf8(luaL_Buffer *b, unsigned cp)
 {
     char u[4];
     int n;
-    if (cp < 0x80)
-        u[0] = (char)cp, n = 1;
-    else if (cp < 0x800)
-        u[0] = (char)(0xc0 | cp >> 6), u[1] = (char)(0x80 | (cp & 0x3f)), n = 2;
+    if (cp < 0x80) u[0] = (char)cp, n = 1;
+    else if (cp < 0x800) u[0] = (char)(0xc0 | cp >> 6), u[1] = (char)(0x80 | (cp & 0x3f)), n = 2;
     else if (cp < 0x10000)
         u[0] = (char)(0xe0 | cp >> 12), u[1] = (char)(0x80 | (cp >> 6 & 0x3f)), u[2] = (char)(0x80 | (cp & 0x3f)), n = 3;
     else
-        u[0] = (char)(0xf0 | cp >> 18), u[1] = (char)(0x80 | (cp >> 12 & 0x3f)), u[2] = (char)(0x80 | (cp >> 6 & 0x3f)),
-        u[3] = (char)(0x80 | (cp & 0x3f)), n = 4;
+        u[0] = (char)(0xf0 | cp >> 18), u[1] = (char)(0x80 | (cp >> 12 & 0x3f)),
+        u[2] = (char)(0x80 | (cp >> 6 & 0x3f)), u[3] = (char)(0x80 | (cp & 0x3f)), n = 4;
     luaL_addlstring(b, u, (size_t)n);
 }
 
@@ -427,21 +420,21 @@ static void dec_number(struct dec *d)
     char tok[64];
     const char *s = d->s;
     if (d->pos < d->len && s[d->pos] == '-') d->pos++;
-    if (d->pos < d->len && s[d->pos] == '0')
-        d->pos++;
+    if (d->pos < d->len && s[d->pos] == '0') d->pos++;
     else if (d->pos < d->len && s[d->pos] >= '1' && s[d->pos] <= '9')
         while (d->pos < d->len && s[d->pos] >= '0' && s[d->pos] <= '9') d->pos++;
-    else
-        dec_fail(d, "bad number");
+    else dec_fail(d, "bad number");
     if (d->pos < d->len && s[d->pos] == '.') {
         d->pos++;
-        if (d->pos == d->len || s[d->pos] < '0' || s[d->pos] > '9') dec_fail(d, "bad number: digit expected after '.'");
+        if (d->pos == d->len || s[d->pos] < '0' || s[d->pos] > '9')
+            dec_fail(d, "bad number: digit expected after '.'");
         while (d->pos < d->len && s[d->pos] >= '0' && s[d->pos] <= '9') d->pos++;
     }
     if (d->pos < d->len && (s[d->pos] == 'e' || s[d->pos] == 'E')) {
         d->pos++;
         if (d->pos < d->len && (s[d->pos] == '+' || s[d->pos] == '-')) d->pos++;
-        if (d->pos == d->len || s[d->pos] < '0' || s[d->pos] > '9') dec_fail(d, "bad number: digit expected in exponent");
+        if (d->pos == d->len || s[d->pos] < '0' || s[d->pos] > '9')
+            dec_fail(d, "bad number: digit expected in exponent");
         while (d->pos < d->len && s[d->pos] >= '0' && s[d->pos] <= '9') d->pos++;
     }
     if (d->pos - start >= sizeof tok) {
@@ -547,7 +540,7 @@ static void dec_value(struct dec *d)
 
 void hl_json_decode(lua_State *L, const char *s, size_t len)
 {
-    struct dec d = {L, s, len, 0, 0};
+    struct dec d = { L, s, len, 0, 0 };
     dec_value(&d);
     skip_ws(&d);
     if (d.pos != d.len) dec_fail(&d, "text after the value");

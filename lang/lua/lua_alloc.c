@@ -10,9 +10,9 @@
 
 #include "lua_guest.h"
 
-#define GRAIN 16u                          /* size classes are multiples of 16 bytes */
-#define SMALL_MAX 512u                     /* larger blocks go to malloc */
-#define NCLASS (SMALL_MAX / GRAIN)         /* 32 classes: 16, 32, ..., 512 */
+#define GRAIN 16u                  /* size classes are multiples of 16 bytes */
+#define SMALL_MAX 512u             /* larger blocks go to malloc */
+#define NCLASS (SMALL_MAX / GRAIN) /* 32 classes: 16, 32, ..., 512 */
 #define SLAB (64u << 10)
 
 struct freeblock {

@@ -21,10 +21,8 @@ void hl_lua_exit_reset(void) { exit_pending = 0; }
 /* os.exit([code [, close]]): code true (the default) is 0, false is 1, else an integer. */
 static int os_exit(lua_State *L)
 {
-    if (lua_isboolean(L, 1))
-        exit_code = lua_toboolean(L, 1) ? EXIT_SUCCESS : EXIT_FAILURE;
-    else
-        exit_code = (int)luaL_optinteger(L, 1, EXIT_SUCCESS);
+    if (lua_isboolean(L, 1)) exit_code = lua_toboolean(L, 1) ? EXIT_SUCCESS : EXIT_FAILURE;
+    else exit_code = (int)luaL_optinteger(L, 1, EXIT_SUCCESS);
     exit_pending = 1;
     lua_pushlightuserdata(L, &exit_key);
     return lua_error(L);

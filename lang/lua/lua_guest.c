@@ -112,10 +112,8 @@ static int fail(int st)
     s = lua_tolstring(L, -1, &n);
     if (!s) s = "(error object is not a string)", n = strlen(s);
     tb = strstr(s, tbmark);
-    if (tb)
-        set_last(type, s, (size_t)(tb - s), tb + 1, n - (size_t)(tb + 1 - s));
-    else
-        set_last(type, s, n, "", 0);
+    if (tb) set_last(type, s, (size_t)(tb - s), tb + 1, n - (size_t)(tb + 1 - s));
+    else set_last(type, s, n, "", 0);
     hl_error(lcode, "%s", s);
     lua_settop(L, 0);
     lua_gc(L, LUA_GCCOLLECT); /* after a memory error, give the next call the heap back */
@@ -149,7 +147,10 @@ static int ret_json(hl_value *ret)
     return 0;
 }
 
-static int load(const char *code, size_t len, const char *chunkname) { return luaL_loadbufferx(L, code, len, chunkname, "t"); }
+static int load(const char *code, size_t len, const char *chunkname)
+{
+    return luaL_loadbufferx(L, code, len, chunkname, "t");
+}
 
 /* Loads "return " .. code (an expression), else pushes nothing and returns nonzero. */
 static int load_expr(const char *code, size_t len, const char *chunkname)
@@ -393,7 +394,8 @@ void hl_guest_main(void)
     const struct hl_peb *peb = hl_guest_peb();
     size_t usable = peb->stack_size > STACK_MARGIN ? peb->stack_size - STACK_MARGIN : 0;
     if (usable / STACK_PER_CCALL < (size_t)hl_lua_maxccalls) hl_lua_maxccalls = (int)(usable / STACK_PER_CCALL);
-    if (hl_lua_maxccalls < 20) hl_abort(1, "Lua guest: stack of %llu bytes is too small", (unsigned long long)peb->stack_size);
+    if (hl_lua_maxccalls < 20)
+        hl_abort(1, "Lua guest: stack of %llu bytes is too small", (unsigned long long)peb->stack_size);
     L = lua_newstate(hl_lua_alloc, NULL);
     if (!L) hl_abort(1, "Lua guest: not enough memory for the Lua state");
     lua_atpanic(L, panic);

@@ -9,7 +9,7 @@
 
 static const char *type_name(hl_type t)
 {
-    static const char *const names[] = {"void", "i32", "u32", "i64", "u64", "f32", "f64", "bool", "string", "bytes"};
+    static const char *const names[] = { "void", "i32", "u32", "i64", "u64", "f32", "f64", "bool", "string", "bytes" };
     return (unsigned)t <= HL_TYPE_MAX ? names[t] : "?";
 }
 
@@ -39,8 +39,8 @@ static void check_arg(lua_State *L, const char *fn, int i, hl_type t, hl_value *
     case HL_U64:
         if (lua_type(L, i) == LUA_TNUMBER) n = lua_tointegerx(L, i, &isnum);
         if (lua_type(L, i) != LUA_TNUMBER || !isnum) arg_type_error(L, fn, i, t);
-        if ((t == HL_I32 && (n < INT32_MIN || n > INT32_MAX)) || (t == HL_U32 && (n < 0 || n > (lua_Integer)UINT32_MAX)) ||
-            (t == HL_U64 && n < 0))
+        if ((t == HL_I32 && (n < INT32_MIN || n > INT32_MAX)) ||
+            (t == HL_U32 && (n < 0 || n > (lua_Integer)UINT32_MAX)) || (t == HL_U64 && n < 0))
             luaL_error(L, "host.%s: argument %d out of range for %s: %I", fn, i, type_name(t), n);
         if (t == HL_I32) v->v.i32 = (int32_t)n;
         if (t == HL_U32) v->v.u32 = (uint32_t)n;
@@ -104,7 +104,8 @@ static int host_call(lua_State *L)
     int n = lua_gettop(L), rc;
     if (!fi) return luaL_error(L, "host.%s: no such host function", name);
     if (n != fi->nparams)
-        return luaL_error(L, "host.%s: expected %d argument%s, got %d", name, fi->nparams, fi->nparams == 1 ? "" : "s", n);
+        return luaL_error(L, "host.%s: expected %d argument%s, got %d", name, fi->nparams, fi->nparams == 1 ? "" : "s",
+                          n);
     for (int i = 0; i < n; i++) check_arg(L, name, i + 1, fi->params[i], &args[i]);
     /* The result's memory would be lost if pushing it raised: make room first. */
     luaL_checkstack(L, 2, "host call");
@@ -118,7 +119,8 @@ static int host_call(lua_State *L)
 static int host_index(lua_State *L)
 {
     const char *name = lua_tostring(L, 2);
-    if (lua_type(L, 2) != LUA_TSTRING) return luaL_error(L, "host: function names are strings, got %s", luaL_typename(L, 2));
+    if (lua_type(L, 2) != LUA_TSTRING)
+        return luaL_error(L, "host: function names are strings, got %s", luaL_typename(L, 2));
     if (!hl_host_fn_lookup(name)) return luaL_error(L, "host.%s: no such host function", name);
     lua_pushvalue(L, 2);
     lua_pushcclosure(L, host_call, 1);
@@ -153,7 +155,8 @@ static int host_pairs(lua_State *L)
 void hl_lua_open_host(lua_State *L)
 {
     static const luaL_Reg meta[] = {
-        {"__index", host_index}, {"__newindex", host_newindex}, {"__pairs", host_pairs}, {NULL, NULL}};
+        { "__index", host_index }, { "__newindex", host_newindex }, { "__pairs", host_pairs }, { NULL, NULL }
+    };
     lua_newtable(L);
     luaL_newlib(L, meta);
     lua_pushliteral(L, "host");

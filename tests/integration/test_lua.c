@@ -66,7 +66,7 @@ static struct out out;
 
 static hl_config *lua_config(size_t heap)
 {
-    static const hl_type ii[] = {HL_I32, HL_I32}, s[] = {HL_STRING}, mix[] = {HL_U64, HL_F64, HL_BOOL, HL_BYTES};
+    static const hl_type ii[] = { HL_I32, HL_I32 }, s[] = { HL_STRING }, mix[] = { HL_U64, HL_F64, HL_BOOL, HL_BYTES };
     hl_config *cfg = hl_config_new();
     if (!cfg) exit(1);
     if (heap) { /* else the guest's own defaults: 1 MiB stack, 32 MiB heap */
@@ -96,10 +96,10 @@ static hl_sandbox *lua_sandbox(const hl_config *cfg)
 
 /* Calls fn with string arguments; returns the status; *res is the string result or the
  * guest's message. */
-static hl_status call_s(hl_sandbox *sb, const char *fn, hl_type rt, int n, const char *a0, const char *a1, const char *a2,
-                        const char **res)
+static hl_status call_s(hl_sandbox *sb, const char *fn, hl_type rt, int n, const char *a0, const char *a1,
+                        const char *a2, const char **res)
 {
-    hl_value args[3] = {hl_str(a0), hl_str(a1 ? a1 : ""), hl_str(a2 ? a2 : "")}, ret;
+    hl_value args[3] = { hl_str(a0), hl_str(a1 ? a1 : ""), hl_str(a2 ? a2 : "") }, ret;
     hl_status st = hl_call(sb, fn, rt, args, n, &ret);
     *res = st == HL_OK ? (rt == HL_STRING ? hl_value_str(&ret) : "") : hl_last_guest_message(sb);
     return st;
@@ -116,13 +116,13 @@ static hl_status call_s(hl_sandbox *sb, const char *fn, hl_type rt, int n, const
     } while (0)
 
 /* A call must fail as a guest error with the protocol code and exactly message msg. */
-#define FAILS(sb, fn, n, a0, a1, a2, lcode, msg)                                    \
-    do {                                                                            \
-        const char *r_;                                                             \
+#define FAILS(sb, fn, n, a0, a1, a2, lcode, msg)                                   \
+    do {                                                                           \
+        const char *r_;                                                            \
         hl_status s_ = call_s((sb), (fn), fn_ret(fn), (n), (a0), (a1), (a2), &r_); \
-        CHECK_INT(s_, HL_ERR_GUEST);                                                \
-        CHECK_INT(hl_last_error_code(sb), (lcode));                                 \
-        CHECK_STR(r_, msg);                                                         \
+        CHECK_INT(s_, HL_ERR_GUEST);                                               \
+        CHECK_INT(hl_last_error_code(sb), (lcode));                                \
+        CHECK_STR(r_, msg);                                                        \
     } while (0)
 
 static hl_type fn_ret(const char *fn)
@@ -135,7 +135,8 @@ static void test_eval(hl_sandbox *sb)
     EVAL_OK(sb, "1+1", "2");
     EVAL_OK(sb, "return 1, 2", "1");
     EVAL_OK(sb, "local x = 3", "null");
-    EVAL_OK(sb, "{a=1, b={1, 2, 3.5}, c='x\\n', d=true, e={}}", "{\"a\":1,\"b\":[1,2,3.5],\"c\":\"x\\n\",\"d\":true,\"e\":[]}");
+    EVAL_OK(sb, "{a=1, b={1, 2, 3.5}, c='x\\n', d=true, e={}}",
+            "{\"a\":1,\"b\":[1,2,3.5],\"c\":\"x\\n\",\"d\":true,\"e\":[]}");
     EVAL_OK(sb, "{['k\"ey']='\\1\\127\\u{e9}\\\\'}", "{\"k\\\"ey\":\"\\u0001\x7f\xc3\xa9\\\\\"}");
     EVAL_OK(sb, "{0.1, 1.0, 1e300, -0.0, 2^53, math.maxinteger, math.mininteger}",
             "[0.1,1.0,1e+300,-0.0,9007199254740992.0,9223372036854775807,-9223372036854775808]");
@@ -152,7 +153,8 @@ static void test_eval(hl_sandbox *sb)
           "value at . is a table with integer keys that are not a sequence 1..n");
     FAILS(sb, HL_LANG_FN_EVAL, 1, "{[true]=1}", NULL, NULL, HL_LANG_ERR_NOT_JSON,
           "value at . is a table with a key that is neither a string nor a positive integer");
-    FAILS(sb, HL_LANG_FN_EVAL, 1, "'\\xff'", NULL, NULL, HL_LANG_ERR_NOT_JSON, "value at . is a string that is not valid UTF-8");
+    FAILS(sb, HL_LANG_FN_EVAL, 1, "'\\xff'", NULL, NULL, HL_LANG_ERR_NOT_JSON,
+          "value at . is a string that is not valid UTF-8");
     FAILS(sb, HL_LANG_FN_EVAL, 1, "coroutine.create(print)", NULL, NULL, HL_LANG_ERR_NOT_JSON, "value at . is a thread");
     FAILS(sb, HL_LANG_FN_EVAL, 1, "x = 1 +", NULL, NULL, HL_LANG_ERR_SYNTAX, "eval:1: unexpected symbol near <eof>");
     FAILS(sb, HL_LANG_FN_EVAL, 1, "error('boom')", NULL, NULL, HL_LANG_ERR_SCRIPT,
@@ -162,9 +164,10 @@ static void test_eval(hl_sandbox *sb)
     FAILS(sb, HL_LANG_FN_EVAL, 1, "error(setmetatable({}, {__tostring=function() return 'E!' end}))", NULL, NULL,
           HL_LANG_ERR_SCRIPT, "E!\nstack traceback:\n\t[C]: in function 'error'\n\teval:1: in main chunk\n\t[C]: in ?");
     FAILS(sb, HL_LANG_FN_EVAL, 1, "os.exit(3)", NULL, NULL, HL_LANG_ERR_SCRIPT, "script exited with code 3");
-    FAILS(sb, HL_LANG_FN_EVAL, 1, "pcall(os.exit, false) return 5", NULL, NULL, HL_LANG_ERR_SCRIPT, "script exited with code 1");
-    FAILS(sb, HL_LANG_FN_EVAL, 1, "coroutine.wrap(function() pcall(os.exit) end)() return 1", NULL, NULL, HL_LANG_ERR_SCRIPT,
-          "script exited with code 0");
+    FAILS(sb, HL_LANG_FN_EVAL, 1, "pcall(os.exit, false) return 5", NULL, NULL, HL_LANG_ERR_SCRIPT,
+          "script exited with code 1");
+    FAILS(sb, HL_LANG_FN_EVAL, 1, "coroutine.wrap(function() pcall(os.exit) end)() return 1", NULL, NULL,
+          HL_LANG_ERR_SCRIPT, "script exited with code 0");
     EVAL_OK(sb, "return 'after exit'", "\"after exit\"");
     EVAL_OK(sb, "string.format('%.17g %.3f %g %a', 0.5, 1/3, 1e20, 1)", "\"0.5 0.333 1e+20 0x1p+0\"");
 }
@@ -194,17 +197,21 @@ static void test_run(hl_sandbox *sb)
 {
     const char *r;
     out_reset(&out);
-    CHECK_INT(call_s(sb, HL_LANG_FN_RUN, HL_VOID, 3, "print(select('#', ...), arg[0], #arg, ...) io.write('w', 1, '\\n') "
-                                                     "io.stderr:write('to stderr') print(io.read())",
+    CHECK_INT(call_s(sb, HL_LANG_FN_RUN, HL_VOID, 3,
+                     "print(select('#', ...), arg[0], #arg, ...) io.write('w', 1, '\\n') "
+                     "io.stderr:write('to stderr') print(io.read())",
                      "x.lua", "[\"a\",\"b c\"]", &r),
               HL_OK);
     CHECK_STR(out_str(&out, 1), "2\tx.lua\t2\ta\tb c\nw1\nnil\n");
     CHECK_STR(out_str(&out, 2), "to stderr");
-    CHECK_INT(call_s(sb, HL_LANG_FN_RUN, HL_VOID, 3, "assert(select('#', ...) == 0 and #arg == 0)", "e.lua", "", &r), HL_OK);
-    FAILS(sb, HL_LANG_FN_RUN, 3, "print(1)", "x.lua", "[1]", HL_LANG_ERR_NOT_JSON, "argv_json is not a JSON array of strings");
+    CHECK_INT(call_s(sb, HL_LANG_FN_RUN, HL_VOID, 3, "assert(select('#', ...) == 0 and #arg == 0)", "e.lua", "", &r),
+              HL_OK);
+    FAILS(sb, HL_LANG_FN_RUN, 3, "print(1)", "x.lua", "[1]", HL_LANG_ERR_NOT_JSON,
+          "argv_json is not a JSON array of strings");
     FAILS(sb, HL_LANG_FN_RUN, 3, "print(1)", "x.lua", "[\"a\"", HL_LANG_ERR_NOT_JSON,
           "invalid JSON at byte 4: ',' or ']' expected");
-    FAILS(sb, HL_LANG_FN_RUN, 3, "local x = = 1", "bad.lua", "[]", HL_LANG_ERR_SYNTAX, "bad.lua:1: unexpected symbol near '='");
+    FAILS(sb, HL_LANG_FN_RUN, 3, "local x = = 1", "bad.lua", "[]", HL_LANG_ERR_SYNTAX,
+          "bad.lua:1: unexpected symbol near '='");
     FAILS(sb, HL_LANG_FN_RUN, 3, "\n\nlocal t = nil\nreturn t.x", "s.lua", "[]", HL_LANG_ERR_SCRIPT,
           "s.lua:4: attempt to index a nil value (local 't')\nstack traceback:\n\ts.lua:4: in main chunk\n\t[C]: in ?");
     FAILS(sb, HL_LANG_FN_RUN, 3, "os.exit(42)", "exit.lua", "[]", HL_LANG_ERR_SCRIPT, "script exited with code 42");
@@ -215,17 +222,17 @@ static void test_run(hl_sandbox *sb)
 static void test_repl(hl_sandbox *sb)
 {
     static const char *const lines[][2] = {
-        {"1+1", "2"},
-        {"x = 5", ""},
-        {"x, x * 2, nil, 'str'", "5\t10\tnil\tstr"},
-        {"function f(a)", ""},
-        {"  return a * 7", ""},
-        {"end", ""},
-        {"f(6)", "42"},
-        {"setmetatable({}, {__tostring = function() return 'T' end})", "T"},
-        {"print('hi')", ""},
-        {"local y = 1", ""},
-        {"y", "nil"},
+        { "1+1", "2" },
+        { "x = 5", "" },
+        { "x, x * 2, nil, 'str'", "5\t10\tnil\tstr" },
+        { "function f(a)", "" },
+        { "  return a * 7", "" },
+        { "end", "" },
+        { "f(6)", "42" },
+        { "setmetatable({}, {__tostring = function() return 'T' end})", "T" },
+        { "print('hi')", "" },
+        { "local y = 1", "" },
+        { "y", "nil" },
     };
     const char *r;
     out_reset(&out);
@@ -237,8 +244,8 @@ static void test_repl(hl_sandbox *sb)
     FAILS(sb, HL_LANG_FN_REPL, 1, "error('r')", NULL, NULL, HL_LANG_ERR_SCRIPT,
           "stdin:1: r\nstack traceback:\n\t[C]: in function 'error'\n\tstdin:1: in main chunk\n\t[C]: in ?");
     FAILS(sb, HL_LANG_FN_REPL, 1, "x = = 2", NULL, NULL, HL_LANG_ERR_SYNTAX, "stdin:1: unexpected symbol near '='");
-    FAILS(sb, HL_LANG_FN_REPL, 1, "setmetatable({}, {__tostring = function() return {} end})", NULL, NULL, HL_LANG_ERR_SCRIPT,
-          "error calling 'print' ('__tostring' must return a string)");
+    FAILS(sb, HL_LANG_FN_REPL, 1, "setmetatable({}, {__tostring = function() return {} end})", NULL, NULL,
+          HL_LANG_ERR_SCRIPT, "error calling 'print' ('__tostring' must return a string)");
     CHECK_INT(call_s(sb, HL_LANG_FN_REPL, HL_STRING, 1, "x", NULL, NULL, &r), HL_OK);
     CHECK_STR(r, "5");
 }
@@ -255,8 +262,8 @@ static void test_handle(void)
                      "h.lua", NULL, &r),
               HL_OK);
     CHECK_INT(hl_snapshot_take(sb, &snap), HL_OK);
-    CHECK_INT(call_s(sb, HL_LANG_FN_HANDLE, HL_STRING, 2, "inc", "{\"n\":2,\"s\":\"x\\u00e9\\ud83d\\ude00\",\"l\":[1,2.5,null]}",
-                     NULL, &r),
+    CHECK_INT(call_s(sb, HL_LANG_FN_HANDLE, HL_STRING, 2, "inc",
+                     "{\"n\":2,\"s\":\"x\\u00e9\\ud83d\\ude00\",\"l\":[1,2.5,null]}", NULL, &r),
               HL_OK);
     CHECK_STR(r, "{\"count\":2,\"echo\":{\"l\":[1,2.5],\"n\":2,\"s\":\"x\xc3\xa9\xf0\x9f\x98\x80\"}}");
     CHECK_INT(call_s(sb, HL_LANG_FN_HANDLE, HL_STRING, 2, "inc", " { \"n\" : 3 } ", NULL, &r), HL_OK);
@@ -268,13 +275,18 @@ static void test_handle(void)
     CHECK_STR(r, "null");
     FAILS(sb, HL_LANG_FN_HANDLE, 2, "nope", "{}", NULL, HL_LANG_ERR_NO_HANDLER, "no global function 'nope'");
     FAILS(sb, HL_LANG_FN_HANDLE, 2, "count", "{}", NULL, HL_LANG_ERR_NO_HANDLER, "no global function 'count'");
-    FAILS(sb, HL_LANG_FN_HANDLE, 2, "inc", "{bad", NULL, HL_LANG_ERR_NOT_JSON, "invalid JSON at byte 1: string key expected");
-    FAILS(sb, HL_LANG_FN_HANDLE, 2, "inc", "{\"n\":1} x", NULL, HL_LANG_ERR_NOT_JSON, "invalid JSON at byte 8: text after the value");
-    FAILS(sb, HL_LANG_FN_HANDLE, 2, "inc", "[01]", NULL, HL_LANG_ERR_NOT_JSON, "invalid JSON at byte 2: ',' or ']' expected");
+    FAILS(sb, HL_LANG_FN_HANDLE, 2, "inc", "{bad", NULL, HL_LANG_ERR_NOT_JSON,
+          "invalid JSON at byte 1: string key expected");
+    FAILS(sb, HL_LANG_FN_HANDLE, 2, "inc", "{\"n\":1} x", NULL, HL_LANG_ERR_NOT_JSON,
+          "invalid JSON at byte 8: text after the value");
+    FAILS(sb, HL_LANG_FN_HANDLE, 2, "inc", "[01]", NULL, HL_LANG_ERR_NOT_JSON,
+          "invalid JSON at byte 2: ',' or ']' expected");
     FAILS(sb, HL_LANG_FN_HANDLE, 2, "inc", "\"\\ud800\"", NULL, HL_LANG_ERR_NOT_JSON,
           "invalid JSON at byte 7: high surrogate not followed by a low one");
-    FAILS(sb, HL_LANG_FN_HANDLE, 2, "inc", "\"a\nb\"", NULL, HL_LANG_ERR_NOT_JSON, "invalid JSON at byte 2: control character in string");
-    FAILS(sb, HL_LANG_FN_HANDLE, 2, "inc", "", NULL, HL_LANG_ERR_NOT_JSON, "invalid JSON at byte 0: unexpected end of text");
+    FAILS(sb, HL_LANG_FN_HANDLE, 2, "inc", "\"a\nb\"", NULL, HL_LANG_ERR_NOT_JSON,
+          "invalid JSON at byte 2: control character in string");
+    FAILS(sb, HL_LANG_FN_HANDLE, 2, "inc", "", NULL, HL_LANG_ERR_NOT_JSON,
+          "invalid JSON at byte 0: unexpected end of text");
     FAILS(sb, HL_LANG_FN_HANDLE, 2, "bad", "1", NULL, HL_LANG_ERR_NOT_JSON, "value at . is a function");
     FAILS(sb, HL_LANG_FN_HANDLE, 2, "boom", "{\"what\":\"luck\"}", NULL, HL_LANG_ERR_SCRIPT,
           "h.lua:4: no luck\nstack traceback:\n\t[C]: in function 'error'\n\th.lua:4: in function 'boom'\n\t[C]: in ?");
@@ -297,12 +309,14 @@ static void test_host(hl_sandbox *sb)
     EVAL_OK(sb, "host.Add(40.0, -2)", "38");
     EVAL_OK(sb, "host.Greet('Lua')", "\"Hello, Lua\"");
     EVAL_OK(sb, "host.Mix(7, 2.5, true, 'ab\\0c')", "\"7 2.5 1 4\"");
-    EVAL_OK(sb, "local n = {} for k in pairs(host) do n[#n + 1] = k end table.sort(n) return n", "[\"Add\",\"Fail\",\"Greet\",\"Mix\"]");
+    EVAL_OK(sb, "local n = {} for k in pairs(host) do n[#n + 1] = k end table.sort(n) return n",
+            "[\"Add\",\"Fail\",\"Greet\",\"Mix\"]");
     EVAL_OK(sb, "select(2, pcall(host.Add, 1, 'x'))", "\"host.Add: argument 2 must be i32, got string\"");
     EVAL_OK(sb, "select(2, pcall(host.Add, 1.5, 1))", "\"host.Add: argument 1 must be i32, got float\"");
     EVAL_OK(sb, "select(2, pcall(host.Add, 2^31 // 1, 1))", "\"host.Add: argument 1 out of range for i32: 2147483648\"");
     EVAL_OK(sb, "select(2, pcall(host.Add, 1))", "\"host.Add: expected 2 arguments, got 1\"");
-    EVAL_OK(sb, "select(2, pcall(host.Greet, 'a\\0b'))", "\"host.Greet: argument 1 must be string, got a string with a NUL byte\"");
+    EVAL_OK(sb, "select(2, pcall(host.Greet, 'a\\0b'))",
+            "\"host.Greet: argument 1 must be string, got a string with a NUL byte\"");
     EVAL_OK(sb, "select(2, pcall(host.Greet, 5))", "\"host.Greet: argument 1 must be string, got number\"");
     EVAL_OK(sb, "select(2, pcall(host.Mix, -1, 1, true, ''))", "\"host.Mix: argument 1 out of range for u64: -1\"");
     EVAL_OK(sb, "select(2, pcall(host.Mix, 1, 1, 1, ''))", "\"host.Mix: argument 3 must be bool, got number\"");
@@ -333,25 +347,30 @@ static void test_hostile(void)
     hl_sandbox_set_timeout(sb, 0);
     EVAL_OK(sb, "1+1", "2");
     /* nested C calls: Lua's own limit before the guard page (gsub callbacks, metamethods, parser) */
-    EVAL_OK(sb, "local function f(n) if n == 0 then return '' end return (string.gsub('x', 'x', function() return f(n-1) end)) end "
-                "return select(2, pcall(f, 1000))",
+    EVAL_OK(sb,
+            "local function f(n) if n == 0 then return '' end return (string.gsub('x', 'x', function() return f(n-1) end)) end "
+            "return select(2, pcall(f, 1000))",
             "\"C stack overflow\"");
-    EVAL_OK(sb, "local t = setmetatable({}, {__index = function(t, k) return t[k+1] end}) return select(2, pcall(function() "
-                "return t[1] end))",
+    EVAL_OK(sb,
+            "local t = setmetatable({}, {__index = function(t, k) return t[k+1] end}) return select(2, pcall(function() "
+            "return t[1] end))",
             "\"eval:1: C stack overflow\"");
-    EVAL_OK(sb, "return (select(2, load('return ' .. string.rep('(', 10000) .. '1' .. string.rep(')', 10000)))):match('^[^\\n]*')",
+    EVAL_OK(sb,
+            "return (select(2, load('return ' .. string.rep('(', 10000) .. '1' .. string.rep(')', 10000)))):match('^[^\\n]*')",
             "\"C stack overflow\"");
-    FAILS(sb, HL_LANG_FN_EVAL, 1, "local t = {} local function f() t[#t + 1] = {} return f() + 1 end return f()", NULL, NULL,
-          HL_LANG_ERR_SCRIPT, "not enough memory");
+    FAILS(sb, HL_LANG_FN_EVAL, 1, "local t = {} local function f() t[#t + 1] = {} return f() + 1 end return f()", NULL,
+          NULL, HL_LANG_ERR_SCRIPT, "not enough memory");
     CHECK_INT(hl_sandbox_state(sb), HL_STATE_READY);
     /* memory exhaustion is Lua's catchable error; the same sandbox goes on */
-    EVAL_OK(sb, "select(2, pcall(function() local t = {} for i = 1, 1e8 do t[i] = {i} end end))", "\"not enough memory\"");
-    FAILS(sb, HL_LANG_FN_EVAL, 1, "local s = 'x' while true do s = s .. s end", NULL, NULL, HL_LANG_ERR_SCRIPT, "not enough memory");
+    EVAL_OK(sb, "select(2, pcall(function() local t = {} for i = 1, 1e8 do t[i] = {i} end end))",
+            "\"not enough memory\"");
+    FAILS(sb, HL_LANG_FN_EVAL, 1, "local s = 'x' while true do s = s .. s end", NULL, NULL, HL_LANG_ERR_SCRIPT,
+          "not enough memory");
     EVAL_OK(sb, "local t = {} for i = 1, 10000 do t[i] = i end return #t", "10000");
     /* endless output stops at the output limit */
     out_reset(&out);
-    CHECK_INT(call_s(sb, HL_LANG_FN_EVAL, HL_STRING, 1, "local s = string.rep('x', 1 << 20) for i = 1, 100 do print(s) end", NULL,
-                     NULL, &r),
+    CHECK_INT(call_s(sb, HL_LANG_FN_EVAL, HL_STRING, 1,
+                     "local s = string.rep('x', 1 << 20) for i = 1, 100 do print(s) end", NULL, NULL, &r),
               HL_ERR_CANCELLED);
     CHECK(out.len[1] <= (1 << 20) + 4096);
     CHECK_INT(hl_sandbox_restore(sb, snap), HL_OK);
@@ -363,7 +382,8 @@ static void test_hostile(void)
     cfg = lua_config(0);
     sb = lua_sandbox(cfg);
     EVAL_OK(sb, "local function f(n) return 1 + f(n+1) end return select(2, pcall(f, 1))", "\"eval:1: stack overflow\"");
-    FAILS(sb, HL_LANG_FN_EVAL, 1, "local function f(n) return 1 + f(n+1) end return f(1)", NULL, NULL, HL_LANG_ERR_SCRIPT,
+    FAILS(sb, HL_LANG_FN_EVAL, 1, "local function f(n) return 1 + f(n+1) end return f(1)", NULL, NULL,
+          HL_LANG_ERR_SCRIPT,
           "eval:1: stack overflow\nstack traceback:\n\teval:1: in upvalue 'f'"
           "\n\teval:1: in upvalue 'f'\n\teval:1: in upvalue 'f'\n\teval:1: in upvalue 'f'\n\teval:1: in upvalue 'f'\n\teval:1: in upvalue 'f'\n\teval:1: in upvalue 'f'\n\teval:1: in upvalue 'f'\n\teval:1: in upvalue 'f'\n\teval:1: in upvalue 'f'"
           "\n\t...\t(skipping 99976 levels)"

@@ -194,6 +194,7 @@ static void begin_call(void)
 {
     lua_settop(L, 0);
     hl_lua_exit_reset();
+    hl_lua_random_reseed(L);
 }
 
 /* Run(code, name, argv_json): the chunk gets the arguments as ... and in the global `arg`
@@ -401,6 +402,7 @@ void hl_guest_main(void)
     lua_atpanic(L, panic);
     luaL_openlibs(L);
     hl_lua_open_exit(L);
+    hl_lua_open_random(L);
     hl_lua_open_host(L);
     lua_settop(L, 0);
     hl_guest_register(HL_LANG_FN_RUN, fn_run, HL_VOID, 3, HL_STRING, HL_STRING, HL_STRING);

@@ -20,4 +20,9 @@ int hl_lua_is_exit(lua_State *L, int idx, int *code);
 /* Clears a pending exit (at the start of every guest call). */
 void hl_lua_exit_reset(void);
 
+/* Replaces math.randomseed and reseeds math.random from the entropy at the start of every
+ * guest call unless the script chose a seed (lua_random.c). */
+void hl_lua_open_random(lua_State *L);
+void hl_lua_random_reseed(lua_State *L);
+
 #endif

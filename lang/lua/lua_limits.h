@@ -8,4 +8,9 @@
 extern int hl_lua_maxccalls;
 #define LUAI_MAXCCALLS hl_lua_maxccalls
 
+/* The state's string-hash seed from the SDK's entropy (lua_random.c), not from time(NULL)
+ * and an address as lstate.c would, which are alike in every sandbox. */
+unsigned int hl_lua_makeseed(void);
+#define luai_makeseed(L) hl_lua_makeseed()
+
 #endif

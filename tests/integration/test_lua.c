@@ -419,6 +419,32 @@ static void test_random(void)
     hl_config_free(cfg);
 }
 
+/* A long error: the call's message is cut at HL_MAX_MESSAGE, LastError has all of it. A stack
+ * too small for Lua's C calls is refused at creation. */
+static void test_limits(void)
+{
+    hl_config *cfg = lua_config(16 << 20);
+    hl_sandbox *sb = lua_sandbox(cfg);
+    const char *r;
+    char want[64];
+    CHECK_INT(call_s(sb, HL_LANG_FN_EVAL, HL_STRING, 1, "error(string.rep('e', 10000), 0)", NULL, NULL, &r),
+              HL_ERR_GUEST);
+    CHECK_INT(strlen(r), HL_MAX_MESSAGE);
+    CHECK_INT(strspn(r, "e"), strlen(r));
+    CHECK_INT(call_s(sb, HL_LANG_FN_LAST_ERROR, HL_STRING, 0, "", NULL, NULL, &r), HL_OK);
+    CHECK_INT(strlen(r), 10000 + strlen("{\"message\":\"\",\"traceback\":\"stack traceback:\\n\\t[C]: in function "
+                                        "'error'\\n\\teval:1: in main chunk\\n\\t[C]: in ?\",\"type\":\"runtime\"}"));
+    snprintf(want, sizeof want, "{\"message\":\"eeee");
+    CHECK(strncmp(r, want, strlen(want)) == 0);
+    hl_sandbox_free(sb);
+    hl_config_set_scratch_size(cfg, 64 << 10);
+    sb = NULL;
+    CHECK_INT(hl_sandbox_new_from_file(&sb, "build/guests/lua.elf", cfg), HL_ERR_ABORTED);
+    CHECK_HAS(hl_last_error(NULL), "Lua guest: stack of 65536 bytes is too small");
+    hl_sandbox_free(sb);
+    hl_config_free(cfg);
+}
+
 static char *slurp(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");
@@ -487,6 +513,7 @@ int main(void)
     hl_config_free(cfg);
     test_handle();
     test_random();
+    test_limits();
     test_hostile();
     out_reset(&out);
     return check_exit("test_lua");

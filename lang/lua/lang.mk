@@ -60,3 +60,11 @@ $(B)/obj/native/lua/%.o: $(LUA_DIR)/src/%.c $(LUA_STAMP) lang/lua/lang.mk
 $(LUA_NATIVE): $(LUA_NATIVE_OBJ)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) -o $@ $^ -lm
+
+# ---- the JSON codec's fuzzer (make fuzz / fuzz-smoke pick it up from tests/fuzz/) ----
+LUA_LIB_SRC := $(patsubst %,$(LUA_DIR)/src/%.c,$(LUA_LIB_NAMES))
+$(B)/fuzz/fuzz_lua_json: tests/fuzz/fuzz_lua_json.c lang/lua/json.c lang/lua/json.h $(LUA_STAMP)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  FUZZ    $@")
+	$(Q)clang -g -O1 -fsanitize=fuzzer,address,undefined $(LUA_DEFS) -I$(LUA_DIR)/src -Ilang/lua \
+		-o $@ $< lang/lua/json.c $(LUA_LIB_SRC) -lm

@@ -439,7 +439,12 @@ static void test_limits(void)
     hl_sandbox_free(sb);
     hl_config_set_scratch_size(cfg, 64 << 10);
     sb = NULL;
-    CHECK_INT(hl_sandbox_new_from_file(&sb, "build/guests/lua.elf", cfg), HL_ERR_ABORTED);
+    {
+        char path[512];
+        const char *b = getenv("HL_BUILD");
+        snprintf(path, sizeof path, "%s/guests/lua.elf", b ? b : "build");
+        CHECK_INT(hl_sandbox_new_from_file(&sb, path, cfg), HL_ERR_ABORTED);
+    }
     CHECK_HAS(hl_last_error(NULL), "Lua guest: stack of 65536 bytes is too small");
     hl_sandbox_free(sb);
     hl_config_free(cfg);

@@ -39,30 +39,39 @@ static int catcher_k(lua_State *L, int status, lua_KContext ctx)
     return lua_gettop(L);
 }
 
-/* Calls upvalue 1 (pcall, xpcall or coroutine.resume) with the arguments, yieldable. */
+/* Calls upvalue 1 (pcall, xpcall or coroutine.resume) with the arguments, yieldable. The
+ * arguments are checked here first, so that a bad one is reported with this function's
+ * name and the caller's position, as lua5.4 reports it for the function it wraps. */
 static int catcher(lua_State *L)
 {
+    switch (lua_tointeger(L, lua_upvalueindex(2))) {
+    case 0: luaL_checkany(L, 1); break;
+    case 1: luaL_checktype(L, 2, LUA_TFUNCTION); break;
+    default: luaL_checktype(L, 1, LUA_TTHREAD);
+    }
     lua_pushvalue(L, lua_upvalueindex(1));
     lua_insert(L, 1);
     lua_callk(L, lua_gettop(L) - 1, LUA_MULTRET, 0, catcher_k);
     return catcher_k(L, LUA_OK, 0);
 }
 
-static void wrap(lua_State *L, int table, const char *name)
+/* which: 0 pcall, 1 xpcall, 2 coroutine.resume (what catcher checks) */
+static void wrap(lua_State *L, int table, const char *name, int which)
 {
     table = lua_absindex(L, table);
     lua_getfield(L, table, name);
-    lua_pushcclosure(L, catcher, 1);
+    lua_pushinteger(L, which);
+    lua_pushcclosure(L, catcher, 2);
     lua_setfield(L, table, name);
 }
 
 void hl_lua_open_exit(lua_State *L)
 {
     lua_pushglobaltable(L);
-    wrap(L, -1, "pcall");
-    wrap(L, -1, "xpcall");
+    wrap(L, -1, "pcall", 0);
+    wrap(L, -1, "xpcall", 1);
     lua_getfield(L, -1, "coroutine");
-    wrap(L, -1, "resume");
+    wrap(L, -1, "resume", 2);
     lua_pop(L, 1);
     lua_getfield(L, -1, "os");
     lua_pushcfunction(L, os_exit);

@@ -1,5 +1,5 @@
 /* libc_glue.c - what picolibc needs from the platform: stdio streams, the heap break, and
- * POSIX leaf functions, which fail cleanly (errno) where a guest has no such service. */
+ * write and _exit (the files are files.c, the clocks time.c, the other POSIX leaves posix.c). */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -34,7 +34,7 @@ FILE *const stdout = &f_out;
 FILE *const stderr = &f_err;
 FILE *const stdin = &f_in;
 
-/* ---- heap: picolibc's malloc grows through sbrk ---- */
+/* ---- heap: malloc (malloc.c) grows through sbrk ---- */
 static char *brk_cur, *brk_end, *brk_base;
 
 void hl_guest_heap_init(void *base, size_t size)
@@ -65,11 +65,4 @@ ssize_t write(int fd, const void *buf, size_t n)
     }
     hl_guest_print(fd, buf, n);
     return (ssize_t)n;
-}
-
-int unlink(const char *path)
-{
-    (void)path;
-    errno = ENOSYS;
-    return -1;
 }

@@ -1,5 +1,5 @@
-/* lua_exit.c - os.exit in the Lua guest: it ends the guest call (an error the host sees as
- * "script exited with code N") instead of the process, and no pcall in the script can catch
+/* lua_exit.c - os.exit in the Lua guest: it ends the guest call (HL_LANG_ERR_EXIT, "exit N")
+ * instead of the process, and no pcall in the script can catch
  * it: pcall, xpcall and coroutine.resume re-raise it. */
 #include <stdlib.h>
 

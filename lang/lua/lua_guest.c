@@ -31,8 +31,18 @@ static lua_State *L;
 static struct {
     char *type, *message, *traceback;
 } last;
-/* Repl: the lines of a statement that is not complete yet. */
-static char *pending;
+
+/* Lua's allocator over the SDK's malloc (size classes over TLSF: fast for Lua's many small
+ * blocks). NULL when the heap is exhausted, which Lua raises as "not enough memory". */
+static void *l_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+    (void)ud, (void)osize;
+    if (nsize == 0) {
+        free(ptr);
+        return NULL;
+    }
+    return realloc(ptr, nsize);
+}
 
 /* The message handler of every protected call: the message as lua5.4 prints it (a table
  * error object by __tostring, else as JSON when it has a JSON form) and the traceback. */
@@ -103,11 +113,11 @@ static int fail(int st)
     size_t n = 0;
     const char *s, *tb;
     if (hl_lua_is_exit(L, -1, &xcode)) {
-        char m[64];
-        int mn = snprintf(m, sizeof m, "script exited with code %d", xcode);
+        char m[32];
+        int mn = snprintf(m, sizeof m, "exit %d", xcode);
         set_last("exit", m, (size_t)mn, "", 0);
         lua_settop(L, 0);
-        return hl_error(HL_LANG_ERR_SCRIPT, "%s", m);
+        return hl_error(HL_LANG_ERR_EXIT, "%s", m);
     }
     s = lua_tolstring(L, -1, &n);
     if (!s) s = "(error object is not a string)", n = strlen(s);
@@ -275,35 +285,24 @@ static int incomplete(void)
 }
 
 /* Repl(line): lua5.4's interactive mode. An expression shows its values (tostring, tab
- * separated); a statement shows ""; an incomplete statement is kept and continued by the
- * next line (lua5.4's ">>" prompt). */
+ * separated); a statement shows "". An incomplete statement (lua5.4's ">>" prompt) fails with
+ * HL_LANG_ERR_INCOMPLETE and the parser's message: the host sends it again with the next line
+ * after a newline. */
 static int fn_repl(const hl_value *a, int argc, hl_value *ret)
 {
-    const char *line = hl_value_str(&a[0]);
+    const char *line = hl_value_str(&a[0]), *s;
     size_t len = a[0].v.buf.len, n;
-    char *code = NULL, *out;
-    const char *s;
+    char *out;
     int st;
     (void)argc;
     begin_call();
-    if (pending) {
-        size_t plen = strlen(pending);
-        code = malloc(plen + len + 2);
-        if (!code) return fail_plain(HL_LANG_ERR_SCRIPT, "memory", "not enough memory");
-        memcpy(code, pending, plen), code[plen] = '\n', memcpy(code + plen + 1, line, len + 1);
-        len += plen + 1;
-        free(pending), pending = NULL;
-    }
-    s = code ? code : line;
-    st = code ? LUA_ERRSYNTAX : load_expr(s, len, "=stdin");
-    if (st != LUA_OK) st = load(s, len, "=stdin");
+    st = load_expr(line, len, "=stdin");
+    if (st != LUA_OK) st = load(line, len, "=stdin");
     if (st == LUA_ERRSYNTAX && incomplete()) {
-        pending = code ? code : dup_n(line, len);
-        *ret = hl_str("");
+        int rc = hl_error(HL_LANG_ERR_INCOMPLETE, "%s", lua_tostring(L, -1));
         lua_settop(L, 0);
-        return 0;
+        return rc;
     }
-    free(code);
     if (st != LUA_OK) return fail(st);
     st = pcall_traced(0, LUA_MULTRET);
     if (st != LUA_OK) return fail(st);
@@ -397,7 +396,7 @@ void hl_guest_main(void)
     if (usable / STACK_PER_CCALL < (size_t)hl_lua_maxccalls) hl_lua_maxccalls = (int)(usable / STACK_PER_CCALL);
     if (hl_lua_maxccalls < 20)
         hl_abort(1, "Lua guest: stack of %llu bytes is too small", (unsigned long long)peb->stack_size);
-    L = lua_newstate(hl_lua_alloc, NULL);
+    L = lua_newstate(l_alloc, NULL);
     if (!L) hl_abort(1, "Lua guest: not enough memory for the Lua state");
     lua_atpanic(L, panic);
     luaL_openlibs(L);

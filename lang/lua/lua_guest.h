@@ -6,9 +6,6 @@
 
 #include "lua.h"
 
-/* The lua_Alloc of the guest's state (lua_alloc.c): NULL when the heap is exhausted. */
-void *hl_lua_alloc(void *ud, void *ptr, size_t osize, size_t nsize);
-
 /* Sets the global table `host` (lua_host.c). */
 void hl_lua_open_host(lua_State *L);
 

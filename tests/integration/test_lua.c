@@ -163,11 +163,10 @@ static void test_eval(hl_sandbox *sb)
           "{\"code\":42}\nstack traceback:\n\t[C]: in function 'error'\n\teval:1: in main chunk\n\t[C]: in ?");
     FAILS(sb, HL_LANG_FN_EVAL, 1, "error(setmetatable({}, {__tostring=function() return 'E!' end}))", NULL, NULL,
           HL_LANG_ERR_SCRIPT, "E!\nstack traceback:\n\t[C]: in function 'error'\n\teval:1: in main chunk\n\t[C]: in ?");
-    FAILS(sb, HL_LANG_FN_EVAL, 1, "os.exit(3)", NULL, NULL, HL_LANG_ERR_SCRIPT, "script exited with code 3");
-    FAILS(sb, HL_LANG_FN_EVAL, 1, "pcall(os.exit, false) return 5", NULL, NULL, HL_LANG_ERR_SCRIPT,
-          "script exited with code 1");
+    FAILS(sb, HL_LANG_FN_EVAL, 1, "os.exit(3)", NULL, NULL, HL_LANG_ERR_EXIT, "exit 3");
+    FAILS(sb, HL_LANG_FN_EVAL, 1, "pcall(os.exit, false) return 5", NULL, NULL, HL_LANG_ERR_EXIT, "exit 1");
     FAILS(sb, HL_LANG_FN_EVAL, 1, "coroutine.wrap(function() pcall(os.exit) end)() return 1", NULL, NULL,
-          HL_LANG_ERR_SCRIPT, "script exited with code 0");
+          HL_LANG_ERR_EXIT, "exit 0");
     EVAL_OK(sb, "return 'after exit'", "\"after exit\"");
     EVAL_OK(sb, "string.format('%.17g %.3f %g %a', 0.5, 1/3, 1e20, 1)", "\"0.5 0.333 1e+20 0x1p+0\"");
 }
@@ -185,12 +184,12 @@ static void test_last_error(hl_sandbox *sb)
     FAILS(sb, HL_LANG_FN_EVAL, 1, "+", NULL, NULL, HL_LANG_ERR_SYNTAX, "eval:1: unexpected symbol near '+'");
     CHECK_INT(call_s(sb, HL_LANG_FN_LAST_ERROR, HL_STRING, 0, "", NULL, NULL, &r), HL_OK);
     CHECK_STR(r, "{\"message\":\"eval:1: unexpected symbol near '+'\",\"traceback\":\"\",\"type\":\"syntax\"}");
-    FAILS(sb, HL_LANG_FN_EVAL, 1, "os.exit(9)", NULL, NULL, HL_LANG_ERR_SCRIPT, "script exited with code 9");
+    FAILS(sb, HL_LANG_FN_EVAL, 1, "os.exit(9)", NULL, NULL, HL_LANG_ERR_EXIT, "exit 9");
     CHECK_INT(call_s(sb, HL_LANG_FN_LAST_ERROR, HL_STRING, 0, "", NULL, NULL, &r), HL_OK);
-    CHECK_STR(r, "{\"message\":\"script exited with code 9\",\"traceback\":\"\",\"type\":\"exit\"}");
+    CHECK_STR(r, "{\"message\":\"exit 9\",\"traceback\":\"\",\"type\":\"exit\"}");
     EVAL_OK(sb, "1", "1"); /* a success keeps the last failure */
     CHECK_INT(call_s(sb, HL_LANG_FN_LAST_ERROR, HL_STRING, 0, "", NULL, NULL, &r), HL_OK);
-    CHECK_STR(r, "{\"message\":\"script exited with code 9\",\"traceback\":\"\",\"type\":\"exit\"}");
+    CHECK_STR(r, "{\"message\":\"exit 9\",\"traceback\":\"\",\"type\":\"exit\"}");
 }
 
 static void test_run(hl_sandbox *sb)
@@ -214,7 +213,7 @@ static void test_run(hl_sandbox *sb)
           "bad.lua:1: unexpected symbol near '='");
     FAILS(sb, HL_LANG_FN_RUN, 3, "\n\nlocal t = nil\nreturn t.x", "s.lua", "[]", HL_LANG_ERR_SCRIPT,
           "s.lua:4: attempt to index a nil value (local 't')\nstack traceback:\n\ts.lua:4: in main chunk\n\t[C]: in ?");
-    FAILS(sb, HL_LANG_FN_RUN, 3, "os.exit(42)", "exit.lua", "[]", HL_LANG_ERR_SCRIPT, "script exited with code 42");
+    FAILS(sb, HL_LANG_FN_RUN, 3, "os.exit(42)", "exit.lua", "[]", HL_LANG_ERR_EXIT, "exit 42");
     FAILS(sb, HL_LANG_FN_RUN, 3, "\x1bLua", "bin.lua", "[]", HL_LANG_ERR_SYNTAX,
           "attempt to load a binary chunk (mode is 't')");
 }
@@ -225,10 +224,9 @@ static void test_repl(hl_sandbox *sb)
         { "1+1", "2" },
         { "x = 5", "" },
         { "x, x * 2, nil, 'str'", "5\t10\tnil\tstr" },
-        { "function f(a)", "" },
-        { "  return a * 7", "" },
-        { "end", "" },
+        { "function f(a)\n  return a * 7\nend", "" },
         { "f(6)", "42" },
+        { "{1,\n2}", NULL }, /* a table: its address */
         { "setmetatable({}, {__tostring = function() return 'T' end})", "T" },
         { "print('hi')", "" },
         { "local y = 1", "" },
@@ -238,14 +236,27 @@ static void test_repl(hl_sandbox *sb)
     out_reset(&out);
     for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
         CHECK_INT(call_s(sb, HL_LANG_FN_REPL, HL_STRING, 1, lines[i][0], NULL, NULL, &r), HL_OK);
-        CHECK_STR(r, lines[i][1]);
+        if (lines[i][1]) CHECK_STR(r, lines[i][1]);
+        else CHECK(strncmp(r, "table: 0x", 9) == 0);
     }
     CHECK_STR(out_str(&out, 1), "hi\n");
+    /* an incomplete statement: the host sends it again with the next line */
+    FAILS(sb, HL_LANG_FN_REPL, 1, "function g(a)", NULL, NULL, HL_LANG_ERR_INCOMPLETE,
+          "stdin:1: 'end' expected near <eof>");
+    FAILS(sb, HL_LANG_FN_REPL, 1, "function g(a)\n  return a +", NULL, NULL, HL_LANG_ERR_INCOMPLETE,
+          "stdin:2: unexpected symbol near <eof>");
+    FAILS(sb, HL_LANG_FN_REPL, 1, "s = [[long", NULL, NULL, HL_LANG_ERR_INCOMPLETE,
+          "stdin:1: unfinished long string (starting at line 1) near <eof>");
+    CHECK_INT(call_s(sb, HL_LANG_FN_REPL, HL_STRING, 1, "function g(a)\n  return a + 1\nend", NULL, NULL, &r), HL_OK);
+    CHECK_STR(r, "");
+    CHECK_INT(call_s(sb, HL_LANG_FN_REPL, HL_STRING, 1, "g(1)", NULL, NULL, &r), HL_OK);
+    CHECK_STR(r, "2");
     FAILS(sb, HL_LANG_FN_REPL, 1, "error('r')", NULL, NULL, HL_LANG_ERR_SCRIPT,
           "stdin:1: r\nstack traceback:\n\t[C]: in function 'error'\n\tstdin:1: in main chunk\n\t[C]: in ?");
     FAILS(sb, HL_LANG_FN_REPL, 1, "x = = 2", NULL, NULL, HL_LANG_ERR_SYNTAX, "stdin:1: unexpected symbol near '='");
     FAILS(sb, HL_LANG_FN_REPL, 1, "setmetatable({}, {__tostring = function() return {} end})", NULL, NULL,
           HL_LANG_ERR_SCRIPT, "error calling 'print' ('__tostring' must return a string)");
+    FAILS(sb, HL_LANG_FN_REPL, 1, "os.exit(true)", NULL, NULL, HL_LANG_ERR_EXIT, "exit 0");
     CHECK_INT(call_s(sb, HL_LANG_FN_REPL, HL_STRING, 1, "x", NULL, NULL, &r), HL_OK);
     CHECK_STR(r, "5");
 }
@@ -372,6 +383,7 @@ static void test_hostile(void)
     CHECK_INT(call_s(sb, HL_LANG_FN_EVAL, HL_STRING, 1,
                      "local s = string.rep('x', 1 << 20) for i = 1, 100 do print(s) end", NULL, NULL, &r),
               HL_ERR_CANCELLED);
+    CHECK_STR(hl_last_error(sb), "guest call stopped: it printed and logged more than the limit of 1048576 bytes");
     CHECK(out.len[1] <= (1 << 20) + 4096);
     CHECK_INT(hl_sandbox_restore(sb, snap), HL_OK);
     EVAL_OK(sb, "'fine'", "\"fine\"");

@@ -462,6 +462,22 @@ static void test_limits(void)
     hl_config_free(cfg);
 }
 
+/* Mapped host files: io.open by label, require of a module mapped as NAME.lua. */
+static void test_files(void)
+{
+    hl_config *cfg = lua_config(16 << 20);
+    hl_sandbox *sb;
+    CHECK_INT(hl_config_map_file(cfg, "tests/lang/lua/limits.out", "data.txt"), HL_OK);
+    CHECK_INT(hl_config_map_file(cfg, "tests/lang/lua/fixtures/mod_fixture.lua", "mod_fixture.lua"), HL_OK);
+    sb = lua_sandbox(cfg);
+    EVAL_OK(sb, "io.open('data.txt'):read('l')", "\"false\\tlimits.lua:3: stack overflow\"");
+    EVAL_OK(sb, "require('mod_fixture').answer", "42");
+    EVAL_OK(sb, "{select(2, io.open('nope.txt'))}", "[\"nope.txt: No such file or directory\",2]");
+    EVAL_OK(sb, "select(2, pcall(io.lines, 'nope.txt'))", "\"cannot open file 'nope.txt' (No such file or directory)\"");
+    hl_sandbox_free(sb);
+    hl_config_free(cfg);
+}
+
 static char *slurp(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");
@@ -532,6 +548,7 @@ int main(void)
     test_handle();
     test_random();
     test_limits();
+    test_files();
     test_hostile();
     out_reset(&out);
     return check_exit("test_lua");

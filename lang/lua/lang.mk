@@ -21,7 +21,7 @@ LUA_GUEST_OBJ := $(patsubst lang/lua/%.c,$(B)/obj/lang/lua/%.o,$(LUA_GUEST_SRC))
 LUA_ELF := $(B)/guests/lua.elf
 LANG_GUESTS += $(LUA_ELF)
 
-$(LUA_DIR)/src/%.c: $(LUA_STAMP)
+$(LUA_DIR)/src/%.c: | $(LUA_STAMP)
 	@test -f $@
 # fetch.sh unpacks afresh when a patch changed (and rewrites the stamp: everything rebuilds).
 $(LUA_STAMP): lang/lua/fetch.sh $(wildcard lang/lua/patches/*.patch)

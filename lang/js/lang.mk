@@ -1,0 +1,48 @@
+# lang/js/lang.mk - the JavaScript guest (build/guests/javascript.elf): QuickJS 2025-04-26
+# compiled with hyperlight-cc, plus our guest code (lang/js/*.c). Included by the Makefile.
+# The source tree comes from lang/js/fetch.sh (run by scripts/setup.sh). `make native-js`
+# builds the same QuickJS for the host (build/native/qjs, for comparisons).
+
+QJS_VER := 2025.04.26
+QJS_DIR := $(B)/third_party/quickjs-$(QJS_VER)
+QJS_STAMP := $(QJS_DIR)/.hyperlight-stamp
+# As QuickJS's own Makefile: _GNU_SOURCE, CONFIG_VERSION and -fwrapv (its code relies on
+# signed overflow wrapping). __hyperlight__ selects our patches' guest branches.
+QJS_DEFS := -D_GNU_SOURCE -DCONFIG_VERSION='"2025-04-26"' -D__hyperlight__
+QJS_GUEST_CFLAGS := $(QJS_DEFS) -fwrapv -w
+JS_LIB_SRC := quickjs.c libregexp.c libunicode.c cutils.c dtoa.c
+JS_LIB_OBJ := $(patsubst %.c,$(B)/obj/lang/js/qjs/%.o,$(JS_LIB_SRC))
+JS_GUEST_SRC := $(wildcard lang/js/*.c)
+JS_GUEST_OBJ := $(patsubst lang/js/%.c,$(B)/obj/lang/js/%.o,$(JS_GUEST_SRC))
+JS_GUEST := $(B)/guests/javascript.elf
+LANG_GUESTS += $(JS_GUEST)
+
+$(QJS_STAMP): lang/js/fetch.sh $(wildcard lang/js/patches/*.patch)
+	$(Q)bash lang/js/fetch.sh
+
+$(B)/obj/lang/js/qjs/%.o: $(QJS_STAMP) $(GUEST_SDK)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC [js] $*.c")
+	$(Q)$(HLCC) $(QJS_GUEST_CFLAGS) -MMD -MP -c $(QJS_DIR)/$*.c -o $@
+
+$(B)/obj/lang/js/%.o: lang/js/%.c $(QJS_STAMP) $(GUEST_SDK)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC [g]  $<")
+	$(Q)$(HLCC) $(QJS_DEFS) $(WARN) -I$(QJS_DIR) -MMD -MP -c $< -o $@
+
+$(JS_GUEST): $(JS_GUEST_OBJ) $(JS_LIB_OBJ)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  GUEST   $@")
+	$(Q)$(HLCC) -o $@ $^
+
+$(B)/tests/integration/test_javascript: $(JS_GUEST)
+
+
+# The host's qjs from the same patched source, built by QuickJS's own Makefile in its tree
+# (without LTO, to keep the build short), copied to build/native/qjs.
+.PHONY: native-js
+native-js: $(B)/native/qjs
+$(B)/native/qjs: $(QJS_STAMP)
+	$(Q)$(MAKE) -C $(QJS_DIR) CONFIG_LTO= qjs
+	@mkdir -p $(dir $@)
+	$(Q)cp $(QJS_DIR)/qjs $@

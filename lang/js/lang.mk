@@ -28,7 +28,7 @@ $(B)/obj/lang/js/qjs/%.o: $(QJS_STAMP) $(GUEST_SDK)
 $(B)/obj/lang/js/%.o: lang/js/%.c $(QJS_STAMP) $(GUEST_SDK)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC [g]  $<")
-	$(Q)$(HLCC) $(QJS_DEFS) $(WARN) -I$(QJS_DIR) -MMD -MP -c $< -o $@
+	$(Q)$(HLCC) $(QJS_DEFS) $(WARN) -Iinclude -isystem $(QJS_DIR) -MMD -MP -c $< -o $@
 
 $(JS_GUEST): $(JS_GUEST_OBJ) $(JS_LIB_OBJ)
 	@mkdir -p $(dir $@)

@@ -1,0 +1,305 @@
+/* javascript_guest.c - the JavaScript guest (build/guests/javascript.elf): one QuickJS
+ * runtime and context serving the language-guest protocol (include/hyperlight/lang.h,
+ * docs/languages.md): Run, Eval, Repl, Load, Handle, LastError. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "hyperlight/lang.h"
+#include "hyperlight_guest.h"
+#include "js_guest.h"
+
+JSRuntime *js_rt;
+JSContext *js_ctx;
+
+/* The snapshot generation Math.random was last seeded in: memory restored from a snapshot
+ * brings back the snapshot's random state, so each new generation seeds again. */
+static uint64_t seeded_generation = UINT64_MAX;
+
+/* At every call's entry: QuickJS's stack limit from the current stack pointer down to the
+ * stack's low end (the PEB) minus a margin for the C code below QuickJS's checks (printf,
+ * the SDK, its exception handling), so deep recursion is "InternalError: stack overflow". */
+static void enter(void)
+{
+    const struct hl_peb *peb = hl_guest_peb();
+    uint64_t margin = peb->stack_size / 4 < 64 * 1024 ? peb->stack_size / 4 : 64 * 1024;
+    uintptr_t sp = (uintptr_t)__builtin_frame_address(0), low = peb->stack_gpa + margin;
+    JS_UpdateStackTop(js_rt);
+    JS_SetMaxStackSize(js_rt, sp > low + 4096 ? sp - low : 4096);
+    if (js_ctx && hl_guest_generation() != seeded_generation) {
+        seeded_generation = hl_guest_generation();
+        JS_ReseedRandom(js_ctx);
+    }
+}
+
+/* Runs queued promise jobs until none is left. Returns 0, or -1 with the failing job's
+ * exception pending. */
+static int run_jobs(void)
+{
+    JSContext *c;
+    int r;
+    while ((r = JS_ExecutePendingJob(js_rt, &c)) > 0) {
+    }
+    return r < 0 ? -1 : 0;
+}
+
+/* The settled value of p once the jobs ran: the fulfilled value (a new reference), or
+ * JS_EXCEPTION with the rejection (or a never-settled error) pending. Takes p. */
+static JSValue settle(JSValue p)
+{
+    if (run_jobs()) {
+        JS_FreeValue(js_ctx, p);
+        return JS_EXCEPTION;
+    }
+    JSPromiseStateEnum st = JS_PromiseState(js_ctx, p);
+    JSValue r = JS_UNDEFINED;
+    if (st == JS_PROMISE_FULFILLED) r = JS_PromiseResult(js_ctx, p);
+    else if (st == JS_PROMISE_REJECTED) r = JS_Throw(js_ctx, JS_PromiseResult(js_ctx, p));
+    else r = JS_ThrowInternalError(js_ctx, "the promise never settled (nothing left to run)");
+    JS_FreeValue(js_ctx, p);
+    return r;
+}
+
+/* Compiles code as script (or module) name: the function, or JS_EXCEPTION with the parse
+ * error pending. */
+static JSValue compile(const char *code, const char *name, int flags)
+{
+    return JS_Eval(js_ctx, code, strlen(code), name, flags | JS_EVAL_FLAG_COMPILE_ONLY);
+}
+
+/* Compiles and runs code; a module's promise is settled. Returns the completion value, or
+ * JS_EXCEPTION with *code the protocol's error code. */
+static JSValue run_code(const char *code, const char *name, int flags, int *err)
+{
+    JSValue fn = compile(code, name, flags);
+    if (JS_IsException(fn)) {
+        *err = HL_LANG_ERR_SYNTAX;
+        return fn;
+    }
+    *err = HL_LANG_ERR_SCRIPT;
+    JSValue v = JS_EvalFunction(js_ctx, fn);
+    if (JS_IsException(v)) return v;
+    if ((flags & JS_EVAL_TYPE_MASK) == JS_EVAL_TYPE_MODULE || (flags & JS_EVAL_FLAG_ASYNC)) return settle(v);
+    if (run_jobs()) {
+        JS_FreeValue(js_ctx, v);
+        return JS_EXCEPTION;
+    }
+    return v;
+}
+
+/* Sets scriptArgs to [name, ...argv] (as qjs: the script's name, then its arguments). */
+static int set_script_args(const char *name, const char *argv_json)
+{
+    JSValue a = JS_ParseJSON(js_ctx, argv_json, strlen(argv_json), "<argv>");
+    int64_t n = 0;
+    if (JS_IsException(a)) return js_fail_exception(HL_LANG_ERR_NOT_JSON, "Run: argv_json is not valid JSON: ");
+    int ok = JS_IsArray(js_ctx, a) > 0;
+    JSValue len = JS_GetPropertyStr(js_ctx, a, "length");
+    ok = ok && JS_ToInt64(js_ctx, &n, len) == 0;
+    for (int64_t i = 0; ok && i < n; i++) {
+        JSValue s = JS_GetPropertyUint32(js_ctx, a, (uint32_t)i);
+        ok = JS_IsString(s);
+        JS_FreeValue(js_ctx, s);
+    }
+    if (!ok) {
+        JS_FreeValue(js_ctx, a);
+        return js_fail(HL_LANG_ERR_NOT_JSON, "Run: argv_json must be a JSON array of strings");
+    }
+    JSValue args = JS_NewArray(js_ctx);
+    JS_SetPropertyUint32(js_ctx, args, 0, JS_NewString(js_ctx, name));
+    for (int64_t i = 0; i < n; i++)
+        JS_SetPropertyUint32(js_ctx, args, (uint32_t)i + 1, JS_GetPropertyUint32(js_ctx, a, (uint32_t)i));
+    JS_FreeValue(js_ctx, a);
+    JSValue global = JS_GetGlobalObject(js_ctx);
+    int r = JS_SetPropertyStr(js_ctx, global, "scriptArgs", args);
+    JS_FreeValue(js_ctx, global);
+    return r < 0 ? js_fail_exception(HL_LANG_ERR_SCRIPT, "") : 0;
+}
+
+/* A module's flags when name ends in .mjs or the code uses import/export (as qjs decides). */
+static int script_flags(const char *code, const char *name)
+{
+    size_t n = strlen(name);
+    int module = (n > 4 && strcmp(name + n - 4, ".mjs") == 0) || JS_DetectModule(code, strlen(code));
+    return module ? JS_EVAL_TYPE_MODULE : JS_EVAL_TYPE_GLOBAL;
+}
+
+/* Run(code, name, argv_json) -> void */
+static int fn_run(const hl_value *a, int argc, hl_value *ret)
+{
+    enter();
+    const char *code = a[0].v.buf.ptr, *name = a[1].v.buf.ptr, *argv_json = a[2].v.buf.ptr;
+    int rc = set_script_args(name, *argv_json ? argv_json : "[]"), err;
+    if (rc) return rc;
+    JSValue v = run_code(code, name, script_flags(code, name), &err);
+    if (JS_IsException(v)) return js_fail_exception(err, "");
+    JS_FreeValue(js_ctx, v);
+    return 0;
+}
+
+/* Load(code, name) -> void: the same as Run without arguments. */
+static int fn_load(const hl_value *a, int argc, hl_value *ret)
+{
+    enter();
+    const char *code = a[0].v.buf.ptr, *name = a[1].v.buf.ptr;
+    int err;
+    JSValue v = run_code(code, name, script_flags(code, name), &err);
+    if (JS_IsException(v)) return js_fail_exception(err, "");
+    JS_FreeValue(js_ctx, v);
+    return 0;
+}
+
+/* Sets *ret to a copy of text in result memory. */
+static int ret_string(hl_value *ret, const char *text, size_t n)
+{
+    char *p = hl_ret_alloc(n + 1);
+    if (!p) return js_fail(HL_LANG_ERR_SCRIPT, "InternalError: out of memory (result of %zu bytes)", n);
+    memcpy(p, text, n + 1);
+    ret->type = HL_STRING;
+    ret->v.buf.ptr = p;
+    ret->v.buf.len = n;
+    return 0;
+}
+
+/* Returns v's JSON as *ret (takes v), or fails with HL_LANG_ERR_NOT_JSON and what. */
+static int ret_json(JSValue v, hl_value *ret, const char *what)
+{
+    char *why, *json = js_to_json(js_ctx, v, &why);
+    JS_FreeValue(js_ctx, v);
+    if (!json) {
+        int rc = js_fail(HL_LANG_ERR_NOT_JSON, "%s has no JSON form: %s", what, why ? why : "out of memory");
+        free(why);
+        return rc;
+    }
+    int rc = ret_string(ret, json, strlen(json));
+    free(json);
+    return rc;
+}
+
+/* Eval(code) -> string: the completion value of code as a global script, as JSON. */
+static int fn_eval(const hl_value *a, int argc, hl_value *ret)
+{
+    enter();
+    int err;
+    JSValue v = run_code(a[0].v.buf.ptr, "<eval>", JS_EVAL_TYPE_GLOBAL, &err);
+    if (JS_IsException(v)) return js_fail_exception(err, "");
+    return ret_json(v, ret, "Eval: the value");
+}
+
+/* Repl(line) -> string: the line's value as the REPL shows it ("" for undefined). The line
+ * may use await (as in qjs's REPL). */
+static int fn_repl(const hl_value *a, int argc, hl_value *ret)
+{
+    enter();
+    int err;
+    JSValue r = run_code(a[0].v.buf.ptr, "<repl>", JS_EVAL_TYPE_GLOBAL | JS_EVAL_FLAG_ASYNC, &err);
+    if (JS_IsException(r)) return js_fail_exception(err, "");
+    /* An async eval fulfils with {value: completion value}. */
+    JSValue v = JS_GetPropertyStr(js_ctx, r, "value");
+    JS_FreeValue(js_ctx, r);
+    if (JS_IsException(v)) return js_fail_exception(HL_LANG_ERR_SCRIPT, "");
+    if (JS_IsUndefined(v)) return ret_string(ret, "", 0);
+    const char *s = js_inspect(js_ctx, v);
+    JS_FreeValue(js_ctx, v);
+    if (!s) return js_fail_exception(HL_LANG_ERR_SCRIPT, "");
+    int rc = ret_string(ret, s, strlen(s));
+    JS_FreeCString(js_ctx, s);
+    return rc;
+}
+
+/* Handle(handler, event_json) -> string: calls the global function handler with the parsed
+ * event; a returned promise is settled; the result as JSON. */
+static int fn_handle(const hl_value *a, int argc, hl_value *ret)
+{
+    enter();
+    const char *name = a[0].v.buf.ptr, *event = a[1].v.buf.ptr;
+    char what[HL_MAX_NAME + 64];
+    JSValue global = JS_GetGlobalObject(js_ctx), fn = JS_GetPropertyStr(js_ctx, global, name);
+    JS_FreeValue(js_ctx, global);
+    if (JS_IsException(fn)) return js_fail_exception(HL_LANG_ERR_SCRIPT, "");
+    if (!JS_IsFunction(js_ctx, fn)) {
+        JS_FreeValue(js_ctx, fn);
+        return js_fail(HL_LANG_ERR_NO_HANDLER, "Handle: no global function '%s'", name);
+    }
+    JSValue ev = JS_ParseJSON(js_ctx, event, strlen(event), "<event>");
+    if (JS_IsException(ev)) {
+        JS_FreeValue(js_ctx, fn);
+        return js_fail_exception(HL_LANG_ERR_NOT_JSON, "Handle: the event is not valid JSON: ");
+    }
+    JSValue r = JS_Call(js_ctx, fn, JS_UNDEFINED, 1, (JSValueConst *)&ev);
+    JS_FreeValue(js_ctx, fn);
+    JS_FreeValue(js_ctx, ev);
+    if (!JS_IsException(r) && JS_PromiseState(js_ctx, r) != (JSPromiseStateEnum)-1) r = settle(r);
+    else if (!JS_IsException(r) && run_jobs()) {
+        JS_FreeValue(js_ctx, r);
+        r = JS_EXCEPTION;
+    }
+    if (JS_IsException(r)) return js_fail_exception(HL_LANG_ERR_SCRIPT, "");
+    snprintf(what, sizeof what, "Handle: the result of '%s'", name);
+    return ret_json(r, ret, what);
+}
+
+/* LastError() -> string */
+static int fn_last_error(const hl_value *a, int argc, hl_value *ret)
+{
+    const char *e = js_last_error();
+    return ret_string(ret, e, strlen(e));
+}
+
+/* ---- ES modules from mapped files ---- */
+
+/* Reads the file name (a path the SDK's open resolves: a mapped file's label) as a module. */
+static JSModuleDef *load_module(JSContext *ctx, const char *name, void *opaque)
+{
+    js_buf b = { 0 };
+    char chunk[4096];
+    ssize_t n = 0;
+    int fd = open(name, O_RDONLY);
+    if (fd >= 0) {
+        while ((n = read(fd, chunk, sizeof chunk)) > 0) js_buf_add(&b, chunk, (size_t)n);
+        close(fd);
+    }
+    if (fd < 0 || n < 0 || b.failed) {
+        int e = fd < 0 || n < 0 ? errno : ENOMEM;
+        free(b.p);
+        JS_ThrowReferenceError(ctx, "could not load module '%s': %s", name, strerror(e));
+        return NULL;
+    }
+    const char *text = JS_BUF_TEXT(&b);
+    JSValue fn = JS_Eval(ctx, text, b.len, name, JS_EVAL_TYPE_MODULE | JS_EVAL_FLAG_COMPILE_ONLY);
+    free(b.p);
+    if (JS_IsException(fn)) return NULL;
+    JSModuleDef *m = JS_VALUE_GET_PTR(fn);
+    JS_FreeValue(ctx, fn);
+    return m;
+}
+
+void hl_guest_main(void)
+{
+    const struct hl_peb *peb = hl_guest_peb();
+    js_rt = JS_NewRuntime();
+    if (!js_rt) hl_abort(HL_LANG_ERR_SCRIPT, "JavaScript guest: cannot create the QuickJS runtime");
+    /* A little under the heap, so running out is JavaScript's "out of memory" while the
+     * guest's own C code still has room. */
+    size_t reserve = peb->heap_size / 8 > 256 * 1024 ? peb->heap_size / 8 : 256 * 1024;
+    JS_SetMemoryLimit(js_rt, peb->heap_size > 2 * reserve ? peb->heap_size - reserve : peb->heap_size / 2);
+    enter();
+    js_ctx = JS_NewContext(js_rt);
+    if (!js_ctx) hl_abort(HL_LANG_ERR_SCRIPT, "JavaScript guest: cannot create the QuickJS context (heap too small?)");
+    JS_SetModuleLoaderFunc(js_rt, NULL, load_module, NULL);
+    if (js_globals_init(js_ctx)) {
+        js_fail_exception(HL_LANG_ERR_SCRIPT, "");
+        hl_abort(HL_LANG_ERR_SCRIPT, "JavaScript guest: cannot set up the globals: %s", js_last_error());
+    }
+    enter();
+    hl_guest_register(HL_LANG_FN_RUN, fn_run, HL_VOID, 3, HL_STRING, HL_STRING, HL_STRING);
+    hl_guest_register(HL_LANG_FN_EVAL, fn_eval, HL_STRING, 1, HL_STRING);
+    hl_guest_register(HL_LANG_FN_REPL, fn_repl, HL_STRING, 1, HL_STRING);
+    hl_guest_register(HL_LANG_FN_LOAD, fn_load, HL_VOID, 2, HL_STRING, HL_STRING);
+    hl_guest_register(HL_LANG_FN_HANDLE, fn_handle, HL_STRING, 2, HL_STRING, HL_STRING);
+    hl_guest_register(HL_LANG_FN_LAST_ERROR, fn_last_error, HL_STRING, 0);
+}

@@ -71,13 +71,26 @@ static JSValue compile(const char *code, const char *name, int flags)
     return JS_Eval(js_ctx, code, strlen(code), name, flags | JS_EVAL_FLAG_COMPILE_ONLY);
 }
 
+/* The protocol's code for the pending compile error: a SyntaxError is the parser's; anything
+ * else (a module's import that cannot be loaded, out of memory) is the script's. */
+static int compile_error_code(void)
+{
+    JSValue ex = JS_GetException(js_ctx), global = JS_GetGlobalObject(js_ctx);
+    JSValue ctor = JS_GetPropertyStr(js_ctx, global, "SyntaxError");
+    int syntax = JS_IsObject(ex) && JS_IsInstanceOf(js_ctx, ex, ctor) > 0;
+    JS_FreeValue(js_ctx, ctor);
+    JS_FreeValue(js_ctx, global);
+    JS_Throw(js_ctx, ex);
+    return syntax ? HL_LANG_ERR_SYNTAX : HL_LANG_ERR_SCRIPT;
+}
+
 /* Compiles and runs code; a module's promise is settled. Returns the completion value, or
  * JS_EXCEPTION with *code the protocol's error code. */
 static JSValue run_code(const char *code, const char *name, int flags, int *err)
 {
     JSValue fn = compile(code, name, flags);
     if (JS_IsException(fn)) {
-        *err = HL_LANG_ERR_SYNTAX;
+        *err = compile_error_code();
         return fn;
     }
     *err = HL_LANG_ERR_SCRIPT;

@@ -101,12 +101,22 @@ static const char *prop_text(JSContext *ctx, JSValueConst ex, const char *name)
     return s;
 }
 
+/* QuickJS throws null when it has no memory left for the error object: null at the memory
+ * limit is taken for that (a script's own `throw null` elsewhere stays null). */
+static int out_of_memory(JSContext *ctx, JSValueConst ex)
+{
+    JSMemoryUsage u;
+    if (!JS_IsNull(ex)) return 0;
+    JS_ComputeMemoryUsage(JS_GetRuntime(ctx), &u);
+    return u.malloc_limit > 0 && u.malloc_size + 64 * 1024 >= u.malloc_limit;
+}
+
 int js_fail_exception(int code, const char *prefix)
 {
     JSContext *ctx = js_ctx;
     JSValue ex = JS_GetException(ctx);
     int is_error = JS_IsError(ctx, ex);
-    const char *text = JS_ToCString(ctx, ex);
+    const char *text = out_of_memory(ctx, ex) ? NULL : JS_ToCString(ctx, ex);
     if (!text) JS_FreeValue(ctx, JS_GetException(ctx));
     const char *stack = is_error ? prop_text(ctx, ex, "stack") : NULL;
     const char *name = is_error ? prop_text(ctx, ex, "name") : NULL;
@@ -124,7 +134,7 @@ int js_fail_exception(int code, const char *prefix)
     }
     const char *type = name ? name : (text ? "Error" : "InternalError");
     if (!is_error && text) type = JS_IsObject(ex) ? "object" : "value";
-    remember(type, message ? message : shown, stack ? stack : "");
+    remember(type, message ? message : text ? text : "out of memory", stack ? stack : "");
     int rc = b.failed ? hl_error(code, "%s%s", prefix, shown) : hl_error(code, "%s", b.p);
     free(b.p);
     JS_FreeCString(ctx, text);

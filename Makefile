@@ -59,7 +59,7 @@ BENCH_OBJ := $(patsubst %.c,$(B)/obj/app/%.o,$(wildcard bench/*.c))
 BENCH_GUESTS := $(patsubst bench/guests/%.c,$(B)/tests/guests/%.elf,$(wildcard bench/guests/*.c))
 
 .PHONY: all setup lib guest-sdk guests tests demo test unit integration bench install clean format \
-	test-asan asan-inner fuzz fuzz-smoke fuzz-seeds test-hwkvm check-structure \
+	bench-lang test-asan asan-inner fuzz fuzz-smoke fuzz-seeds test-hwkvm check-structure \
 	format-check
 # Keep intermediate objects: without this make deletes them and relinks every time.
 .SECONDARY:
@@ -72,7 +72,7 @@ all: lib guest-sdk $(CLI) guests $(EXAMPLE_HOSTS) $(PC) $(LANG_GUESTS)
 lib: $(LIB_A) $(LIB_SO) $(STAGED_HEADERS)
 guest-sdk: $(GUEST_SDK)
 guests: $(EXAMPLE_GUESTS) $(TEST_GUESTS) $(BENCH_GUESTS)
-tests: all $(UNIT_TESTS) $(INTEG_TESTS) $(BENCH)
+tests: all $(UNIT_TESTS) $(INTEG_TESTS) $(BENCH) $(LANG_BENCH)
 
 # ---- setup: Debian packages and picolibc (idempotent) ----
 setup $(SETUP_STAMP):
@@ -151,13 +151,22 @@ $(B)/obj/app/%.o: %.c $(STAGED_HEADERS)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(APP_CFLAGS) -c $< -o $@
 
-$(CLI): $(B)/obj/app/tools/hyperlight.o $(LIB_A)
+$(CLI): $(patsubst %.c,$(B)/obj/app/%.o,$(wildcard tools/*.c)) $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) -o $@ $^ $(HOST_LDFLAGS)
 
 $(B)/bin/%: $(B)/obj/app/examples/host/%.o $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) -o $@ $^ $(HOST_LDFLAGS)
+
+# The language benchmark (bench/lang/langbench.c): the floor and the tools of the benchmark.
+LANG_BENCH := $(B)/bin/hyperlight-lang-bench
+$(LANG_BENCH): $(B)/obj/app/bench/lang/langbench.o $(patsubst %,$(B)/obj/app/bench/%.o,floor stats util perf) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) -o $@ $^ $(HOST_LDFLAGS) -lm
+
+bench-lang: all $(LANG_BENCH)
+	$(LANG_BENCH)
 
 $(BENCH): $(BENCH_OBJ) $(LIB_A)
 	@mkdir -p $(dir $@)

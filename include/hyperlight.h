@@ -107,6 +107,10 @@ typedef enum hl_state {
 HL_API const char *hl_last_error(const hl_sandbox *sb);
 /* The guest's code for HL_ERR_GUEST and HL_ERR_ABORTED, else 0. */
 HL_API int hl_last_error_code(const hl_sandbox *sb);
+/* For HL_ERR_GUEST and HL_ERR_ABORTED, the guest's own message: the part of hl_last_error
+ * after the library's "guest function 'F' failed with code N: " (or "guest aborted with code
+ * N: "); else "". Valid as long as hl_last_error(sb). */
+HL_API const char *hl_last_guest_message(const hl_sandbox *sb);
 
 /* ---- configuration ------------------------------------------------------------------- */
 

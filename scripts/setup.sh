@@ -17,6 +17,7 @@ PACKAGES=(
     gcc make meson ninja-build dpkg-dev pkg-config
     clang llvm libclang-rt-14-dev   # libFuzzer / sanitizers
     valgrind clang-format bubblewrap libseccomp-dev linux-perf xxd python3
+    lua5.4   # the benchmark compares the Lua guest with Debian's interpreter
 )
 
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q '^install ok installed$'; }

@@ -12,13 +12,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "hyperlight.h"
 
-#define EXIT_FAIL 1
-#define EXIT_USAGE 2
-
 static const char usage[] =
-    "usage: hyperlight call [OPTIONS] GUEST FUNCTION [ARG...]\n"
+    "usage: hyperlight run [OPTIONS] FILE.lua|FILE.js|FILE.py|- [ARG...]   (run --help for more)\n"
+    "       hyperlight repl [OPTIONS] lua|js|python\n"
+    "       hyperlight call [OPTIONS] GUEST FUNCTION [ARG...]\n"
     "       hyperlight info [OPTIONS] GUEST\n"
     "       hyperlight snapshot [OPTIONS] GUEST OUT.snap [FUNCTION [ARG...]]\n"
     "\n"
@@ -61,9 +61,7 @@ static int get_weekday(hl_host_call *call, const hl_value *args, int nargs, hl_v
     return 0;
 }
 
-/* Parses an option's value: decimal digits, then (if sizes) an optional K, M or G, at most
- * max in all. Returns NULL with the value in *out, or what is wrong with s. */
-static const char *parse_count(const char *s, bool sizes, unsigned long long max, unsigned long long *out)
+const char *parse_count(const char *s, bool sizes, unsigned long long max, unsigned long long *out)
 {
     char *end;
     unsigned long long v;
@@ -330,6 +328,8 @@ int main(int argc, char **argv)
         return argc < 2 ? EXIT_USAGE : 0;
     }
     cmd = argv[1];
+    if (!strcmp(cmd, "run")) return cmd_run(argc - 1, argv + 1);
+    if (!strcmp(cmd, "repl")) return cmd_repl(argc - 1, argv + 1);
     if (strcmp(cmd, "call") && strcmp(cmd, "info") && strcmp(cmd, "snapshot"))
         return usage_error("unknown command '%s'", cmd);
     if (!(cfg = hl_config_new())) {

@@ -137,6 +137,9 @@ typedef enum hl_type {
 #define HL_MAX_FUNC_TABLE (HL_MAX_FUNCS + HL_MAX_SDK_FUNCS) /* entries in a function table */
 #define HL_RESERVED_PREFIX "hl."                            /* guest function names the SDK keeps for itself */
 #define HL_WARM_FN HL_RESERVED_PREFIX "warm" /* the SDK's no-op: pools call it to fault in a new VM's hot pages */
+/* The host call the SDK makes for the table of the embedder's host functions (no arguments,
+ * returns bytes: a FUNCS payload, see below). Host functions may not be named HL_RESERVED_PREFIX... */
+#define HL_HOSTFN_TABLE HL_RESERVED_PREFIX "host_functions"
 
 /* ---- buffers: stacks of records --------------------------------------------------------
  * A buffer (input or output) starts with a u64 `top`: the offset of the first free byte

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "hyperlight/abi.h"
 
@@ -12,6 +13,9 @@ void hl_guest_print_char(int stream, char c);
 void hl_guest_print(int stream, const void *p, size_t n);
 /* Moves buffered print bytes into a PRINT record on the output stack. */
 void hl_guest_print_flush(void);
+/* Counts the guest calls the SDK has dispatched (0 during initialisation): what the SDK
+ * keeps per call (hostfns.c) compares it. */
+extern uint64_t hl_guest_call_seq;
 /* Gives malloc the heap [base, base + size). */
 void hl_guest_heap_init(void *base, size_t size);
 __attribute__((noreturn)) void hl_guest_start(const struct hl_peb *peb);

@@ -333,6 +333,8 @@ static void send_ok(const char *name, const hl_value *v)
     send_error(HL_GUEST_ERR_OUTPUT_FULL, err_msg);
 }
 
+uint64_t hl_guest_call_seq;
+
 static void dispatch(void)
 {
     static hl_msg_call call HOT;
@@ -367,6 +369,7 @@ static void dispatch(void)
     memset(&ret, 0, sizeof ret);
     ret.type = f->ret;
     err_set = false;
+    hl_guest_call_seq++;
     rc = f->fn(call.args, call.argc, &ret);
     hl_guest_print_flush();
     if (rc != 0) {

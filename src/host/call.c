@@ -10,6 +10,7 @@
  * worker (confine.c). Arguments are checked and encoded, and results decoded, on the
  * caller's thread either way; only the VM and the host functions run on the worker. */
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "call.h"
@@ -147,6 +148,7 @@ static hl_status on_abort(hl_sandbox *sb, int n)
     if (!hl_decode_abort(&r, &ab))
         return hl_poison(sb, hl_fail(sb, HL_ERR_PROTOCOL, "guest abort record malformed: %s", r.why));
     sb->err_code = ab.code;
+    sb->err_msg_at = (size_t)snprintf(NULL, 0, "guest aborted with code %d: ", ab.code);
     return hl_poison(sb,
                      hl_fail(sb, HL_ERR_ABORTED, "guest aborted with code %d: %.*s", ab.code, (int)ab.msg_len, ab.msg));
 }
@@ -346,6 +348,7 @@ static hl_status take_result(hl_sandbox *sb, const hl_rec *last, const char *nam
                                      r.why, r.where));
     if (!res.ok) {
         sb->err_code = res.code;
+        sb->err_msg_at = (size_t)snprintf(NULL, 0, "guest function '%s' failed with code %d: ", name, res.code);
         return hl_fail(sb, HL_ERR_GUEST, "guest function '%s' failed with code %d: %.*s", name, res.code,
                        (int)res.msg_len, res.msg);
     }

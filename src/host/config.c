@@ -180,6 +180,9 @@ hl_status hl_config_register_host_fn(hl_config *cfg, const char *name, hl_type r
         return hl_errf(cfg->err, HL_ERR_INVALID_ARG, "host function '%s': invalid type %d for parameter %d", name,
                        (int)params[bad], bad);
     }
+    if (hl_sig_reserved(name))
+        return hl_errf(cfg->err, HL_ERR_INVALID_ARG, "host function '%s': names starting with '%s' are reserved", name,
+                       HL_RESERVED_PREFIX);
     slot = (hl_hostfn *)hl_hostfn_find(cfg->hostfns, cfg->nhostfns, name);
     if (!slot) {
         if (cfg->nhostfns == cfg->caphostfns) {

@@ -132,6 +132,12 @@ void hl_thread_clear(void) { tls_err[0] = 0; }
 const char *hl_last_error(const hl_sandbox *sb) { return sb ? sb->err : tls_err; }
 int hl_last_error_code(const hl_sandbox *sb) { return sb ? sb->err_code : 0; }
 
+const char *hl_last_guest_message(const hl_sandbox *sb)
+{
+    if (!sb || !sb->err_code) return "";
+    return sb->err_msg_at < strlen(sb->err) ? sb->err + sb->err_msg_at : "";
+}
+
 hl_status hl_fault_nocore(hl_sandbox *sb, const char *why)
 {
     if (hl_coredump_enabled(sb)) hl_errappend(sb->err, " (no core dump: %s)", why);

@@ -86,6 +86,42 @@ static bool call_and_answer(hl_sandbox *sb, const hl_hostfn *fn, const hl_msg_ca
     return push_result(sb, false, NULL, HL_GUEST_ERR_HOST_FN, msg);
 }
 
+static hl_sig_ref hostfn_at(const void *ctx, int i)
+{
+    const hl_hostfn *f = &((const hl_hostfn *)ctx)[i];
+    return (hl_sig_ref){ f->name, f->ret, f->nparams, f->params };
+}
+
+/* Answers the SDK's HL_HOSTFN_TABLE call: the sandbox's host functions as a FUNCS payload.
+ * What cannot be answered (a malformed request, a table the codec or the input buffer cannot
+ * hold) is the guest's error, not the sandbox's. false: not even an error fits. */
+static bool serve_table(hl_sandbox *sb, const hl_msg_call *call, char *msg, size_t len)
+{
+    hl_writer w;
+    size_t cap = 2 + (size_t)sb->nhostfns * (2 + HL_MAX_NAME + 2 + HL_MAX_ARGS);
+    uint8_t *buf;
+    bool pushed;
+    if (call->argc != 0 || call->ret != HL_BYTES) {
+        snprintf(msg, len, "host function '%s' takes no arguments and returns bytes", call->name);
+        return push_result(sb, false, NULL, HL_GUEST_ERR_HOST_FN, msg);
+    }
+    if (!(buf = malloc(cap))) return push_result(sb, false, NULL, HL_GUEST_ERR_OUT_OF_MEMORY, "host out of memory");
+    hl_w_init(&w, buf, cap);
+    hl_encode_funcs(&w, sb->nhostfns, hostfn_at, sb->hostfns);
+    if (w.bad) {
+        free(buf);
+        snprintf(msg, len, "the host's %d functions are more than a guest can be told about (%d)", sb->nhostfns,
+                 HL_MAX_FUNCS);
+        return push_result(sb, false, NULL, HL_GUEST_ERR_HOST_FN, msg);
+    }
+    pushed = push_result(sb, true, &(hl_value){ .type = HL_BYTES, .v.buf = { buf, w.len } }, 0, NULL);
+    free(buf);
+    if (pushed) return true;
+    snprintf(msg, len, "the table of host functions (%zu bytes) does not fit the input buffer (%llu bytes)", w.len,
+             (unsigned long long)sb->lo.sizes.input);
+    return push_result(sb, false, NULL, HL_GUEST_ERR_HOST_FN, msg);
+}
+
 hl_status hl_host_call_serve(hl_sandbox *sb, const hl_rec *rec)
 {
     hl_reader r;
@@ -101,7 +137,9 @@ hl_status hl_host_call_serve(hl_sandbox *sb, const hl_rec *rec)
         return hl_poison(sb, hl_fail(sb, HL_ERR_PROTOCOL, "guest host-function call malformed: %s at byte %zu", r.why,
                                      r.where));
     fn = hl_hostfn_find(sb->hostfns, sb->nhostfns, call.name);
-    if ((bad = refusal(fn, &call, msg, sizeof msg))) {
+    if (!fn && strcmp(call.name, HL_HOSTFN_TABLE) == 0) {
+        pushed = serve_table(sb, &call, msg, sizeof msg);
+    } else if ((bad = refusal(fn, &call, msg, sizeof msg))) {
         pushed = push_result(sb, false, NULL, HL_GUEST_ERR_HOST_FN, bad);
     } else {
         memset(&ctx, 0, sizeof ctx);

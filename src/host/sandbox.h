@@ -64,6 +64,7 @@ struct hl_sandbox {
     uint8_t *retmem; /* string/bytes of the last return value */
     size_t retcap;
     int err_code;
+    size_t err_msg_at; /* with err_code != 0: where in err the guest's own message starts */
     char err[HL_ERR_LEN];
     char poison_why[HL_ERR_LEN];        /* the failure that poisoned the sandbox */
     char core_dir[HL_CORE_DIR_MAX + 1]; /* crash dumps go here; "" = off */

@@ -374,6 +374,34 @@ static int peb_sizes(const hl_value *a, int n, hl_value *ret)
     return 0;
 }
 
+/* The host-function table as the guest sees it: "Name ret(p1,p2)" per line. */
+static int host_table(const hl_value *args, int argc, hl_value *ret)
+{
+    static char out[8192];
+    size_t n = 0;
+    int count = hl_host_fn_count();
+    (void)args, (void)argc;
+    if (count < 0) return hl_error(7, "table: %s", hl_host_error());
+    for (int i = 0; i < count; i++) {
+        const hl_host_fn_info *f = hl_host_fn_at(i);
+        n += (size_t)snprintf(out + n, sizeof out - n, "%s %s(", f->name, hl_type_name(f->ret));
+        for (int j = 0; j < f->nparams; j++)
+            n += (size_t)snprintf(out + n, sizeof out - n, "%s%s", j ? "," : "", hl_type_name(f->params[j]));
+        n += (size_t)snprintf(out + n, sizeof out - n, ")\n");
+    }
+    if (hl_host_fn_at(count) || hl_host_fn_at(-1)) return hl_error(8, "out-of-range entry is not NULL");
+    *ret = hl_str(out);
+    return 0;
+}
+
+static int host_lookup(const hl_value *args, int argc, hl_value *ret)
+{
+    const hl_host_fn_info *f = hl_host_fn_lookup(hl_value_str(&args[0]));
+    (void)argc;
+    *ret = hl_str(f ? hl_type_name(f->ret) : "none");
+    return 0;
+}
+
 void hl_guest_main(void)
 {
     hl_guest_register("Nop", nop, HL_VOID, 0);
@@ -421,6 +449,8 @@ void hl_guest_main(void)
     hl_guest_register("WriteOut", write_out, HL_I32, 2, HL_I32, HL_BYTES);
     hl_guest_register("HostMixed16", host_mixed16, HL_STRING, 16, HL_I32, HL_U32, HL_I64, HL_U64, HL_F32, HL_F64,
                       HL_BOOL, HL_STRING, HL_BYTES, HL_I32, HL_STRING, HL_U64, HL_BOOL, HL_I64, HL_BYTES, HL_U32);
+    hl_guest_register("HostTable", host_table, HL_STRING, 0);
+    hl_guest_register("HostLookup", host_lookup, HL_STRING, 1, HL_STRING);
     /* a log record during initialisation: delivered while the sandbox is created */
-    HL_INFO("calls_guest: %d functions registered", 43);
+    HL_INFO("calls_guest: %d functions registered", 45);
 }

@@ -684,16 +684,20 @@ static void test_call_errors(hl_sandbox *sb)
     CHECK_INT(hl_call(sb, "Fail", HL_I32, two, 2, &r), HL_ERR_GUEST);
     CHECK_INT(hl_last_error_code(sb), 42);
     CHECK_STR(hl_last_error(sb), "guest function 'Fail' failed with code 42: the answer is wrong");
+    CHECK_STR(hl_last_guest_message(sb), "the answer is wrong");
     CHECK_INT(hl_sandbox_state(sb), HL_STATE_READY);
     two[0] = hl_i32(-9), two[1] = hl_str("negative");
     CHECK_INT(hl_call(sb, "Fail", HL_I32, two, 2, &r), HL_ERR_GUEST);
     CHECK_INT(hl_last_error_code(sb), -9);
     CHECK_STR(hl_last_error(sb), "guest function 'Fail' failed with code -9: negative");
+    CHECK_STR(hl_last_guest_message(sb), "negative");
     two[0] = hl_i32(5), two[1] = hl_i32(6);
     CALL_OK(sb, "Add", HL_I32, two, 2, &r);
     CHECK_INT(r.v.i32, 11);
     CHECK_INT(hl_last_error_code(sb), 0);
     CHECK_STR(hl_last_error(sb), "");
+    CHECK_STR(hl_last_guest_message(sb), "");
+    CHECK_STR(hl_last_guest_message(NULL), "");
     CALL_OK(sb, "Counter", HL_U64, NULL, 0, &r);
     CHECK(r.v.u64 == c0 + 1);
 
@@ -717,6 +721,7 @@ static void test_abort(void)
     CHECK_INT(hl_call(sb, "Abort", HL_VOID, a, 2, &r), HL_ERR_ABORTED);
     CHECK_INT(hl_last_error_code(sb), 7);
     CHECK_STR(hl_last_error(sb), "guest aborted with code 7: the sky is falling");
+    CHECK_STR(hl_last_guest_message(sb), "the sky is falling");
     CHECK_INT(hl_sandbox_state(sb), HL_STATE_POISONED);
     CHECK_STR(printed, "before abort\n"); /* output before the abort is delivered */
     CHECK_INT(hl_call(sb, "Nop", HL_VOID, NULL, 0, &r), HL_ERR_STATE);
@@ -1136,6 +1141,8 @@ static void test_fn_table(hl_sandbox *sb)
         "PrintAroundHost() -> void",
         "WriteOut(i32, bytes) -> i32",
         "HostMixed16(i32, u32, i64, u64, f32, f64, bool, string, bytes, i32, string, u64, bool, i64, bytes, u32) -> string",
+        "HostTable() -> string",
+        "HostLookup(string) -> string",
     };
     const int n = (int)(sizeof want / sizeof *want);
     CHECK_INT(hl_sandbox_fn_count(sb), n);
@@ -1222,6 +1229,50 @@ static void test_state(const hl_config *cfg)
     hl_sandbox_free(sb);
 }
 
+/* The guest's view of the host functions (hl_host_fn_*): this sandbox's table, read anew in
+ * every guest call, also after a restore into a sandbox of another configuration. */
+static void test_host_table(void)
+{
+    hl_config *a = hl_config_new(), *b = hl_config_new();
+    hl_sandbox *sa, *sb;
+    hl_snapshot *snap;
+    hl_value arg, r;
+    hl_type p2[2] = { HL_STRING, HL_F64 };
+    reg(a, "HostI32", HL_I32, h_i32, NULL, 1, HL_I32);
+    reg(a, "Pair", HL_BOOL, h_bool, NULL, 2, HL_STRING, HL_F64);
+    reg(a, "HostVoid", HL_VOID, h_void, NULL, 0);
+    CHECK_INT(hl_config_register_host_fn(a, HL_HOSTFN_TABLE, HL_BYTES, NULL, 0, h_bytes, NULL), HL_ERR_INVALID_ARG);
+    CHECK_STR(hl_config_error(a), "host function 'hl.host_functions': names starting with 'hl.' are reserved");
+    CHECK_INT(hl_config_register_host_fn(a, "hl.x", HL_I32, p2, 2, h_i32, NULL), HL_ERR_INVALID_ARG);
+    sa = must_sandbox(GUEST, a);
+    CALL_OK(sa, "HostTable", HL_STRING, NULL, 0, &r);
+    CHECK_STR(hl_value_str(&r), "HostI32 i32(i32)\nPair bool(string,f64)\nHostVoid void()\n");
+    arg = hl_str("Pair");
+    CALL_OK(sa, "HostLookup", HL_STRING, &arg, 1, &r);
+    CHECK_STR(hl_value_str(&r), "bool");
+    arg = hl_str("Missing");
+    CALL_OK(sa, "HostLookup", HL_STRING, &arg, 1, &r);
+    CHECK_STR(hl_value_str(&r), "none");
+    CHECK_INT(hl_snapshot_take(sa, &snap), HL_OK);
+    /* a sandbox from that snapshot whose configuration has one more sees it */
+    reg(b, "Extra", HL_STRING, h_string, NULL, 1, HL_STRING);
+    reg(b, "HostI32", HL_I32, h_i32, NULL, 1, HL_I32);
+    reg(b, "Pair", HL_BOOL, h_bool, NULL, 2, HL_STRING, HL_F64);
+    reg(b, "HostVoid", HL_VOID, h_void, NULL, 0);
+    CHECK_INT(hl_sandbox_new_from_snapshot(&sb, snap, b), HL_OK);
+    CALL_OK(sb, "HostTable", HL_STRING, NULL, 0, &r);
+    CHECK_STR(hl_value_str(&r), "Extra string(string)\nHostI32 i32(i32)\nPair bool(string,f64)\nHostVoid void()\n");
+    /* and after a restore, the first sandbox still sees its own */
+    CHECK_INT(hl_sandbox_restore(sa, snap), HL_OK);
+    CALL_OK(sa, "HostTable", HL_STRING, NULL, 0, &r);
+    CHECK_STR(hl_value_str(&r), "HostI32 i32(i32)\nPair bool(string,f64)\nHostVoid void()\n");
+    hl_sandbox_free(sb);
+    hl_sandbox_free(sa);
+    hl_snapshot_free(snap);
+    hl_config_free(a);
+    hl_config_free(b);
+}
+
 int main(void)
 {
     hl_config *cfg = full_config();
@@ -1242,6 +1293,7 @@ int main(void)
     test_creation();
     test_registration_limits();
     test_state(cfg);
+    test_host_table();
     hl_config_free(cfg);
     return check_exit("test_calls");
 }

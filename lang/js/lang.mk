@@ -20,12 +20,14 @@ LANG_GUESTS += $(JS_GUEST)
 $(QJS_STAMP): lang/js/fetch.sh $(wildcard lang/js/patches/*.patch)
 	$(Q)bash lang/js/fetch.sh
 
-$(B)/obj/lang/js/qjs/%.o: $(QJS_STAMP) $(GUEST_SDK)
+# Static pattern rules: a plain pattern would let make try to remake the .d files through
+# its built-in %: %.o rule.
+$(JS_LIB_OBJ): $(B)/obj/lang/js/qjs/%.o: $(QJS_STAMP) $(GUEST_SDK)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC [js] $*.c")
 	$(Q)$(HLCC) $(QJS_GUEST_CFLAGS) -MMD -MP -c $(QJS_DIR)/$*.c -o $@
 
-$(B)/obj/lang/js/%.o: lang/js/%.c $(QJS_STAMP) $(GUEST_SDK)
+$(JS_GUEST_OBJ): $(B)/obj/lang/js/%.o: lang/js/%.c $(QJS_STAMP) $(GUEST_SDK)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC [g]  $<")
 	$(Q)$(HLCC) $(QJS_DEFS) $(WARN) -Iinclude -isystem $(QJS_DIR) -MMD -MP -c $< -o $@

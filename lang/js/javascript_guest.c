@@ -28,6 +28,7 @@ static void enter(void)
     const struct hl_peb *peb = hl_guest_peb();
     uint64_t margin = peb->stack_size / 4 < 64 * 1024 ? peb->stack_size / 4 : 64 * 1024;
     uintptr_t sp = (uintptr_t)__builtin_frame_address(0), low = peb->stack_gpa + margin;
+    js_exit_clear();
     JS_UpdateStackTop(js_rt);
     JS_SetMaxStackSize(js_rt, sp > low + 4096 ? sp - low : 4096);
     if (js_ctx && hl_guest_generation() != seeded_generation) {
@@ -37,13 +38,14 @@ static void enter(void)
 }
 
 /* Runs queued promise jobs until none is left. Returns 0, or -1 with the failing job's
- * exception pending. */
+ * exception pending, or once a job called std.exit (a promise callback's error, even that
+ * one, only rejects its promise). */
 static int run_jobs(void)
 {
     JSContext *c;
-    int r;
-    while ((r = JS_ExecutePendingJob(js_rt, &c)) > 0) {
-    }
+    int r, status;
+    while ((r = JS_ExecutePendingJob(js_rt, &c)) > 0)
+        if (js_exit_pending(&status)) return -1;
     return r < 0 ? -1 : 0;
 }
 
@@ -203,13 +205,36 @@ static int fn_eval(const hl_value *a, int argc, hl_value *ret)
     return ret_json(v, ret, "Eval: the value");
 }
 
+/* Whether the pending SyntaxError is at the end of code (or at a template literal or a
+ * comment that runs to the end): more lines could complete the statement. */
+static int incomplete(const char *code)
+{
+    JSValue ex = JS_GetException(js_ctx);
+    JSValue l = JS_GetPropertyStr(js_ctx, ex, "lineNumber"), c = JS_GetPropertyStr(js_ctx, ex, "columnNumber");
+    int32_t line = 0, col = 0;
+    if (JS_ToInt32(js_ctx, &line, l) || JS_ToInt32(js_ctx, &col, c)) JS_FreeValue(js_ctx, JS_GetException(js_ctx));
+    JS_FreeValue(js_ctx, l);
+    JS_FreeValue(js_ctx, c);
+    JS_Throw(js_ctx, ex);
+    const char *p = code;
+    for (int32_t i = 1; i < line && p; i++)
+        if ((p = strchr(p, '\n'))) p++;
+    if (!p || line < 1 || col < 1) return 0;
+    for (int32_t i = 1; i < col && *p && *p != '\n'; i++) p++;
+    if (*p == '`' || (p[0] == '/' && p[1] == '*')) return 1;
+    while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n') p++;
+    return *p == 0;
+}
+
 /* Repl(line) -> string: the line's value as the REPL shows it ("" for undefined). The line
- * may use await (as in qjs's REPL). */
+ * may use await (as in qjs's REPL); a line that stops inside a statement fails with
+ * HL_LANG_ERR_INCOMPLETE (the REPL sends it again with the next line). */
 static int fn_repl(const hl_value *a, int argc, hl_value *ret)
 {
     enter();
     int err;
     JSValue r = run_code(a[0].v.buf.ptr, "<repl>", JS_EVAL_TYPE_GLOBAL | JS_EVAL_FLAG_ASYNC, &err);
+    if (JS_IsException(r) && err == HL_LANG_ERR_SYNTAX && incomplete(a[0].v.buf.ptr)) err = HL_LANG_ERR_INCOMPLETE;
     if (JS_IsException(r)) return js_fail_exception(err, "");
     /* An async eval fulfils with {value: completion value}. */
     JSValue v = JS_GetPropertyStr(js_ctx, r, "value");

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hyperlight/lang.h"
 #include "hyperlight_guest.h"
 #include "js_guest.h"
 
@@ -115,6 +116,15 @@ int js_fail_exception(int code, const char *prefix)
 {
     JSContext *ctx = js_ctx;
     JSValue ex = JS_GetException(ctx);
+    int status;
+    if (js_exit_pending(&status)) {
+        JS_FreeValue(ctx, ex);
+        js_exit_clear();
+        char msg[32];
+        snprintf(msg, sizeof msg, "exit %d", status);
+        remember("exit", msg, "");
+        return hl_error(HL_LANG_ERR_EXIT, "%s", msg);
+    }
     int is_error = JS_IsError(ctx, ex);
     const char *text = out_of_memory(ctx, ex) ? NULL : JS_ToCString(ctx, ex);
     if (!text) JS_FreeValue(ctx, JS_GetException(ctx));

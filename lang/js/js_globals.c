@@ -358,6 +358,48 @@ static JSValue js_has_host(JSContext *ctx, JSValueConst this_val, int argc, JSVa
     return JS_NewBool(ctx, has);
 }
 
+/* ---- the module std: exit and gc, as in qjs ---- */
+
+static int exit_pending, exit_status;
+
+int js_exit_pending(int *status)
+{
+    *status = exit_status;
+    return exit_pending;
+}
+
+void js_exit_clear(void) { exit_pending = 0; }
+
+/* std.exit(n): ends the script with status n through an error no catch stops; the call
+ * fails with HL_LANG_ERR_EXIT. */
+static JSValue js_std_exit(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
+{
+    int32_t n = 0;
+    if (argc > 0 && JS_ToInt32(ctx, &n, argv[0])) return JS_EXCEPTION;
+    exit_pending = 1;
+    exit_status = n;
+    JSValue e = JS_NewError(ctx);
+    if (JS_IsException(e)) return e;
+    JS_SetUncatchableError(ctx, e, 1);
+    return JS_Throw(ctx, e);
+}
+
+static JSValue js_std_gc(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
+{
+    JS_RunGC(JS_GetRuntime(ctx));
+    return JS_UNDEFINED;
+}
+
+static const JSCFunctionListEntry std_funcs[] = {
+    JS_CFUNC_DEF("exit", 1, js_std_exit),
+    JS_CFUNC_DEF("gc", 0, js_std_gc),
+};
+
+static int std_init(JSContext *ctx, JSModuleDef *m)
+{
+    return JS_SetModuleExportList(ctx, m, std_funcs, sizeof std_funcs / sizeof std_funcs[0]);
+}
+
 /* ---- setup and the protocol's helpers ---- */
 
 static int set_global_fn(JSContext *ctx, JSValueConst obj, const char *name, int fd)
@@ -383,6 +425,8 @@ int js_globals_init(JSContext *ctx)
         goto out;
     if (JS_SetPropertyStr(ctx, global, "console", JS_DupValue(ctx, console)) < 0) goto out;
     if (JS_SetPropertyStr(ctx, global, "scriptArgs", JS_NewArray(ctx)) < 0) goto out;
+    JSModuleDef *std = JS_NewCModule(ctx, "std", std_init);
+    if (!std || JS_AddModuleExportList(ctx, std, std_funcs, sizeof std_funcs / sizeof std_funcs[0]) < 0) goto out;
     rc = 0;
 out:
     JS_FreeValue(ctx, r);

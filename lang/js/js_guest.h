@@ -33,8 +33,12 @@ int js_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3))
 /* LastError's JSON ("{}" when no call failed since the last restore). */
 const char *js_last_error(void);
 
-/* Adds console, print and host to the global object and compiles the guest's JavaScript
- * helpers. Returns 0, or -1 with a JS exception pending. */
+/* std.exit(n) was called (its uncatchable error is unwinding): 1 and *status = n, else 0. */
+int js_exit_pending(int *status);
+void js_exit_clear(void);
+
+/* Adds console, print and host to the global object, the module std (exit, gc), and
+ * compiles the guest's JavaScript helpers. Returns 0, or -1 with a JS exception pending. */
 int js_globals_init(JSContext *ctx);
 /* The value as the REPL shows it (strings quoted, objects inspected); NULL with an exception
  * pending on failure. JS_FreeCString the result. */

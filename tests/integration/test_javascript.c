@@ -208,6 +208,17 @@ static void test_run(hl_sandbox *sb)
                      "m2.mjs", "[]"),
               HL_OK);
     CHECK_STR(out[0], "tla\n");
+    /* std.exit(n): no catch stops it, also from a promise job; the call fails with "exit n". */
+    out_clear();
+    st = call_s(sb, HL_LANG_FN_RUN, HL_VOID, &r, 3,
+                "import * as std from 'std'; try { std.exit(3) } catch (e) { print('caught') } finally { print('f') }",
+                "x.mjs", "[]");
+    CHECK_FAILS(sb, st, HL_LANG_ERR_EXIT, "exit 3");
+    CHECK(strstr(out[0], "caught") == NULL);
+    CHECK_STR(last_error(sb), "{\"type\":\"exit\",\"message\":\"exit 3\",\"traceback\":\"\"}");
+    st = call_s(sb, HL_LANG_FN_EVAL, HL_STRING, &r, 1, "import('std').then(s => s.exit(0)); 1");
+    CHECK_FAILS(sb, st, HL_LANG_ERR_EXIT, "exit 0");
+    CHECK_STR(eval(sb, "2"), "2"); /* the next call is not exiting */
 }
 
 /* ---- Repl ---- */
@@ -240,8 +251,21 @@ static void test_repl(hl_sandbox *sb)
     }
     hl_status st = call_s(sb, HL_LANG_FN_REPL, HL_STRING, &r, 1, "rx.y.z");
     CHECK_FAILS(sb, st, HL_LANG_ERR_SCRIPT, "TypeError: cannot read property 'z' of undefined");
-    st = call_s(sb, HL_LANG_FN_REPL, HL_STRING, &r, 1, "(");
-    CHECK_FAILS(sb, st, HL_LANG_ERR_SYNTAX, "SyntaxError: ");
+    /* A line that stops inside a statement is incomplete (the REPL sends more); one with an
+     * error before its end is a syntax error. */
+    const char *open_lines[] = { "function f() {", "(", "[1,", "let y =", "x.", "`abc", "/* comment", "foo(1,\n" };
+    for (size_t i = 0; i < sizeof open_lines / sizeof open_lines[0]; i++) {
+        st = call_s(sb, HL_LANG_FN_REPL, HL_STRING, &r, 1, open_lines[i]);
+        CHECK_FAILS(sb, st, HL_LANG_ERR_INCOMPLETE, "SyntaxError: ");
+    }
+    const char *bad_lines[] = { "}", "a b", "'abc", "1 +* 2" };
+    for (size_t i = 0; i < sizeof bad_lines / sizeof bad_lines[0]; i++) {
+        st = call_s(sb, HL_LANG_FN_REPL, HL_STRING, &r, 1, bad_lines[i]);
+        CHECK_FAILS(sb, st, HL_LANG_ERR_SYNTAX, "SyntaxError: ");
+    }
+    CHECK_INT(call_s(sb, HL_LANG_FN_REPL, HL_STRING, &r, 1, "function f2() {\nreturn 5 }"), HL_OK);
+    CHECK_INT(call_s(sb, HL_LANG_FN_REPL, HL_STRING, &r, 1, "f2()"), HL_OK);
+    CHECK_STR(r, "5");
     CHECK_INT(call_s(sb, HL_LANG_FN_REPL, HL_STRING, &r, 1, "rx"), HL_OK); /* the session goes on */
     CHECK_STR(r, "40");
 }
@@ -423,10 +447,11 @@ static char *read_file(const char *path)
 }
 
 /* test_builtin.js runs under `qjs --std` (Makefile of QuickJS): it uses std.gc, os.platform and
- * os.setTimeout. The guest has no std/os modules; these stand-ins keep the test's meaning
- * (QuickJS frees by reference counting at once; timeouts become promise jobs). */
+ * os.setTimeout as globals. The guest's std module has gc; it has no os module: this stand-in
+ * runs the timeouts' callbacks as promise jobs (the test only needs them to run later). */
 static const char std_shim[] =
-    "globalThis.std = { gc() {} };\n"
+    "import * as std from 'std';\n"
+    "globalThis.std = std;\n"
     "globalThis.os = { platform: 'hyperlight', setTimeout(f) { Promise.resolve().then(f) } };\n";
 
 static void test_quickjs_files(void)
@@ -446,7 +471,7 @@ static void test_quickjs_files(void)
         if (!code) continue;
         CHECK_INT(hl_sandbox_restore(sb, snap), HL_OK);
         if (strcmp(files[i], "test_builtin.js") == 0)
-            CHECK_INT(call_s(sb, HL_LANG_FN_RUN, HL_VOID, &r, 3, std_shim, "shim.js", "[]"), HL_OK);
+            CHECK_INT(call_s(sb, HL_LANG_FN_RUN, HL_VOID, &r, 3, std_shim, "shim.mjs", "[]"), HL_OK);
         out_clear();
         double t0 = test_now_ms();
         hl_status st = call_s(sb, HL_LANG_FN_RUN, HL_VOID, &r, 3, code, files[i], "[]");

@@ -20,6 +20,8 @@ JSContext *js_ctx;
  * brings back the snapshot's random state, so each new generation seeds again. */
 static uint64_t seeded_generation = UINT64_MAX;
 
+static int take_rejections(int throw_first);
+
 /* At every call's entry: QuickJS's stack limit from the current stack pointer down to the
  * stack's low end (the PEB) minus a margin for the C code below QuickJS's checks (printf,
  * the SDK, its exception handling), so deep recursion is "InternalError: stack overflow". */
@@ -29,12 +31,57 @@ static void enter(void)
     uint64_t margin = peb->stack_size / 4 < 64 * 1024 ? peb->stack_size / 4 : 64 * 1024;
     uintptr_t sp = (uintptr_t)__builtin_frame_address(0), low = peb->stack_gpa + margin;
     js_exit_clear();
+    take_rejections(0);
     JS_UpdateStackTop(js_rt);
     JS_SetMaxStackSize(js_rt, sp > low + 4096 ? sp - low : 4096);
     if (js_ctx && hl_guest_generation() != seeded_generation) {
         seeded_generation = hl_guest_generation();
         JS_ReseedRandom(js_ctx);
     }
+}
+
+/* Promises rejected with no handler yet (the host's rejection tracker): qjs treats one left
+ * unhandled once the jobs ran as the script's error. The promise being settled (a module's,
+ * an async eval's, a handler's result) is watched, not tracked. */
+#define MAX_REJECTIONS 16
+static JSValue rejected[MAX_REJECTIONS], reasons[MAX_REJECTIONS];
+static int nrejected;
+static JSValue watched;
+
+static void track_rejection(JSContext *ctx, JSValueConst promise, JSValueConst reason, JS_BOOL handled, void *opaque)
+{
+    int i;
+    if (JS_VALUE_GET_PTR(promise) == JS_VALUE_GET_PTR(watched)) return;
+    for (i = 0; i < nrejected && JS_VALUE_GET_PTR(rejected[i]) != JS_VALUE_GET_PTR(promise); i++) {
+    }
+    if (handled && i < nrejected) {
+        JS_FreeValue(ctx, rejected[i]);
+        JS_FreeValue(ctx, reasons[i]);
+        nrejected--;
+        rejected[i] = rejected[nrejected];
+        reasons[i] = reasons[nrejected];
+    } else if (!handled && i == nrejected && nrejected < MAX_REJECTIONS) {
+        rejected[nrejected] = JS_DupValue(ctx, promise);
+        reasons[nrejected++] = JS_DupValue(ctx, reason);
+    }
+}
+
+/* Forgets the tracked rejections; with throw_first, throws the first one's reason (and
+ * returns -1) if there is one. */
+static int take_rejections(int throw_first)
+{
+    int rc = 0;
+    for (int i = 0; i < nrejected; i++) {
+        if (i == 0 && throw_first) {
+            js_note_unhandled();
+            JS_Throw(js_ctx, JS_DupValue(js_ctx, reasons[0]));
+            rc = -1;
+        }
+        JS_FreeValue(js_ctx, rejected[i]);
+        JS_FreeValue(js_ctx, reasons[i]);
+    }
+    nrejected = 0;
+    return rc;
 }
 
 /* Runs queued promise jobs until none is left. Returns 0, or -1 with the failing job's
@@ -46,14 +93,18 @@ static int run_jobs(void)
     int r, status;
     while ((r = JS_ExecutePendingJob(js_rt, &c)) > 0)
         if (js_exit_pending(&status)) return -1;
-    return r < 0 ? -1 : 0;
+    if (r < 0) return -1;
+    return take_rejections(1);
 }
 
 /* The settled value of p once the jobs ran: the fulfilled value (a new reference), or
  * JS_EXCEPTION with the rejection (or a never-settled error) pending. Takes p. */
 static JSValue settle(JSValue p)
 {
-    if (run_jobs()) {
+    watched = p;
+    int failed = run_jobs();
+    watched = JS_UNDEFINED;
+    if (failed) {
         JS_FreeValue(js_ctx, p);
         return JS_EXCEPTION;
     }
@@ -329,6 +380,7 @@ void hl_guest_main(void)
     js_ctx = JS_NewContext(js_rt);
     if (!js_ctx) hl_abort(HL_LANG_ERR_SCRIPT, "JavaScript guest: cannot create the QuickJS context (heap too small?)");
     JS_SetModuleLoaderFunc(js_rt, NULL, load_module, NULL);
+    JS_SetHostPromiseRejectionTracker(js_rt, track_rejection, NULL);
     if (js_globals_init(js_ctx)) {
         js_fail_exception(HL_LANG_ERR_SCRIPT, "");
         hl_abort(HL_LANG_ERR_SCRIPT, "JavaScript guest: cannot set up the globals: %s", js_last_error());

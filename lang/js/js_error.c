@@ -112,8 +112,14 @@ static int out_of_memory(JSContext *ctx, JSValueConst ex)
     return u.malloc_limit > 0 && u.malloc_size + 64 * 1024 >= u.malloc_limit;
 }
 
+static int unhandled;
+
+void js_note_unhandled(void) { unhandled = 1; }
+
 int js_fail_exception(int code, const char *prefix)
 {
+    if (unhandled && !*prefix) prefix = "Possibly unhandled promise rejection: ";
+    unhandled = 0;
     JSContext *ctx = js_ctx;
     JSValue ex = JS_GetException(ctx);
     int status;

@@ -28,6 +28,9 @@ void js_buf_json(js_buf *b, const char *s, size_t n);
 /* Takes the pending exception, remembers it for LastError and fails the current call with
  * code and "prefix" + the exception as qjs prints it (toString, then the stack). */
 int js_fail_exception(int code, const char *prefix);
+/* The next js_fail_exception's exception is an unhandled promise rejection (its message
+ * then starts "Possibly unhandled promise rejection: ", as qjs prints it). */
+void js_note_unhandled(void);
 /* Fails the current call with code and a message of ours; LastError gets type "Error". */
 int js_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* LastError's JSON ("{}" when no call failed since the last restore). */

@@ -115,7 +115,9 @@ HL_API const char *hl_last_guest_message(const hl_sandbox *sb);
 /* ---- configuration ------------------------------------------------------------------- */
 
 /* Sizes in bytes; each setter refuses values outside [MIN, MAX] with HL_ERR_INVALID_ARG and
- * a message naming the bound. Sizes are rounded up to whole pages. */
+ * a message naming the bound. Sizes are rounded up to whole pages. A guest may declare the
+ * stack and heap it wants (HL_GUEST_DEFAULTS); they apply where the configuration did not call
+ * the setter, and a declaration outside [MIN, MAX] fails creation with HL_ERR_BAD_GUEST. */
 #define HL_HEAP_MIN (64u << 10)
 #define HL_HEAP_MAX (256u << 20)
 #define HL_HEAP_DEFAULT (4u << 20)
@@ -170,10 +172,11 @@ HL_API uint64_t hl_config_init_timeout(const hl_config *cfg);
 HL_API hl_status hl_config_set_init_data(hl_config *cfg, const void *data, size_t len);
 
 /* Maps the host file at path read-only into every sandbox made from cfg, under label (1..47
- * bytes, unique); the guest finds it with hl_guest_file(label). The file is opened now and
- * shared with the page cache, never copied; the guest cannot write it (a write is a fault).
- * At most HL_MAX_FILES files of at most HL_FILE_MAX bytes each. The file must not shrink
- * while sandboxes use it. Snapshots keep the files they were taken with mapped. */
+ * bytes, unique); the guest finds it with hl_guest_file(label), or opens it as a file whose
+ * path is the label (open, fopen: docs/guest.md "Files"). The file is opened now and shared
+ * with the page cache, never copied; the guest cannot write it (a write is a fault). At most
+ * HL_MAX_FILES (32) files of 0..HL_FILE_MAX bytes each. The file must not shrink while
+ * sandboxes use it. Snapshots keep the files they were taken with mapped. */
 #define HL_FILE_MAX (1u << 30)
 HL_API hl_status hl_config_map_file(hl_config *cfg, const char *path, const char *label);
 
@@ -270,6 +273,12 @@ HL_API int hl_sandbox_fn_count(const hl_sandbox *sb);
 /* Describes function i (0 <= i < count): *params points at *nparams types owned by sb. */
 HL_API hl_status hl_sandbox_fn_info(const hl_sandbox *sb, int i, const char **name, hl_type *ret,
                                     const hl_type **params, int *nparams);
+/* The stack (scratch) and heap sizes of sb in bytes, as its guest finds them in its PEB: the
+ * configuration's where it set them (hl_config_set_scratch_size, hl_config_set_heap_size),
+ * else the sizes the guest declares (HL_GUEST_DEFAULTS in hyperlight_guest.h), else the
+ * defaults; a sandbox made from a snapshot has the snapshot's. Either pointer may be NULL.
+ * HL_ERR_INVALID_ARG if sb is NULL. */
+HL_API hl_status hl_sandbox_sizes(const hl_sandbox *sb, uint64_t *stack_bytes, uint64_t *heap_bytes);
 
 /* ---- calls --------------------------------------------------------------------------- */
 

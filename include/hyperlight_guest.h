@@ -82,11 +82,41 @@ void hl_log(int level, const char *file, int line, const char *fmt, ...) __attri
 
 /* The init data the host gave (hl_config_set_init_data): read-only; NULL and *len 0 if none. */
 const void *hl_guest_init_data(size_t *len);
-/* The host file mapped under label (hl_config_map_file): read-only; NULL if there is none. */
+/* The host file mapped under label (hl_config_map_file): read-only; NULL if there is none.
+ * An empty file gives a non-NULL address that must not be read, and *len 0. */
 const void *hl_guest_file(const char *label, size_t *len);
+/* The mapped files are also a read-only file system for open/read/pread/lseek/close/fstat/
+ * stat/access and so picolibc's fopen family (src/guest/files.c, docs/guest.md "Files"):
+ * descriptors 0..HL_GUEST_OPEN_MAX-1, of which 0, 1 and 2 are stdin, stdout and stderr. */
+#define HL_GUEST_OPEN_MAX 64
 
 /* The PEB the host wrote (sizes and addresses of the guest's memory). */
 const struct hl_peb *hl_guest_peb(void);
+/* The guest's stack: [*lo, *hi), from the PEB (the page below *lo is an unmapped guard).
+ * For interpreters that bound their recursion by the stack left. */
+void hl_guest_stack_bounds(uintptr_t *lo, uintptr_t *hi);
+
+/* Declares, once per guest at file scope, the stack and heap (bytes) the guest wants when the
+ * embedder does not set them (hl_config_set_scratch_size, hl_config_set_heap_size): e.g.
+ * HL_GUEST_DEFAULTS(1 << 20, 32 << 20) for an interpreter. 0 keeps the host's default. The
+ * values go into an ELF note (HL_NOTE_TYPE_DEFAULTS, hyperlight/abi.h) the host reads before it
+ * lays out memory; they must lie within the host's limits (HL_SCRATCH_MIN..MAX and
+ * HL_HEAP_MIN..MAX in hyperlight.h) or creation fails. A second declaration is a link error. */
+struct hl_guest_defaults_note {
+    uint32_t namesz, descsz, type;
+    char name[12];    /* HL_NOTE_NAME and its NUL, padded to 4 bytes */
+    uint32_t desc[4]; /* stack low, stack high, heap low, heap high */
+};
+#define HL_GUEST_DEFAULTS(stack_bytes, heap_bytes)                                      \
+    __attribute__((used, section(".note.hyperlight"), aligned(4)))                      \
+    const struct hl_guest_defaults_note hl_guest_defaults_note = {                      \
+        sizeof HL_NOTE_NAME,                                                            \
+        HL_NOTE_DEFAULTS_DESC,                                                          \
+        HL_NOTE_TYPE_DEFAULTS,                                                          \
+        HL_NOTE_NAME,                                                                   \
+        { (uint32_t)(uint64_t)(stack_bytes), (uint32_t)((uint64_t)(stack_bytes) >> 32), \
+          (uint32_t)(uint64_t)(heap_bytes), (uint32_t)((uint64_t)(heap_bytes) >> 32) }  \
+    }
 /* The snapshot generation this guest's memory was last restored from (0: never). */
 uint64_t hl_guest_generation(void);
 

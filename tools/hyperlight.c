@@ -31,15 +31,17 @@ static const char usage[] =
     "The return value is printed on stdout (bytes in hex).\n"
     "\n"
     "options:\n"
-    "  --heap SIZE          guest heap (default 4M)\n"
-    "  --scratch SIZE       guest stack (default 256K)\n"
+    "  --heap SIZE          guest heap (default: what the guest declares, else 4M)\n"
+    "  --scratch SIZE       guest stack (default: what the guest declares, else 256K)\n"
     "  --input-size SIZE    input buffer (default 256K)\n"
     "  --output-size SIZE   output buffer (default 256K)\n"
     "  --timeout MS         stop a call that runs longer than MS milliseconds (exit status 1)\n"
     "  --init-timeout MS    stop a guest initialisation that runs longer (default 10000)\n"
+    "  --map LABEL=PATH     map the host file PATH read-only into the guest as LABEL (its\n"
+    "                       path there; repeatable, up to 32 files)\n"
     "  --                   end of the options (for a GUEST whose name starts with --)\n"
-    "SIZE is a byte count with an optional K, M or G suffix. The options do not apply to a\n"
-    "snapshot file, whose sizes are fixed.\n"
+    "SIZE is a byte count with an optional K, M or G suffix. Sizes and --map do not apply to\n"
+    "a snapshot file, whose sizes are fixed. `info` lists the functions, then the stack and heap.\n"
     "Host functions available to the guest: GetWeekday() -> string.\n";
 
 static int usage_error(const char *fmt, const char *detail)
@@ -195,8 +197,11 @@ static void print_value(const hl_value *v)
     }
 }
 
+/* The guest's functions, one signature a line, then its stack and heap sizes (the guest's
+ * declared defaults unless options set them; a snapshot file's own). */
 static int cmd_info(hl_sandbox *sb)
 {
+    uint64_t stack = 0, heap = 0;
     for (int i = 0; i < hl_sandbox_fn_count(sb); i++) {
         const char *name;
         hl_type ret;
@@ -206,6 +211,8 @@ static int cmd_info(hl_sandbox *sb)
         hl_sandbox_fn_info(sb, i, &name, &ret, &params, &n);
         printf("%s\n", hl_signature_format(sig, sizeof sig, name, ret, params, n));
     }
+    hl_sandbox_sizes(sb, &stack, &heap);
+    printf("stack %llu bytes\nheap %llu bytes\n", (unsigned long long)stack, (unsigned long long)heap);
     return 0;
 }
 
@@ -287,6 +294,8 @@ static int open_sandbox(hl_sandbox **sb, const char *path, const hl_config *cfg,
         fprintf(stderr, "hyperlight: %s\n", hl_last_error(NULL));
         return EXIT_FAIL;
     }
+    if (size_opt && !strcmp(size_opt, "--map"))
+        return usage_error("%s does not apply to a snapshot file (snapshot files hold no mapped files)", size_opt);
     if (size_opt) return usage_error("%s does not apply to a snapshot file (its sizes are fixed)", size_opt);
     if (hl_snapshot_load(&snap, path) != HL_OK) {
         fprintf(stderr, "hyperlight: %s\n", hl_last_error(NULL));
@@ -316,11 +325,73 @@ static int cmd_snapshot(hl_sandbox *sb, const char *path)
     return rc;
 }
 
+/* --map LABEL=PATH: maps the host file PATH into the guest as LABEL. */
+static int map_option(hl_config *cfg, const char *val)
+{
+    const char *eq = strchr(val, '=');
+    char label[HL_FILE_LABEL_MAX + 1], msg[512];
+    if (!eq || eq == val || !eq[1]) {
+        snprintf(msg, sizeof msg, "--map: '%.200s' is not LABEL=PATH", val);
+        return usage_error("%s", msg);
+    }
+    if ((size_t)(eq - val) > HL_FILE_LABEL_MAX) {
+        snprintf(msg, sizeof msg, "--map: label '%.*s' is longer than %d bytes", (int)(eq - val), val,
+                 HL_FILE_LABEL_MAX);
+        return usage_error("%s", msg);
+    }
+    memcpy(label, val, (size_t)(eq - val));
+    label[eq - val] = 0;
+    switch (hl_config_map_file(cfg, eq + 1, label)) {
+    case HL_OK: return 0;
+    case HL_ERR_INVALID_ARG: return usage_error("--map: %s", hl_config_error(cfg)); /* duplicate, too many */
+    default: fprintf(stderr, "hyperlight: --map: %s\n", hl_config_error(cfg)); return EXIT_FAIL;
+    }
+}
+
+/* Applies option opt with value val (NULL if missing) to cfg; remembers in *size_opt a size
+ * option and in *map_opt a --map (neither applies to a snapshot file). Returns 0 or an exit
+ * status. */
+static int apply_option(hl_config *cfg, const char *opt, const char *val, const char **size_opt, const char **map_opt)
+{
+    bool init_timeout = !strcmp(opt, "--init-timeout");
+    bool timeout = init_timeout || !strcmp(opt, "--timeout");
+    unsigned long long n;
+    hl_status st = HL_OK;
+    const char *why;
+    char msg[256];
+    if (!timeout && strcmp(opt, "--heap") && strcmp(opt, "--scratch") && strcmp(opt, "--input-size") &&
+        strcmp(opt, "--output-size") && strcmp(opt, "--map"))
+        return usage_error("unknown option %s", opt);
+    if (!val) return usage_error("option %s needs a value", opt);
+    if (!strcmp(opt, "--map")) {
+        *map_opt = opt;
+        return map_option(cfg, val);
+    }
+    why = parse_count(val, !timeout, timeout ? UINT64_MAX : SIZE_MAX, &n);
+    if (!why && timeout && n == 0) why = "must be at least 1";
+    if (why) {
+        snprintf(msg, sizeof msg, "%s: bad %s '%.64s': %s", opt, timeout ? "time limit" : "size", val, why);
+        return usage_error("%s", msg);
+    }
+    if (timeout) {
+        if (init_timeout) hl_config_set_init_timeout(cfg, n);
+        else hl_config_set_timeout(cfg, n);
+        return 0;
+    }
+    if (!strcmp(opt, "--heap")) st = hl_config_set_heap_size(cfg, (size_t)n);
+    else if (!strcmp(opt, "--scratch")) st = hl_config_set_scratch_size(cfg, (size_t)n);
+    else if (!strcmp(opt, "--input-size")) st = hl_config_set_input_size(cfg, (size_t)n);
+    else st = hl_config_set_output_size(cfg, (size_t)n);
+    if (st != HL_OK) return usage_error("%s", hl_config_error(cfg));
+    *size_opt = opt;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     hl_config *cfg;
     hl_sandbox *sb = NULL;
-    const char *cmd, *size_opt = NULL;
+    const char *cmd, *size_opt = NULL, *map_opt = NULL;
     int i = 2, rc;
 
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
@@ -337,46 +408,11 @@ int main(int argc, char **argv)
         return EXIT_FAIL;
     }
     for (; i < argc && !strncmp(argv[i], "--", 2); i += 2) {
-        const char *opt = argv[i], *why;
-        bool init_timeout = !strcmp(opt, "--init-timeout");
-        bool timeout = init_timeout || !strcmp(opt, "--timeout");
-        unsigned long long n;
-        hl_status st = HL_OK;
-        char msg[256];
-        if (!strcmp(opt, "--")) { /* the end of the options: GUEST follows */
+        if (!strcmp(argv[i], "--")) { /* the end of the options: GUEST follows */
             i++;
             break;
         }
-        if (!timeout && strcmp(opt, "--heap") && strcmp(opt, "--scratch") && strcmp(opt, "--input-size") &&
-            strcmp(opt, "--output-size")) {
-            rc = usage_error("unknown option %s", opt);
-            goto out;
-        }
-        if (i + 1 >= argc) {
-            rc = usage_error("option %s needs a value", opt);
-            goto out;
-        }
-        why = parse_count(argv[i + 1], !timeout, timeout ? UINT64_MAX : SIZE_MAX, &n);
-        if (!why && timeout && n == 0) why = "must be at least 1";
-        if (why) {
-            snprintf(msg, sizeof msg, "%s: bad %s '%.64s': %s", opt, timeout ? "time limit" : "size", argv[i + 1], why);
-            rc = usage_error("%s", msg);
-            goto out;
-        }
-        if (timeout) {
-            if (init_timeout) hl_config_set_init_timeout(cfg, n);
-            else hl_config_set_timeout(cfg, n);
-            continue;
-        }
-        if (!strcmp(opt, "--heap")) st = hl_config_set_heap_size(cfg, (size_t)n);
-        else if (!strcmp(opt, "--scratch")) st = hl_config_set_scratch_size(cfg, (size_t)n);
-        else if (!strcmp(opt, "--input-size")) st = hl_config_set_input_size(cfg, (size_t)n);
-        else st = hl_config_set_output_size(cfg, (size_t)n);
-        if (st != HL_OK) {
-            rc = usage_error("%s", hl_config_error(cfg));
-            goto out;
-        }
-        size_opt = opt;
+        if ((rc = apply_option(cfg, argv[i], i + 1 < argc ? argv[i + 1] : NULL, &size_opt, &map_opt)) != 0) goto out;
     }
     if (i >= argc) {
         rc = usage_error("%s: missing GUEST", cmd);
@@ -395,7 +431,7 @@ int main(int argc, char **argv)
         goto out;
     }
     hl_config_register_host_fn(cfg, "GetWeekday", HL_STRING, NULL, 0, get_weekday, NULL);
-    if ((rc = open_sandbox(&sb, argv[i], cfg, size_opt)) != 0) goto out;
+    if ((rc = open_sandbox(&sb, argv[i], cfg, size_opt ? size_opt : map_opt)) != 0) goto out;
     if (!strcmp(cmd, "info")) {
         rc = cmd_info(sb);
     } else if (!strcmp(cmd, "call")) {

@@ -31,8 +31,8 @@ static const char run_usage[] =
     "options:\n"
     "  --lang LANG        the language (default: from FILE's extension)\n"
     "  --timeout MS       stop a script that runs longer than MS milliseconds\n"
-    "  --heap SIZE        interpreter heap (default: the guest's, 64M)\n"
-    "  --stack SIZE       interpreter stack (default: the guest's, 1M)\n"
+    "  --heap SIZE        interpreter heap (default: what the guest declares)\n"
+    "  --stack SIZE       interpreter stack (default: what the guest declares)\n"
     "  --map LABEL=PATH   map host file PATH read-only into the guest as LABEL (repeatable)\n"
     "  --no-cache         do not use or write the snapshot cache\n"
     "The snapshot cache is $HYPERLIGHT_CACHE_DIR, else $XDG_CACHE_HOME/hyperlight, else\n"
@@ -94,8 +94,9 @@ static void print_raw(void *user, int stream, const char *data, size_t len)
     }
 }
 
-/* Reads all of fd into a NUL-terminated buffer (free it). NULL on a read error or a NUL byte. */
-static char *read_all(int fd, size_t *len)
+/* Reads all of fd into a NUL-terminated buffer (free it). NULL on a read error, or (text) a
+ * NUL byte in what was read. */
+static char *read_all(int fd, size_t *len, bool text)
 {
     size_t cap = 65536, n = 0;
     char *buf = malloc(cap), *nb;
@@ -110,7 +111,7 @@ static char *read_all(int fd, size_t *len)
         if (got < 0) break;
         if (got == 0) {
             buf[n] = 0;
-            if (memchr(buf, 0, n)) break;
+            if (text && memchr(buf, 0, n)) break;
             if (len) *len = n;
             return buf;
         }
@@ -120,12 +121,12 @@ static char *read_all(int fd, size_t *len)
     return NULL;
 }
 
-static char *read_path(const char *path, size_t *len)
+static char *read_path(const char *path, size_t *len, bool text)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     char *s;
     if (fd < 0) return NULL;
-    s = read_all(fd, len);
+    s = read_all(fd, len, text);
     close(fd);
     return s;
 }
@@ -198,7 +199,7 @@ static int open_lang(hl_sandbox **sb, const struct opts *o)
     char *elf;
     hl_snapshot *snap;
     bool cached;
-    if (!guest_path(o->lang, path, sizeof path) || !(elf = read_path(path, &len))) {
+    if (!guest_path(o->lang, path, sizeof path) || !(elf = read_path(path, &len, false))) {
         fprintf(stderr, "hyperlight: cannot read the %s guest %s: %s (build it with make)\n", o->lang->name, path,
                 strerror(errno));
         return EXIT_FAIL;
@@ -345,13 +346,6 @@ static int parse_opts(int argc, char **argv, struct opts *o, const char **code)
     return i;
 }
 
-/* The defaults the interpreter guests are sized for (docs/languages.md). */
-static void set_defaults(struct opts *o)
-{
-    if (!o->heap) hl_config_set_heap_size(o->cfg, o->heap = 64ull << 20);
-    if (!o->stack) hl_config_set_scratch_size(o->cfg, o->stack = 1ull << 20);
-}
-
 static int do_run(int argc, char **argv, struct opts *o)
 {
     const char *code = NULL, *name;
@@ -368,7 +362,8 @@ static int do_run(int argc, char **argv, struct opts *o)
         return run_usage_error("run %s needs --lang lua|javascript|python", name);
     if (!o->lang) return run_usage_error("cannot tell the language of '%s': use --lang lua|javascript|python", name);
     if (!code) {
-        text = !strcmp(name, "-") ? read_all(0, NULL) : read_path(name, NULL);
+        errno = 0;
+        text = !strcmp(name, "-") ? read_all(0, NULL, true) : read_path(name, NULL, true);
         if (!text) {
             fprintf(stderr, "hyperlight: cannot read %s: %s\n", name, errno ? strerror(errno) : "holds a NUL byte");
             return EXIT_FAIL;
@@ -380,7 +375,6 @@ static int do_run(int argc, char **argv, struct opts *o)
         free(text);
         return EXIT_FAIL;
     }
-    set_defaults(o);
     hl_config_set_print(o->cfg, print_raw, NULL);
     if ((rc = open_lang(&sb, o)) == 0) {
         a[0] = hl_str(code), a[1] = hl_str(name), a[2] = hl_str(args);
@@ -478,7 +472,6 @@ int cmd_repl(int argc, char **argv)
         rc = run_usage_error("repl: give one language (lua, js, python)%s", "");
         goto out;
     }
-    set_defaults(&o);
     hl_config_set_print(o.cfg, print_raw, NULL);
     if ((rc = open_lang(&sb, &o)) != 0) goto out;
     hl_snapshot_take(sb, &last);

@@ -22,7 +22,7 @@
 #endif
 #endif
 
-#define HL_ABI_VERSION HL_U(2)
+#define HL_ABI_VERSION HL_U(3)
 
 /* ---- guest-physical (= guest-virtual, identity mapped) layout ---------------------------- */
 #define HL_PAGE_SIZE HL_U(4096)
@@ -53,7 +53,7 @@
 /* ---- PEB: written once by the host at GPA HL_PEB_GPA, read-only to the guest ----------- */
 #define HL_PEB_MAGIC HL_U(0x4250484c) /* "LHPB" little-endian */
 #define HL_PEB_FLAG_PVM HL_U(0x1)     /* host runs on kvm_pvm: register the VIF page first */
-#define HL_MAX_FILES 8                /* host files mapped into one guest */
+#define HL_MAX_FILES 32               /* host files mapped into one guest */
 #define HL_FILE_LABEL_MAX 47          /* bytes in a file mapping's label, excluding the NUL */
 /* Offsets of the fields the guest's assembly reads (entry.S), checked against the structures
  * below; likewise for struct hl_meta. */
@@ -112,6 +112,7 @@ HL_ABI_CHECK(offsetof(struct hl_peb, meta_gpa) == HL_PEB_OFF_META_GPA,
              "HL_PEB_OFF_META_GPA is not the offset of hl_peb.meta_gpa");
 HL_ABI_CHECK(offsetof(struct hl_meta, pvm_vif) == HL_META_OFF_PVM_VIF,
              "HL_META_OFF_PVM_VIF is not the offset of hl_meta.pvm_vif");
+HL_ABI_CHECK(sizeof(struct hl_peb) <= HL_PAGE_SIZE, "struct hl_peb must fit its one page");
 #endif
 
 /* ---- value types ---------------------------------------------------------------------- */
@@ -204,5 +205,11 @@ enum hl_log_level {
  * descriptor = u32 HL_ABI_VERSION. The host refuses a guest whose version differs. */
 #define HL_NOTE_NAME "Hyperlight"
 #define HL_NOTE_TYPE_ABI HL_U(1)
+/* A second note of the same name, optional: the stack and heap sizes the guest wants when the
+ * embedder does not set them (HL_GUEST_DEFAULTS in hyperlight_guest.h). Type 2, descriptor =
+ * u64 stack bytes, u64 heap bytes, little-endian, stored as four u32 (low word first) so that
+ * the note needs only the 4-byte alignment of the notes around it. 0 means "no preference". */
+#define HL_NOTE_TYPE_DEFAULTS HL_U(2)
+#define HL_NOTE_DEFAULTS_DESC HL_U(16)
 
 #endif

@@ -69,34 +69,6 @@ ssize_t write(int fd, const void *buf, size_t n)
     return (ssize_t)n;
 }
 
-ssize_t read(int fd, void *buf, size_t n)
-{
-    (void)fd, (void)buf, (void)n;
-    errno = EBADF;
-    return -1;
-}
-
-int close(int fd)
-{
-    (void)fd;
-    errno = EBADF;
-    return -1;
-}
-
-off_t lseek(int fd, off_t off, int whence)
-{
-    (void)fd, (void)off, (void)whence;
-    errno = EBADF;
-    return -1;
-}
-
-int open(const char *path, int flags, ...)
-{
-    (void)path, (void)flags;
-    errno = ENOSYS;
-    return -1;
-}
-
 int unlink(const char *path)
 {
     (void)path;

@@ -474,6 +474,11 @@ const void *hl_guest_file(const char *label, size_t *len)
     if (len) *len = 0;
     return NULL;
 }
+void hl_guest_stack_bounds(uintptr_t *lo, uintptr_t *hi)
+{
+    if (lo) *lo = (uintptr_t)peb->stack_gpa;
+    if (hi) *hi = (uintptr_t)(peb->stack_gpa + peb->stack_size);
+}
 uint64_t hl_guest_generation(void) { return meta ? meta->generation : 0; }
 
 extern char hl_resume[];

@@ -123,9 +123,9 @@ hl_status hl_config_map_file(hl_config *cfg, const char *path, const char *label
             return hl_errf(cfg->err, HL_ERR_INVALID_ARG, "map file '%s': label '%s' is already used", path, label);
     if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
         return hl_errf(cfg->err, HL_ERR_IO, "map file '%s': %s", path, strerror(errno));
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size == 0 || (uint64_t)st.st_size > HL_FILE_MAX) {
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > HL_FILE_MAX) {
         close(fd);
-        return hl_errf(cfg->err, HL_ERR_IO, "map file '%s': not a regular file of 1..%u bytes", path, HL_FILE_MAX);
+        return hl_errf(cfg->err, HL_ERR_IO, "map file '%s': not a regular file of at most %u bytes", path, HL_FILE_MAX);
     }
     cfg->files[n] = (hl_file){ .fd = fd, .size = (uint64_t)st.st_size };
     memcpy(cfg->sizes.file_label[n], label, llen + 1);
@@ -155,8 +155,27 @@ static hl_status set_size(hl_config *cfg, size_t field, const char *what, size_t
 
 #define SIZE_SETTER(name, field, what, min, max) \
     hl_status name(hl_config *cfg, size_t b) { return set_size(cfg, offsetof(hl_sizes, field), what, b, min, max); }
-SIZE_SETTER(hl_config_set_heap_size, heap, "heap size", HL_HEAP_MIN, HL_HEAP_MAX)
-SIZE_SETTER(hl_config_set_scratch_size, scratch, "scratch size", HL_SCRATCH_MIN, HL_SCRATCH_MAX)
+
+/* The heap and stack setters also remember that the embedder chose the size. */
+hl_status hl_config_set_heap_size(hl_config *cfg, size_t b)
+{
+    hl_status st = set_size(cfg, offsetof(hl_sizes, heap), "heap size", b, HL_HEAP_MIN, HL_HEAP_MAX);
+    if (st == HL_OK) cfg->heap_set = true;
+    return st;
+}
+hl_status hl_config_set_scratch_size(hl_config *cfg, size_t b)
+{
+    hl_status st = set_size(cfg, offsetof(hl_sizes, scratch), "scratch size", b, HL_SCRATCH_MIN, HL_SCRATCH_MAX);
+    if (st == HL_OK) cfg->scratch_set = true;
+    return st;
+}
+
+void hl_config_sizes_for(const hl_config *cfg, const hl_elf *elf, hl_sizes *out)
+{
+    *out = cfg->sizes;
+    if (!cfg->scratch_set && elf->stack_default) out->scratch = HL_ALIGN_UP(elf->stack_default, HL_PAGE);
+    if (!cfg->heap_set && elf->heap_default) out->heap = HL_ALIGN_UP(elf->heap_default, HL_PAGE);
+}
 SIZE_SETTER(hl_config_set_input_size, input, "input buffer size", HL_BUFFER_MIN, HL_BUFFER_MAX)
 SIZE_SETTER(hl_config_set_output_size, output, "output buffer size", HL_BUFFER_MIN, HL_BUFFER_MAX)
 

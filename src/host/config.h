@@ -19,6 +19,7 @@ typedef struct hl_file {
 
 struct hl_config {
     hl_sizes sizes;
+    bool heap_set, scratch_set;  /* set by the embedder: a size the guest declares does not apply */
     void *init_data;             /* copied at hl_config_set_init_data; sizes.init bytes */
     hl_file files[HL_MAX_FILES]; /* sizes.nfiles of them; labels in sizes */
     uint64_t timeout_ms;
@@ -42,6 +43,9 @@ hl_config *hl_config_clone(const hl_config *cfg);
 /* dup()s the descriptors of (n) files into (dst); false (nothing kept) on failure. */
 bool hl_files_dup(hl_file *dst, const hl_file *src, int n);
 void hl_files_close(hl_file *files, int n);
+/* The sizes a sandbox of elf made with cfg gets: the configuration's, but the stack and heap
+ * the guest declares (HL_GUEST_DEFAULTS) where the embedder did not set them. */
+void hl_config_sizes_for(const hl_config *cfg, const hl_elf *elf, hl_sizes *out);
 /* The default print function: the guest's output to the host's stdout. */
 void hl_default_print(void *user, int stream, const char *data, size_t len);
 

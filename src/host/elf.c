@@ -8,33 +8,55 @@
 
 static bool add_overflows(uint64_t a, uint64_t b, uint64_t *sum) { return __builtin_add_overflow(a, b, sum); }
 
-/* Looks for our ABI note in the PT_NOTE segment data[off, off+len). */
-static bool find_abi_note(const uint8_t *data, uint64_t off, uint64_t len, uint32_t *version)
+/* Reads the notes named HL_NOTE_NAME in the PT_NOTE segment data[off, off+len): the ABI
+ * version (*have_abi) and the declared sizes (out->stack_default, heap_default). A second
+ * sizes note is an error (-1); a malformed segment ends the scan. */
+static int scan_notes(const uint8_t *data, uint64_t off, uint64_t len, hl_elf *out, bool *have_abi, bool *have_sizes)
 {
     const uint64_t namesz_want = sizeof HL_NOTE_NAME; /* includes the NUL */
     uint64_t pos = 0;
     while (len - pos >= sizeof(Elf64_Nhdr)) {
         Elf64_Nhdr nh;
         uint64_t name_len, desc_len;
+        const uint8_t *desc;
         memcpy(&nh, data + off + pos, sizeof nh);
         pos += sizeof nh;
         name_len = HL_ALIGN_UP((uint64_t)nh.n_namesz, 4);
         desc_len = HL_ALIGN_UP((uint64_t)nh.n_descsz, 4);
-        if (name_len > len - pos || desc_len > len - pos - name_len) return false;
-        if (nh.n_type == HL_NOTE_TYPE_ABI && nh.n_namesz == namesz_want && nh.n_descsz == 4 &&
-            memcmp(data + off + pos, HL_NOTE_NAME, namesz_want) == 0) {
-            memcpy(version, data + off + pos + name_len, 4);
-            return true;
+        if (name_len > len - pos || desc_len > len - pos - name_len) return 0;
+        desc = data + off + pos + name_len;
+        if (nh.n_namesz == namesz_want && memcmp(data + off + pos, HL_NOTE_NAME, namesz_want) == 0) {
+            if (nh.n_type == HL_NOTE_TYPE_ABI && nh.n_descsz == 4 && !*have_abi) {
+                memcpy(&out->abi_version, desc, 4);
+                *have_abi = true;
+            } else if (nh.n_type == HL_NOTE_TYPE_DEFAULTS && nh.n_descsz == HL_NOTE_DEFAULTS_DESC) {
+                if (*have_sizes) return -1;
+                memcpy(&out->stack_default, desc, 8); /* little-endian, as the host */
+                memcpy(&out->heap_default, desc + 8, 8);
+                *have_sizes = true;
+            }
         }
         pos += name_len + desc_len;
     }
-    return false;
+    return 0;
+}
+
+/* The sizes a guest declares (0: none) must be what the configuration's setters accept. */
+static hl_status check_defaults(const hl_elf *e, char *err)
+{
+    if (e->stack_default && (e->stack_default < HL_SCRATCH_MIN || e->stack_default > HL_SCRATCH_MAX))
+        return hl_errf(err, HL_ERR_BAD_GUEST, "guest ELF: declared stack size %llu is outside %u..%u",
+                       (unsigned long long)e->stack_default, HL_SCRATCH_MIN, HL_SCRATCH_MAX);
+    if (e->heap_default && (e->heap_default < HL_HEAP_MIN || e->heap_default > HL_HEAP_MAX))
+        return hl_errf(err, HL_ERR_BAD_GUEST, "guest ELF: declared heap size %llu is outside %u..%u",
+                       (unsigned long long)e->heap_default, HL_HEAP_MIN, HL_HEAP_MAX);
+    return HL_OK;
 }
 
 hl_status hl_elf_parse(const uint8_t *data, size_t len, hl_elf *out, char *err)
 {
     Elf64_Ehdr eh;
-    bool have_note = false, seen_w = false;
+    bool have_note = false, have_sizes = false, seen_w = false;
     uint64_t prev_end = HL_IMAGE_BASE;
 
     memset(out, 0, sizeof *out);
@@ -61,7 +83,8 @@ hl_status hl_elf_parse(const uint8_t *data, size_t len, hl_elf *out, char *err)
         if (ph.p_type == PT_NOTE) {
             if (ph.p_offset > len || ph.p_filesz > len - ph.p_offset)
                 return hl_errf(err, HL_ERR_BAD_GUEST, "guest ELF: note segment %d beyond end of file", i);
-            if (!have_note) have_note = find_abi_note(data, ph.p_offset, ph.p_filesz, &out->abi_version);
+            if (scan_notes(data, ph.p_offset, ph.p_filesz, out, &have_note, &have_sizes) < 0)
+                return hl_errf(err, HL_ERR_BAD_GUEST, "guest ELF: more than one stack and heap declaration");
             continue;
         }
         if (ph.p_type == PT_INTERP || ph.p_type == PT_DYNAMIC)
@@ -107,6 +130,7 @@ hl_status hl_elf_parse(const uint8_t *data, size_t len, hl_elf *out, char *err)
     if (out->abi_version != HL_ABI_VERSION)
         return hl_errf(err, HL_ERR_BAD_GUEST, "guest ELF: built for ABI version %u, this host speaks version %u",
                        out->abi_version, HL_ABI_VERSION);
+    if (check_defaults(out, err) != HL_OK) return HL_ERR_BAD_GUEST;
     out->entry = eh.e_entry;
     for (int i = 0; i < out->nseg; i++) {
         const hl_segment *s = &out->seg[i];

@@ -24,9 +24,11 @@ typedef struct hl_elf {
     int nseg;
     hl_segment seg[HL_ELF_MAX_SEGS];
     uint32_t abi_version;
+    uint64_t stack_default, heap_default; /* HL_NOTE_TYPE_DEFAULTS, checked; 0: not declared */
 } hl_elf;
 
-/* Validates the ELF in data[0, len) (hostile input) and describes its loadable image. */
+/* Validates the ELF in data[0, len) (hostile input) and describes its loadable image and the
+ * stack and heap sizes it declares (within HL_SCRATCH_MIN..MAX and HL_HEAP_MIN..MAX). */
 hl_status hl_elf_parse(const uint8_t *data, size_t len, hl_elf *out, char *err);
 /* Copies the segments into mem, which holds guest-physical [0, mem_len). */
 void hl_elf_load(const hl_elf *elf, const uint8_t *data, uint8_t *mem, size_t mem_len);

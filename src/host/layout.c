@@ -41,9 +41,8 @@ hl_status hl_layout_build(hl_layout *lo, const hl_elf *elf, const hl_sizes *size
     if (sizes->init > each_max || sizes->nfiles < 0 || sizes->nfiles > HL_MAX_FILES)
         return hl_errf(err, HL_ERR_INVALID_ARG, "init data or mapped files out of range");
     for (int i = 0; i < sizes->nfiles; i++)
-        if (sizes->file_size[i] == 0 || sizes->file_size[i] > each_max)
-            return hl_errf(err, HL_ERR_INVALID_ARG, "mapped file '%s' is empty or larger than 1 GiB",
-                           sizes->file_label[i]);
+        if (sizes->file_size[i] > each_max)
+            return hl_errf(err, HL_ERR_INVALID_ARG, "mapped file '%s' is larger than 1 GiB", sizes->file_label[i]);
     lo->sizes = *sizes;
     lo->entry = elf->entry;
     lo->ro_end = elf->ro_end;
@@ -83,9 +82,9 @@ hl_status hl_layout_build(hl_layout *lo, const hl_elf *elf, const hl_sizes *size
     }
     lo->total = at;
     for (int i = 0; i < sizes->nfiles; i++) {
-        at += HL_PAGE; /* an unmapped page between neighbours catches overruns */
-        lo->file_gpa[i] = at;
-        add(lo, HL_RGN_FILE, at, HL_ALIGN_UP(sizes->file_size[i], HL_PAGE), HL_PERM_R);
+        at += HL_PAGE;        /* an unmapped page between neighbours catches overruns */
+        lo->file_gpa[i] = at; /* an empty file has no region: its address is not mapped */
+        if (sizes->file_size[i]) add(lo, HL_RGN_FILE, at, HL_ALIGN_UP(sizes->file_size[i], HL_PAGE), HL_PERM_R);
         at += HL_ALIGN_UP(sizes->file_size[i], HL_PAGE);
     }
     lo->end = at;

@@ -82,20 +82,23 @@ static void vm_setup_memory(const hl_sandbox *sb, hl_vm_setup *vs)
     vs->rw_size = sb->lo.total - sb->lo.ro_end;
 }
 
-/* Maps sb's files (sb->files) and fills the file part of a VM setup. */
+/* Maps sb's files (sb->files) and fills the file part of a VM setup. An empty file has no
+ * mapping and no memslot: its address in the PEB is an unmapped page. */
 static hl_status vm_setup_files(hl_sandbox *sb, hl_vm_setup *vs)
 {
+    int n = 0;
     for (int i = 0; i < sb->nfiles; i++) {
         uint64_t len = HL_ALIGN_UP(sb->files[i].size, HL_PAGE);
-        void *p = mmap(NULL, len, PROT_READ, MAP_SHARED, sb->files[i].fd, 0);
-        if (p == MAP_FAILED)
+        void *p;
+        if (len == 0) continue;
+        if ((p = mmap(NULL, len, PROT_READ, MAP_SHARED, sb->files[i].fd, 0)) == MAP_FAILED)
             return hl_fail(sb, HL_ERR_IO, "mapping file '%s': %s", sb->lo.sizes.file_label[i], strerror(errno));
         sb->file_host[i] = p;
-        vs->file_gpa[i] = sb->lo.file_gpa[i];
-        vs->file_host[i] = p;
-        vs->file_len[i] = len;
+        vs->file_gpa[n] = sb->lo.file_gpa[i];
+        vs->file_host[n] = p;
+        vs->file_len[n++] = len;
     }
-    vs->nfiles = sb->nfiles;
+    vs->nfiles = n;
     return HL_OK;
 }
 
@@ -196,8 +199,11 @@ static hl_status create(hl_sandbox *sb, const uint8_t *data, size_t len, const h
     hl_elf elf;
     hl_status st;
     hl_snapshot *boot = NULL;
+    hl_sizes sizes;
 
-    if ((st = hl_elf_parse(data, len, &elf, sb->err)) || (st = hl_layout_build(&sb->lo, &elf, &cfg->sizes, sb->err)) ||
+    if ((st = hl_elf_parse(data, len, &elf, sb->err))) return st;
+    hl_config_sizes_for(cfg, &elf, &sizes);
+    if ((st = hl_layout_build(&sb->lo, &elf, &sizes, sb->err)) ||
         (st = boot_image(sb, &elf, data, hl_kvm_is_pvm(), cfg->init_data, &boot)))
         return st;
     st = hl_sandbox_map(sb, boot);
@@ -292,6 +298,13 @@ hl_status hl_sandbox_set_timeout(hl_sandbox *sb, uint64_t ms)
 {
     if (!sb) return HL_ERR_INVALID_ARG;
     sb->timeout_ms = ms;
+    return HL_OK;
+}
+hl_status hl_sandbox_sizes(const hl_sandbox *sb, uint64_t *stack_bytes, uint64_t *heap_bytes)
+{
+    if (!sb) return HL_ERR_INVALID_ARG;
+    if (stack_bytes) *stack_bytes = sb->lo.sizes.scratch;
+    if (heap_bytes) *heap_bytes = sb->lo.sizes.heap;
     return HL_OK;
 }
 uint64_t hl_sandbox_exit_count(const hl_sandbox *sb) { return sb ? sb->exits : 0; }

@@ -139,7 +139,7 @@ static const char *header_sizes(const struct snap_header *h, hl_sizes *s, char *
                    (unsigned long long)h->output_size, HL_BUFFER_MIN, HL_BUFFER_MAX);
     if (h->init_size > HL_INIT_DATA_MAX)
         return BAD("init data size %llu above %u", (unsigned long long)h->init_size, HL_INIT_DATA_MAX);
-    if (h->nfiles > HL_MAX_FILES) return BAD("%u mapped files (at most %d)", h->nfiles, HL_MAX_FILES);
+    if (h->nfiles > SNAP_FILES) return BAD("%u mapped files (at most %d)", h->nfiles, SNAP_FILES);
     memset(s, 0, sizeof *s);
     for (uint32_t i = 0; i < SNAP_FILES; i++) {
         const struct snap_file *f = &h->files[i];
@@ -247,7 +247,7 @@ static const char *check_layout(const struct snap_header *h, hl_layout *lo, char
     hl_sizes sizes;
     hl_elf elf;
     const char *bad;
-    if (h->nregions > HL_MAX_REGIONS) return BAD("%u regions (at most %d)", h->nregions, HL_MAX_REGIONS);
+    if (h->nregions > SNAP_MAX_REGIONS) return BAD("%u regions (at most %d)", h->nregions, SNAP_MAX_REGIONS);
     for (uint32_t i = h->nregions; i < SNAP_REGIONS; i++)
         if (!snap_all_zero(&h->regions[i], sizeof h->regions[i])) return BAD("unused region slot %u is not zero", i);
     if ((bad = header_sizes(h, &sizes, why, wlen)) || (bad = header_elf(h, &elf, why, wlen))) return bad;

@@ -72,8 +72,12 @@ _Static_assert(offsetof(struct snap_header, meta_sum) == 2552, "meta_sum offset"
 _Static_assert(offsetof(struct snap_header, header_sum) == 4088, "header_sum offset");
 /* These are part of the file format: a change needs a new format version. */
 _Static_assert(sizeof(hl_cpu_state) == 872, "hl_cpu_state");
-_Static_assert(HL_MAX_REGIONS <= SNAP_REGIONS, "region table");
-_Static_assert(HL_MAX_FILES <= SNAP_FILES && HL_FILE_LABEL_MAX + 1 <= SNAP_LABEL, "mapped files");
+/* The header describes layouts with at most SNAP_FILES mapped files (fewer than a sandbox may
+ * map: snapshot files refuse sandboxes with mapped files, check_savable in snapfile_save.c,
+ * and keep the file slots for the format's sake), so at most this many regions. */
+#define SNAP_MAX_REGIONS (HL_MAX_REGIONS - HL_MAX_FILES + SNAP_FILES)
+_Static_assert(SNAP_MAX_REGIONS <= SNAP_REGIONS, "region table");
+_Static_assert(SNAP_FILES <= HL_MAX_FILES && HL_FILE_LABEL_MAX + 1 <= SNAP_LABEL, "mapped files");
 _Static_assert(sizeof HL_SNAPSHOT_MAGIC - 1 == sizeof((struct snap_header *)0)->magic, "magic");
 
 /* Sets the calling thread's error to "snapshot file 'PATH': ..." and returns st. */

@@ -45,16 +45,16 @@ static hl_status check_savable(const hl_snapshot *snap, const char *path)
 {
     const hl_layout *lo = &snap->lo;
     if (!snap->has_cpu) return snap_fail(path, HL_ERR_INVALID_ARG, "the snapshot has no vCPU state");
-    if (snap->nguestfns < 0 || snap->nguestfns > HL_MAX_FUNC_TABLE || snap->nhostfns < 0 ||
-        snap->nhostfns > SNAP_MAX_HOSTFNS || lo->nregions > SNAP_REGIONS || lo->sizes.nfiles < 0 ||
-        lo->sizes.nfiles > SNAP_FILES)
-        return snap_fail(path, HL_ERR_INVALID_ARG, "the snapshot has %d guest and %d host functions (at most %d and %d)",
-                         snap->nguestfns, snap->nhostfns, HL_MAX_FUNC_TABLE, SNAP_MAX_HOSTFNS);
+    /* First: the header's region table has no room for the regions of mapped files. */
     if (snap->nfiles || lo->sizes.nfiles)
         return snap_fail(path, HL_ERR_INVALID_ARG,
                          "the snapshot maps %d host file%s, which a snapshot file cannot hold (they are not part of "
                          "its memory)",
                          lo->sizes.nfiles, lo->sizes.nfiles == 1 ? "" : "s");
+    if (snap->nguestfns < 0 || snap->nguestfns > HL_MAX_FUNC_TABLE || snap->nhostfns < 0 ||
+        snap->nhostfns > SNAP_MAX_HOSTFNS || lo->nregions > SNAP_REGIONS)
+        return snap_fail(path, HL_ERR_INVALID_ARG, "the snapshot has %d guest and %d host functions (at most %d and %d)",
+                         snap->nguestfns, snap->nhostfns, HL_MAX_FUNC_TABLE, SNAP_MAX_HOSTFNS);
     return HL_OK;
 }
 

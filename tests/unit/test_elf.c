@@ -564,9 +564,12 @@ static void test_demo_mutations(const uint8_t *demo, size_t len)
         uint64_t noff = get_ph(demo, 3).p_offset;
         uint32_t v;
         RESET();
+        char abi_want[96];
         v = HL_ABI_VERSION + 1;
         memcpy(m + noff + 24, &v, 4);
-        expect_bad("ABI version + 1", m, len, "built for ABI version 3, this host speaks version 2");
+        snprintf(abi_want, sizeof abi_want, "built for ABI version %u, this host speaks version %u",
+                 HL_ABI_VERSION + 1, HL_ABI_VERSION);
+        expect_bad("ABI version + 1", m, len, abi_want);
         RESET();
         v = 0;
         memcpy(m + noff + 24, &v, 4);
@@ -673,6 +676,68 @@ static void test_demo_mutations(const uint8_t *demo, size_t len)
 }
 
 /* Malformed and edge cases that are easier to build from scratch. */
+/* The ABI note, then a sizes note (HL_NOTE_TYPE_DEFAULTS) with descriptor descsz bytes of
+ * stack, heap (as the SDK's HL_GUEST_DEFAULTS writes them), twice if twice. */
+static size_t defaults_notes(uint8_t *p, uint32_t descsz, uint64_t stack, uint64_t heap, bool twice)
+{
+    size_t n = make_note(p, 11, 4, HL_NOTE_TYPE_ABI, "Hyperlight", HL_ABI_VERSION);
+    for (int k = 0; k < (twice ? 2 : 1); k++) {
+        uint32_t hdr[3] = { 11, descsz, HL_NOTE_TYPE_DEFAULTS };
+        memcpy(p + n, hdr, 12);
+        memcpy(p + n + 12, "Hyperlight\0\0", 12);
+        memset(p + n + 24, 0, 16);
+        memcpy(p + n + 24, &stack, 8);
+        memcpy(p + n + 32, &heap, 8);
+        n += 24 + HL_ALIGN_UP(descsz, 4);
+    }
+    return n;
+}
+
+/* The stack and heap sizes a guest declares: read, checked against the setters' limits. */
+static void test_defaults(void)
+{
+    uint8_t note[128];
+    size_t n, len;
+    uint8_t *d;
+    hl_elf elf;
+    const mseg s[] = { { PT_LOAD, 0x200000, 0x100, 0x100, RX }, NOTE_SEG };
+    struct {
+        const char *what;
+        uint32_t descsz;
+        uint64_t stack, heap;
+        bool twice;
+        const char *bad; /* NULL: accepted */
+        uint64_t want_stack, want_heap;
+    } cases[] = {
+        { "1 MiB / 32 MiB", 16, 1u << 20, 32u << 20, false, NULL, 1u << 20, 32u << 20 },
+        { "stack only", 16, 1u << 20, 0, false, NULL, 1u << 20, 0 },
+        { "the limits", 16, HL_SCRATCH_MAX, HL_HEAP_MIN, false, NULL, HL_SCRATCH_MAX, HL_HEAP_MIN },
+        { "descriptor of 8 bytes: not ours", 8, 1u << 20, 32u << 20, false, NULL, 0, 0 },
+        { "huge stack", 16, 1ull << 40, 0, false,
+          "guest ELF: declared stack size 1099511627776 is outside 65536..67108864", 0, 0 },
+        { "tiny heap", 16, 0, 1, false, "guest ELF: declared heap size 1 is outside 65536..268435456", 0, 0 },
+        { "heap above the maximum", 16, 0, (uint64_t)HL_HEAP_MAX + 1, false,
+          "guest ELF: declared heap size 268435457 is outside 65536..268435456", 0, 0 },
+        { "two declarations", 16, 1u << 20, 32u << 20, true, "guest ELF: more than one stack and heap declaration", 0,
+          0 },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        n = defaults_notes(note, cases[i].descsz, cases[i].stack, cases[i].heap, cases[i].twice);
+        d = mini_elf(s, 2, 0x200000, note, n, &len);
+        if (cases[i].bad) {
+            expect_bad(cases[i].what, d, len, cases[i].bad);
+            char seed[32];
+            snprintf(seed, sizeof seed, "bad_defaults_%zu", i);
+            save_seed(seed, d, len);
+        } else {
+            expect_ok(cases[i].what, d, len, &elf);
+            CHECK_INT(elf.stack_default, cases[i].want_stack);
+            CHECK_INT(elf.heap_default, cases[i].want_heap);
+        }
+        free(d);
+    }
+}
+
 static void test_minimal(void)
 {
     uint8_t *d;
@@ -804,7 +869,9 @@ static void test_minimal(void)
         size_t n = make_note(note, 11, 4, HL_NOTE_TYPE_ABI, "Hyperlight", HL_ABI_VERSION + 1);
         const mseg s[] = { { PT_LOAD, 0x200000, 0x100, 0x100, RX }, NOTE_SEG };
         d = mini_elf(s, 2, 0x200000, note, n, &len);
-        expect_bad("minimal: ABI version 3", d, len, "ABI version 3");
+        char want[32];
+        snprintf(want, sizeof want, "ABI version %u,", HL_ABI_VERSION + 1);
+        expect_bad("minimal: ABI version + 1", d, len, want);
         save_seed("bad_abi_version", d, len);
         free(d);
     }
@@ -940,6 +1007,7 @@ int main(void)
         test_demo_mutations(demo, len);
     }
     test_minimal();
+    test_defaults();
     test_load(demo, len);
     free(demo);
     return check_exit("test_elf");

@@ -13,6 +13,10 @@
 #include "hyperlight_guest.h"
 #include "js_guest.h"
 
+/* An interpreter wants more than the host's defaults: 1 MiB of stack (QuickJS's own default
+ * limit), 32 MiB of heap. The embedder's sizes win. */
+HL_GUEST_DEFAULTS(1 << 20, 32 << 20);
+
 JSRuntime *js_rt;
 JSContext *js_ctx;
 
@@ -27,9 +31,10 @@ static int take_rejections(int throw_first);
  * the SDK, its exception handling), so deep recursion is "InternalError: stack overflow". */
 static void enter(void)
 {
-    const struct hl_peb *peb = hl_guest_peb();
-    uint64_t margin = peb->stack_size / 4 < 64 * 1024 ? peb->stack_size / 4 : 64 * 1024;
-    uintptr_t sp = (uintptr_t)__builtin_frame_address(0), low = peb->stack_gpa + margin;
+    uintptr_t lo, hi;
+    hl_guest_stack_bounds(&lo, &hi);
+    uintptr_t margin = (hi - lo) / 4 < 64 * 1024 ? (hi - lo) / 4 : 64 * 1024;
+    uintptr_t sp = (uintptr_t)__builtin_frame_address(0), low = lo + margin;
     js_exit_clear();
     take_rejections(0);
     JS_UpdateStackTop(js_rt);

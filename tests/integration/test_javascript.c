@@ -456,7 +456,7 @@ static char *read_file(const char *path)
 
 /* test_builtin.js runs under `qjs --std` (Makefile of QuickJS): it uses std.gc, os.platform and
  * os.setTimeout as globals. The guest's std module has gc; it has no os module: this stand-in
- * keeps the timeouts' callbacks, and timers_run calls them once the test's Run (and all its
+ * keeps the timeouts' callbacks, and runTimers calls them once the test's Run (and all its
  * promise jobs, the FinalizationRegistry callbacks among them) is over, as qjs's event loop
  * runs timers after the jobs. */
 static const char std_shim[] = "import * as std from 'std';\n"
@@ -467,10 +467,18 @@ static const char std_shim[] = "import * as std from 'std';\n"
 
 static void test_quickjs_files(void)
 {
-    static const char *files[] = { "test_closure.js", "test_language.js", "test_loop.js", "test_bigint.js",
-                                   "test_builtin.js" };
+    static const char *files[] = { "test_closure.js", "test_language.js", "test_loop.js",
+                                   "test_bigint.js",  "test_builtin.js",  "test_cyclic_import.js" };
+    /* test_cyclic_import.js imports these two: mapped under their names, which is where
+     * QuickJS's default normalisation puts "./assert.js" from a script named so. */
+    static const char *imported[] = { "assert.js", "fixture_cyclic_import.js" };
     const char *b = getenv("HL_BUILD"), *r;
     hl_config *cfg = js_config(60000, 0);
+    for (size_t i = 0; i < sizeof imported / sizeof imported[0]; i++) {
+        char path[512];
+        snprintf(path, sizeof path, "%s/%s/%s", b ? b : "build", QJS_TESTS, imported[i]);
+        CHECK_INT(hl_config_map_file(cfg, path, imported[i]), HL_OK);
+    }
     hl_sandbox *sb = js_sandbox(cfg);
     hl_snapshot *snap = NULL;
     CHECK_INT(hl_snapshot_take(sb, &snap), HL_OK);
@@ -498,6 +506,59 @@ static void test_quickjs_files(void)
     hl_config_free(cfg);
 }
 
+/* ---- ES modules from mapped files ---- */
+static void test_modules(void)
+{
+    char dir[] = "/tmp/test_javascript.XXXXXX", path[2][600];
+    const char *text[2] = { "export const add = (a, b) => a + b;\nexport default 'lib';\n",
+                            "export function boom() { throw new Error('from the module') }\n" };
+    const char *r;
+    CHECK(mkdtemp(dir) != NULL);
+    hl_config *cfg = js_config(0, 0);
+    for (int i = 0; i < 2; i++) {
+        snprintf(path[i], sizeof path[i], "%s/m%d.mjs", dir, i);
+        FILE *f = fopen(path[i], "w");
+        CHECK(f != NULL);
+        if (f) {
+            fputs(text[i], f);
+            fclose(f);
+        }
+    }
+    CHECK_INT(hl_config_map_file(cfg, path[0], "lib/math.mjs"), HL_OK);
+    CHECK_INT(hl_config_map_file(cfg, path[1], "lib/boom.mjs"), HL_OK);
+    hl_sandbox *sb = js_sandbox(cfg);
+    out_clear();
+    hl_status st = call_s(sb, HL_LANG_FN_RUN, HL_VOID, &r, 3,
+                          "import name, { add } from './lib/math.mjs'; print(name, add(2, 3))", "main.mjs", "[]");
+    CHECK_INT(st, HL_OK);
+    CHECK_STR(out[0], "lib 5\n");
+    /* Dynamic import from Eval, and an error thrown inside an imported module. */
+    CHECK_STR(eval(sb, "var got; import('lib/math.mjs').then(m => { got = m.add(40, 2) }); 0"), "0");
+    CHECK_STR(eval(sb, "got"), "42");
+    st = call_s(sb, HL_LANG_FN_RUN, HL_VOID, &r, 3, "import { boom } from 'lib/boom.mjs'; boom()", "b.mjs", "[]");
+    CHECK_FAILS(sb, st, HL_LANG_ERR_SCRIPT, "Error: from the module\n    at boom (lib/boom.mjs:1:");
+    st = call_s(sb, HL_LANG_FN_RUN, HL_VOID, &r, 3, "import { x } from './lib/none.mjs'", "c.mjs", "[]");
+    CHECK_FAILS(sb, st, HL_LANG_ERR_SCRIPT, "ReferenceError: could not load module 'lib/none.mjs': ");
+    hl_sandbox_free(sb);
+    hl_config_free(cfg);
+    for (int i = 0; i < 2; i++) unlink(path[i]);
+    rmdir(dir);
+}
+
+/* Without sizes from the embedder the guest's declared defaults hold (HL_GUEST_DEFAULTS):
+ * enough stack for QuickJS's own recursion limit. */
+static void test_defaults(void)
+{
+    hl_config *cfg = hl_config_new();
+    hl_sandbox *sb = js_sandbox(cfg);
+    CHECK_STR(eval(sb, "function f(n) { return f(n + 1) + 1 }\n"
+                       "try { f(0) } catch (e) { e.constructor.name + ': ' + e.message }"),
+              "\"InternalError: stack overflow\"");
+    CHECK_STR(eval(sb, "let big = new Uint8Array(16 << 20); big.length"), "16777216");
+    hl_sandbox_free(sb);
+    hl_config_free(cfg);
+}
+
 int main(void)
 {
     hl_config *cfg = js_config(0, 0);
@@ -519,6 +580,8 @@ int main(void)
     hl_sandbox_free(sb);
     hl_config_free(cfg);
     test_handle();
+    test_modules();
+    test_defaults();
     test_hostile();
     test_quickjs_files();
     return check_exit("test_javascript");

@@ -92,13 +92,19 @@ static int take_rejections(int throw_first)
 /* Runs queued promise jobs until none is left. Returns 0, or -1 with the failing job's
  * exception pending, or once a job called std.exit (a promise callback's error, even that
  * one, only rejects its promise). */
-static int run_jobs(void)
+static int drain_jobs(void)
 {
     JSContext *c;
     int r, status;
     while ((r = JS_ExecutePendingJob(js_rt, &c)) > 0)
         if (js_exit_pending(&status)) return -1;
-    if (r < 0) return -1;
+    return r < 0 ? -1 : 0;
+}
+
+/* drain_jobs, then a rejection left unhandled is the error. */
+static int run_jobs(void)
+{
+    if (drain_jobs()) return -1;
     return take_rejections(1);
 }
 
@@ -106,18 +112,29 @@ static int run_jobs(void)
  * JS_EXCEPTION with the rejection (or a never-settled error) pending. Takes p. */
 static JSValue settle(JSValue p)
 {
+    track_rejection(js_ctx, p, JS_UNDEFINED, 1, NULL); /* if it was rejected already */
     watched = p;
-    int failed = run_jobs();
+    int failed = drain_jobs();
     watched = JS_UNDEFINED;
     if (failed) {
+        take_rejections(0);
         JS_FreeValue(js_ctx, p);
         return JS_EXCEPTION;
     }
+    /* A rejection of p is the error (the promises it went through, an imported module's
+     * evaluation, were rejected with it and are not reported again). */
     JSPromiseStateEnum st = JS_PromiseState(js_ctx, p);
     JSValue r = JS_UNDEFINED;
-    if (st == JS_PROMISE_FULFILLED) r = JS_PromiseResult(js_ctx, p);
-    else if (st == JS_PROMISE_REJECTED) r = JS_Throw(js_ctx, JS_PromiseResult(js_ctx, p));
-    else r = JS_ThrowInternalError(js_ctx, "the promise never settled (nothing left to run)");
+    if (st == JS_PROMISE_REJECTED) {
+        take_rejections(0);
+        r = JS_Throw(js_ctx, JS_PromiseResult(js_ctx, p));
+    } else if (take_rejections(1)) {
+        r = JS_EXCEPTION;
+    } else if (st == JS_PROMISE_FULFILLED) {
+        r = JS_PromiseResult(js_ctx, p);
+    } else {
+        r = JS_ThrowInternalError(js_ctx, "the promise never settled (nothing left to run)");
+    }
     JS_FreeValue(js_ctx, p);
     return r;
 }

@@ -122,7 +122,7 @@ static JSValue js_print(JSContext *ctx, JSValueConst this_val, int argc, JSValue
 
 /* ---- host functions ---- */
 
-/* What a value is, for messages: typeof, with null, arrays and typed arrays named. */
+/* What a value is, for messages: its typeof, with null and arrays told apart. */
 static const char *js_kind(JSContext *ctx, JSValueConst v)
 {
     if (JS_IsNull(v)) return "null";

@@ -21,8 +21,10 @@ $(QJS_STAMP): lang/js/fetch.sh $(wildcard lang/js/patches/*.patch)
 	$(Q)bash lang/js/fetch.sh
 
 # Static pattern rules: a plain pattern would let make try to remake the .d files through
-# its built-in %: %.o rule.
-$(JS_LIB_OBJ): $(B)/obj/lang/js/qjs/%.o: $(QJS_STAMP) $(GUEST_SDK)
+# its built-in %: %.o rule. QuickJS includes no SDK header: it is compiled again when its
+# source, its headers (the .d files) or hyperlight-cc's flags change, not when the SDK's
+# library does (order-only: hyperlight-cc only needs it to exist).
+$(JS_LIB_OBJ): $(B)/obj/lang/js/qjs/%.o: $(QJS_STAMP) $(HLCC) | $(GUEST_SDK)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC [js] $*.c")
 	$(Q)$(HLCC) $(QJS_GUEST_CFLAGS) -MMD -MP -c $(QJS_DIR)/$*.c -o $@

@@ -19,13 +19,23 @@ HOST_CFLAGS := -std=gnu11 -O2 -g $(WARN) -fstack-protector-strong -D_FORTIFY_SOU
 	-fvisibility=hidden -DHL_BUILDING_LIBRARY -Iinclude -Isrc/common -Isrc/host -MMD -MP \
 	$(EXTRA_CFLAGS)
 HOST_LDFLAGS := -pthread -lseccomp $(EXTRA_LDFLAGS)
+# picolibc's <time.h> declares CLOCK_MONOTONIC and CLOCK_THREAD_CPUTIME_ID only where these
+# say the system has them (its sys/features.h sets them for RTEMS alone); src/guest/time.c
+# implements them. Not _POSIX_CPUTIME: with it <time.h> declares a function of pid_t without
+# defining pid_t, so a guest that includes <time.h> first would not compile.
+GUEST_POSIX := -D_POSIX_MONOTONIC_CLOCK=200112L -D_POSIX_THREAD_CPUTIME=1
 # How guest code is compiled: the SDK is built with these, and hyperlight-cc (generated from
-# tools/hyperlight-cc.in) passes the same to every guest. The one list of them.
+# tools/hyperlight-cc.in) passes the same to every guest. The one list of them. A guest is not
+# Linux: __hyperlight__ says what it is, and the compiler's Linux macros go (interpreters and
+# picolibc's headers take Linux branches on them; docs/guest.md).
 GUEST_CODE_FLAGS := -std=gnu11 -O2 -ffreestanding -fno-pic -fno-pie -mno-red-zone -fno-stack-protector \
-	-mno-avx -fno-asynchronous-unwind-tables -ffunction-sections -fdata-sections
+	-mno-avx -fno-asynchronous-unwind-tables -ffunction-sections -fdata-sections $(GUEST_POSIX) \
+	-D__hyperlight__ -U__linux__ -U__linux -Ulinux -U__gnu_linux__
 # The SDK's own C code uses no x87/SSE register (its user's state; hl_scrub_fpu, fpu.S, resets it):
 # it runs the same under CR0.TS or KVM's emulator, which cannot emulate SSE moves.
-GUEST_CFLAGS := $(GUEST_CODE_FLAGS) -mgeneral-regs-only -g $(WARN) -isystem $(PICOLIBC)/include -Iinclude -Isrc/common -MMD -MP
+# Like a guest's, its headers are picolibc's and the compiler's own, never /usr/include.
+GUEST_CFLAGS := $(GUEST_CODE_FLAGS) -mgeneral-regs-only -g $(WARN) -nostdinc -isystem $(PICOLIBC)/include \
+	-isystem $(shell $(CC) -print-file-name=include) -Iinclude -Isrc/common -MMD -MP
 # Programs that use the library (tests, tools, examples) see only the public API, plus
 # src/host for the few tests that reach inside.
 APP_CFLAGS := -std=gnu11 -O2 -g $(WARN) -Iinclude -Isrc/common -Isrc/host -Itests -MMD -MP \
@@ -41,12 +51,13 @@ LIB_A := $(B)/lib/libhyperlight.a
 LIB_SO := $(B)/lib/libhyperlight.so
 GUEST_LIB := $(B)/lib/libhyperlight_guest.a
 GUEST_LD := $(B)/lib/hyperlight/hyperlight_guest.ld
+GUEST_SPECS := $(B)/lib/hyperlight/hyperlight_guest.specs
 HLCC := $(B)/bin/hyperlight-cc
 CLI := $(B)/bin/hyperlight
 PC := $(B)/lib/pkgconfig/hyperlight.pc
 HEADERS := include/hyperlight.h include/hyperlight_guest.h include/hyperlight/abi.h include/hyperlight/value.h
 STAGED_HEADERS := $(patsubst include/%,$(B)/include/%,$(HEADERS))
-GUEST_SDK := $(GUEST_LIB) $(GUEST_LD) $(HLCC) $(STAGED_HEADERS) $(SETUP_STAMP)
+GUEST_SDK := $(GUEST_LIB) $(GUEST_LD) $(GUEST_SPECS) $(HLCC) $(STAGED_HEADERS) $(SETUP_STAMP)
 
 EXAMPLE_GUESTS := $(patsubst examples/guests/%.c,$(B)/guests/%.elf,$(wildcard examples/guests/*.c))
 TEST_GUESTS := $(patsubst tests/guests/%.c,$(B)/tests/guests/%.elf,$(wildcard tests/guests/*.c))
@@ -58,9 +69,9 @@ BENCH := $(B)/bin/hyperlight-bench
 BENCH_OBJ := $(patsubst %.c,$(B)/obj/app/%.o,$(wildcard bench/*.c))
 BENCH_GUESTS := $(patsubst bench/guests/%.c,$(B)/tests/guests/%.elf,$(wildcard bench/guests/*.c))
 
-.PHONY: all setup lib guest-sdk guests tests demo test unit integration bench install clean format \
+.PHONY: all setup lib guest-sdk guests tests demo test unit integration bench bench-alloc install clean format \
 	bench-lang test-asan asan-inner fuzz fuzz-smoke fuzz-seeds test-hwkvm check-structure \
-	format-check
+	format-check python python-test
 # Keep intermediate objects: without this make deletes them and relinks every time.
 .SECONDARY:
 # The language guests: each lang/<language>/lang.mk adds its guest to LANG_GUESTS and its
@@ -77,6 +88,9 @@ tests: all $(UNIT_TESTS) $(INTEG_TESTS) $(BENCH) $(LANG_BENCH)
 # ---- setup: Debian packages and picolibc (idempotent) ----
 setup $(SETUP_STAMP):
 	$(Q)bash scripts/setup.sh
+# picolibc is rebuilt when its build script, cross file or patches change (build-picolibc.sh
+# compares its stamp, and touches libc.a when there was nothing to do).
+$(SETUP_STAMP): scripts/build-picolibc.sh scripts/picolibc-cross.txt $(wildcard scripts/picolibc-patches/*.patch)
 
 # ---- host library ----
 $(B)/obj/host/%.o: %.c
@@ -122,6 +136,10 @@ $(GUEST_LD): src/guest/hyperlight_guest.ld include/hyperlight/abi.h
 	$(Q){ echo '/* hyperlight_guest.ld - the guest image layout (from src/guest/hyperlight_guest.ld and include/hyperlight/abi.h) */'; \
 		$(CC) -E -P -undef -x assembler-with-cpp -Iinclude $<; } > $@.tmp && mv $@.tmp $@
 
+$(GUEST_SPECS): src/guest/hyperlight_guest.specs
+	@mkdir -p $(dir $@)
+	$(Q)cp $< $@
+
 # Rewritten only when its text changes, so that editing the Makefile does not rebuild every
 # guest.
 $(HLCC): tools/hyperlight-cc.in Makefile
@@ -144,6 +162,17 @@ $(B)/tests/guests/%.elf: bench/guests/%.c $(GUEST_SDK)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  GUEST   $@")
 	$(Q)$(HLCC) -o $@ $<
+
+# The allocator benchmark's guest once more with each of picolibc's allocators linked in front
+# of the SDK's (objects on the command line come before its archive).
+ALLOC_VARIANTS := $(B)/tests/guests/alloc_bench_nano.elf $(B)/tests/guests/alloc_bench_full.elf
+$(B)/bench-malloc/nano.a $(B)/bench-malloc/full.a &: bench/build-malloc-variants.sh $(SETUP_STAMP)
+	$(Q)bash bench/build-malloc-variants.sh
+
+$(B)/tests/guests/alloc_bench_%.elf: bench/guests/alloc_bench.c $(GUEST_SDK) $(B)/bench-malloc/%.a
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  GUEST   $@")
+	$(Q)$(HLCC) -o $@ $< -Wl,--whole-archive $(B)/bench-malloc/$*.a -Wl,--no-whole-archive
 
 # ---- programs using the library ----
 $(B)/obj/app/%.o: %.c $(STAGED_HEADERS)
@@ -193,8 +222,18 @@ demo: all
 	@echo '$$ $(CLI) snapshot $(B)/guests/demo.elf $(B)/demo.snap && $(CLI) call $(B)/demo.snap Echo "from a snapshot file"'
 	@$(CLI) snapshot $(B)/guests/demo.elf $(B)/demo.snap && $(CLI) call $(B)/demo.snap Echo "from a snapshot file"
 
-test: tests
+test: tests python
 	$(Q)bash tests/run.sh $(B)
+	$(Q)$(MAKE) --no-print-directory python-test
+
+# The Python package (python/): the extension built against $(LIB_A) into $(B)/python/lib,
+# importable from there; its tests run with Debian's Python (docs/python.md).
+PYTHON := /usr/bin/python3
+python: $(LIB_A) $(STAGED_HEADERS)
+	$(Q)cd python && HL_BUILD=$(abspath $(B)) $(PYTHON) setup.py -q build --build-base $(abspath $(B))/python/build \
+		--build-lib $(abspath $(B))/python/lib
+python-test: python guests
+	$(Q)PYTHONPATH=$(abspath $(B))/python/lib HL_BUILD=$(abspath $(B)) $(PYTHON) -m pytest -q -p no:cacheprovider python/tests
 
 # The same tests on hardware KVM (kvm_amd, npt=1 and npt=0) under QEMU emulation (docs/platforms.md).
 test-hwkvm: tests
@@ -246,6 +285,9 @@ unit: $(UNIT_TESTS)
 bench: tests
 	$(Q)$(B)/bin/hyperlight-bench
 
+bench-alloc: $(BENCH) $(BENCH_GUESTS) $(ALLOC_VARIANTS)
+	$(Q)$(B)/bin/hyperlight-bench --alloc
+
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include/hyperlight \
 		$(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/lib/hyperlight
@@ -254,7 +296,7 @@ install: all
 	install -m 644 include/hyperlight/abi.h include/hyperlight/value.h $(DESTDIR)$(PREFIX)/include/hyperlight/
 	install -m 644 $(LIB_A) $(GUEST_LIB) $(DESTDIR)$(PREFIX)/lib/
 	install -m 755 $(LIB_SO) $(DESTDIR)$(PREFIX)/lib/
-	install -m 644 $(GUEST_LD) $(DESTDIR)$(PREFIX)/lib/hyperlight/
+	install -m 644 $(GUEST_LD) $(GUEST_SPECS) $(DESTDIR)$(PREFIX)/lib/hyperlight/
 	cp -r $(PICOLIBC) $(DESTDIR)$(PREFIX)/lib/hyperlight/
 	$(MAKE) --no-print-directory PC_PREFIX=$(PREFIX) PC=$(DESTDIR)$(PREFIX)/lib/pkgconfig/hyperlight.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/hyperlight.pc
 

@@ -77,6 +77,8 @@ enum {
     R_INTR_HOSTFN,   /* interrupt latency */
     R_EMPTY_CONF,    /* empty call on a confined sandbox (seccomp, worker thread) */
     R_HOSTCALL_CONF, /* host call round trip on the confined sandbox */
+    R_HOST_CLOCK,    /* clock_gettime(CLOCK_MONOTONIC) on the host, per read */
+    R_GUEST_CLOCK,   /* the same in the guest (no exit), per read */
     NROWS
 };
 
@@ -248,6 +250,9 @@ int wait_child(pid_t pid);
 void intr_setup(bench *b);
 void intr_teardown(bench *b);
 sample_fn sample_intr_spin, sample_intr_hostfn;
+/* clocks (calls.c): per read, CLOCK_READS reads a sample */
+#define CLOCK_READS 10000
+sample_fn sample_host_clock, sample_guest_clock;
 int host_spinning(hl_host_call *call, const hl_value *args, int nargs, hl_value *ret);
 int host_slow(hl_host_call *call, const hl_value *args, int nargs, hl_value *ret);
 
@@ -261,6 +266,11 @@ void insns_measure(bench *b, const char *dir);
 void insns_print(const insns_res *m, bool top);
 /* The hidden mode valgrind runs: argv = { exe, "--insns-child", N, GUEST }. */
 int insns_child(int argc, char **argv);
+/* hyperlight-bench --alloc (alloc.c): the guest allocators compared; returns the exit code. */
+int alloc_main(int argc, char **argv);
+/* alloc_native.c: the workloads of alloc_work.h with the SDK's allocator, natively. */
+uint64_t alloc_native_mix(uint32_t ops, uint32_t seed);
+uint64_t alloc_native_build(uint32_t n);
 
 /* ---- report.c: statistics, targets, the table and the JSON file ---- */
 void report(bench *b, int rounds, const char *out_dir, bool json);

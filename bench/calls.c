@@ -1,10 +1,12 @@
 /* calls.c - the call rows: the bare exit floor, empty call, Echo, host call round trip (timed
  * inside the guest's loop by the host function Nop), call + restore, compute in the guest and
- * natively, sandbox creation, and the same calls on a seccomp-confined sandbox. */
+ * natively, sandbox creation, the same calls on a seccomp-confined sandbox, and clock_gettime
+ * on the host and in the guest. */
 #define _GNU_SOURCE
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bench.h"
@@ -283,4 +285,37 @@ void calls_teardown(bench *b)
     samples_free(&b->hostcall_total_conf);
     samples_free(&b->free_only);
     samples_free(&b->restore_only);
+}
+
+/* CLOCK_READS reads of CLOCK_MONOTONIC on the host, per read. */
+uint64_t sample_host_clock(bench *b, int r, span *sp)
+{
+    struct timespec ts;
+    uint64_t t, sum = 0;
+    (void)b, (void)r;
+    span_begin(sp);
+    for (int i = 0; i < CLOCK_READS; i++) {
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        sum += (uint64_t)ts.tv_nsec;
+    }
+    t = span_end(sp);
+    if (!sum) die("host clock_gettime gave only zeros");
+    return t / CLOCK_READS;
+}
+
+/* The same in the guest: a call of ClockReads(CLOCK_READS) minus one of ClockReads(0), per
+ * read (one exit per call, none per read). */
+uint64_t sample_guest_clock(bench *b, int r, span *sp)
+{
+    hl_value n = hl_u32(CLOCK_READS), z = hl_u32(0), ret;
+    uint64_t t0, t1, t2;
+    (void)r;
+    (void)sp;
+    t0 = now_ns();
+    call_or_die(b, b->sb, "ClockReads", HL_U64, &z, 1, &ret);
+    t1 = now_ns();
+    call_or_die(b, b->sb, "ClockReads", HL_U64, &n, 1, &ret);
+    t2 = now_ns();
+    if (!ret.v.u64) die("guest clock_gettime gave only zeros");
+    return t2 - t1 > t1 - t0 ? (t2 - t1 - (t1 - t0)) / CLOCK_READS : 0;
 }

@@ -45,6 +45,7 @@
  *
  * usage: hyperlight-bench [--guest PATH] [--out DIR] [--rounds N] [--no-json] [--no-insns]
  *        hyperlight-bench --insns [--echo-guest PATH] [--insns-out DIR]
+ *        hyperlight-bench --alloc [...]   the guest allocators compared (alloc.c)
  * (and the hidden mode valgrind runs: hyperlight-bench --insns-child N GUEST, insns.c) */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -208,6 +209,17 @@ row rows[NROWS] = {
                           .floor = R_HOSTCALL,
                           .run = run_hostcalls,
                           .count = count_confined },
+    [R_HOST_CLOCK] = { .name = "clock_gettime_host",
+                       .label = "clock_gettime, host (per read)",
+                       .tag = "hclock",
+                       .floor = -1,
+                       .sample = sample_host_clock,
+                       .batch = 20 },
+    [R_GUEST_CLOCK] = { .name = "clock_gettime_guest",
+                        .label = "clock_gettime, guest (per read)",
+                        .floor = R_HOST_CLOCK,
+                        .sample = sample_guest_clock,
+                        .batch = 20 },
 };
 
 /* Names and labels of the rows per dirty page count. */
@@ -434,6 +446,7 @@ int main(int argc, char **argv)
     int rc = 0;
 
     if (argc > 1 && strcmp(argv[1], "--insns-child") == 0) return insns_child(argc, argv);
+    if (argc > 1 && strcmp(argv[1], "--alloc") == 0) return alloc_main(argc, argv);
     parse_options(argc, argv, &o, &b);
     b.pvm = floor_kvm_is_pvm();
     snprintf(b.tmpdir, sizeof b.tmpdir, "/tmp/hyperlight-bench-XXXXXX");

@@ -165,6 +165,26 @@ HL_API hl_status hl_config_set_init_timeout(hl_config *cfg, uint64_t ms);
 /* The initialisation time limit of cfg in milliseconds (0 for a NULL cfg). */
 HL_API uint64_t hl_config_init_timeout(const hl_config *cfg);
 
+/* What guests of sandboxes made from cfg get from clock_gettime, gettimeofday, time, clock,
+ * times, nanosleep and clock_nanosleep (src/guest/time.c). Every read is the guest's own
+ * rdtsc scaled by what the host writes into its meta page when the VM starts and after every
+ * restore: no VM exit. The host's clocks are read then without a system call (vDSO).
+ *   HL_CLOCK_REAL (the default): the host's CLOCK_REALTIME and CLOCK_MONOTONIC (to within a
+ *     few microseconds; re-anchored at each restore), process time since the sandbox was
+ *     created, and sleeps wait (spinning: the call's time limit still applies). If KVM
+ *     does not tell the TSC frequency, guests get HL_CLOCK_OFF instead.
+ *   HL_CLOCK_FROZEN: one fixed instant, the same in every sandbox, call and restore:
+ *     CLOCK_REALTIME 2000-01-01 00:00:00 UTC (946684800 s), CLOCK_MONOTONIC 1 s, process
+ *     time 0; sleeps return at once.
+ *   HL_CLOCK_OFF: every clock function fails with ENOSYS (time() returns -1).
+ * A guest that can read a clock can measure how long things take, itself and what the host
+ * does meanwhile: FROZEN and OFF take that away from the SDK's functions, but a guest can
+ * still execute rdtsc itself (docs/security.md). Entropy (getentropy, arc4random) is given in
+ * every mode. Returns HL_ERR_INVALID_ARG for another value (cfg unchanged, hl_config_error
+ * says why). Sandboxes take the setting when they are created. */
+typedef enum hl_clock_mode { HL_CLOCK_REAL = 0, HL_CLOCK_FROZEN = 1, HL_CLOCK_OFF = 2 } hl_clock_mode;
+HL_API hl_status hl_config_set_clock(hl_config *cfg, hl_clock_mode mode);
+
 /* A blob the guest can read (hl_guest_init_data), copied now, placed read-only in every
  * sandbox made from cfg, and part of its snapshots. At most HL_INIT_DATA_MAX bytes; len 0
  * removes it. */

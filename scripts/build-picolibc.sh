@@ -3,8 +3,10 @@
 #
 # Source: Debian's picolibc_1.8.10.orig.tar.gz (trixie source suite), cached
 # in build/downloads/. Build dir: build/third_party/. Installed to
-# build/lib/hyperlight/picolibc/{include,lib/libc.a}. Idempotent: does nothing when the
-# install stamp matches this script's configuration and libc.a exists.
+# build/lib/hyperlight/picolibc/{include,lib/libc.a}. Our fixes to picolibc are the patches
+# in scripts/picolibc-patches/ (each says why at its top), applied in name order to a fresh
+# unpack. Idempotent: does nothing when the install stamp matches this script's
+# configuration (options, cross file, patches) and libc.a exists.
 # Set PICOLIBC_FORCE=1 to rebuild anyway.
 set -euo pipefail
 
@@ -19,6 +21,7 @@ SRC_DIR="$TP_DIR/picolibc-$VER"
 BUILD_DIR="$TP_DIR/picolibc-build"
 PREFIX="$ROOT/build/lib/hyperlight/picolibc"
 CROSS="$ROOT/scripts/picolibc-cross.txt"
+PATCH_DIR="$ROOT/scripts/picolibc-patches"
 STAMP="$PREFIX/.stamp"
 APT_SRC=/etc/apt/sources.list.d/hyperlight-src.sources
 
@@ -44,21 +47,32 @@ MESON_OPTS=(
 say() { printf '[picolibc] %s\n' "$*"; }
 die() { printf '[picolibc] ERROR: %s\n' "$*" >&2; exit 1; }
 
+# The patches, in the order they are applied, with their checksums.
+patch_list() {
+    local p
+    for p in "$PATCH_DIR"/*.patch; do
+        [[ -f "$p" ]] && printf '%s %s\n' "$(basename "$p")" "$(sha256sum "$p" | cut -d' ' -f1)"
+    done
+    return 0
+}
+
 # Stamp content: everything that affects the result.
 stamp_content() {
-    printf 'version=%s\nsha256=%s\nopts=%s\ncross=%s\n' \
-        "$VER" "$SHA256" "${MESON_OPTS[*]}" "$(sha256sum "$CROSS" | cut -d' ' -f1)"
+    printf 'version=%s\nsha256=%s\nopts=%s\ncross=%s\npatches:\n%s\n' \
+        "$VER" "$SHA256" "${MESON_OPTS[*]}" "$(sha256sum "$CROSS" | cut -d' ' -f1)" "$(patch_list)"
 }
 
 [[ -f "$CROSS" ]] || die "missing cross file $CROSS"
 
 if [[ "${PICOLIBC_FORCE:-0}" != 1 && -f "$PREFIX/lib/libc.a" && -f "$STAMP" ]] \
     && [[ "$(cat "$STAMP")" == "$(stamp_content)" ]]; then
+    # newer than its inputs, so that make (which asks when one of them is newer) is content
+    touch "$PREFIX/lib/libc.a"
     say "up to date: $PREFIX/lib/libc.a"
     exit 0
 fi
 
-for t in meson ninja gcc tar sha256sum; do
+for t in meson ninja gcc tar sha256sum patch; do
     command -v "$t" >/dev/null || die "'$t' not found (run scripts/setup.sh first)"
 done
 
@@ -108,9 +122,10 @@ EOF
     say "sha256 ok, cached $DL_DIR/$TARBALL"
 fi
 
-# ---- 2. unpack ----------------------------------------------------------
+# ---- 2. unpack and patch ------------------------------------------------
+# .unpacked holds the patch list the tree was patched with: another list means a fresh unpack.
 mkdir -p "$TP_DIR"
-if [[ ! -f "$SRC_DIR/.unpacked" ]]; then
+if [[ ! -f "$SRC_DIR/.unpacked" || "$(cat "$SRC_DIR/.unpacked")" != "$(patch_list)" ]]; then
     say "unpacking to $SRC_DIR"
     rm -rf "$SRC_DIR"
     tmp="$(mktemp -d "$TP_DIR/unpack.XXXXXX")"
@@ -118,9 +133,14 @@ if [[ ! -f "$SRC_DIR/.unpacked" ]]; then
     top=("$tmp"/*)
     [[ ${#top[@]} -eq 1 && -f "${top[0]}/meson.build" ]] \
         || { rm -rf "$tmp"; die "unexpected tarball layout"; }
+    for p in "$PATCH_DIR"/*.patch; do
+        [[ -f "$p" ]] || continue
+        say "applying $(basename "$p")"
+        patch -s -p1 -d "${top[0]}" <"$p" || { rm -rf "$tmp"; die "patch $p does not apply"; }
+    done
     mv "${top[0]}" "$SRC_DIR"
     rm -rf "$tmp"
-    touch "$SRC_DIR/.unpacked"
+    patch_list >"$SRC_DIR/.unpacked"
 fi
 
 # ---- 3. configure, build, install --------------------------------------

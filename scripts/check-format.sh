@@ -10,7 +10,7 @@ set -euo pipefail
 
 # The files kept formatted: every .c and .h under these directories, and tools/*.c. Assembly
 # (.S) and linker scripts (.ld) are not C.
-FORMAT_DIRS="src include tests bench examples"
+FORMAT_DIRS="src include tests bench examples python"
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 

@@ -14,10 +14,11 @@ say() { printf '[setup] %s\n' "$*"; }
 die() { printf '[setup] ERROR: %s\n' "$*" >&2; exit 1; }
 
 PACKAGES=(
-    gcc make meson ninja-build dpkg-dev pkg-config
+    gcc make meson ninja-build dpkg-dev pkg-config patch
     clang llvm libclang-rt-14-dev   # libFuzzer / sanitizers
     valgrind clang-format bubblewrap libseccomp-dev linux-perf xxd python3
     lua5.4   # the benchmark compares the Lua guest with Debian's interpreter
+    python3-dev python3-setuptools python3-pytest python3-venv   # the Python package (python/)
 )
 
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q '^install ok installed$'; }

@@ -39,6 +39,8 @@ static const char usage[] =
     "  --init-timeout MS    stop a guest initialisation that runs longer (default 10000)\n"
     "  --map LABEL=PATH     map the host file PATH read-only into the guest as LABEL (its\n"
     "                       path there; repeatable, up to 32 files)\n"
+    "  --clock MODE         the guest's clock: real (default), frozen (2000-01-01 00:00:00 UTC\n"
+    "                       in every read) or off (clock functions fail with ENOSYS)\n"
     "  --                   end of the options (for a GUEST whose name starts with --)\n"
     "SIZE is a byte count with an optional K, M or G suffix. Sizes and --map do not apply to\n"
     "a snapshot file, whose sizes are fixed. `info` lists the functions, then the stack and heap.\n"
@@ -50,6 +52,16 @@ static int usage_error(const char *fmt, const char *detail)
     fprintf(stderr, fmt, detail);
     fprintf(stderr, "\n\n%s", usage);
     return EXIT_USAGE;
+}
+
+/* --clock MODE: 0, or the usage error's exit status. */
+static int set_clock(hl_config *cfg, const char *mode)
+{
+    if (!strcmp(mode, "real")) hl_config_set_clock(cfg, HL_CLOCK_REAL);
+    else if (!strcmp(mode, "frozen")) hl_config_set_clock(cfg, HL_CLOCK_FROZEN);
+    else if (!strcmp(mode, "off")) hl_config_set_clock(cfg, HL_CLOCK_OFF);
+    else return usage_error("--clock: bad mode '%.64s': real, frozen or off", mode);
+    return 0;
 }
 
 /* GetWeekday() -> string: the host's current weekday, for the demo guest's SayHello. */
@@ -360,9 +372,10 @@ static int apply_option(hl_config *cfg, const char *opt, const char *val, const 
     const char *why;
     char msg[256];
     if (!timeout && strcmp(opt, "--heap") && strcmp(opt, "--scratch") && strcmp(opt, "--input-size") &&
-        strcmp(opt, "--output-size") && strcmp(opt, "--map"))
+        strcmp(opt, "--output-size") && strcmp(opt, "--map") && strcmp(opt, "--clock"))
         return usage_error("unknown option %s", opt);
     if (!val) return usage_error("option %s needs a value", opt);
+    if (!strcmp(opt, "--clock")) return set_clock(cfg, val);
     if (!strcmp(opt, "--map")) {
         *map_opt = opt;
         return map_option(cfg, val);

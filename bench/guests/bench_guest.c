@@ -10,8 +10,11 @@
  *                               runs), then spins forever without a single exit: only
  *                               hl_sandbox_interrupt (or a time limit) ends the call
  *   CallSlow() -> i32           calls host function Slow() -> i32, which polls
- *                               hl_host_call_cancelled until the call is interrupted */
+ *                               hl_host_call_cancelled until the call is interrupted
+ *   ClockReads(u32 n) -> u64    n clock_gettime(CLOCK_MONOTONIC) reads (no exit); returns the
+ *                               sum of their nanoseconds fields */
 #include <stdlib.h>
+#include <time.h>
 
 #include "../compute.h"
 #include "hyperlight_guest.h"
@@ -81,6 +84,18 @@ static int compute(const hl_value *args, int argc, hl_value *ret)
     return 0;
 }
 
+static int clock_reads(const hl_value *args, int argc, hl_value *ret)
+{
+    struct timespec ts;
+    uint64_t sum = 0;
+    for (uint32_t i = 0; i < args[0].v.u32; i++) {
+        if (clock_gettime(CLOCK_MONOTONIC, &ts) < 0) return hl_error(1, "clock_gettime failed");
+        sum += (uint64_t)ts.tv_nsec;
+    }
+    *ret = hl_u64(sum);
+    return 0;
+}
+
 void hl_guest_main(void)
 {
     hl_guest_register("Empty", empty, HL_I32, 0);
@@ -90,4 +105,5 @@ void hl_guest_main(void)
     hl_guest_register("Dirty", dirty, HL_I32, 1, HL_U32);
     hl_guest_register("Spin", spin, HL_I32, 0);
     hl_guest_register("CallSlow", call_slow, HL_I32, 0);
+    hl_guest_register("ClockReads", clock_reads, HL_U64, 1, HL_U32);
 }

@@ -96,6 +96,41 @@ struct hl_fault {
     uint64_t gpr[16];                  /* rax rcx rdx rbx rsp(unused: see rsp) rbp rsi rdi r8..r15, at the fault */
 };
 
+/* The guest's clock, written by the host when the VM starts and after every restore, while
+ * the vCPU is stopped; the guest turns its own rdtsc into time without an exit:
+ *     ns = base_ns + ((rdtsc - tsc) * mult) >> shift   (a 128-bit product; 0 if rdtsc < tsc)
+ * for base_ns = realtime_ns (CLOCK_REALTIME) or monotonic_ns (CLOCK_MONOTONIC). In
+ * HL_CLOCK_MODE_FROZEN mult is 0: every read gives the same instant. seq is odd while the
+ * host writes the block; a reader copies the block and retries if seq was odd or changed. */
+#define HL_CLOCK_MODE_OFF HL_U(0)    /* no clock: clock_gettime fails with ENOSYS */
+#define HL_CLOCK_MODE_REAL HL_U(1)   /* the host's clocks */
+#define HL_CLOCK_MODE_FROZEN HL_U(2) /* one fixed instant */
+#define HL_CLOCK_SHIFT HL_U(32)      /* the shift the host uses: mult = 10^9 * 2^32 / tsc_hz */
+struct hl_clock {
+    uint32_t seq;
+    uint32_t mode;         /* HL_CLOCK_MODE_* */
+    uint64_t tsc;          /* a value of the guest's TSC ... */
+    uint64_t realtime_ns;  /* ... and the host's CLOCK_REALTIME at that instant (ns since 1970) */
+    uint64_t monotonic_ns; /* ... and its CLOCK_MONOTONIC */
+    uint64_t start_ns;     /* CLOCK_MONOTONIC when this sandbox's VM was created (process time) */
+    uint64_t mult;         /* ns per TSC tick, times 2^shift */
+    uint32_t shift;
+    uint32_t reserved;
+    uint64_t tsc_hz; /* the guest's TSC frequency (0 if unknown: mode is then not REAL) */
+};
+
+/* Fresh entropy, written by the host with the clock: a new 32-byte seed whenever the VM
+ * starts or is restored, taken from a per-sandbox ChaCha20 stream the host seeds from the
+ * kernel once. epoch is never 0 and differs (with overwhelming probability) from every
+ * epoch another sandbox or an earlier restore saw: a guest keeps the epoch its own generator
+ * was keyed under and re-keys from seed when the block's differs (its memory, generator
+ * included, may have just been restored). epoch 0: no entropy (getentropy fails with EIO). */
+#define HL_ENTROPY_SEED HL_U(32)
+struct hl_entropy {
+    uint64_t epoch;
+    uint8_t seed[HL_ENTROPY_SEED];
+};
+
 /* One writable page of host/guest bookkeeping, GPA given by hl_peb.meta_gpa. */
 struct hl_meta {
     uint8_t pvm_vif[16]; /* kvm_pvm virtual-IF block: u8 if, u8 pending, u8 pad[6], u64 cr2 */
@@ -104,12 +139,15 @@ struct hl_meta {
     uint64_t reserved0;
     uint64_t resume_gva; /* guest: address of hl_resume (entry.S), see docs/abi.md */
     uint64_t reserved[3];
-    struct hl_fault fault; /* guest: its last CPU exception (HL_PORT_FAULT) */
+    struct hl_fault fault;     /* guest: its last CPU exception (HL_PORT_FAULT) */
+    struct hl_clock clock;     /* host: see above */
+    struct hl_entropy entropy; /* host: see above */
 };
 
 HL_ABI_CHECK(offsetof(struct hl_peb, flags) == HL_PEB_OFF_FLAGS, "HL_PEB_OFF_FLAGS is not the offset of hl_peb.flags");
 HL_ABI_CHECK(offsetof(struct hl_peb, meta_gpa) == HL_PEB_OFF_META_GPA,
              "HL_PEB_OFF_META_GPA is not the offset of hl_peb.meta_gpa");
+HL_ABI_CHECK(sizeof(struct hl_meta) <= HL_PAGE_SIZE, "struct hl_meta must fit its page");
 HL_ABI_CHECK(offsetof(struct hl_meta, pvm_vif) == HL_META_OFF_PVM_VIF,
              "HL_META_OFF_PVM_VIF is not the offset of hl_meta.pvm_vif");
 HL_ABI_CHECK(sizeof(struct hl_peb) <= HL_PAGE_SIZE, "struct hl_peb must fit its one page");
@@ -200,6 +238,7 @@ enum hl_log_level {
 #define HL_GUEST_ERR_HOST_FN (-4)
 #define HL_GUEST_ERR_OUTPUT_FULL (-5)
 #define HL_GUEST_ERR_ABI (-6)
+#define HL_GUEST_ERR_HEAP (-7) /* free/realloc of a bad pointer, double free, heap corrupted */
 
 /* ELF note that marks a guest built with this SDK: name "Hyperlight", type 1,
  * descriptor = u32 HL_ABI_VERSION. The host refuses a guest whose version differs. */

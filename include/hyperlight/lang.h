@@ -37,7 +37,8 @@
 #define HL_LANG_ERR_NO_HANDLER 3 /* Handle: no global function of that name */
 #define HL_LANG_ERR_SYNTAX 4     /* the code does not parse (the message is the parser's) */
 #define HL_LANG_ERR_INCOMPLETE 5 /* Repl: the line is an incomplete statement; send it again with more */
-#define HL_LANG_ERR_EXIT 6       /* the script called exit (os.exit, sys.exit, std.exit): the message is
-                                  * "exit N" and N is the status a process would have exited with */
+/* The script called exit (os.exit, sys.exit, std.exit): the message is "exit N", N the status
+ * a process would have exited with. */
+#define HL_LANG_ERR_EXIT 6
 
 #endif

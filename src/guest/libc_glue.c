@@ -1,11 +1,9 @@
 /* libc_glue.c - what picolibc needs from the platform: stdio streams, the heap break, and
- * POSIX leaf functions, which fail cleanly (errno) where a guest has no such service. */
+ * write and _exit (the files are files.c, the clocks time.c, the other POSIX leaves posix.c). */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
-#include <sys/time.h>
-#include <sys/times.h>
 #include <unistd.h>
 
 #include "guest_internal.h"
@@ -36,7 +34,7 @@ FILE *const stdout = &f_out;
 FILE *const stderr = &f_err;
 FILE *const stdin = &f_in;
 
-/* ---- heap: picolibc's malloc grows through sbrk ---- */
+/* ---- heap: malloc (malloc.c) grows through sbrk ---- */
 static char *brk_cur, *brk_end, *brk_base;
 
 void hl_guest_heap_init(void *base, size_t size)
@@ -67,32 +65,4 @@ ssize_t write(int fd, const void *buf, size_t n)
     }
     hl_guest_print(fd, buf, n);
     return (ssize_t)n;
-}
-
-int unlink(const char *path)
-{
-    (void)path;
-    errno = ENOSYS;
-    return -1;
-}
-
-int gettimeofday(struct timeval *restrict tv, void *restrict tz)
-{
-    (void)tv, (void)tz;
-    errno = ENOSYS;
-    return -1;
-}
-
-clock_t times(struct tms *t)
-{
-    (void)t;
-    errno = ENOSYS;
-    return (clock_t)-1;
-}
-
-int getentropy(void *buf, size_t n)
-{
-    (void)buf, (void)n;
-    errno = ENOSYS;
-    return -1;
 }

@@ -253,6 +253,16 @@ hl_status hl_config_set_init_timeout(hl_config *cfg, uint64_t ms)
 
 uint64_t hl_config_init_timeout(const hl_config *cfg) { return cfg ? cfg->init_timeout_ms : 0; }
 
+hl_status hl_config_set_clock(hl_config *cfg, hl_clock_mode mode)
+{
+    if (!cfg) return HL_ERR_INVALID_ARG;
+    if (mode != HL_CLOCK_REAL && mode != HL_CLOCK_FROZEN && mode != HL_CLOCK_OFF)
+        return hl_errf(cfg->err, HL_ERR_INVALID_ARG, "clock mode %d is none of HL_CLOCK_REAL, _FROZEN, _OFF", (int)mode);
+    cfg->clock = mode;
+    cfg->err[0] = 0;
+    return HL_OK;
+}
+
 hl_status hl_config_set_print(hl_config *cfg, hl_print_fn fn, void *user)
 {
     if (!cfg) return HL_ERR_INVALID_ARG;

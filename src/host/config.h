@@ -26,6 +26,7 @@ struct hl_config {
     uint64_t init_timeout_ms; /* for the guest's initialisation */
     uint64_t max_host_calls;  /* per guest call */
     uint64_t max_output;      /* bytes of prints and log messages per guest call */
+    hl_clock_mode clock;      /* hl_config_set_clock */
     int nhostfns, caphostfns;
     hl_hostfn *hostfns;
     hl_print_fn print;

@@ -6,6 +6,7 @@
 #include "base.h"
 #include "call.h"
 #include "cancel.h"
+#include "clock.h"
 #include "config.h"
 #include "confine.h"
 #include "coredump.h"

@@ -115,7 +115,10 @@ hl_status hl_sandbox_start_vm(hl_sandbox *sb, const hl_file *files, int nfiles, 
     if (!hl_files_dup(sb->files, files, nfiles))
         return hl_fail(sb, HL_ERR_SYSTEM, "duplicating mapped file descriptors: %s", strerror(errno));
     sb->nfiles = nfiles;
-    if ((st = vm_setup_files(sb, &vs)) != HL_OK || (st = hl_vm_create(&sb->vm, &vs, sb->err)) != HL_OK) return st;
+    if ((st = vm_setup_files(sb, &vs)) != HL_OK || (st = hl_vm_create(&sb->vm, &vs, sb->err)) != HL_OK ||
+        (st = hl_clock_start(&sb->clock, sb->vm, sb->clock_mode, sb->err)) != HL_OK)
+        return st;
+    hl_clock_write(&sb->clock, (struct hl_meta *)(sb->mem + sb->lo.meta));
     sb->in_top = HL_BUF_EMPTY;
     return HL_OK;
 }
@@ -189,6 +192,7 @@ hl_status hl_sandbox_adopt_config(hl_sandbox *sb, const hl_config *cfg)
     sb->timeout_ms = cfg->timeout_ms;
     sb->max_host_calls = cfg->max_host_calls;
     sb->max_output = cfg->max_output;
+    sb->clock_mode = cfg->clock;
     memcpy(sb->core_dir, cfg->core_dir, sizeof sb->core_dir);
     if ((st = hl_cancel_init(sb)) != HL_OK) return st;
     return hl_confine_start(sb, cfg); /* a confined sandbox's worker */

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "clock.h"
 #include "config.h"
 #include "error.h"
 #include "functions.h"
@@ -45,6 +46,8 @@ struct hl_sandbox {
     uint64_t exits_mark; /* page tables were last known clean, and `exits` then; -1: never */
     uint64_t in_max;     /* highest input-stack top since the memory equalled base */
     uint64_t gen_counter;
+    hl_clock_mode clock_mode; /* from the configuration; */
+    hl_clock_src clock;       /* what the meta page's clock and entropy blocks are made from */
     /* from the configuration */
     int nhostfns;
     hl_hostfn *hostfns;

@@ -478,6 +478,7 @@ static hl_status restore(hl_sandbox *sb, hl_snapshot *snap, bool full)
     sb->in_max = HL_BUF_EMPTY;
     sb->in_top = HL_BUF_EMPTY;
     if ((st = restore_cpu(sb, snap, fast, full)) != HL_OK) goto fail;
+    hl_clock_write(&sb->clock, (struct hl_meta *)(sb->mem + sb->lo.meta)); /* the restored block is the past's */
     mark_clean(sb, emul);
     sb->gen_counter = snap->generation; /* the next snapshot is one generation past snap */
     sb->state = HL_STATE_READY;

@@ -80,6 +80,10 @@ hl_status hl_vm_create(hl_vm **out, const hl_vm_setup *s, char *err);
 bool hl_vm_is_pvm(const hl_vm *vm);       /* kvm_pvm (the guest runs in ring 3, a PEB flag says so) */
 bool hl_vm_vif_locked(const hl_vm *vm);   /* the virtual-IF MSR can no longer be moved */
 bool hl_vm_manual_dirty(const hl_vm *vm); /* dirty pages stay writable until hl_vm_dirty_clear */
+/* The guest's TSC: its frequency in Hz (*hz, 0 if KVM would not say) and what the guest's
+ * rdtsc reads minus what the host's reads at the same instant (*offset), both learnt when the
+ * VM was created (no ioctl). */
+void hl_vm_tsc(const hl_vm *vm, uint64_t *hz, int64_t *offset);
 /* The ioctls a confined thread issues on the VM's descriptors while it runs calls (for
  * confine.c's seccomp filter): up to (max) {fd, request} pairs into (out); the count. */
 typedef struct hl_vm_ioctl {

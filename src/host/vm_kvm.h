@@ -18,8 +18,10 @@ struct hl_vm {
      * KVM_RUN (KVM API, "KVM_EXIT_IO"/"KVM_EXIT_MMIO"), so vCPU state read or loaded before
      * that is not the guest's; hl_vm_complete finishes it first. */
     bool pending;
-    int statsfd;   /* the vCPU's KVM statistics, or -1 */
-    off_t emul_at; /* where its insn_emulation counter is, or -1 */
+    uint64_t tsc_hz;    /* the guest's TSC frequency (KVM_GET_TSC_KHZ), 0 if unknown */
+    int64_t tsc_offset; /* guest TSC - host TSC, measured at creation */
+    int statsfd;        /* the vCPU's KVM statistics, or -1 */
+    off_t emul_at;      /* where its insn_emulation counter is, or -1 */
     struct hl_vm_slot {
         uint64_t gpa, size;
         void *host;

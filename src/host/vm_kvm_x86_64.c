@@ -2,6 +2,7 @@
  * their first-boot values, the run loop's exit decoding, and the vCPU state's layout for
  * core dumps and snapshot files. */
 #include <cpuid.h>
+#include <x86intrin.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <asm/prctl.h>
@@ -219,9 +220,54 @@ static hl_status set_msr_filter(hl_vm *vm, bool allow_vif, char *err)
 
 hl_status hl_kvm_arch_vm(hl_vm *vm, char *err) { return set_msr_filter(vm, true, err); }
 
+/* The guest's TSC frequency and its offset from the host's (hl_vm_tsc). KVM gives the
+ * frequency (KVM API: KVM_GET_TSC_KHZ). On kvm_pvm the guest's rdtsc runs natively in ring 3
+ * and reads the host's TSC itself (measured: tests/integration/test_clock.c checks that a
+ * guest's rdtsc lies between two of the host's). On hardware KVM the guest's TSC is the
+ * host's plus the offset KVM chose at vCPU creation, which a restore never changes (the
+ * guest cannot write the TSC MSR: set_msr_filter); the guest's IA32_TSC (MSR 0x10, SDM
+ * Vol. 3B §18.17) read between two host rdtsc's gives it, to within half the narrowest of
+ * three windows (a few microseconds). Without a frequency tsc_hz stays 0 and guests get no
+ * clock. Assumes no TSC scaling (the guest's ticks are the host's). */
+static void measure_tsc(hl_vm *vm)
+{
+    struct {
+        struct kvm_msrs h;
+        struct kvm_msr_entry e;
+    } m;
+    uint64_t best = UINT64_MAX;
+    int khz = ioctl(vm->vcpufd, KVM_GET_TSC_KHZ, 0);
+    vm->tsc_hz = khz > 0 ? (uint64_t)khz * 1000 : 0;
+    vm->tsc_offset = 0;
+    if (vm->pvm) return;
+    for (int i = 0; i < 3; i++) {
+        uint64_t before, after;
+        memset(&m, 0, sizeof m);
+        m.h.nmsrs = 1;
+        m.e.index = 0x10; /* IA32_TIME_STAMP_COUNTER */
+        before = __rdtsc();
+        if (ioctl(vm->vcpufd, KVM_GET_MSRS, &m) != 1) {
+            vm->tsc_hz = 0;
+            return;
+        }
+        after = __rdtsc();
+        if (after - before < best) {
+            best = after - before;
+            vm->tsc_offset = (int64_t)(m.e.data - (before + (after - before) / 2));
+        }
+    }
+}
+
+void hl_vm_tsc(const hl_vm *vm, uint64_t *hz, int64_t *offset)
+{
+    *hz = vm->tsc_hz;
+    *offset = vm->tsc_offset;
+}
+
 hl_status hl_kvm_arch_vcpu(hl_vm *vm, const hl_vm_setup *s, char *err)
 {
     hl_status st;
+    measure_tsc(vm);
     if ((st = set_cpuid(vm, err)) != HL_OK ||
         (st = s->cpu ? hl_vm_cpu_set(vm, s->cpu, false, err) : set_cpu_state(vm, s, err)) != HL_OK)
         return st;

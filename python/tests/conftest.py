@@ -1,0 +1,33 @@
+"""Shared fixtures: the guests of the build (HL_BUILD, default build/ of the checkout)."""
+
+import os
+import pathlib
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+BUILD = pathlib.Path(os.environ.get("HL_BUILD", ROOT / "build"))
+DEMO = BUILD / "guests" / "demo.elf"
+CALLS = BUILD / "tests" / "guests" / "calls_guest.elf"
+CANCEL = BUILD / "tests" / "guests" / "cancel_guest.elf"
+HOSTILE = BUILD / "tests" / "guests" / "hostile_guest.elf"
+
+
+@pytest.fixture
+def calls():
+    import hyperlight
+
+    with hyperlight.Sandbox(CALLS) as sb:
+        yield sb
+
+
+def weekday() -> str:
+    return "Tuesday"
+
+
+@pytest.fixture
+def demo():
+    import hyperlight
+
+    with hyperlight.Sandbox(DEMO, host_functions={"GetWeekday": weekday}) as sb:
+        yield sb

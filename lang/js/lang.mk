@@ -6,10 +6,14 @@
 QJS_VER := 2025.04.26
 QJS_DIR := $(B)/third_party/quickjs-$(QJS_VER)
 QJS_STAMP := $(QJS_DIR)/.hyperlight-stamp
-# As QuickJS's own Makefile: _GNU_SOURCE, CONFIG_VERSION and -fwrapv (its code relies on
-# signed overflow wrapping). __hyperlight__ selects our patches' guest branches.
-QJS_DEFS := -D_GNU_SOURCE -DCONFIG_VERSION='"2025-04-26"' -D__hyperlight__
-QJS_GUEST_CFLAGS := $(QJS_DEFS) -fwrapv -w
+# As QuickJS's own Makefile: _GNU_SOURCE, CONFIG_VERSION, -fwrapv (its code relies on signed
+# overflow wrapping) and its warning set. hyperlight-cc defines __hyperlight__ (our patches'
+# guest branches) and drops __linux__, under which QuickJS includes <malloc.h> for
+# malloc_usable_size (its memory accounting, JS_SetMemoryLimit): included here, else the
+# call would be an implicit declaration returning int.
+QJS_DEFS := -D_GNU_SOURCE -DCONFIG_VERSION='"2025-04-26"'
+QJS_GUEST_CFLAGS := $(QJS_DEFS) -fwrapv -include malloc.h -Wall -Wno-array-bounds -Wno-format-truncation \
+	-Wno-infinite-recursion
 JS_LIB_SRC := quickjs.c libregexp.c libunicode.c cutils.c dtoa.c
 JS_LIB_OBJ := $(patsubst %.c,$(B)/obj/lang/js/qjs/%.o,$(JS_LIB_SRC))
 JS_GUEST_SRC := $(wildcard lang/js/*.c)
@@ -22,9 +26,9 @@ $(QJS_STAMP): lang/js/fetch.sh $(wildcard lang/js/patches/*.patch)
 
 # Static pattern rules: a plain pattern would let make try to remake the .d files through
 # its built-in %: %.o rule. QuickJS includes no SDK header: it is compiled again when its
-# source, its headers (the .d files) or hyperlight-cc's flags change, not when the SDK's
+# source, its headers (the .d files), hyperlight-cc's or our flags change, not when the SDK's
 # library does (order-only: hyperlight-cc only needs it to exist).
-$(JS_LIB_OBJ): $(B)/obj/lang/js/qjs/%.o: $(QJS_STAMP) $(HLCC) | $(GUEST_SDK)
+$(JS_LIB_OBJ): $(B)/obj/lang/js/qjs/%.o: $(QJS_STAMP) $(HLCC) lang/js/lang.mk | $(GUEST_SDK)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC [js] $*.c")
 	$(Q)$(HLCC) $(QJS_GUEST_CFLAGS) -MMD -MP -c $(QJS_DIR)/$*.c -o $@

@@ -18,8 +18,17 @@ LANG_GUESTS += $(PY_ELF)
 # The extmod modules (MICROPY_PY_* in lang/python/mpconfigport.h); keep in step with
 # HLPY_EXTMOD in lang/python/micropython_embed.mk.
 PY_EXTMOD := modjson modre modrandom modtime modbinascii modhashlib modheapq modplatform modos
-# py/*.c named from the unpacked tree (the package's copies exist only after generation).
-PY_CORE := $(notdir $(wildcard $(PY_TOP)/py/*.c))
+# py/*.c named from the unpacked tree (the package's copies exist only after generation). In
+# a fresh tree the sources are not unpacked yet when make reads this file: the list is then a
+# makefile make knows how to make (unpacking first), and make starts again once it is made.
+# Goals that build nothing do not need it.
+PY_CORE_MK := $(PY_OBJ)/core.mk
+ifneq ($(filter-out clean format format-check check-structure setup,$(or $(MAKECMDGOALS),all)),)
+-include $(PY_CORE_MK)
+endif
+$(PY_CORE_MK): $(PY_UNPACKED)
+	@mkdir -p $(dir $@)
+	$(Q)printf 'PY_CORE := %s\n' "$$(cd $(PY_TOP)/py && ls *.c | tr '\n' ' ')" > $@
 PY_PORT := mpy_port hlpy_host hlpy_json
 PY_LIB_OBJ = $(patsubst %.c,$(1)/py/%.o,$(PY_CORE)) $(patsubst %,$(1)/extmod/%.o,$(PY_EXTMOD)) \
 	$(1)/shared/timeutils.o $(1)/shared/gchelper_generic.o $(patsubst %,$(1)/port/%.o,$(PY_PORT))

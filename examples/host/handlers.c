@@ -41,6 +41,7 @@ int main(int argc, char **argv)
         hl_value req[] = { hl_str("greet"), hl_str(i < 2 ? "{\"name\": \"Ada\"}" : "{}") };
         if (hl_call(sb, HL_LANG_FN_HANDLE, HL_STRING, req, 2, &r) == HL_OK) {
             puts(hl_value_str(&r)); /* ["Ada", 3, 1]: count is 1 again after each restore */
+            fflush(stdout);
         } else if (hl_last_error_code(sb) > 0) {
             fprintf(stderr, "%s\n", hl_last_guest_message(sb)); /* the KeyError's traceback */
         } else {

@@ -280,6 +280,24 @@ static const lang_case py = {
     .map_out = "42\n",
 };
 
+/* examples/host/handlers.c, the program docs/languages.md shows, prints what it says. */
+static void test_handlers_example(const char *b)
+{
+    char cmd[1024], text[4096] = "";
+    FILE *p;
+    size_t n;
+    snprintf(cmd, sizeof cmd, "%s/bin/handlers %s/guests/python.elf 2>&1", b, b);
+    if (!(p = popen(cmd, "r"))) {
+        CHECK(!"popen");
+        return;
+    }
+    n = fread(text, 1, sizeof text - 1, p);
+    text[n] = 0;
+    CHECK_INT(pclose(p), 0);
+    CHECK_STR(text, "[\"Ada\", 3, 1]\n[\"Ada\", 3, 1]\nTraceback (most recent call last):\n  File \"handlers.py\", "
+                    "line 5, in greet\nKeyError: name\n");
+}
+
 int main(void)
 {
     const char *b = getenv("HL_BUILD");
@@ -290,6 +308,7 @@ int main(void)
     test_lang(&lua);
     test_lang(&js);
     test_lang(&py);
+    test_handlers_example(b ? b : "build");
     {
         char cmd[128];
         snprintf(cmd, sizeof cmd, "rm -rf %s", cache);

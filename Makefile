@@ -169,9 +169,10 @@ $(B)/obj/app/%.o: %.c $(STAGED_HEADERS)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(APP_CFLAGS) -c $< -o $@
 
-$(CLI): $(patsubst %.c,$(B)/obj/app/%.o,$(wildcard tools/*.c)) $(LIB_A)
+# `hyperlight serve` (tools/serve/) is built on Debian's libmicrohttpd and jansson.
+$(CLI): $(patsubst %.c,$(B)/obj/app/%.o,$(wildcard tools/*.c tools/serve/*.c)) $(LIB_A)
 	@mkdir -p $(dir $@)
-	$(Q)$(CC) -o $@ $^ $(HOST_LDFLAGS)
+	$(Q)$(CC) -o $@ $^ $(HOST_LDFLAGS) -lmicrohttpd -ljansson
 
 $(B)/bin/%: $(B)/obj/app/examples/host/%.o $(LIB_A)
 	@mkdir -p $(dir $@)

@@ -71,7 +71,7 @@ BENCH_GUESTS := $(patsubst bench/guests/%.c,$(B)/tests/guests/%.elf,$(wildcard b
 
 .PHONY: all setup lib guest-sdk guests tests demo test unit integration bench install clean format \
 	bench-lang test-asan asan-inner fuzz fuzz-smoke fuzz-seeds test-hwkvm check-structure \
-	format-check python python-test
+	format-check python python-test serve-test
 # Keep intermediate objects: without this make deletes them and relinks every time.
 .SECONDARY:
 # The language guests: each lang/<language>/lang.mk adds its guest to LANG_GUESTS and its
@@ -215,6 +215,11 @@ demo: all
 test: tests python
 	$(Q)bash tests/run.sh $(B)
 	$(Q)$(MAKE) --no-print-directory python-test
+	$(Q)$(MAKE) --no-print-directory serve-test
+
+# `hyperlight serve` against real HTTP clients (tests/serve/test_serve.py, Debian's Python).
+serve-test: all guests
+	$(Q)$(PYTHON) tests/serve/test_serve.py $(B)
 
 # The Python package (python/): the extension built against $(LIB_A) into $(B)/python/lib,
 # importable from there; its tests run with Debian's Python (docs/python.md).

@@ -111,7 +111,8 @@ static hl_snapshot *boot(const hl_config *cfg, const char *path)
     bool is_snap = fread(magic, 1, 8, f) == 8 && !memcmp(magic, HL_SNAPSHOT_MAGIC, 8);
     fclose(f);
     if (is_snap) {
-        if (hl_snapshot_load(&snap, path) != HL_OK) fprintf(stderr, "hyperlight serve: %s: %s\n", path, hl_last_error(NULL));
+        if (hl_snapshot_load(&snap, path) != HL_OK)
+            fprintf(stderr, "hyperlight serve: %s: %s\n", path, hl_last_error(NULL));
         return snap;
     }
     if (hl_sandbox_new_from_file(&sb, path, cfg) != HL_OK) {
@@ -218,8 +219,8 @@ static void failed(struct server *s, hl_sandbox *sb, hl_status st, bool lang, st
 {
     hl_value r;
     o->kind = failure_kind(sb, st);
-    o->message = strdup(st == HL_ERR_GUEST && *hl_last_guest_message(sb) ? hl_last_guest_message(sb)
-                                                                          : hl_last_error(sb));
+    o->message =
+        strdup(st == HL_ERR_GUEST && *hl_last_guest_message(sb) ? hl_last_guest_message(sb) : hl_last_error(sb));
     if (!strcmp(o->kind, "exit")) sscanf(o->message, "exit %d", &o->exit_status);
     if (!strcmp(o->kind, "timeout")) atomic_fetch_add(&s->timeouts, 1);
     if (!strcmp(o->kind, "guest_fault")) atomic_fetch_add(&s->faults, 1);

@@ -65,9 +65,8 @@ void access_log(struct server *s, const char *method, const char *url, int statu
     gmtime_r(&ts.tv_sec, &tm);
     strftime(when, 24, "%Y-%m-%dT%H:%M:%S", &tm);
     snprintf(when + 19, sizeof when - 19, ".%03ldZ", ts.tv_nsec / 1000000);
-    j = json_pack("{s:s, s:s, s:o, s:i, s:s, s:f, s:I}", "time", when, "method", method, "path",
-                  jstr(url, strlen(url)), "status", status, "language", lang, "duration_ms", ms, "bytes",
-                  (json_int_t)bytes);
+    j = json_pack("{s:s, s:s, s:o, s:i, s:s, s:f, s:I}", "time", when, "method", method, "path", jstr(url, strlen(url)),
+                  "status", status, "language", lang, "duration_ms", ms, "bytes", (json_int_t)bytes);
     if (j && (line = json_dumps(j, JSON_COMPACT))) {
         pthread_mutex_lock(&s->log_lock);
         fprintf(s->log, "%s\n", line);
@@ -184,13 +183,13 @@ static enum MHD_Result route(struct exchange *x)
     bool post = !strcmp(x->method, "POST"), get = !strcmp(x->method, "GET") || !strcmp(x->method, "HEAD");
     bool v1 = !strncmp(u, "/v1/", 4);
     x->allow = v1 ? "POST" : "GET, HEAD";
-    x->route = !strcmp(u, "/v1/run")                ? "/v1/run"
-               : !strncmp(u, "/v1/handlers/", 13)   ? "/v1/handlers"
-               : !strncmp(u, "/v1/call/", 9)        ? "/v1/call"
-               : !strcmp(u, "/metrics")             ? "/metrics"
-               : !strcmp(u, "/healthz")             ? "/healthz"
-               : !strcmp(u, "/readyz")              ? "/readyz"
-                                                    : "other";
+    x->route = !strcmp(u, "/v1/run")              ? "/v1/run"
+               : !strncmp(u, "/v1/handlers/", 13) ? "/v1/handlers"
+               : !strncmp(u, "/v1/call/", 9)      ? "/v1/call"
+               : !strcmp(u, "/metrics")           ? "/metrics"
+               : !strcmp(u, "/healthz")           ? "/healthz"
+               : !strcmp(u, "/readyz")            ? "/readyz"
+                                                  : "other";
     if (!strcmp(x->route, "other")) return reply_error(x, 404, "not_found", "no route %s", u);
     if (!strcmp(x->route, "/healthz") && get) return reply_json(x, 200, json_pack("{s:s}", "status", "ok"));
     if (!strcmp(x->route, "/readyz") && get) {
@@ -290,7 +289,8 @@ struct MHD_Daemon *http_start(struct server *s)
         return NULL;
     }
     snprintf(host, sizeof host, "%.*s", (int)(colon - s->listen), s->listen);
-    if (host[0] == '[' && host[strlen(host) - 1] == ']') memmove(host, host + 1, strlen(host)), host[strlen(host) - 1] = 0;
+    if (host[0] == '[' && host[strlen(host) - 1] == ']')
+        memmove(host, host + 1, strlen(host)), host[strlen(host) - 1] = 0;
     if ((rc = getaddrinfo(host, colon + 1, &hints, &ai)) != 0) {
         fprintf(stderr, "hyperlight serve: --listen %s: %s\n", s->listen, gai_strerror(rc));
         return NULL;

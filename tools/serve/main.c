@@ -69,13 +69,16 @@ static const char *option(struct server *s, const char *opt, const char *val)
     else if (!strcmp(opt, "--guest-dir")) s->guest_dir = val;
     else if (!strcmp(opt, "--lang")) snprintf(s->lang_list, sizeof s->lang_list, "%s", val);
     else if (!strcmp(opt, "--pool")) why = parse_pool(s, val);
-    else if (!strcmp(opt, "--handler")) why = s->nhandler_specs == 64 ? "too many" : (s->handler_specs[s->nhandler_specs++] = val, NULL);
-    else if (!strcmp(opt, "--guest")) why = s->nguest_specs == 64 ? "too many" : (s->guest_specs[s->nguest_specs++] = val, NULL);
+    else if (!strcmp(opt, "--handler"))
+        why = s->nhandler_specs == 64 ? "too many" : (s->handler_specs[s->nhandler_specs++] = val, NULL);
+    else if (!strcmp(opt, "--guest"))
+        why = s->nguest_specs == 64 ? "too many" : (s->guest_specs[s->nguest_specs++] = val, NULL);
     else if (!strcmp(opt, "--threads") || !strcmp(opt, "--queue")) {
         if (!(why = parse_count(val, false, 4096, &n))) *(!strcmp(opt, "--queue") ? &s->queue : &s->threads) = (int)n;
         if (!why && n == 0 && !strcmp(opt, "--threads")) why = "must be at least 1";
     } else if (!strcmp(opt, "--queue-timeout") || !strcmp(opt, "--grace")) {
-        if (!(why = parse_count(val, false, 3600000, &n))) *(!strcmp(opt, "--grace") ? &s->grace_ms : &s->queue_timeout_ms) = (int)n;
+        if (!(why = parse_count(val, false, 3600000, &n)))
+            *(!strcmp(opt, "--grace") ? &s->grace_ms : &s->queue_timeout_ms) = (int)n;
     } else if (!strcmp(opt, "--timeout") || !strcmp(opt, "--max-timeout")) {
         if (!(why = parse_count(val, false, 86400000, &n)) && n == 0) why = "must be at least 1";
         if (!why) *(!strcmp(opt, "--timeout") ? &s->timeout_ms : &s->max_timeout_ms) = n;

@@ -162,7 +162,8 @@ char *metrics_render(struct server *s, size_t *len)
     }
     put(&t, "# HELP hyperlight_rejected_total Requests refused before they ran, by reason.\n"
             "# TYPE hyperlight_rejected_total counter\n");
-    for (int i = 0; i < m->nr; i++) put(&t, "hyperlight_rejected_total{reason=\"%s\"} %llu\n", m->r[i].reason, m->r[i].n);
+    for (int i = 0; i < m->nr; i++)
+        put(&t, "hyperlight_rejected_total{reason=\"%s\"} %llu\n", m->r[i].reason, m->r[i].n);
     pthread_mutex_unlock(&m->lock);
     put(&t, "# HELP hyperlight_pool_ready Sandboxes ready in a pool.\n# TYPE hyperlight_pool_ready gauge\n");
     pool_gauges(&t, "hyperlight_pool_ready", s, true, hs);
@@ -177,8 +178,9 @@ char *metrics_render(struct server *s, size_t *len)
     counter(&t, "hyperlight_guest_faults_total", "Guest calls that ended in a fault, abort or protocol error.",
             atomic_load(&s->faults));
     counter(&t, "hyperlight_timeouts_total", "Guest calls stopped at their time limit.", atomic_load(&s->timeouts));
-    put(&t, "# HELP hyperlight_inflight_requests Requests being served now.\n"
-            "# TYPE hyperlight_inflight_requests gauge\nhyperlight_inflight_requests %d\n",
+    put(&t,
+        "# HELP hyperlight_inflight_requests Requests being served now.\n"
+        "# TYPE hyperlight_inflight_requests gauge\nhyperlight_inflight_requests %d\n",
         atomic_load(&s->requests));
     *len = t.len;
     return t.buf;

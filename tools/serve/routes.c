@@ -13,10 +13,10 @@ static json_t *parse_body(struct exchange *x, size_t flags, enum MHD_Result *sen
     json_error_t e;
     json_t *j = json_loadb(x->req->body ? x->req->body : "", x->req->len, flags | JSON_REJECT_DUPLICATES, &e);
     if (j) return j;
-    *sent = reply_json(x, 400,
-                       json_pack("{s:{s:s, s:o, s:i, s:i, s:i}}", "error", "kind", "bad_json", "message",
-                                 jstr(e.text, strlen(e.text)), "line", e.line, "column", e.column, "position",
-                                 e.position));
+    *sent =
+        reply_json(x, 400,
+                   json_pack("{s:{s:s, s:o, s:i, s:i, s:i}}", "error", "kind", "bad_json", "message",
+                             jstr(e.text, strlen(e.text)), "line", e.line, "column", e.column, "position", e.position));
     return NULL;
 }
 
@@ -70,7 +70,8 @@ static enum MHD_Result run_reply(struct exchange *x, struct outcome *o, bool eva
     if (o->kind && !strcmp(o->kind, "internal")) return reply_error(x, 500, "internal", "%s", o->message);
     r = json_pack("{s:o, s:o, s:o, s:f}", "stdout", jstr(o->out[0], o->len[0]), "stderr", jstr(o->out[1], o->len[1]),
                   "value", eval && o->value ? json_incref(o->value) : json_null(), "duration_ms", o->ms);
-    if (o->kind && !(!strcmp(o->kind, "exit") && o->exit_status == 0)) json_object_set_new(r, "error", error_object(o));
+    if (o->kind && !(!strcmp(o->kind, "exit") && o->exit_status == 0))
+        json_object_set_new(r, "error", error_object(o));
     return reply_json(x, 200, r);
 }
 
@@ -94,10 +95,12 @@ enum MHD_Result route_run(struct exchange *x)
         why = field;
     }
     if (!why && !json_is_string(json_object_get(j, "language"))) why = "language must be a string";
-    if (!why && (!json_is_string(v = json_object_get(j, "code")) || strlen(json_string_value(v)) != json_string_length(v)))
+    if (!why &&
+        (!json_is_string(v = json_object_get(j, "code")) || strlen(json_string_value(v)) != json_string_length(v)))
         why = "code must be a string (without NUL characters)";
     if (!why && (v = json_object_get(j, "eval")) && !json_is_boolean(v)) why = "eval must be true or false";
-    if (!why && json_object_get(j, "stdin")) why = "stdin is not supported: the language guests have no standard input";
+    if (!why && json_object_get(j, "stdin"))
+        why = "stdin is not supported: the language guests have no standard input";
     if (!why) why = request_timeout(x, json_object_get(j, "timeout_ms"), &ms);
     if (why) {
         rc = reply_error(x, 400, "bad_request", "%s", why);
@@ -187,8 +190,9 @@ static const char *call_args(const struct guest_fn *fn, json_t *args, hl_value *
     char sig[512];
     if (!json_is_array(args)) return "the body must be a JSON array of the arguments";
     if ((int)json_array_size(args) != fn->nparams) {
-        snprintf(msg, len, "%s takes %d argument%s, got %zu", hl_signature_format(sig, sizeof sig, fn->name, fn->ret,
-                 fn->params, fn->nparams), fn->nparams, fn->nparams == 1 ? "" : "s", json_array_size(args));
+        snprintf(msg, len, "%s takes %d argument%s, got %zu",
+                 hl_signature_format(sig, sizeof sig, fn->name, fn->ret, fn->params, fn->nparams), fn->nparams,
+                 fn->nparams == 1 ? "" : "s", json_array_size(args));
         return msg;
     }
     for (int i = 0; i < fn->nparams; i++) {
@@ -216,9 +220,12 @@ enum MHD_Result route_call(struct exchange *x, const char *path)
     int rc;
     x->lang = "c";
     for (int i = 0; slash && i < x->s->nguests; i++)
-        if (strlen(x->s->guests[i].p.name) == (size_t)(slash - path) && !strncmp(x->s->guests[i].p.name, path, (size_t)(slash - path)))
+        if (strlen(x->s->guests[i].p.name) == (size_t)(slash - path) &&
+            !strncmp(x->s->guests[i].p.name, path, (size_t)(slash - path)))
             g = &x->s->guests[i];
-    if (!g) return reply_error(x, 404, "not_found", "no guest '%.*s'", (int)(slash ? slash - path : (long)strlen(path)), path);
+    if (!g)
+        return reply_error(x, 404, "not_found", "no guest '%.*s'", (int)(slash ? slash - path : (long)strlen(path)),
+                           path);
     for (int i = 0; i < g->nfns; i++)
         if (!strcmp(g->fns[i].name, slash + 1)) fn = &g->fns[i];
     if (!fn) return reply_error(x, 404, "not_found", "guest '%s' has no function '%s'", g->p.name, slash + 1);

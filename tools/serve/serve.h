@@ -59,13 +59,13 @@ struct handler_set {
 /* What a guest call gave. */
 struct outcome {
     hl_status st;
-    const char *kind;   /* NULL on success, else "script", "syntax", "timeout", ... */
-    char *message;      /* the error's text (malloc'd) */
-    json_t *detail;     /* LastError's {"type", "message", "traceback"}, or NULL */
-    json_t *value;      /* the result as JSON (NULL: none) */
-    char *out[2];       /* stdout, stderr (malloc'd, NUL-terminated) */
+    const char *kind; /* NULL on success, else "script", "syntax", "timeout", ... */
+    char *message;    /* the error's text (malloc'd) */
+    json_t *detail;   /* LastError's {"type", "message", "traceback"}, or NULL */
+    json_t *value;    /* the result as JSON (NULL: none) */
+    char *out[2];     /* stdout, stderr (malloc'd, NUL-terminated) */
     size_t len[2];
-    int exit_status;    /* kind "exit": the status the script exited with */
+    int exit_status; /* kind "exit": the status the script exited with */
     double ms;
 };
 
@@ -106,8 +106,7 @@ struct server {
 
 /* exec.c */
 int pool_size_for(const struct server *s, const char *name, const char *lang);
-bool pool_open(struct pool *p, const char *name, const char *lang, hl_snapshot *snap, const hl_config *cfg,
-               int size);
+bool pool_open(struct pool *p, const char *name, const char *lang, hl_snapshot *snap, const hl_config *cfg, int size);
 void pool_close(struct pool *p);
 bool langs_open(struct server *s);
 bool guest_open(struct server *s, const char *spec);

@@ -23,6 +23,7 @@ CLI = os.path.join(BUILD, "bin", "hyperlight")
 GUESTS = os.path.join(BUILD, "guests")
 DEMO = os.path.join(GUESTS, "demo.elf")
 HOSTILE = os.path.join(BUILD, "tests", "guests", "hostile_guest.elf")
+CALLS = os.path.join(BUILD, "tests", "guests", "calls_guest.elf")
 
 HANDLERS_LUA = """
 function greet(e) return {hello = e.name, n = #e.list} end
@@ -131,7 +132,8 @@ class TestServe(unittest.TestCase):
         cls.lua = write(cls.tmp, "h.lua", HANDLERS_LUA)
         hs = ["--handler", "greet=" + cls.lua, "--handler", "boom=" + cls.lua, "--handler", "spin=" + cls.lua,
               "--handler", "count=" + cls.lua]
-        cls.s = Server("--lang", "lua", "--guest", "demo=" + DEMO, "--guest", "hostile=" + HOSTILE, "--timeout",
+        cls.s = Server("--lang", "lua", "--guest", "demo=" + DEMO, "--guest", "hostile=" + HOSTILE, "--guest",
+                       "calls=" + CALLS, "--timeout",
                        "1000", "--max-body", "4K", "--max-output", "1K", "--threads", "4", *hs)
 
     @classmethod
@@ -251,6 +253,32 @@ class TestServe(unittest.TestCase):
         for path, body, status, expect in cases:
             with self.subTest(path=path, body=body):
                 self.assertEqual(self.s.post(path, body), (status, expect))
+
+    def test_call_types(self):
+        cases = [
+            ("EchoU64", ["18446744073709551615"], 200, {"result": "18446744073709551615"}),
+            ("EchoU64", [5], 200, {"result": 5}),
+            ("EchoI64", ["-9223372036854775808"], 200, {"result": -9223372036854775808}),
+            ("EchoBytes", ["AAEC/w=="], 200, {"result": "AAEC/w=="}),
+            ("EchoBytes", [""], 200, {"result": ""}),
+            ("EchoF64", [1.5], 200, {"result": 1.5}),
+            ("EchoF32", [0.5], 200, {"result": 0.5}),
+            ("EchoBool", [True], 200, {"result": True}),
+            ("Nop", [], 200, {"result": None}),
+            ("Counter", [], 200, {"result": 1}),
+            ("Counter", [], 200, {"result": 1}),  # restored: the guest's counter starts again
+            ("Fail", [3, "bad"], 500, {"error": {"kind": "guest", "message": "bad", "code": 3}}),
+            ("Abort", [2, "bye"], 502, {"error": {"kind": "guest_fault", "message": "guest aborted with code 2: bye"}}),
+            ("EchoBytes", ["abc"], 400, {"error": {"kind": "type", "message":
+             "argument 1: expected bytes (a base64 string)"}}),
+            ("EchoU64", ["-1"], 400, {"error": {"kind": "type", "message":
+             "argument 1: expected u64 (a non-negative integer, or a decimal string)"}}),
+            ("EchoBool", [1], 400, {"error": {"kind": "type", "message": "argument 1: expected bool (true or false)"}}),
+        ]
+        for fn, body, status, expect in cases:
+            with self.subTest(fn=fn, body=body):
+                st, j = self.s.post("/v1/call/calls/" + fn, body)
+                self.assertEqual((st, strip_ms(j) if "duration_ms" in j else j), (status, expect))
 
     def test_fault_and_spin_do_not_spread(self):
         st, j = self.s.post("/v1/call/hostile/WriteNull", [])

@@ -187,11 +187,12 @@ static double now_ms(void)
 }
 
 /* The kind of a failed call, from its status, guest code and message. */
-static const char *failure_kind(hl_sandbox *sb, hl_status st)
+static const char *failure_kind(hl_sandbox *sb, hl_status st, bool lang)
 {
     const char *msg = hl_last_error(sb);
     switch (st) {
     case HL_ERR_GUEST:
+        if (!lang) return "guest"; /* a C guest's own code: not the language guests' */
         switch (hl_last_error_code(sb)) {
         case HL_LANG_ERR_SCRIPT: return "script";
         case HL_LANG_ERR_NOT_JSON: return "not_json";
@@ -218,7 +219,8 @@ static const char *failure_kind(hl_sandbox *sb, hl_status st)
 static void failed(struct server *s, hl_sandbox *sb, hl_status st, bool lang, struct outcome *o)
 {
     hl_value r;
-    o->kind = failure_kind(sb, st);
+    o->kind = failure_kind(sb, st, lang);
+    o->code = hl_last_error_code(sb);
     o->message =
         strdup(st == HL_ERR_GUEST && *hl_last_guest_message(sb) ? hl_last_guest_message(sb) : hl_last_error(sb));
     if (!strcmp(o->kind, "exit")) sscanf(o->message, "exit %d", &o->exit_status);

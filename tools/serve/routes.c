@@ -31,6 +31,7 @@ static json_t *error_object(const struct outcome *o)
         if (json_is_string(tb)) json_object_set(e, "traceback", tb);
     }
     if (!strcmp(o->kind, "exit")) json_object_set_new(e, "exit_status", json_integer(o->exit_status));
+    if (!strcmp(o->kind, "guest")) json_object_set_new(e, "code", json_integer(o->code));
     return e;
 }
 

@@ -66,6 +66,7 @@ struct outcome {
     char *out[2];     /* stdout, stderr (malloc'd, NUL-terminated) */
     size_t len[2];
     int exit_status; /* kind "exit": the status the script exited with */
+    int code;        /* the guest's error code (hl_last_error_code) */
     double ms;
 };
 

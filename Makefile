@@ -217,9 +217,11 @@ test: tests python
 	$(Q)$(MAKE) --no-print-directory python-test
 	$(Q)$(MAKE) --no-print-directory serve-test
 
-# `hyperlight serve` against real HTTP clients (tests/serve/test_serve.py, Debian's Python).
+# `hyperlight serve` against real HTTP clients (tests/serve/test_serve.py, Debian's Python),
+# and its container image and Kubernetes manifests checked against it (tests/serve/test_deploy.py).
 serve-test: all guests
 	$(Q)$(PYTHON) tests/serve/test_serve.py $(B)
+	$(Q)$(PYTHON) tests/serve/test_deploy.py $(B)
 
 # The Python package (python/): the extension built against $(LIB_A) into $(B)/python/lib,
 # importable from there; its tests run with Debian's Python (docs/python.md).

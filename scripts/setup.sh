@@ -21,6 +21,7 @@ PACKAGES=(
     python3-dev python3-setuptools python3-pytest python3-venv   # the Python package (python/)
     libmicrohttpd-dev libjansson-dev   # `hyperlight serve` (docs/serve.md)
     wrk   # the benchmark of `hyperlight serve`
+    python3-yaml   # tests/serve/test_deploy.py reads the Kubernetes manifests
 )
 
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q '^install ok installed$'; }

@@ -428,6 +428,24 @@ class TestSignals(unittest.TestCase):
             self.assertEqual(s.post("/v1/handlers/v", {}), (200, {"v": 2}))
             self.assertEqual(s.stop(), 0)
 
+    def test_sigterm_does_not_wait_for_idle_keepalive(self):
+        import http.client
+        with Server("--lang", "lua") as s:
+            conn = http.client.HTTPConnection("127.0.0.1", s.port, timeout=30)
+            conn.request("POST", "/v1/run", body=json.dumps(run("lua", "print(1)")))
+            r = conn.getresponse()
+            self.assertEqual((r.status, json.loads(r.read())["stdout"]), (200, "1\n"))
+            t0 = time.time()
+            self.assertEqual(s.stop(), 0)
+            self.assertLess(time.time() - t0, 5)  # not --grace (30 s): the idle connection has nothing to finish
+            conn.close()
+
+    def test_names_are_checked(self):
+        p = subprocess.run([CLI, "serve", "--no-auth", "--lang", "lua", "--guest-dir", GUESTS, "--guest", 'a"b=' + DEMO],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual((p.returncode, p.stderr), (1, "hyperlight serve: --guest wants NAME=PATH "
+                                                       "(NAME of A-Z a-z 0-9 _ . -), not 'a\"b=%s'\n" % DEMO))
+
     def test_sigterm_under_load_loses_no_accepted_request(self):
         with Server("--lang", "lua", "--threads", "2") as s:
             ok, refused, broken, stop = [0], [0], [], threading.Event()

@@ -1,6 +1,7 @@
 /* exec.c - the warm pools of `hyperlight serve` and the guest calls made from them: a
  * sandbox is taken from its pool for one request and put back, which restores it to the
  * pool's snapshot, so no request sees what another left. */
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -50,6 +51,15 @@ void print_capture(void *user, int stream, const char *data, size_t len)
     memcpy(c->buf[i] + c->len[i], data, len);
     c->len[i] += len;
     c->buf[i][c->len[i]] = 0;
+}
+
+/* A handler's or guest's name: 1..63 of [A-Za-z0-9_.-] (it is part of URLs and metric labels). */
+bool name_ok(const char *s, size_t n)
+{
+    if (n == 0 || n >= SERVE_NAME_MAX) return false;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)s[i]) && !strchr("_.-", s[i])) return false;
+    return true;
 }
 
 int pool_size_for(const struct server *s, const char *name, const char *lang)
@@ -152,8 +162,8 @@ bool guest_open(struct server *s, const char *spec)
     struct guest *g = &s->guests[s->nguests];
     hl_sandbox *sb;
     hl_snapshot *snap;
-    if (!eq || eq == spec || (size_t)(eq - spec) >= SERVE_NAME_MAX || !eq[1]) {
-        fprintf(stderr, "hyperlight serve: --guest wants NAME=PATH, not '%s'\n", spec);
+    if (!eq || !name_ok(spec, (size_t)(eq - spec)) || !eq[1]) {
+        fprintf(stderr, "hyperlight serve: --guest wants NAME=PATH (NAME of A-Z a-z 0-9 _ . -), not '%s'\n", spec);
         return false;
     }
     char name[SERVE_NAME_MAX];

@@ -72,8 +72,10 @@ struct handler_set *handlers_load(struct server *s)
     for (int i = 0; i < s->nhandler_specs; i++) {
         const char *spec = s->handler_specs[i], *eq = strchr(spec, '=');
         struct handler *h = &hs->h[hs->n];
-        if (!eq || eq == spec || (size_t)(eq - spec) >= SERVE_NAME_MAX || !eq[1]) {
-            fprintf(stderr, "hyperlight serve: --handler wants NAME=FILE.js|.py|.lua, not '%s'\n", spec);
+        if (!eq || !name_ok(spec, (size_t)(eq - spec)) || !eq[1]) {
+            fprintf(stderr,
+                    "hyperlight serve: --handler wants NAME=FILE.js|.py|.lua (NAME of A-Z a-z 0-9 _ . -), not '%s'\n",
+                    spec);
             goto fail;
         }
         snprintf(h->name, sizeof h->name, "%.*s", (int)(eq - spec), spec);

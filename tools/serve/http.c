@@ -105,7 +105,6 @@ enum MHD_Result reply_json(struct exchange *x, int status, json_t *j)
     json_decref(j);
     if (!text) return reply(x, 500, "text/plain", strdup("out of memory\n"), 14);
     size_t n = strlen(text);
-    text[n] = 0;
     char *withnl = realloc(text, n + 2);
     if (withnl) withnl[n++] = '\n', withnl[n] = 0, text = withnl;
     return reply(x, status, "application/json", text, n);
@@ -325,7 +324,12 @@ void http_drain(struct server *s, struct MHD_Daemon *d)
         }
         close(fd);
     }
+    /* Every open connection ends, or none has a request for 1 s (an idle keep-alive
+     * connection has nothing to finish), or the grace time is over. */
     until = now_ms() + s->grace_ms;
-    while (atomic_load(&s->connections) > 0 && now_ms() < until) usleep(5000);
+    for (double idle_since = now_ms(); atomic_load(&s->connections) > 0 && now_ms() < until; usleep(5000)) {
+        if (atomic_load(&s->requests) > 0) idle_since = now_ms();
+        else if (now_ms() - idle_since > 1000) break;
+    }
     MHD_stop_daemon(d);
 }

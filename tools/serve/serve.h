@@ -106,6 +106,7 @@ struct server {
 };
 
 /* exec.c */
+bool name_ok(const char *s, size_t n);
 int pool_size_for(const struct server *s, const char *name, const char *lang);
 bool pool_open(struct pool *p, const char *name, const char *lang, hl_snapshot *snap, const hl_config *cfg, int size);
 void pool_close(struct pool *p);

@@ -316,6 +316,64 @@ class TestServe(unittest.TestCase):
         self.assertEqual(failures, [])
 
 
+HANDLERS_JS = """
+function greet(e) { return {hello: e.name, n: e.list.length}; }
+async function later(e) { return e * 2; }
+function nothing(e) { return undefined; }
+"""
+
+
+class TestJavaScript(unittest.TestCase):
+    """The same routes with the JavaScript guest (build/guests/javascript.elf)."""
+
+    @classmethod
+    def setUpClass(cls):
+        js = write(tempfile.mkdtemp(), "h.js", HANDLERS_JS)
+        cls.js = js
+        cls.s = Server("--lang", "js", "--handler", "greet=" + js, "--handler", "later=" + js, "--handler",
+                       "nothing=" + js)
+
+    @classmethod
+    def tearDownClass(cls):
+        assert cls.s.stop() == 0
+
+    def test_run_eval_errors(self):
+        st, j = self.s.post("/v1/run", run("js", 'console.log(6 * 7); console.error("e")'))
+        self.assertEqual((st, strip_ms(j)), (200, {"stdout": "42\n", "stderr": "e\n", "value": None}))
+        st, j = self.s.post("/v1/run", run("javascript", "({a: [1, 2]})", eval=True))
+        self.assertEqual((st, strip_ms(j)), (200, {"stdout": "", "stderr": "", "value": {"a": [1, 2]}}))
+        st, j = self.s.post("/v1/run", run("js", 'throw new Error("x")'))
+        self.assertEqual((st, j["error"]["kind"], j["error"]["type"], j["error"]["message"].split("\n")[0]),
+                         (200, "script", "Error", "Error: x"))
+        st, j = self.s.post("/v1/run", run("js", "let = ;"))
+        self.assertEqual((st, j["error"]["kind"], j["error"]["type"]), (200, "syntax", "SyntaxError"))
+        st, j = self.s.post("/v1/run", run("js", "undefined", eval=True))
+        self.assertEqual((st, j["error"]["kind"], j["error"]["message"]),
+                         (200, "not_json", "Eval: the value has no JSON form: undefined"))
+        st, j = self.s.post("/v1/run", run("js", "for (;;) {}", timeout_ms=150))
+        self.assertEqual((st, j["error"]), (200, {"kind": "timeout",
+                                                 "message": "call to guest function 'Run' timed out after 150 ms"}))
+
+    def test_exit(self):
+        st, j = self.s.post("/v1/run", run("js", "import * as std from 'std'; console.log('a'); std.exit(3)"))
+        self.assertEqual((st, j["stdout"], j["error"]), (200, "a\n", {"kind": "exit", "message": "exit 3",
+                                                                       "exit_status": 3}))
+        st, j = self.s.post("/v1/run", run("js", "import * as std from 'std'; std.exit(0)"))
+        self.assertEqual((st, "error" in j), (200, False))
+
+    def test_no_state_between_requests(self):
+        for _ in range(3):
+            st, j = self.s.post("/v1/run", run("js", "globalThis.x = (globalThis.x || 0) + 1; console.log(x)"))
+            self.assertEqual((st, j["stdout"]), (200, "1\n"))
+
+    def test_handlers(self):
+        self.assertEqual(self.s.post("/v1/handlers/greet", {"name": "ann", "list": [1]}), (200, {"hello": "ann", "n": 1}))
+        self.assertEqual(self.s.post("/v1/handlers/later", 21), (200, 42))
+        st, j = self.s.post("/v1/handlers/nothing", {})
+        self.assertEqual((st, j["error"]["kind"], j["error"]["message"]),
+                         (500, "not_json", "Handle: the result of 'nothing' has no JSON form: undefined"))
+
+
 class TestMetrics(unittest.TestCase):
     def test_counts_match_requests(self):
         with Server("--lang", "lua", "--guest", "demo=" + DEMO, "--pool", "lua=1") as s:

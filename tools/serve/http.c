@@ -122,9 +122,12 @@ enum MHD_Result reply_error(struct exchange *x, int status, const char *kind, co
 }
 
 /* Waits for a free execution slot (--threads), in a queue of at most --queue requests for
- * at most --queue-timeout ms. Returns 0, or the status to refuse the request with. */
+ * at most --queue-timeout ms. The queue is first come, first served: a freed slot goes
+ * straight to the oldest waiter, so a new request never overtakes one that waits. Returns
+ * 0, or the status to refuse the request with. */
 int admit(struct server *s)
 {
+    struct waiter w = { .next = NULL, .granted = false };
     struct timespec until;
     int rc = 0;
     clock_gettime(CLOCK_REALTIME, &until);
@@ -132,28 +135,44 @@ int admit(struct server *s)
     until.tv_nsec += (long)(s->queue_timeout_ms % 1000) * 1000000;
     if (until.tv_nsec >= 1000000000) until.tv_sec++, until.tv_nsec -= 1000000000;
     pthread_mutex_lock(&s->lock);
-    if (s->running >= s->threads) {
-        if (s->waiting >= s->queue) {
-            rc = 429;
-        } else {
-            s->waiting++;
-            while (s->running >= s->threads && rc == 0)
-                if (pthread_cond_timedwait(&s->slot, &s->lock, &until) == ETIMEDOUT && s->running >= s->threads)
-                    rc = 503;
+    if (s->running < s->threads && !s->head) {
+        s->running++;
+    } else if (s->waiting >= s->queue) {
+        rc = 429;
+    } else {
+        pthread_cond_init(&w.cond, NULL);
+        *(s->head ? &s->tail->next : &s->head) = &w;
+        s->tail = &w;
+        s->waiting++;
+        while (!w.granted && rc == 0)
+            if (pthread_cond_timedwait(&w.cond, &s->lock, &until) == ETIMEDOUT && !w.granted) rc = 503;
+        if (!w.granted) { /* timed out: leave the queue */
+            struct waiter **p = &s->head, *prev = NULL;
+            while (*p != &w) prev = *p, p = &(*p)->next;
+            *p = w.next;
+            if (s->tail == &w) s->tail = prev;
             s->waiting--;
         }
+        pthread_cond_destroy(&w.cond);
     }
-    if (rc == 0) s->running++;
     pthread_mutex_unlock(&s->lock);
     if (rc) metrics_reject(s->m, rc == 429 ? "queue_full" : "queue_timeout");
     return rc;
 }
 
+/* Gives the slot to the oldest waiter, or frees it. */
 void release(struct server *s)
 {
+    struct waiter *w;
     pthread_mutex_lock(&s->lock);
-    s->running--;
-    pthread_cond_signal(&s->slot);
+    if ((w = s->head)) {
+        if (!(s->head = w->next)) s->tail = NULL;
+        s->waiting--;
+        w->granted = true;
+        pthread_cond_signal(&w->cond);
+    } else {
+        s->running--;
+    }
     pthread_mutex_unlock(&s->lock);
 }
 

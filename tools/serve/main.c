@@ -259,7 +259,6 @@ int cmd_serve(int argc, char **argv)
     if (!(s.cfg = hl_config_new()) || !(s.m = metrics_new())) return EXIT_FAIL;
     pthread_mutex_init(&s.lock, NULL);
     pthread_mutex_init(&s.log_lock, NULL);
-    pthread_cond_init(&s.slot, NULL);
     rc = parse_args(&s, argc, argv);
     if (rc == 0) rc = serve(&s);
     stop(&s);

@@ -94,7 +94,11 @@ struct server {
     int nguests;
     struct handler_set *handlers;
     pthread_mutex_t lock; /* handlers, admission */
-    pthread_cond_t slot;
+    struct waiter {       /* a request waiting for a slot (http.c: admit) */
+        struct waiter *next;
+        pthread_cond_t cond;
+        bool granted;
+    } * head, *tail;
     int running, waiting;
     char **tokens;
     int ntokens;

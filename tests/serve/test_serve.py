@@ -20,7 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import promcheck  # noqa: E402
 
 BUILD = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.environ.get("HL_BUILD", "build"))
-CLI = os.path.join(BUILD, "bin", "hyperlight")
+CLI = os.environ.get("HL_SERVE_CLI") or os.path.join(BUILD, "bin", "hyperlight")  # e.g. an ASan build
 GUESTS = os.path.join(BUILD, "guests")
 DEMO = os.path.join(GUESTS, "demo.elf")
 HOSTILE = os.path.join(BUILD, "tests", "guests", "hostile_guest.elf")

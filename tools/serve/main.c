@@ -26,7 +26,8 @@ static const char serve_usage[] =
     "  --lang LIST            languages to serve, e.g. lua,js (default: every guest found)\n"
     "  --handler NAME=FILE    load FILE (.lua, .js, .py) as handler NAME (repeatable)\n"
     "  --guest NAME=PATH      serve a C guest (.elf or snapshot file) for /v1/call (repeatable)\n"
-    "  --pool NAME=N          sandboxes kept warm for a language, handler or guest (default 2)\n"
+    "  --pool NAME=N          sandboxes kept warm for a language, handler or guest (default:\n"
+    "                         --threads; a handler without one takes its language's)\n"
     "  --threads N            guest calls running at once (default: the number of cores)\n"
     "  --queue N              requests waiting for a free slot beyond that (default 64; more: 429)\n"
     "  --queue-timeout MS     longest wait in the queue (default 10000; then 503)\n"
@@ -54,6 +55,8 @@ static const char *parse_pool(struct server *s, const char *val)
     if (!eq || eq == val || (size_t)(eq - val) >= SERVE_NAME_MAX || s->nsizes == 64) return "wants NAME=N";
     if (parse_count(eq + 1, false, 1024, &n)) return "wants NAME=N, N from 0 to 1024";
     snprintf(s->sizes[s->nsizes].name, SERVE_NAME_MAX, "%.*s", (int)(eq - val), val);
+    const struct lang *l = serve_lang_by_name(s->sizes[s->nsizes].name); /* js: javascript */
+    if (l) snprintf(s->sizes[s->nsizes].name, SERVE_NAME_MAX, "%s", l->name);
     s->sizes[s->nsizes++].size = (int)n;
     return NULL;
 }
@@ -252,7 +255,6 @@ int cmd_serve(int argc, char **argv)
         .max_timeout_ms = 60000,
         .max_body = 1 << 20,
         .max_output = 1 << 20,
-        .default_size = 2,
     };
     int rc;
     if (s.threads < 1) s.threads = 1;
@@ -260,6 +262,7 @@ int cmd_serve(int argc, char **argv)
     pthread_mutex_init(&s.lock, NULL);
     pthread_mutex_init(&s.log_lock, NULL);
     rc = parse_args(&s, argc, argv);
+    s.default_size = s.threads; /* a warm sandbox for every call that may run at once */
     if (rc == 0) rc = serve(&s);
     stop(&s);
     return rc < 0 ? 0 : rc;

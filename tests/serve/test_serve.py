@@ -406,6 +406,18 @@ class TestMetrics(unittest.TestCase):
             self.assertEqual(s.stop(), 0)
             self.assertEqual(len(s.log_entries()), 10)
 
+    def test_pool_sizes(self):
+        with Server("--lang", "lua,js", "--pool", "js=3", "--threads", "1") as s:
+            want = {"lua": 1, "javascript": 3}  # lua: the default, --threads
+            end, got = time.time() + 60, None
+            while time.time() < end:
+                m = promcheck.parse(s.request("/metrics", raw=True)[1])
+                got = {p: promcheck.value(m, "hyperlight_pool_ready", pool=p) for p in want}
+                if got == want:
+                    break
+                time.sleep(0.1)
+            self.assertEqual(got, want)
+
     def test_checker_rejects_bad_text(self):
         for bad in ["x 1", "# TYPE x counter\nx{a=b} 1\n", "# TYPE x counter\nx 1\nx 1\n",
                     "# TYPE h histogram\nh_bucket{le=\"1\"} 2\nh_bucket{le=\"+Inf\"} 1\nh_sum 1\nh_count 1\n",

@@ -375,6 +375,55 @@ class TestJavaScript(unittest.TestCase):
                          (500, "not_json", "Handle: the result of 'nothing' has no JSON form: undefined"))
 
 
+HANDLERS_PY = """
+def greet(e):
+    return {"hello": e["name"], "n": len(e["list"])}
+
+def boom(e):
+    raise KeyError(e)
+"""
+
+
+class TestPython(unittest.TestCase):
+    """The same routes with the Python guest (build/guests/python.elf)."""
+
+    @classmethod
+    def setUpClass(cls):
+        py = write(tempfile.mkdtemp(), "h.py", HANDLERS_PY)
+        cls.s = Server("--lang", "py", "--handler", "greet=" + py, "--handler", "boom=" + py)
+
+    @classmethod
+    def tearDownClass(cls):
+        assert cls.s.stop() == 0
+
+    def test_run_eval_errors(self):
+        st, j = self.s.post("/v1/run", run("py", 'import sys\nprint(6 * 7)\nprint("e", file=sys.stderr)'))
+        self.assertEqual((st, strip_ms(j)), (200, {"stdout": "42\n", "stderr": "e\n", "value": None}))
+        st, j = self.s.post("/v1/run", run("python", '[1, 2, {"a": None}]', eval=True))
+        self.assertEqual((st, strip_ms(j)), (200, {"stdout": "", "stderr": "", "value": [1, 2, {"a": None}]}))
+        st, j = self.s.post("/v1/run", run("py", 'raise ValueError("x")'))
+        self.assertEqual((st, j["error"]["kind"], j["error"]["type"], j["error"]["message"].split("\n")[-1]),
+                         (200, "script", "ValueError", "ValueError: x"))
+        st, j = self.s.post("/v1/run", run("py", "x = = 1"))
+        self.assertEqual((st, j["error"]["kind"], j["error"]["type"]), (200, "syntax", "SyntaxError"))
+        st, j = self.s.post("/v1/run", run("py", "while True: pass", timeout_ms=150))
+        self.assertEqual((st, j["error"]), (200, {"kind": "timeout",
+                                                 "message": "call to guest function 'Run' timed out after 150 ms"}))
+        st, j = self.s.post("/v1/run", run("py", "import sys\nprint('a')\nsys.exit(3)"))
+        self.assertEqual((st, j["stdout"], j["error"]), (200, "a\n", {"kind": "exit", "message": "exit 3",
+                                                                       "exit_status": 3}))
+
+    def test_no_state_between_requests(self):
+        code = "try:\n    x += 1\nexcept NameError:\n    x = 1\nprint(x)"
+        for _ in range(3):
+            self.assertEqual(self.s.post("/v1/run", run("py", code))[1]["stdout"], "1\n")
+
+    def test_handlers(self):
+        self.assertEqual(self.s.post("/v1/handlers/greet", {"name": "py", "list": [1, 2]}), (200, {"hello": "py", "n": 2}))
+        st, j = self.s.post("/v1/handlers/boom", "k")
+        self.assertEqual((st, j["error"]["kind"], j["error"]["type"]), (500, "script", "KeyError"))
+
+
 class TestMetrics(unittest.TestCase):
     def test_counts_match_requests(self):
         with Server("--lang", "lua", "--guest", "demo=" + DEMO, "--pool", "lua=1") as s:

@@ -524,6 +524,30 @@ class TestLimitsAndAuth(unittest.TestCase):
                                text=True, timeout=60)
             self.assertEqual((p.returncode, p.stderr.split("\n")[0]), (2, "hyperlight serve: " + msg))
 
+    def test_finds_guests_in_an_installation(self):
+        import shutil
+        prefix = tempfile.mkdtemp()
+        os.makedirs(os.path.join(prefix, "bin"))
+        os.makedirs(os.path.join(prefix, "lib", "hyperlight", "guests"))
+        shutil.copy(CLI, os.path.join(prefix, "bin"))
+        shutil.copy(os.path.join(GUESTS, "lua.elf"), os.path.join(prefix, "lib", "hyperlight", "guests"))
+        p = subprocess.Popen([os.path.join(prefix, "bin", "hyperlight"), "serve", "--no-auth", "--listen",
+                              "127.0.0.1:0", "--access-log", "-"], stderr=subprocess.PIPE, text=True,
+                             env=dict(os.environ, HYPERLIGHT_GUEST_DIR=""))
+        line = p.stderr.readline()
+        port = int(line.rsplit(":", 1)[1])
+        body = json.dumps(run("lua", "print(1)")).encode()
+        with urllib.request.urlopen("http://127.0.0.1:%d/v1/run" % port, data=body, timeout=60) as r:
+            self.assertEqual(json.loads(r.read())["stdout"], "1\n")
+        try:  # only lua.elf was installed
+            urllib.request.urlopen("http://127.0.0.1:%d/v1/run" % port, data=json.dumps(run("js", "1")).encode())
+            self.fail("javascript served")
+        except urllib.error.HTTPError as e:
+            self.assertEqual(e.code, 404)
+        p.send_signal(signal.SIGTERM)
+        self.assertEqual(p.wait(60), 0)
+        p.stderr.close()
+
     def test_bad_handler_fails_start(self):
         bad = write(tempfile.mkdtemp(), "bad.lua", "function f(")
         p = subprocess.run([CLI, "serve", "--no-auth", "--lang", "lua", "--guest-dir", GUESTS, "--handler", "f=" + bad],

@@ -94,19 +94,27 @@ void pool_close(struct pool *p)
     p->pool = NULL, p->snap = NULL;
 }
 
-/* The path of a language's guest: --guest-dir, $HYPERLIGHT_GUEST_DIR, or ../guests next to
- * this program. */
+/* The path of a language's guest: --guest-dir, $HYPERLIGHT_GUEST_DIR, or next to this
+ * program: ../guests (the build tree), else ../lib/hyperlight/guests (an installation). */
 static void lang_guest_path(const struct server *s, const struct lang *l, char *out, size_t len)
 {
+    static const char *const rel[] = { "../guests", "../lib/hyperlight/guests" };
     const char *env = getenv("HYPERLIGHT_GUEST_DIR");
     char exe[PATH_MAX], *slash;
     ssize_t n;
-    int w;
-    if (s->guest_dir) w = snprintf(out, len, "%s/%s", s->guest_dir, l->guest);
-    else if (env && *env) w = snprintf(out, len, "%s/%s", env, l->guest);
-    else if ((n = readlink("/proc/self/exe", exe, sizeof exe - 1)) > 0 && (exe[n] = 0, slash = strrchr(exe, '/')))
-        *slash = 0, w = snprintf(out, len, "%s/../guests/%s", exe, l->guest);
-    else w = snprintf(out, len, "%s", l->guest);
+    int w = -1;
+    if (s->guest_dir) {
+        w = snprintf(out, len, "%s/%s", s->guest_dir, l->guest);
+    } else if (env && *env) {
+        w = snprintf(out, len, "%s/%s", env, l->guest);
+    } else if ((n = readlink("/proc/self/exe", exe, sizeof exe - 1)) > 0) {
+        exe[n] = 0;
+        if ((slash = strrchr(exe, '/'))) *slash = 0;
+        for (size_t i = 0; i < sizeof rel / sizeof *rel; i++) {
+            w = snprintf(out, len, "%s/%s/%s", exe, rel[i], l->guest);
+            if (w >= 0 && (size_t)w < len && access(out, R_OK) == 0) break;
+        }
+    }
     if (w < 0 || (size_t)w >= len) out[0] = 0; /* too long: no such file */
 }
 

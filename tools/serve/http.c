@@ -69,7 +69,7 @@ void access_log(struct server *s, const char *method, const char *url, int statu
     snprintf(when + 19, sizeof when - 19, ".%03ldZ", ts.tv_nsec / 1000000);
     j = json_pack("{s:s, s:s, s:o, s:i, s:s, s:f, s:I}", "time", when, "method", method, "path", jstr(url, strlen(url)),
                   "status", status, "language", lang, "duration_ms", ms, "bytes", (json_int_t)bytes);
-    if (j && (line = json_dumps(j, JSON_COMPACT))) {
+    if (j && (line = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(9)))) {
         pthread_mutex_lock(&s->log_lock);
         fprintf(s->log, "%s\n", line);
         fflush(s->log);

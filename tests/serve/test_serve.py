@@ -583,6 +583,11 @@ class TestSignals(unittest.TestCase):
             self.assertLess(time.time() - t0, 5)  # not --grace (30 s): the idle connection has nothing to finish
             conn.close()
 
+    def test_unknown_language_option(self):
+        p = subprocess.run([CLI, "serve", "--no-auth", "--lang", "lua,ruby"], capture_output=True, text=True, timeout=60)
+        self.assertEqual((p.returncode, p.stderr.split("\n")[0]), (2, "hyperlight serve: --lang lua,ruby: "
+                                                                      "not a list of lua, javascript (js), python (py)"))
+
     def test_names_are_checked(self):
         p = subprocess.run([CLI, "serve", "--no-auth", "--lang", "lua", "--guest-dir", GUESTS, "--guest", 'a"b=' + DEMO],
                            capture_output=True, text=True, timeout=60)

@@ -61,6 +61,18 @@ static const char *parse_pool(struct server *s, const char *val)
     return NULL;
 }
 
+/* --lang LIST: names or aliases of languages, separated by commas. */
+static const char *parse_langs(struct server *s, const char *val)
+{
+    char copy[sizeof s->lang_list], *save = NULL;
+    if (strlen(val) >= sizeof copy) return "too long";
+    snprintf(copy, sizeof copy, "%s", val);
+    for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save))
+        if (!serve_lang_by_name(t)) return "not a list of lua, javascript (js), python (py)";
+    snprintf(s->lang_list, sizeof s->lang_list, "%s", val);
+    return NULL;
+}
+
 /* One option with its value; NULL or what is wrong with it. */
 static const char *option(struct server *s, const char *opt, const char *val)
 {
@@ -70,7 +82,7 @@ static const char *option(struct server *s, const char *opt, const char *val)
     else if (!strcmp(opt, "--token-file")) s->token_file = val;
     else if (!strcmp(opt, "--access-log")) s->access_log = val;
     else if (!strcmp(opt, "--guest-dir")) s->guest_dir = val;
-    else if (!strcmp(opt, "--lang")) snprintf(s->lang_list, sizeof s->lang_list, "%s", val);
+    else if (!strcmp(opt, "--lang")) why = parse_langs(s, val);
     else if (!strcmp(opt, "--pool")) why = parse_pool(s, val);
     else if (!strcmp(opt, "--handler"))
         why = s->nhandler_specs == 64 ? "too many" : (s->handler_specs[s->nhandler_specs++] = val, NULL);

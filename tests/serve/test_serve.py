@@ -572,6 +572,32 @@ class TestSignals(unittest.TestCase):
             self.assertEqual(s.post("/v1/handlers/v", {}), (200, {"v": 2}))
             self.assertEqual(s.stop(), 0)
 
+    def test_sigterm_drains_in_flight_and_readyz_says_so(self):
+        with Server("--lang", "lua") as s:
+            keep = http.client.HTTPConnection("127.0.0.1", s.port, timeout=30)
+            keep.request("GET", "/readyz")
+            r = keep.getresponse()
+            self.assertEqual((r.status, json.loads(r.read())), (200, {"status": "ready"}))
+            result = {}
+
+            def slow():
+                result["r"] = s.post("/v1/run", run("lua", "while true do end", timeout_ms=1500))
+
+            t = threading.Thread(target=slow)
+            t.start()
+            time.sleep(0.5)
+            s.p.send_signal(signal.SIGTERM)
+            self.assertTrue(s.wait_line("SIGTERM: draining"))
+            keep.request("GET", "/readyz")
+            r = keep.getresponse()
+            self.assertEqual((r.status, json.loads(r.read()), r.getheader("Connection")),
+                             (503, {"status": "draining"}, "close"))
+            t.join()
+            st, j = result["r"]
+            self.assertEqual((st, j["error"]["kind"]), (200, "timeout"))
+            self.assertEqual(s.stop(), 0)
+            keep.close()
+
     def test_sigterm_does_not_wait_for_idle_keepalive(self):
         with Server("--lang", "lua") as s:
             conn = http.client.HTTPConnection("127.0.0.1", s.port, timeout=30)

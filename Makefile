@@ -71,7 +71,7 @@ BENCH_GUESTS := $(patsubst bench/guests/%.c,$(B)/tests/guests/%.elf,$(wildcard b
 
 .PHONY: all setup lib guest-sdk guests tests demo test unit integration bench bench-alloc install clean format \
 	bench-lang test-asan asan-inner fuzz fuzz-smoke fuzz-seeds test-hwkvm check-structure \
-	format-check python python-test
+	format-check python python-test serve-test
 # Keep intermediate objects: without this make deletes them and relinks every time.
 .SECONDARY:
 # The language guests: each lang/<language>/lang.mk adds its guest to LANG_GUESTS and its
@@ -180,9 +180,10 @@ $(B)/obj/app/%.o: %.c $(STAGED_HEADERS)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(APP_CFLAGS) -c $< -o $@
 
-$(CLI): $(patsubst %.c,$(B)/obj/app/%.o,$(wildcard tools/*.c)) $(LIB_A)
+# `hyperlight serve` (tools/serve/) is built on Debian's libmicrohttpd and jansson.
+$(CLI): $(patsubst %.c,$(B)/obj/app/%.o,$(wildcard tools/*.c tools/serve/*.c)) $(LIB_A)
 	@mkdir -p $(dir $@)
-	$(Q)$(CC) -o $@ $^ $(HOST_LDFLAGS)
+	$(Q)$(CC) -o $@ $^ $(HOST_LDFLAGS) -lmicrohttpd -ljansson
 
 $(B)/bin/%: $(B)/obj/app/examples/host/%.o $(LIB_A)
 	@mkdir -p $(dir $@)
@@ -227,6 +228,13 @@ demo: all
 test: tests python
 	$(Q)bash tests/run.sh $(B)
 	$(Q)$(MAKE) --no-print-directory python-test
+	$(Q)$(MAKE) --no-print-directory serve-test
+
+# `hyperlight serve` against real HTTP clients (tests/serve/test_serve.py, Debian's Python),
+# and its container image and Kubernetes manifests checked against it (tests/serve/test_deploy.py).
+serve-test: all guests
+	$(Q)$(PYTHON) tests/serve/test_serve.py $(B)
+	$(Q)$(PYTHON) tests/serve/test_deploy.py $(B)
 
 # The Python package (python/): the extension built against $(LIB_A) into $(B)/python/lib,
 # importable from there; its tests run with Debian's Python (docs/python.md).

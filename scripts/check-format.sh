@@ -9,13 +9,13 @@
 set -euo pipefail
 
 # The files kept formatted: every .c and .h under these directories, and tools/*.c. Assembly
-# (.S) and linker scripts (.ld) are not C.
+# (.S) and linker scripts (.ld) are not C. tools/serve/ is `hyperlight serve`.
 FORMAT_DIRS="src include tests bench examples python"
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 files() {
-    { find $FORMAT_DIRS -type f \( -name '*.c' -o -name '*.h' \); ls tools/*.c; } | LC_ALL=C sort
+    { find $FORMAT_DIRS -type f \( -name '*.c' -o -name '*.h' \); ls tools/*.c tools/serve/*.[ch]; } | LC_ALL=C sort
 }
 
 if [[ "${1:-}" == "--files" ]]; then

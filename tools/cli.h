@@ -1,5 +1,5 @@
 /* cli.h - what the command-line tool's files share (tools/hyperlight.c: call, info,
- * snapshot; tools/run.c: run, repl). */
+ * snapshot; tools/run.c: run, repl; tools/serve/: serve). */
 #ifndef HL_CLI_H
 #define HL_CLI_H
 
@@ -15,5 +15,7 @@ const char *parse_count(const char *s, bool sizes, unsigned long long max, unsig
 /* `hyperlight run ...` and `hyperlight repl ...` (argv[0] is the command). */
 int cmd_run(int argc, char **argv);
 int cmd_repl(int argc, char **argv);
+/* `hyperlight serve ...`: the HTTP service (tools/serve/main.c, docs/serve.md). */
+int cmd_serve(int argc, char **argv);
 
 #endif

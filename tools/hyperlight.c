@@ -18,6 +18,7 @@
 static const char usage[] =
     "usage: hyperlight run [OPTIONS] FILE.lua|FILE.js|FILE.py|- [ARG...]   (run --help for more)\n"
     "       hyperlight repl [OPTIONS] lua|js|python\n"
+    "       hyperlight serve [OPTIONS]                run code over HTTP (serve --help for more)\n"
     "       hyperlight call [OPTIONS] GUEST FUNCTION [ARG...]\n"
     "       hyperlight info [OPTIONS] GUEST\n"
     "       hyperlight snapshot [OPTIONS] GUEST OUT.snap [FUNCTION [ARG...]]\n"
@@ -414,6 +415,7 @@ int main(int argc, char **argv)
     cmd = argv[1];
     if (!strcmp(cmd, "run")) return cmd_run(argc - 1, argv + 1);
     if (!strcmp(cmd, "repl")) return cmd_repl(argc - 1, argv + 1);
+    if (!strcmp(cmd, "serve")) return cmd_serve(argc - 1, argv + 1);
     if (strcmp(cmd, "call") && strcmp(cmd, "info") && strcmp(cmd, "snapshot"))
         return usage_error("unknown command '%s'", cmd);
     if (!(cfg = hl_config_new())) {

@@ -342,6 +342,17 @@ class Pool:
         self.close()
 
 
-# The language guests (Lua, JavaScript, Python: include/hyperlight/lang.h) will get their
-# own entry points here, hyperlight.run(...) and hyperlight.Interpreter, once those guests
-# are built (docs/python.md, "Not yet").
+# The language guests (Lua, JavaScript, Python: include/hyperlight/lang.h): hyperlight.run,
+# hyperlight.Interpreter and the tool schema for agents (interpreter.py).
+from .interpreter import (  # noqa: E402
+    LANGUAGES,
+    GuestNotFound,
+    Interpreter,
+    Result,
+    RunError,
+    find_guest,
+    run,
+    tool_schema,
+)
+
+__all__ += ["run", "Interpreter", "Result", "RunError", "GuestNotFound", "LANGUAGES", "find_guest", "tool_schema"]

@@ -10,9 +10,11 @@ an AI agent's code tool. docs/python.md, "Running code for an AI agent", is the 
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import pathlib
+import re
 import sys
 import threading
 import time
@@ -216,8 +218,45 @@ def _guest_failure(sb: Any, e: GuestError) -> tuple[Any, RunError | None, int | 
                           str(last.get("traceback", ""))), None
 
 
-def _call(sb: Any, code: str, timeout: float | None, max_output: int) -> tuple[Result, bool]:
-    """Runs code in sb; (the result, whether sb must be restored before its next use)."""
+_LINES = re.compile(r"[^\r\n]*(?:\r\n|\r|\n|$)")
+
+
+def _python_parts(code: str) -> tuple[str, ...]:
+    """Python code as the guest's Eval calls that give it the value of its last expression:
+    the statements before it, then the expression. MicroPython's Eval takes one expression or
+    statements (whose value is None), so code that ends in an expression after statements is
+    split, by CPython's parser, into both; the expression is put in parentheses after as many
+    newlines as lines before it, so tracebacks keep the line numbers of code."""
+    try:
+        body = ast.parse(code).body
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return (code,)  # MicroPython's parser gives the error (or takes what CPython does not)
+    if len(body) < 2 or not isinstance(body[-1], ast.Expr):
+        return (code,)
+    last = body[-1]
+    lines = _LINES.findall(code)  # the line ends of Python's tokenizer (str.splitlines has more)
+    start = sum(len(line) for line in lines[:last.lineno - 1])
+    start += len(lines[last.lineno - 1].encode()[:last.col_offset].decode(errors="ignore"))
+    return code[:start], "(" + "\n" * (last.lineno - 1) + code[start:] + "\n)"
+
+
+def _eval(sb: Any, parts: tuple[str, ...], timeout: float | None) -> str:
+    """The JSON text of the last part's value; the parts before it run first (their values, also
+    those without JSON form, are dropped). The timeout holds for all of them together."""
+    t0 = time.perf_counter()
+    for part in parts[:-1]:
+        try:
+            sb.call("Eval", part)
+        except GuestError as e:
+            if e.code != _ERR_NOT_JSON:
+                raise
+        if timeout is not None:
+            sb.set_timeout(max(timeout - (time.perf_counter() - t0), 0.001))
+    return sb.call("Eval", parts[-1])
+
+
+def _call(sb: Any, parts: tuple[str, ...], timeout: float | None, max_output: int) -> tuple[Result, bool]:
+    """Runs the code in sb; (the result, whether sb must be restored before its next use)."""
     cap = _Capture(max_output, sb)
     _tls.capture = cap
     value: Any = None
@@ -227,7 +266,7 @@ def _call(sb: Any, code: str, timeout: float | None, max_output: int) -> tuple[R
     sb.set_timeout(timeout)
     t0 = time.perf_counter()
     try:
-        text = sb.call("Eval", code)
+        text = sb.call("Eval", parts[0]) if len(parts) == 1 else _eval(sb, parts, timeout)
         duration = time.perf_counter() - t0
         value = json.loads(text)
     except GuestError as e:
@@ -310,17 +349,19 @@ class Interpreter:
         the interpreter's for this run. Wrong types or code longer than max_code raise
         TypeError / ValueError; everything the code does is in the Result."""
         _check_code(code, self.max_code)
+        python_split = self.language == "python" and ("\n" in code or ";" in code)  # else one statement
+        parts = _python_parts(code) if python_split else (code,)
         t = self.timeout if timeout == "default" else _check_timeout(timeout)
         limit = self.max_output if max_output is None else _check_size("max_output", max_output)
         if self.persistent:
-            return self._run_persistent(code, t, limit)
+            return self._run_persistent(parts, t, limit)
         pool = self._pool
         if pool is None:
             raise _hyperlight.SandboxClosed("the interpreter is closed")
         pool = pool._h  # the C pool: its sandboxes without a wrapper each
         sb = pool.get()
         try:
-            result, _ = _call(sb, code, t, limit)
+            result, _ = _call(sb, parts, t, limit)
         finally:
             try:
                 pool.put(sb)  # restores it, poisoned or not
@@ -328,14 +369,14 @@ class Interpreter:
                 pass  # it was freed; the pool makes a new one when needed
         return result
 
-    def _run_persistent(self, code: str, timeout: float | None, limit: int) -> Result:
+    def _run_persistent(self, parts: tuple[str, ...], timeout: float | None, limit: int) -> Result:
         with self._lock:
             sb = self._sb
             if sb is None:
                 raise _hyperlight.SandboxClosed("the interpreter is closed")
             before = sb.snapshot()  # what a stopped run goes back to
             try:
-                result, poisoned = _call(sb, code, timeout, limit)
+                result, poisoned = _call(sb, parts, timeout, limit)
                 if poisoned:
                     sb.restore(before)
             finally:

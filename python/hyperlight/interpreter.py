@@ -294,7 +294,7 @@ def _call(sb: Any, parts: tuple[str, ...], timeout: float | None, max_output: in
 
 
 class Interpreter:
-    """Interpreter(language="python", *, persistent=False, pool_size=2, timeout=1.0, heap=None,
+    """Interpreter(language="python", *, persistent=False, checkpoint=False, pool_size=2, timeout=1.0, heap=None,
     stack=None, max_output=1 MiB, max_code=128 KiB, host_functions=None, guest=None).
 
     Boots the language's interpreter once, snapshots it, and runs every run(code) in a sandbox
@@ -302,8 +302,9 @@ class Interpreter:
     every run (nothing of one run is seen by the next; concurrent runs use different
     sandboxes). Persistent: one sandbox keeps its state from run to run, like a notebook
     (concurrent runs wait for each other); reset() goes back to the fresh interpreter. A run
-    that times out or overflows its output leaves a persistent interpreter in its state before
-    that run.
+    that is stopped (timeout, output limit, interrupt, fault) leaves a persistent interpreter
+    reset, and its error message says so; with checkpoint=True it is put back to its state
+    before that run instead (a snapshot per run: about 0.3 ms more each).
 
     heap, stack: the guest's sizes in bytes (default: what the guest declares). timeout:
     seconds per run (None: none). host_functions: {name: callable} the code calls as
@@ -311,7 +312,8 @@ class Interpreter:
     Thread-safe; a context manager; close() frees the sandboxes.
     """
 
-    def __init__(self, language: str = "python", *, persistent: bool = False, pool_size: int = 2,
+    def __init__(self, language: str = "python", *, persistent: bool = False, checkpoint: bool = False,
+                 pool_size: int = 2,
                  timeout: float | None = DEFAULT_TIMEOUT, heap: int | None = None, stack: int | None = None,
                  max_output: int = DEFAULT_MAX_OUTPUT, max_code: int = DEFAULT_MAX_CODE,
                  host_functions: Mapping[str, Callable[..., Any]] | None = None,
@@ -320,6 +322,7 @@ class Interpreter:
 
         self.language = _canonical(language)
         self.persistent = bool(persistent)
+        self.checkpoint = bool(checkpoint)
         self.timeout = _check_timeout(timeout)
         self.max_output = _check_size("max_output", max_output)
         self.max_code = _check_size("max_code", max_code)
@@ -374,13 +377,16 @@ class Interpreter:
             sb = self._sb
             if sb is None:
                 raise _hyperlight.SandboxClosed("the interpreter is closed")
-            before = sb.snapshot()  # what a stopped run goes back to
+            before = sb.snapshot() if self.checkpoint else None  # what a stopped run goes back to
             try:
                 result, poisoned = _call(sb, parts, timeout, limit)
                 if poisoned:
-                    sb.restore(before)
+                    sb.restore(before or self._fresh)
+                    if before is None and result.error is not None:
+                        result.error.message += " (the interpreter's state was reset)"
             finally:
-                before.close()
+                if before is not None:
+                    before.close()
             return result
 
     def reset(self) -> None:

@@ -183,11 +183,23 @@ def test_persistent_and_reset(lang):
         assert i.run(GET_X[lang]).value is None
         i.run(SET_X[lang])
         assert i.run(GET_X[lang]).value == 5
+        i.reset()
+        assert i.run(GET_X[lang]).value is None
+        i.run(SET_X[lang])
+        r = i.run(LOOPS[lang], timeout=0.2)  # a stopped run resets the interpreter
+        assert r.error == hyperlight.RunError(
+            "timeout", "Timeout", "the code ran longer than the timeout (0.2 s) (the interpreter's state was reset)")
+        assert i.run(GET_X[lang]).value is None
+
+
+def test_persistent_checkpoint(lang):
+    with hyperlight.Interpreter(lang, persistent=True, checkpoint=True) as i:
+        i.run(SET_X[lang])
         r = i.run(LOOPS[lang], timeout=0.2)  # a stopped run leaves the state before it
-        assert r.error.kind == "timeout"
+        assert r.error == hyperlight.RunError("timeout", "Timeout", "the code ran longer than the timeout (0.2 s)")
         assert i.run(GET_X[lang]).value == 5
         r = i.run(PRINT_LOOPS[lang], max_output=10)
-        assert r.error.kind == "output_limit"
+        assert (r.error.kind, r.stdout) == ("output_limit", "1\n2\n3\n4\n5\n")
         assert i.run(GET_X[lang]).value == 5
         i.reset()
         assert i.run(GET_X[lang]).value is None

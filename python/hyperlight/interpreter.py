@@ -251,29 +251,36 @@ def _eval(sb: Any, parts: tuple[str, ...], timeout: float | None) -> str:
             if e.code != _ERR_NOT_JSON:
                 raise
         if timeout is not None:
-            sb.set_timeout(max(timeout - (time.perf_counter() - t0), 0.001))
+            sb.set_timeout(max(timeout - (_clock() - t0), 0.001))
     return sb.call("Eval", parts[-1])
 
 
-def _call(sb: Any, parts: tuple[str, ...], timeout: float | None, max_output: int) -> tuple[Result, bool]:
-    """Runs the code in sb; (the result, whether sb must be restored before its next use)."""
-    cap = _Capture(max_output, sb)
-    _tls.capture = cap
+_clock = time.perf_counter
+_decode = json.JSONDecoder().decode
+
+
+def _call(sb: Any, parts: tuple[str, ...], timeout: float | None, max_output: int,
+          usual: Any = "none") -> tuple[Result, bool]:
+    """Runs the code in sb; (the result, whether sb must be restored before its next use).
+    usual: the timeout sb has between runs (it is set for this run and back when different)."""
+    cap = _tls.capture = _Capture(max_output, sb)
     value: Any = None
     error: RunError | None = None
     exit_code: int | None = None
     poisoned = False
-    sb.set_timeout(timeout)
-    t0 = time.perf_counter()
+    retime = timeout != usual or len(parts) > 1
+    if retime:
+        sb.set_timeout(timeout)
+    t0 = _clock()
     try:
         text = sb.call("Eval", parts[0]) if len(parts) == 1 else _eval(sb, parts, timeout)
-        duration = time.perf_counter() - t0
-        value = json.loads(text)
+        duration = _clock() - t0
+        value = _decode(text)
     except GuestError as e:
-        duration = time.perf_counter() - t0
+        duration = _clock() - t0
         value, error, exit_code = _guest_failure(sb, e)
     except Cancelled as e:  # Timeout too; the sandbox is poisoned
-        duration = time.perf_counter() - t0
+        duration = _clock() - t0
         poisoned = True
         if cap.over:
             error = RunError("output_limit", "OutputLimit", f"the output went beyond max_output ({max_output} bytes)")
@@ -282,14 +289,16 @@ def _call(sb: Any, parts: tuple[str, ...], timeout: float | None, max_output: in
         else:
             error = RunError("cancelled", "Cancelled", str(e))
     except TooLarge as e:
-        duration = time.perf_counter() - t0
+        duration = _clock() - t0
         error = RunError("sandbox", "TooLarge", str(e))
     except Error as e:  # fault, abort, protocol: the sandbox is poisoned
-        duration = time.perf_counter() - t0
+        duration = _clock() - t0
         poisoned = True
         error = RunError("sandbox", type(e).__name__, str(e))
     finally:
         _tls.capture = None
+        if retime and usual != "none":
+            sb.set_timeout(usual)
     return Result("".join(cap.out), "".join(cap.err), value, error, exit_code, duration), poisoned
 
 
@@ -335,7 +344,8 @@ class Interpreter:
         self._pool = None
         self._sb = None
         self._before: Snapshot | None = None
-        sb = Sandbox(self.guest, heap=heap, stack=stack, host_functions=host_functions, print=_print)
+        sb = Sandbox(self.guest, heap=heap, stack=stack, timeout=self.timeout, host_functions=host_functions,
+                     print=_print)
         try:
             self._fresh = sb.snapshot()
         except BaseException:
@@ -345,7 +355,14 @@ class Interpreter:
             self._sb = sb
         else:
             sb.close()
-            self._pool = Pool(self._fresh, pool_size, host_functions=host_functions, print=_print)
+            self._pool = Pool(self._fresh, pool_size, timeout=self.timeout, host_functions=host_functions,
+                              print=_print)
+            self._pool_size = pool_size
+            # Sandboxes between runs, restored: taken from the pool once, kept here, since a
+            # restore (hl_sandbox_restore) costs a few microseconds where the pool's scrub of
+            # every register costs ~20 (bench/results/pyrun-*.txt); the pool scrubs them when
+            # they go back to it at close().
+            self._idle: list[Any] = []
 
     def run(self, code: str, *, timeout: Any = "default", max_output: int | None = None) -> Result:
         """Runs code; its value, output and error in a Result. timeout and max_output override
@@ -361,15 +378,24 @@ class Interpreter:
         pool = self._pool
         if pool is None:
             raise _hyperlight.SandboxClosed("the interpreter is closed")
-        pool = pool._h  # the C pool: its sandboxes without a wrapper each
-        sb = pool.get()
         try:
-            result, _ = _call(sb, parts, t, limit)
-        finally:
-            try:
-                pool.put(sb)  # restores it, poisoned or not
-            except Error:
-                pass  # it was freed; the pool makes a new one when needed
+            sb = self._idle.pop()  # atomic under the GIL: each sandbox has one user at a time
+        except IndexError:
+            sb = pool._h.get()
+        try:
+            result, _ = _call(sb, parts, t, limit, self.timeout)
+        except BaseException:
+            pool._h.put(sb)  # KeyboardInterrupt in a host function, say: scrubbed, given back
+            raise
+        try:
+            sb.restore(self._fresh)  # ready or poisoned; nothing of this run remains
+        except Error:
+            sb.close()  # unrecoverable; the pool makes a new one when needed
+            return result
+        if len(self._idle) < self._pool_size and self._pool is not None:
+            self._idle.append(sb)
+        else:
+            pool._h.put(sb)
         return result
 
     def _run_persistent(self, parts: tuple[str, ...], timeout: float | None, limit: int) -> Result:
@@ -379,7 +405,7 @@ class Interpreter:
                 raise _hyperlight.SandboxClosed("the interpreter is closed")
             before = sb.snapshot() if self.checkpoint else None  # what a stopped run goes back to
             try:
-                result, poisoned = _call(sb, parts, timeout, limit)
+                result, poisoned = _call(sb, parts, timeout, limit, self.timeout)
                 if poisoned:
                     sb.restore(before or self._fresh)
                     if before is None and result.error is not None:
@@ -410,8 +436,10 @@ class Interpreter:
                 return
             self._closed = True
             if self._pool is not None:
-                self._pool.close()
-                self._pool = None
+                pool, self._pool = self._pool, None
+                while self._idle:
+                    self._idle.pop().close()
+                pool.close()
             if self._sb is not None:
                 self._sb.close()
                 self._sb = None

@@ -378,24 +378,32 @@ class Interpreter:
         pool = self._pool
         if pool is None:
             raise _hyperlight.SandboxClosed("the interpreter is closed")
-        try:
-            sb = self._idle.pop()  # atomic under the GIL: each sandbox has one user at a time
-        except IndexError:
+        with self._lock:
+            sb = self._idle.pop() if self._idle else None
+        if sb is None:
             sb = pool._h.get()
         try:
             result, _ = _call(sb, parts, t, limit, self.timeout)
-        except BaseException:
-            pool._h.put(sb)  # KeyboardInterrupt in a host function, say: scrubbed, given back
+        except BaseException:  # KeyboardInterrupt in a host function, say: scrubbed, given back
+            try:
+                pool._h.put(sb)
+            except Error:
+                pass
             raise
         try:
             sb.restore(self._fresh)  # ready or poisoned; nothing of this run remains
         except Error:
             sb.close()  # unrecoverable; the pool makes a new one when needed
             return result
-        if len(self._idle) < self._pool_size and self._pool is not None:
-            self._idle.append(sb)
-        else:
-            pool._h.put(sb)
+        with self._lock:
+            keep = len(self._idle) < self._pool_size and not self._closed
+            if keep:
+                self._idle.append(sb)
+        if not keep:
+            try:
+                pool._h.put(sb)
+            except Error:
+                pass  # the pool is closed: put freed it
         return result
 
     def _run_persistent(self, parts: tuple[str, ...], timeout: float | None, limit: int) -> Result:

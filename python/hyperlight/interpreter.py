@@ -31,6 +31,8 @@ _ALIASES = {alias: lang for lang, names in LANGUAGES.items() for alias in names}
 
 # The protocol's guest error codes (include/hyperlight/lang.h).
 _ERR_SCRIPT, _ERR_NOT_JSON, _ERR_SYNTAX, _ERR_EXIT = 1, 2, 4, 6
+# HL_GUEST_ERR_OUT_OF_MEMORY and HL_GUEST_ERR_OUTPUT_FULL (include/hyperlight/abi.h).
+_SDK_ERRORS = {-3: "OutOfMemory", -5: "ValueTooLarge"}
 _KIND_OF_CODE = {_ERR_SCRIPT: "script", _ERR_SYNTAX: "syntax", _ERR_EXIT: "exit"}
 
 DEFAULT_TIMEOUT = 1.0
@@ -213,6 +215,8 @@ def _guest_failure(sb: Any, e: GuestError) -> tuple[Any, RunError | None, int | 
         if status == 0:
             return None, None, 0
         return None, RunError("exit", "exit", f"exit {status}"), status
+    if e.code < 0:  # the guest SDK's own errors (include/hyperlight/abi.h), not the script's
+        return None, RunError("sandbox", _SDK_ERRORS.get(e.code, "GuestError"), msg), None
     kind = _KIND_OF_CODE.get(e.code, "sandbox")
     return None, RunError(kind, str(last.get("type", "error")), str(last.get("message", msg)),
                           str(last.get("traceback", ""))), None

@@ -166,6 +166,17 @@ def test_output_limit(interp):
     assert (r.error, r.stdout) == (None, ALL_LINES)
 
 
+BIG = {"lua": 'string.rep("x", 300000)', "javascript": '"x".repeat(300000)', "python": '"x" * 300000'}
+
+
+def test_value_too_large(interp):
+    r = interp.run(BIG[interp.language])
+    assert r.error == hyperlight.RunError(
+        "sandbox", "ValueTooLarge",
+        "return value of guest function 'Eval' (300002 bytes) does not fit the output buffer (262144 bytes)")
+    assert interp.run("6 * 7").value == 42
+
+
 SET_X = {"lua": "x = 5", "javascript": "var x = 5", "python": "x = 5"}
 GET_X = {"lua": "x", "javascript": "typeof x === 'undefined' ? null : x",
          "python": "globals().get('x')"}

@@ -417,7 +417,11 @@ class Interpreter:
                 raise _hyperlight.SandboxClosed("the interpreter is closed")
             before = sb.snapshot() if self.checkpoint else None  # what a stopped run goes back to
             try:
-                result, poisoned = _call(sb, parts, timeout, limit, self.timeout)
+                try:
+                    result, poisoned = _call(sb, parts, timeout, limit, self.timeout)
+                except BaseException:  # Ctrl-C: the call was stopped, the sandbox poisoned
+                    sb.restore(before or self._fresh)
+                    raise
                 if poisoned:
                     sb.restore(before or self._fresh)
                     if before is None and result.error is not None:

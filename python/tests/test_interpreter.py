@@ -5,6 +5,7 @@ guest was not built is SKIPPED with the path it was looked for at."""
 import gc
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -214,6 +215,19 @@ def test_persistent_checkpoint(lang):
         assert i.run(GET_X[lang]).value == 5
         i.reset()
         assert i.run(GET_X[lang]).value is None
+
+
+@pytest.mark.parametrize("persistent", [False, True])
+def test_ctrl_c(lang, persistent):
+    with hyperlight.Interpreter(lang, persistent=persistent, timeout=10) as i:
+        i.run(SET_X[lang])
+        timer = threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT))
+        timer.start()
+        with pytest.raises(KeyboardInterrupt):
+            i.run(LOOPS[lang])
+        timer.join()
+        assert i.run(GET_X[lang]).value is None  # fresh: pooled, or persistent without checkpoint
+        assert i.run("6 * 7").value == 42
 
 
 TOKEN = {"lua": "print('{t}') return {n}", "javascript": "console.log('{t}'); {n}",

@@ -69,7 +69,7 @@ BENCH := $(B)/bin/hyperlight-bench
 BENCH_OBJ := $(patsubst %.c,$(B)/obj/app/%.o,$(wildcard bench/*.c))
 BENCH_GUESTS := $(patsubst bench/guests/%.c,$(B)/tests/guests/%.elf,$(wildcard bench/guests/*.c))
 
-.PHONY: all setup lib guest-sdk guests tests demo test unit integration bench install clean format \
+.PHONY: all setup lib guest-sdk guests tests demo test unit integration bench bench-alloc install clean format \
 	bench-lang test-asan asan-inner fuzz fuzz-smoke fuzz-seeds test-hwkvm check-structure \
 	format-check python python-test
 # Keep intermediate objects: without this make deletes them and relinks every time.
@@ -162,6 +162,17 @@ $(B)/tests/guests/%.elf: bench/guests/%.c $(GUEST_SDK)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  GUEST   $@")
 	$(Q)$(HLCC) -o $@ $<
+
+# The allocator benchmark's guest once more with each of picolibc's allocators linked in front
+# of the SDK's (objects on the command line come before its archive).
+ALLOC_VARIANTS := $(B)/tests/guests/alloc_bench_nano.elf $(B)/tests/guests/alloc_bench_full.elf
+$(B)/bench-malloc/nano.a $(B)/bench-malloc/full.a &: bench/build-malloc-variants.sh $(SETUP_STAMP)
+	$(Q)bash bench/build-malloc-variants.sh
+
+$(B)/tests/guests/alloc_bench_%.elf: bench/guests/alloc_bench.c $(GUEST_SDK) $(B)/bench-malloc/%.a
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  GUEST   $@")
+	$(Q)$(HLCC) -o $@ $< -Wl,--whole-archive $(B)/bench-malloc/$*.a -Wl,--no-whole-archive
 
 # ---- programs using the library ----
 $(B)/obj/app/%.o: %.c $(STAGED_HEADERS)
@@ -273,6 +284,9 @@ unit: $(UNIT_TESTS)
 
 bench: tests
 	$(Q)$(B)/bin/hyperlight-bench
+
+bench-alloc: $(BENCH) $(BENCH_GUESTS) $(ALLOC_VARIANTS)
+	$(Q)$(B)/bin/hyperlight-bench --alloc
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include/hyperlight \

@@ -266,6 +266,11 @@ void insns_measure(bench *b, const char *dir);
 void insns_print(const insns_res *m, bool top);
 /* The hidden mode valgrind runs: argv = { exe, "--insns-child", N, GUEST }. */
 int insns_child(int argc, char **argv);
+/* hyperlight-bench --alloc (alloc.c): the guest allocators compared; returns the exit code. */
+int alloc_main(int argc, char **argv);
+/* alloc_native.c: the workloads of alloc_work.h with the SDK's allocator, natively. */
+uint64_t alloc_native_mix(uint32_t ops, uint32_t seed);
+uint64_t alloc_native_build(uint32_t n);
 
 /* ---- report.c: statistics, targets, the table and the JSON file ---- */
 void report(bench *b, int rounds, const char *out_dir, bool json);

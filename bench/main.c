@@ -45,6 +45,7 @@
  *
  * usage: hyperlight-bench [--guest PATH] [--out DIR] [--rounds N] [--no-json] [--no-insns]
  *        hyperlight-bench --insns [--echo-guest PATH] [--insns-out DIR]
+ *        hyperlight-bench --alloc [...]   the guest allocators compared (alloc.c)
  * (and the hidden mode valgrind runs: hyperlight-bench --insns-child N GUEST, insns.c) */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -445,6 +446,7 @@ int main(int argc, char **argv)
     int rc = 0;
 
     if (argc > 1 && strcmp(argv[1], "--insns-child") == 0) return insns_child(argc, argv);
+    if (argc > 1 && strcmp(argv[1], "--alloc") == 0) return alloc_main(argc, argv);
     parse_options(argc, argv, &o, &b);
     b.pvm = floor_kvm_is_pvm();
     snprintf(b.tmpdir, sizeof b.tmpdir, "/tmp/hyperlight-bench-XXXXXX");

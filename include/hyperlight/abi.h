@@ -238,6 +238,7 @@ enum hl_log_level {
 #define HL_GUEST_ERR_HOST_FN (-4)
 #define HL_GUEST_ERR_OUTPUT_FULL (-5)
 #define HL_GUEST_ERR_ABI (-6)
+#define HL_GUEST_ERR_HEAP (-7) /* free/realloc of a bad pointer, double free, heap corrupted */
 
 /* ELF note that marks a guest built with this SDK: name "Hyperlight", type 1,
  * descriptor = u32 HL_ABI_VERSION. The host refuses a guest whose version differs. */

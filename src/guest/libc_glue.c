@@ -34,7 +34,7 @@ FILE *const stdout = &f_out;
 FILE *const stderr = &f_err;
 FILE *const stdin = &f_in;
 
-/* ---- heap: picolibc's malloc grows through sbrk ---- */
+/* ---- heap: malloc (malloc.c) grows through sbrk ---- */
 static char *brk_cur, *brk_end, *brk_base;
 
 void hl_guest_heap_init(void *base, size_t size)

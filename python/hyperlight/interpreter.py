@@ -492,9 +492,10 @@ def run(code: str, language: str = "python", timeout: float | None = DEFAULT_TIM
     """Runs code in a fresh interpreter of language ("lua", "javascript"/"js",
     "python"/"py") and returns a Result: stdout, stderr, value, error, exit_code, duration.
 
-    The code is evaluated with the guest's Eval: value is the value of the code as JSON
-    decoded (Python: an expression's value, statements give None; JavaScript: the completion
-    value, None for undefined; Lua: the expression's value, or what the chunk returns). The
+    The code is evaluated with the guest's Eval, once: value is the value of the code, decoded
+    from JSON (Python: the value of its last expression, as in a notebook, None after a
+    statement; JavaScript: the completion value, None for undefined; Lua: the value of the
+    code as an expression, else what the chunk returns). The
     first call per language boots a shared Interpreter (a pool of 2); later calls take a warm
     sandbox, restored after the run. Thread-safe."""
     _check_timeout(timeout)

@@ -40,7 +40,9 @@ def main() -> None:
         {"id": "call_1", "type": "function",
          "function": {"name": "run_python", "arguments": json.dumps({"code": "sum(i * i for i in range(10))"})}},
         {"id": "toolu_2", "type": "tool_use", "name": "run_python",
-         "input": {"code": "import json\nprint(json.dumps({'primes': [p for p in range(20) if all(p % d for d in range(2, p)) and p > 1]}))"}},
+         "input": {"code": "import json\n"
+                            "primes = [p for p in range(2, 20) if all(p % d for d in range(2, p))]\n"
+                            "print(json.dumps({'primes': primes}))"}},
         {"id": "call_3", "type": "function",
          "function": {"name": "run_python", "arguments": json.dumps({"code": "1 / 0"})}},
         {"id": "call_4", "type": "function",

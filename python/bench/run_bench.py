@@ -8,6 +8,7 @@ it under bench/results/ (pyrun-<time>.txt).
 
 Rows (per-run times, p10/p50/p90; ratio: p50 / the floor's median):
   Eval on a warm sandbox      sb.call("Eval", "1+1"): the guest's own work, no package code
+  Eval + restore              the same and sb.restore(snapshot): what run's pool path must do
   persistent run              Interpreter(lang, persistent=True).run("1+1"): no restore
   hyperlight.run (pool)       hyperlight.run("1+1", lang): a pooled sandbox, restored per run
 The process rows time subprocess.run(...) of `python3 -c "print(1+1)"`.
@@ -76,7 +77,14 @@ def main():
         persistent = hyperlight.Interpreter(lang, persistent=True)
         assert sb.call("Eval", "1+1") == "2"
         assert persistent.run("1+1").value == 2 and hyperlight.run("1+1", lang).value == 2
+        fresh = sb.snapshot()
+
+        def eval_restore(sb=sb, fresh=fresh):
+            sb.call("Eval", "1+1")
+            sb.restore(fresh)
+
         funcs += [(f"{lang}: Eval on a warm sandbox", lambda sb=sb: sb.call("Eval", "1+1"), a.calls),
+                  (f"{lang}: Eval + restore, no package code", eval_restore, a.calls),
                   (f"{lang}: persistent run", lambda p=persistent: p.run("1+1"), a.calls),
                   (f"{lang}: hyperlight.run (pool)", lambda lang=lang: hyperlight.run("1+1", lang), a.calls)]
     cmd = [sys.executable, "-c", "print(1+1)"]

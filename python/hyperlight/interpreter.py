@@ -260,7 +260,17 @@ def _eval(sb: Any, parts: tuple[str, ...], timeout: float | None) -> str:
 
 
 _clock = time.perf_counter
-_decode = json.JSONDecoder().decode
+_decoder = json.JSONDecoder()
+_scan = _decoder.scan_once  # the C scanner, without decode()'s two whitespace matches
+
+
+def _decode(text: str) -> Any:
+    """The value of the JSON text the guest's Eval returned (no surrounding whitespace)."""
+    try:
+        value, end = _scan(text, 0)
+    except StopIteration:
+        end = -1
+    return value if end == len(text) else _decoder.decode(text)
 
 
 def _call(sb: Any, parts: tuple[str, ...], timeout: float | None, max_output: int,

@@ -318,7 +318,7 @@ def _call(sb: Any, parts: tuple[str, ...], timeout: float | None, max_output: in
 
 class Interpreter:
     """Interpreter(language="python", *, persistent=False, checkpoint=False, pool_size=2, timeout=1.0, heap=None,
-    stack=None, max_output=1 MiB, max_code=128 KiB, host_functions=None, guest=None).
+    stack=None, max_output=1 MiB, max_code=128 KiB, host_functions=None, files=None, guest=None).
 
     Boots the language's interpreter once, snapshots it, and runs every run(code) in a sandbox
     in that state. Not persistent: a pool of pool_size warm sandboxes, each restored after
@@ -331,7 +331,9 @@ class Interpreter:
 
     heap, stack: the guest's sizes in bytes (default: what the guest declares). timeout:
     seconds per run (None: none). host_functions: {name: callable} the code calls as
-    host.NAME(...). guest: the guest ELF's path (default: find_guest(language)).
+    host.NAME(...). files: {label: path} of host files every run may read (read-only,
+    opened by label: Python open/import, Lua io.open/require, JavaScript import); they are
+    mapped once, into the snapshot. guest: the guest ELF's path (default: find_guest(language)).
     Thread-safe; a context manager; close() frees the sandboxes.
     """
 
@@ -340,6 +342,7 @@ class Interpreter:
                  timeout: float | None = DEFAULT_TIMEOUT, heap: int | None = None, stack: int | None = None,
                  max_output: int = DEFAULT_MAX_OUTPUT, max_code: int = DEFAULT_MAX_CODE,
                  host_functions: Mapping[str, Callable[..., Any]] | None = None,
+                 files: Mapping[str, str | os.PathLike[str]] | None = None,
                  guest: str | os.PathLike[str] | None = None) -> None:
         from . import Pool, Sandbox  # the package imports this module first
 
@@ -359,7 +362,7 @@ class Interpreter:
         self._sb = None
         self._before: Snapshot | None = None
         sb = Sandbox(self.guest, heap=heap, stack=stack, timeout=self.timeout, host_functions=host_functions,
-                     print=_print)
+                     print=_print, files=files)
         try:
             self._fresh = sb.snapshot()
         except BaseException:

@@ -313,6 +313,24 @@ def test_host_function(lang):
         assert "host.Add: argument 2 must be i32" in r.error.message
 
 
+READ = {"lua": 'io.open("data.txt"):read("a")', "python": 'open("data.txt").read()'}
+
+
+@pytest.mark.parametrize("language", sorted(READ))
+def test_files(language, tmp_path):
+    guest(language)
+    data = tmp_path / "data.csv"
+    data.write_text("a,b\n1,2\n")
+    with hyperlight.Interpreter(language, files={"data.txt": data}) as i:
+        for _ in range(3):  # every pooled run sees the file
+            assert i.run(READ[language]).value == "a,b\n1,2\n"
+    with pytest.raises(TypeError, match="^files must be a mapping of label to path, not list$"):
+        hyperlight.Interpreter(language, files=[("data.txt", str(data))])
+    with pytest.raises(hyperlight.FileError) as e:
+        hyperlight.Interpreter(language, files={"x": tmp_path / "missing"})
+    assert str(e.value) == f"map file '{tmp_path}/missing': No such file or directory"
+
+
 def test_bad_input():
     with pytest.raises(ValueError, match=r"^unknown language 'ruby' \(one of: lua, javascript / js, python / py\)$"):
         hyperlight.run("1", "ruby")

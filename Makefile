@@ -55,7 +55,7 @@ GUEST_SPECS := $(B)/lib/hyperlight/hyperlight_guest.specs
 HLCC := $(B)/bin/hyperlight-cc
 CLI := $(B)/bin/hyperlight
 PC := $(B)/lib/pkgconfig/hyperlight.pc
-HEADERS := include/hyperlight.h include/hyperlight_guest.h include/hyperlight/abi.h include/hyperlight/value.h
+HEADERS := include/hyperlight.h include/hyperlight_guest.h include/hyperlight/abi.h include/hyperlight/value.h include/hyperlight/lang.h
 STAGED_HEADERS := $(patsubst include/%,$(B)/include/%,$(HEADERS))
 GUEST_SDK := $(GUEST_LIB) $(GUEST_LD) $(GUEST_SPECS) $(HLCC) $(STAGED_HEADERS) $(SETUP_STAMP)
 
@@ -293,11 +293,14 @@ install: all
 		$(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/lib/hyperlight
 	install -m 755 $(CLI) $(HLCC) $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 include/hyperlight.h include/hyperlight_guest.h $(DESTDIR)$(PREFIX)/include/
-	install -m 644 include/hyperlight/abi.h include/hyperlight/value.h $(DESTDIR)$(PREFIX)/include/hyperlight/
+	install -m 644 include/hyperlight/abi.h include/hyperlight/value.h include/hyperlight/lang.h \
+		$(DESTDIR)$(PREFIX)/include/hyperlight/
 	install -m 644 $(LIB_A) $(GUEST_LIB) $(DESTDIR)$(PREFIX)/lib/
 	install -m 755 $(LIB_SO) $(DESTDIR)$(PREFIX)/lib/
 	install -m 644 $(GUEST_LD) $(GUEST_SPECS) $(DESTDIR)$(PREFIX)/lib/hyperlight/
 	cp -r $(PICOLIBC) $(DESTDIR)$(PREFIX)/lib/hyperlight/
+	install -d $(DESTDIR)$(PREFIX)/lib/hyperlight/guests
+	$(if $(LANG_GUESTS),install -m 644 $(LANG_GUESTS) $(DESTDIR)$(PREFIX)/lib/hyperlight/guests/)
 	$(MAKE) --no-print-directory PC_PREFIX=$(PREFIX) PC=$(DESTDIR)$(PREFIX)/lib/pkgconfig/hyperlight.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/hyperlight.pc
 
 clean:

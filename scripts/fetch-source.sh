@@ -33,11 +33,10 @@ Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 SRC
 fi
-# One index update per setup run is enough; the marker lives as long as the build tree.
-if [[ ! -f "$DL_DIR/.apt-src-updated" ]] || ! apt-cache showsrc "$PKG" 2>/dev/null | grep -q .; then
+# The source indexes are updated only when they do not know the package yet.
+if ! apt-cache showsrc "$PKG" 2>/dev/null | grep -q '^Package:'; then
     say "apt-get update (for source indexes)"
     DEBIAN_FRONTEND=noninteractive apt-get update -qq || die "apt-get update failed"
-    touch "$DL_DIR/.apt-src-updated"
 fi
 tmp="$(mktemp -d "$DL_DIR/apt-source.XXXXXX")"
 chmod 755 "$tmp" # _apt writes here

@@ -553,14 +553,15 @@ CASE(do_clts)
     __asm__ volatile("clts" ::: "memory");
     return rd_cr0();
 }
-/* rflags |= a (then read back): IOPL, AC */
+/* rflags |= a (then read back): IOPL, AC. The arithmetic flags (CF PF AF ZF SF OF) are
+ * whatever the compiled code left, so they are masked out of the result. */
 CASE(popf_set)
 {
     uint64_t f;
     set_rflags(rflags() | a);
     f = rflags();
     set_rflags(f & ~a);
-    return f;
+    return f & ~(uint64_t)0x8d5;
 }
 CASE(trap_flag)
 {

@@ -1,0 +1,22 @@
+-- os and io: dates at a fixed time, files that do not exist, stdout
+print(os.date("!%Y-%m-%d %H:%M:%S", 0))
+print(os.date("!%Y-%m-%d %H:%M:%S", 86400 * 365 + 3661))
+local t = os.date("!*t", 951782400)
+print(t.year, t.month, t.day, t.hour, t.min, t.sec, t.wday, t.yday, t.isdst)
+print(os.date("!%A %B %j %p %y %a %b %d", 1e9))
+print(os.time({year = 2000, month = 1, day = 1, hour = 0}), os.time({year = 2026, month = 12, day = 2, hour = 12, min = 30, sec = 15}))
+print(pcall(os.date, "%Ez", 0))
+print(os.difftime(10, 4), math.type(os.time()), type(os.clock()))
+print(io.read(), io.read("n"), io.read("a"), io.read("l"))
+for l in io.lines() do print("never", l) end
+print(io.write("written ", 1, " ", 2.5, "\n") == io.stdout)
+io.stdout:write("via stdout\n")
+print(io.type(io.stdout), io.type(42), tostring(io.stdout):match("^file %(0x") ~= nil)
+print(type(os.getenv), os.setlocale(), os.setlocale("C"))
+print(select("#", io.open("/no/such/file")), (io.open("/no/such/file")) == nil)
+print(pcall(io.lines, "/no/such/file"))
+print(package.path ~= nil, type(package.loaded), package.loaded.string == string, type(package.searchers))
+print(pcall(require, "no.such.module") == false)
+print(require("string") == string, select(2, pcall(require, "nomod")):match("^module 'nomod' not found:") ~= nil)
+package.preload.mymod = function(name) return {name = name} end
+print(require("mymod").name, package.loaded.mymod ~= nil)

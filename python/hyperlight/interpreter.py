@@ -11,6 +11,8 @@ an AI agent's code tool. docs/python.md, "Running code for an AI agent", is the 
 from __future__ import annotations
 
 import ast
+import asyncio
+import functools
 import json
 import os
 import pathlib
@@ -422,6 +424,12 @@ class Interpreter:
             except Error:
                 pass  # the pool is closed: put freed it
         return result
+
+    async def arun(self, code: str, **kwargs: Any) -> Result:
+        """run(code, ...) on a thread of the event loop's default executor, so the loop goes
+        on. Cancelling the awaiting task does not stop the run; its timeout does."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(None, functools.partial(self.run, code, **kwargs))
 
     def _run_persistent(self, parts: tuple[str, ...], timeout: float | None, limit: int) -> Result:
         with self._lock:

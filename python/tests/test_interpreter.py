@@ -267,6 +267,17 @@ def test_threads_persistent(lang):
         assert i.run({"lua": "n", "javascript": "n", "python": "n"}[lang]).value == 100
 
 
+def test_arun(lang):
+    import asyncio
+
+    async def main(i):
+        return await asyncio.gather(*(i.arun(TOKEN[lang].format(t=f"task{n}", n=n)) for n in range(8)))
+
+    with hyperlight.Interpreter(lang) as i:
+        results = asyncio.run(main(i))
+    assert [(r.stdout, r.value) for r in results] == [(f"task{n}\n", n) for n in range(8)]
+
+
 def rss():
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")

@@ -221,6 +221,8 @@ demo: all
 	@$(CLI) call $(B)/guests/demo.elf CountPrimes u32:1000000
 	@echo '$$ $(CLI) snapshot $(B)/guests/demo.elf $(B)/demo.snap && $(CLI) call $(B)/demo.snap Echo "from a snapshot file"'
 	@$(CLI) snapshot $(B)/guests/demo.elf $(B)/demo.snap && $(CLI) call $(B)/demo.snap Echo "from a snapshot file"
+	@for s in examples/scripts/hello.lua examples/scripts/hello.js examples/scripts/hello.py; do \
+		echo "\$$ $(CLI) run $$s"; $(CLI) run $$s || exit 1; done
 
 test: tests python
 	$(Q)bash tests/run.sh $(B)

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -167,15 +168,42 @@ static bool cache_dir(char *out, size_t len)
     return access(out, W_OK) == 0;
 }
 
-/* FNV-1a over the guest's bytes and the sizes the sandbox is made with. */
-static uint64_t cache_key(const char *elf, size_t len, const struct opts *o)
+/* A hash of the guest's bytes and the sizes the sandbox is made with: four independent
+ * multiply-rotate lanes over 8-byte words (a guest of 1 MiB hashes in about 50 us), then
+ * FNV-1a over the tail and the sizes. Not cryptographic: the cache is the user's own. */
+static uint64_t cache_key(const unsigned char *elf, size_t len, const struct opts *o)
 {
-    uint64_t h = 0xcbf29ce484222325ull;
+    static const uint64_t k = 0x9e3779b97f4a7c15ull;
+    uint64_t lane[4] = { 1, 2, 3, 4 }, w, h = 0xcbf29ce484222325ull;
     char sizes[96];
-    int n = snprintf(sizes, sizeof sizes, "abi=%u heap=%llu stack=%llu", (unsigned)HL_ABI_VERSION, o->heap, o->stack);
-    for (size_t i = 0; i < len; i++) h = (h ^ (unsigned char)elf[i]) * 0x100000001b3ull;
-    for (int i = 0; i < n; i++) h = (h ^ (unsigned char)sizes[i]) * 0x100000001b3ull;
+    size_t i = 0;
+    int n = snprintf(sizes, sizeof sizes, "abi=%u heap=%llu stack=%llu len=%zu", (unsigned)HL_ABI_VERSION, o->heap,
+                     o->stack, len);
+    for (; i + 32 <= len; i += 32)
+        for (int j = 0; j < 4; j++) {
+            memcpy(&w, elf + i + 8 * j, 8);
+            lane[j] = (lane[j] ^ w) * k;
+            lane[j] ^= lane[j] >> 29;
+        }
+    for (int j = 0; j < 4; j++) h = (h ^ lane[j]) * 0x100000001b3ull;
+    for (; i < len; i++) h = (h ^ elf[i]) * 0x100000001b3ull;
+    for (int j = 0; j < n; j++) h = (h ^ (unsigned char)sizes[j]) * 0x100000001b3ull;
     return h;
+}
+
+/* Maps the guest file read-only (no copy); NULL with errno on failure. */
+static unsigned char *map_guest(const char *path, size_t *len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    void *p = MAP_FAILED;
+    if (fd < 0) return NULL;
+    if (fstat(fd, &st) == 0 && st.st_size > 0) p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    else if (st.st_size == 0) errno = ENOEXEC;
+    close(fd);
+    if (p == MAP_FAILED) return NULL;
+    *len = (size_t)st.st_size;
+    return p;
 }
 
 /* Saves sb's state as the cache entry path (written under a temporary name, then renamed,
@@ -195,11 +223,12 @@ static void cache_save(hl_sandbox *sb, const char *path)
 static int open_lang(hl_sandbox **sb, const struct opts *o)
 {
     char path[PATH_MAX], dir[PATH_MAX], entry[PATH_MAX + 64];
-    size_t len;
-    char *elf;
+    size_t len = 0;
+    unsigned char *elf;
     hl_snapshot *snap;
     bool cached;
-    if (!guest_path(o->lang, path, sizeof path) || !(elf = read_path(path, &len, false))) {
+    hl_status st;
+    if (!guest_path(o->lang, path, sizeof path) || !(elf = map_guest(path, &len))) {
         fprintf(stderr, "hyperlight: cannot read the %s guest %s: %s (build it with make)\n", o->lang->name, path,
                 strerror(errno));
         return EXIT_FAIL;
@@ -210,21 +239,21 @@ static int open_lang(hl_sandbox **sb, const struct opts *o)
         cached = false;
     if (cached) {
         if (hl_snapshot_load(&snap, entry) == HL_OK) {
-            hl_status st = hl_sandbox_new_from_snapshot(sb, snap, o->cfg);
+            st = hl_sandbox_new_from_snapshot(sb, snap, o->cfg);
             hl_snapshot_free(snap);
             if (st == HL_OK) {
-                free(elf);
+                munmap(elf, len);
                 return 0;
             }
         }
         unlink(entry); /* missing, stale or damaged: made again below */
     }
-    if (hl_sandbox_new_from_memory(sb, elf, len, o->cfg) != HL_OK) {
+    st = hl_sandbox_new_from_memory(sb, elf, len, o->cfg);
+    munmap(elf, len);
+    if (st != HL_OK) {
         fprintf(stderr, "hyperlight: %s: %s\n", path, hl_last_error(NULL));
-        free(elf);
         return EXIT_FAIL;
     }
-    free(elf);
     if (cached) cache_save(*sb, entry);
     return 0;
 }

@@ -1,6 +1,6 @@
 /* test_run.c - `hyperlight run` and `hyperlight repl` as processes: a real CLI running real
  * language guests, its stdout, stderr and exit status compared exactly; the snapshot cache
- * (made, reused, a damaged entry replaced). */
+ * (made, reused, a damaged entry replaced), for each language. */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -260,6 +260,26 @@ static const lang_case js = {
     .map_out = "42\n",
 };
 
+static const lang_case py = {
+    .lang = "python",
+    .ext = "py",
+    .hello = "import sys\nprint('hello', len(sys.argv), sys.argv[1], sys.argv[2])\n",
+    .hello_out = "hello 3 one two words\n",
+    .raise = "def f():\n    raise ValueError('boom')\nf()\n",
+    .raise_err = "Traceback (most recent call last):\n  File \"%s\", line 3, in <module>\n  File \"%s\", line 2, in "
+                 "f\nValueError: boom\n",
+    .exit3 = "import sys; sys.exit(3)",
+    .spin = "while True: pass",
+    .stdin_code = "print(1 + 1)",
+    .stdin_out = "2\n",
+    .repl_in = "x = 20\ndef f(a):\n    return a * 2 + x\n\nf(11)\n[x, 'y']\n",
+    .repl_out = "42\n[20, 'y']\n",
+    .map_label = "mod.py",
+    .map_text = "v = 6 * 7\n",
+    .map_code = "import mod; print(mod.v)",
+    .map_out = "42\n",
+};
+
 int main(void)
 {
     const char *b = getenv("HL_BUILD");
@@ -269,6 +289,7 @@ int main(void)
     test_usage();
     test_lang(&lua);
     test_lang(&js);
+    test_lang(&py);
     {
         char cmd[128];
         snprintf(cmd, sizeof cmd, "rm -rf %s", cache);

@@ -167,6 +167,14 @@ def _host_table(host_functions: Mapping[str, Callable[..., Any]] | None) -> list
     return table
 
 
+def _file_table(files: Mapping[str, Any] | None) -> list[tuple[str, str]] | None:
+    if files is None:
+        return None
+    if not isinstance(files, Mapping):
+        raise TypeError(f"files must be a mapping of label to path, not {type(files).__name__}")
+    return [(label, os.fspath(path)) for label, path in files.items()]
+
+
 def _is_snapshot_file(guest: Any) -> bool:
     if isinstance(guest, (bytes, bytearray, memoryview, Snapshot)):
         return False
@@ -179,11 +187,13 @@ def _is_snapshot_file(guest: Any) -> bool:
 
 class Sandbox:
     """A guest in a micro-VM: Sandbox(guest, *, heap=None, stack=None, timeout=None,
-    host_functions=None, print=None, log=None).
+    host_functions=None, print=None, log=None, files=None).
 
     guest: the path of a guest ELF or of a snapshot file, the ELF's bytes, or a Snapshot.
     heap, stack: sizes in bytes (defaults: the library's). timeout: seconds per call.
-    host_functions: {name: callable or HostFunction}. print(stream, text): the guest's
+    host_functions: {name: callable or HostFunction}. files: {label: path} of host files
+    mapped read-only into the guest, which opens them by label (hl_config_map_file; a snapshot
+    keeps the files it was taken with). print(stream, text): the guest's
     stdout (1) and stderr (2), by default the process's stdout. log(level, message, file,
     line): the guest's log records, by default dropped.
 
@@ -195,14 +205,16 @@ class Sandbox:
                  timeout: float | None = None,
                  host_functions: Mapping[str, Callable[..., Any]] | None = None,
                  print: Callable[[int, str], Any] | None = None,
-                 log: Callable[[int, str, str, int], Any] | None = None) -> None:
+                 log: Callable[[int, str, str, int], Any] | None = None,
+                 files: Mapping[str, str | os.PathLike[str]] | None = None) -> None:
         if _is_snapshot_file(guest):
             with Snapshot.load(guest) as snap:
                 self._adopt(_hyperlight.Sandbox(snap, timeout=timeout, host_functions=_host_table(host_functions),
                                                 print=print, log=log))
             return
         self._adopt(_hyperlight.Sandbox(guest, heap=heap, stack=stack, timeout=timeout,
-                                        host_functions=_host_table(host_functions), print=print, log=log))
+                                        host_functions=_host_table(host_functions), print=print, log=log,
+                                        files=_file_table(files)))
 
     def _adopt(self, handle: _hyperlight.Sandbox) -> None:
         self._h = handle
@@ -342,6 +354,17 @@ class Pool:
         self.close()
 
 
-# The language guests (Lua, JavaScript, Python: include/hyperlight/lang.h) will get their
-# own entry points here, hyperlight.run(...) and hyperlight.Interpreter, once those guests
-# are built (docs/python.md, "Not yet").
+# The language guests (Lua, JavaScript, Python: include/hyperlight/lang.h): hyperlight.run,
+# hyperlight.Interpreter and the tool schema for agents (interpreter.py).
+from .interpreter import (  # noqa: E402
+    LANGUAGES,
+    GuestNotFound,
+    Interpreter,
+    Result,
+    RunError,
+    find_guest,
+    run,
+    tool_schema,
+)
+
+__all__ += ["run", "Interpreter", "Result", "RunError", "GuestNotFound", "LANGUAGES", "find_guest", "tool_schema"]

@@ -374,3 +374,31 @@ fail_hooks:
     Py_DECREF(obj);
     return NULL;
 }
+
+int hlpy_config_map_files(hl_config *cfg, PyObject *files)
+{
+    PyObject *seq, *item;
+    Py_ssize_t n;
+    const char *label, *path;
+    if (!files || files == Py_None) return 0;
+    seq = PySequence_Fast(files, "files must be a sequence of (label, path) pairs");
+    if (!seq) return -1;
+    n = PySequence_Fast_GET_SIZE(seq);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        item = PySequence_Fast_GET_ITEM(seq, i);
+        if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 2 || !PyUnicode_Check(PyTuple_GET_ITEM(item, 0)) ||
+            !PyUnicode_Check(PyTuple_GET_ITEM(item, 1))) {
+            PyErr_SetString(PyExc_TypeError, "files must be a sequence of (label, path) pairs of str");
+            goto fail;
+        }
+        if (!(label = PyUnicode_AsUTF8(PyTuple_GET_ITEM(item, 0))) ||
+            !(path = PyUnicode_AsUTF8(PyTuple_GET_ITEM(item, 1))))
+            goto fail;
+        if (config_fail(cfg, hl_config_map_file(cfg, path, label))) goto fail;
+    }
+    Py_DECREF(seq);
+    return 0;
+fail:
+    Py_DECREF(seq);
+    return -1;
+}

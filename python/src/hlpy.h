@@ -39,6 +39,9 @@ PyObject *hlpy_from_value(const hl_value *v);
  * configuration. Returns NULL with an exception set on failure. */
 hl_config *hlpy_config_build(PyObject *heap, PyObject *stack, PyObject *timeout, PyObject *host_functions,
                              PyObject *print, PyObject *log, PyObject **keep);
+/* Maps files (None, or a sequence of (label, path) pairs of str) into cfg
+ * (hl_config_map_file). Returns -1 with an exception set on failure. */
+int hlpy_config_map_files(hl_config *cfg, PyObject *files);
 /* Readies the type of the `keep` objects. */
 int hlpy_config_init(void);
 /* Parses a timeout in seconds (None, int or float >= 0) into milliseconds, rounding up. */

@@ -118,17 +118,22 @@ static hl_status create(hl_sandbox **out, PyObject *source, const hl_config *cfg
 
 static PyObject *sandbox_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 {
-    static char *kwlist[] = { "guest", "heap", "stack", "timeout", "host_functions", "print", "log", NULL };
+    static char *kwlist[] = { "guest", "heap", "stack", "timeout", "host_functions", "print", "log", "files", NULL };
     PyObject *source, *heap = NULL, *stack = NULL, *timeout = NULL, *hostfns = NULL, *print = NULL, *log = NULL;
-    PyObject *keep = NULL, *res;
+    PyObject *files = NULL, *keep = NULL, *res;
     hl_config *cfg;
     hl_sandbox *sb = NULL;
     hl_status st;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "O|$OOOOOO:Sandbox", kwlist, &source, &heap, &stack, &timeout, &hostfns,
-                                     &print, &log))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O|$OOOOOOO:Sandbox", kwlist, &source, &heap, &stack, &timeout,
+                                     &hostfns, &print, &log, &files))
         return NULL;
     cfg = hlpy_config_build(heap, stack, timeout, hostfns, print, log, &keep);
     if (!cfg) return NULL;
+    if (hlpy_config_map_files(cfg, files) < 0) {
+        hl_config_free(cfg);
+        Py_DECREF(keep);
+        return NULL;
+    }
     st = create(&sb, source, cfg);
     hl_config_free(cfg);
     if (st != HL_OK) {

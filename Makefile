@@ -66,6 +66,7 @@ INTEG_TESTS := $(patsubst tests/integration/%.c,$(B)/tests/integration/%,$(wildc
 EXAMPLE_HOSTS := $(patsubst examples/host/%.c,$(B)/bin/%,$(wildcard examples/host/*.c))
 # The benchmark is one program linked from every bench/*.c (bench/main.c says what is where).
 BENCH := $(B)/bin/hyperlight-bench
+LANG_BENCH := $(B)/bin/hyperlight-lang-bench
 BENCH_OBJ := $(patsubst %.c,$(B)/obj/app/%.o,$(wildcard bench/*.c))
 BENCH_GUESTS := $(patsubst bench/guests/%.c,$(B)/tests/guests/%.elf,$(wildcard bench/guests/*.c))
 
@@ -190,7 +191,6 @@ $(B)/bin/%: $(B)/obj/app/examples/host/%.o $(LIB_A)
 	$(Q)$(CC) -o $@ $^ $(HOST_LDFLAGS)
 
 # The language benchmark (bench/lang/langbench.c): the floor and the tools of the benchmark.
-LANG_BENCH := $(B)/bin/hyperlight-lang-bench
 $(LANG_BENCH): $(B)/obj/app/bench/lang/langbench.o $(patsubst %,$(B)/obj/app/bench/%.o,floor stats util perf) $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) -o $@ $^ $(HOST_LDFLAGS) -lm

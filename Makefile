@@ -79,6 +79,9 @@ BENCH_GUESTS := $(patsubst bench/guests/%.c,$(B)/tests/guests/%.elf,$(wildcard b
 # rules (the interpreter's sources are fetched and unpacked by lang/<language>/fetch.sh, which
 # scripts/setup.sh runs).
 LANG_GUESTS :=
+# The language tests need their guests built first; the ASan build of the tests runs them
+# against the normal build's guests and says so by emptying this.
+LANG_TEST_DEPS := 1
 -include $(sort $(wildcard lang/*/lang.mk))
 all: lib guest-sdk $(CLI) guests $(EXAMPLE_HOSTS) $(PC) $(LANG_GUESTS)
 lib: $(LIB_A) $(LIB_SO) $(STAGED_HEADERS)
@@ -253,7 +256,7 @@ test-hwkvm: tests
 # normal build's (they are not host code).
 ASAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 test-asan: all guests
-	$(Q)$(MAKE) --no-print-directory B=$(B)/asan SETUP_STAMP=$(SETUP_STAMP) \
+	$(Q)$(MAKE) --no-print-directory B=$(B)/asan SETUP_STAMP=$(SETUP_STAMP) LANG_TEST_DEPS= \
 		EXTRA_CFLAGS="$(ASAN_FLAGS) -U_FORTIFY_SOURCE" EXTRA_LDFLAGS="$(ASAN_FLAGS)" asan-inner
 	$(Q)ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 		bash tests/run.sh $(B)/asan $(B)

@@ -19,7 +19,8 @@ fi
 modes=("$@")
 ((${#modes[@]})) || modes=(npt=1 npt=0)
 # test_soak makes 10,000 sandboxes on the host; 1,000 under emulation still shows a leak.
-export HWKVM_ENV="HL_SOAK_ROUNDS=${HL_SOAK_ROUNDS:-1000} ${HWKVM_ENV:-}"
+# test_python_suite reuses the native build's outputs saved by the run on this machine.
+export HWKVM_ENV="HL_SOAK_ROUNDS=${HL_SOAK_ROUNDS:-1000} HL_PY_SUITE_NATIVE_CACHE=1 ${HWKVM_ENV:-}"
 fail=0
 for m in "${modes[@]}"; do
     echo "=== hardware KVM: kvm_amd $m"

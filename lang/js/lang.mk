@@ -44,7 +44,9 @@ $(JS_GUEST): $(JS_GUEST_OBJ) $(JS_LIB_OBJ)
 	$(Q)$(HLCC) -o $@ $^
 
 # The test runs the guest (order-only: not an input of the link).
+ifneq ($(LANG_TEST_DEPS),)
 $(B)/tests/integration/test_javascript: | $(JS_GUEST)
+endif
 
 
 # The host's qjs from the same patched source, built by QuickJS's own Makefile in its tree

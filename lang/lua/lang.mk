@@ -46,7 +46,9 @@ $(LUA_ELF): $(LUA_GUEST_OBJ) $(LUA_LIB) $(GUEST_SDK)
 	$(Q)$(HLCC) -o $@ $(LUA_GUEST_OBJ) $(LUA_LIB)
 
 # The integration test runs the guest and the Lua suite under tests/lang/lua/.
+ifneq ($(LANG_TEST_DEPS),)
 $(B)/tests/integration/test_lua $(B)/tests/integration/test_lua_printf: | $(LUA_ELF)
+endif
 
 # ---- native build for the benchmark (not part of make test) ----
 LUA_NATIVE := $(B)/native/lua

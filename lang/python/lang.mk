@@ -23,7 +23,7 @@ PY_EXTMOD := modjson modre modrandom modtime modbinascii modhashlib modheapq mod
 # makefile make knows how to make (unpacking first), and make starts again once it is made.
 # Goals that build nothing do not need it.
 PY_CORE_MK := $(PY_OBJ)/core.mk
-ifneq ($(filter-out clean format format-check check-structure setup,$(or $(MAKECMDGOALS),all)),)
+ifneq ($(filter-out clean format format-check check-structure setup asan-inner,$(or $(MAKECMDGOALS),all)),)
 -include $(PY_CORE_MK)
 endif
 $(PY_CORE_MK): $(PY_UNPACKED)
@@ -120,6 +120,8 @@ $(PY_NATIVE): $(PY_NATIVE_OBJ)
 -include $(wildcard $(PY_OBJ)/*/*.d $(B)/obj/native/python/*/*.d)
 
 # ---- tests (order-only: the test programs link $^, and find the guests at run time) ----
+ifneq ($(LANG_TEST_DEPS),)
 $(B)/tests/integration/test_python: | $(PY_ELF)
 $(B)/tests/integration/test_python_suite: | $(PY_ELF) $(PY_NATIVE)
+endif
 tests: $(PY_NATIVE)

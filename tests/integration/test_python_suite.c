@@ -293,5 +293,6 @@ int main(void)
     hl_sandbox_free(sb);
     hl_config_free(cfg);
     free(native_abs);
+    free(code.p), free(exp.p), free(nat.p), free(differences.p), free(guest_out.p);
     return check_exit("test_python_suite");
 }

@@ -25,6 +25,7 @@ setup(
             "hyperlight._hyperlight",
             sources=[os.path.join("src", s) for s in sources],
             include_dirs=[os.path.join(build, "include")],  # make stages the public headers there
+            define_macros=[("HLPY_BUILD_DIR", '"' + build.replace("\\", "\\\\").replace('"', '\\"') + '"')],
             extra_objects=[lib],
             libraries=["seccomp"],
             extra_compile_args=["-std=gnu11", "-Wall", "-Wextra", "-Werror", "-Wno-unused-parameter",

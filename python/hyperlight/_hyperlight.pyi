@@ -4,6 +4,7 @@ from os import PathLike
 from typing import Any, Callable, Sequence
 
 SNAPSHOT_MAGIC: str
+BUILD_DIR: str  # the build directory the extension was built against ("" if unknown)
 MAX_ARGS: int
 HOST_FN_ERROR: int
 

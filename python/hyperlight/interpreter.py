@@ -125,12 +125,15 @@ def _guest_dirs() -> list[pathlib.Path]:
     dirs.append(here.parents[2] / "guests")  # make python's build/python/lib/hyperlight
     for prefix in dict.fromkeys((sys.prefix, "/usr/local", "/usr")):
         dirs.append(pathlib.Path(prefix) / "lib" / "hyperlight" / "guests")
+    if _hyperlight.BUILD_DIR:  # the build the extension was made from (pip install ./python)
+        dirs.append(pathlib.Path(_hyperlight.BUILD_DIR) / "guests")
     return list(dict.fromkeys(dirs))
 
 
 def find_guest(language: str) -> pathlib.Path:
     """The guest ELF of language: LANG.elf in $HL_BUILD/guests, the checkout's build/guests,
-    then PREFIX/lib/hyperlight/guests for sys.prefix, /usr/local and /usr. GuestNotFound,
+    then PREFIX/lib/hyperlight/guests for sys.prefix, /usr/local and /usr, then the build
+    directory the extension was built against. GuestNotFound,
     naming every place looked at, when it is in none."""
     name = _canonical(language) + ".elf"
     dirs = _guest_dirs()

@@ -23,6 +23,12 @@ static struct PyModuleDef module_def = {
     .m_methods = module_methods,
 };
 
+/* The build directory the extension was built against (setup.py): where its guests are when
+ * the package is installed elsewhere (a venv) from a checkout. */
+#ifndef HLPY_BUILD_DIR
+#define HLPY_BUILD_DIR ""
+#endif
+
 PyMODINIT_FUNC PyInit__hyperlight(void)
 {
     PyObject *m;
@@ -36,7 +42,8 @@ PyMODINIT_FUNC PyInit__hyperlight(void)
         PyModule_AddObjectRef(m, "Pool", (PyObject *)&hlpy_PoolType) < 0 ||
         PyModule_AddStringConstant(m, "SNAPSHOT_MAGIC", HL_SNAPSHOT_MAGIC) < 0 ||
         PyModule_AddIntConstant(m, "MAX_ARGS", HL_MAX_ARGS) < 0 ||
-        PyModule_AddIntConstant(m, "HOST_FN_ERROR", HL_GUEST_ERR_HOST_FN) < 0) {
+        PyModule_AddIntConstant(m, "HOST_FN_ERROR", HL_GUEST_ERR_HOST_FN) < 0 ||
+        PyModule_AddStringConstant(m, "BUILD_DIR", HLPY_BUILD_DIR) < 0) {
         Py_DECREF(m);
         return NULL;
     }

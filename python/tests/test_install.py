@@ -41,7 +41,7 @@ def test_pip_install(venv):
 
 def test_installed_finds_guests_in_prefix(venv):
     """Without HL_BUILD, an installed package finds the guests in PREFIX/lib/hyperlight/guests
-    (sys.prefix: the venv), and names the places it looked when one is missing."""
+    (sys.prefix: the venv) first, then in the build directory it was built against."""
     lua = BUILD / "guests" / "lua.elf"
     if not lua.is_file():
         pytest.skip(f"{lua} is not built")
@@ -52,11 +52,8 @@ def test_installed_finds_guests_in_prefix(venv):
     code = ("import hyperlight\n"
             "print(hyperlight.find_guest('lua'))\n"
             "print(hyperlight.run('40 + 2', 'lua').value)\n"
-            "try:\n    hyperlight.find_guest('js')\nexcept hyperlight.GuestNotFound as e:\n    print(e)\n")
+            "print(hyperlight.find_guest('js'))\n")
     r = subprocess.run([str(venv / "bin" / "python"), "-c", code], env=env, capture_output=True, text=True,
                        cwd=venv.parent, timeout=60)
     assert r.returncode == 0, r.stderr
-    found, value, missing = r.stdout.splitlines()
-    assert (found, value) == (str(guests / "lua.elf"), "42")
-    assert missing.startswith("no javascript.elf for language 'js'; looked in: ")
-    assert str(guests) in missing and missing.endswith("(build it with `make all`, or set HL_BUILD)")
+    assert r.stdout.splitlines() == [str(guests / "lua.elf"), "42", str(BUILD.resolve() / "guests" / "javascript.elf")]

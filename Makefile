@@ -227,6 +227,7 @@ demo: all
 	@$(CLI) snapshot $(B)/guests/demo.elf $(B)/demo.snap && $(CLI) call $(B)/demo.snap Echo "from a snapshot file"
 	@for s in examples/scripts/hello.lua examples/scripts/hello.js examples/scripts/hello.py; do \
 		echo "\$$ $(CLI) run $$s"; $(CLI) run $$s || exit 1; done
+	@bash scripts/demo-serve.sh $(B)
 
 test: tests python
 	$(Q)bash tests/run.sh $(B)

@@ -19,7 +19,7 @@ PACKAGES=(
     valgrind clang-format bubblewrap libseccomp-dev linux-perf xxd python3
     lua5.4   # the benchmark compares the Lua guest with Debian's interpreter
     python3-dev python3-setuptools python3-pytest python3-venv   # the Python package (python/)
-    libmicrohttpd-dev libjansson-dev   # `hyperlight serve` (docs/serve.md)
+    curl libmicrohttpd-dev libjansson-dev   # `hyperlight serve` (docs/serve.md)
     wrk   # the benchmark of `hyperlight serve`
     python3-yaml   # tests/serve/test_deploy.py reads the Kubernetes manifests
 )

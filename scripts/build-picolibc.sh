@@ -23,7 +23,6 @@ PREFIX="$ROOT/build/lib/hyperlight/picolibc"
 CROSS="$ROOT/scripts/picolibc-cross.txt"
 PATCH_DIR="$ROOT/scripts/picolibc-patches"
 STAMP="$PREFIX/.stamp"
-APT_SRC=/etc/apt/sources.list.d/hyperlight-src.sources
 
 MESON_OPTS=(
     -Dtests=false
@@ -76,51 +75,9 @@ for t in meson ninja gcc tar sha256sum patch; do
     command -v "$t" >/dev/null || die "'$t' not found (run scripts/setup.sh first)"
 done
 
-sha_ok() { [[ -f "$1" ]] && [[ "$(sha256sum "$1" | cut -d' ' -f1)" == "$SHA256" ]]; }
-
-# ---- 1. fetch the source tarball (cached) -------------------------------
-mkdir -p "$DL_DIR"
-if sha_ok "$DL_DIR/$TARBALL"; then
-    say "using cached $DL_DIR/$TARBALL"
-else
-    rm -f "$DL_DIR/$TARBALL"
-    [[ $EUID -eq 0 ]] || die "need root to add the deb-src apt source (or place $TARBALL in $DL_DIR)"
-    if [[ ! -f "$APT_SRC" ]]; then
-        say "adding deb-src apt source $APT_SRC"
-        cat >"$APT_SRC" <<'EOF'
-Types: deb-src
-URIs: http://deb.debian.org/debian
-Suites: bookworm trixie
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-EOF
-    fi
-    say "apt-get update (for source indexes)"
-    DEBIAN_FRONTEND=noninteractive apt-get update -qq \
-        || die "apt-get update failed"
-    tmp="$(mktemp -d "$DL_DIR/apt-source.XXXXXX")"
-    say "downloading picolibc/trixie source"
-    # The .dsc may be missing on the mirror while the orig tarball is there:
-    # tolerate the failure and check the tarball ourselves.
-    # _apt must be able to write into the download dir (else apt warns).
-    chmod 755 "$tmp"
-    (cd "$tmp" && apt-get source --download-only picolibc/trixie) >"$tmp.log" 2>&1 \
-        || say "apt-get source reported an error (tolerated; checking tarball)"
-    if [[ ! -f "$tmp/$TARBALL" ]]; then
-        cat "$tmp.log" >&2
-        rm -rf "$tmp" "$tmp.log"
-        die "download failed: $TARBALL not fetched by apt-get source"
-    fi
-    rm -f "$tmp.log"
-    if ! sha_ok "$tmp/$TARBALL"; then
-        got="$(sha256sum "$tmp/$TARBALL" | cut -d' ' -f1)"
-        rm -rf "$tmp"
-        die "sha256 mismatch for $TARBALL: expected $SHA256, got $got"
-    fi
-    mv "$tmp/$TARBALL" "$DL_DIR/$TARBALL"
-    rm -rf "$tmp"
-    say "sha256 ok, cached $DL_DIR/$TARBALL"
-fi
+# ---- 1. fetch the source tarball (cached; scripts/fetch-source.sh checks the sha256) ----
+bash "$ROOT/scripts/fetch-source.sh" picolibc trixie "$TARBALL" "$SHA256" >/dev/null \
+    || die "could not fetch $TARBALL"
 
 # ---- 2. unpack and patch ------------------------------------------------
 # .unpacked holds the patch list the tree was patched with: another list means a fresh unpack.

@@ -168,7 +168,7 @@ def test_print_and_log():
     out, logs = [], []
     with hyperlight.Sandbox(CALLS, print=lambda s, t: out.append((s, t)),
                             log=lambda *a: logs.append(a)) as sb:
-        assert logs == [(2, "calls_guest: 45 functions registered", logs[0][2], logs[0][3])]
+        assert logs == [(2, "calls_guest: 46 functions registered", logs[0][2], logs[0][3])]
         sb.call("PrintMixed")
         assert "".join(t for s, t in out if s == 1) == "out 1 puts line\ntail!raw\n"
         assert "".join(t for s, t in out if s == 2) == "err 2\nE"

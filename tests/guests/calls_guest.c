@@ -394,6 +394,22 @@ static int host_table(const hl_value *args, int argc, hl_value *ret)
     return 0;
 }
 
+/* The SDK's table call made wrongly, as a hostile guest could: with an argument, or asking
+ * for a string. Returns the host's two refusals. */
+static int host_table_bad(const hl_value *args, int argc, hl_value *ret)
+{
+    static char out[1024];
+    hl_value arg = hl_i32(1), r;
+    int a = hl_call_host(HL_HOSTFN_TABLE, HL_BYTES, &arg, 1, &r);
+    char first[512];
+    (void)args, (void)argc;
+    snprintf(first, sizeof first, "%d %s", a, hl_host_error());
+    int b = hl_call_host(HL_HOSTFN_TABLE, HL_STRING, NULL, 0, &r);
+    snprintf(out, sizeof out, "%s | %d %s", first, b, hl_host_error());
+    *ret = hl_str(out);
+    return 0;
+}
+
 static int host_lookup(const hl_value *args, int argc, hl_value *ret)
 {
     const hl_host_fn_info *f = hl_host_fn_lookup(hl_value_str(&args[0]));
@@ -451,6 +467,7 @@ void hl_guest_main(void)
                       HL_BOOL, HL_STRING, HL_BYTES, HL_I32, HL_STRING, HL_U64, HL_BOOL, HL_I64, HL_BYTES, HL_U32);
     hl_guest_register("HostTable", host_table, HL_STRING, 0);
     hl_guest_register("HostLookup", host_lookup, HL_STRING, 1, HL_STRING);
+    hl_guest_register("HostTableBad", host_table_bad, HL_STRING, 0);
     /* a log record during initialisation: delivered while the sandbox is created */
-    HL_INFO("calls_guest: %d functions registered", 45);
+    HL_INFO("calls_guest: %d functions registered", 46);
 }

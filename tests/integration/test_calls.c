@@ -1143,6 +1143,7 @@ static void test_fn_table(hl_sandbox *sb)
         "HostMixed16(i32, u32, i64, u64, f32, f64, bool, string, bytes, i32, string, u64, bool, i64, bytes, u32) -> string",
         "HostTable() -> string",
         "HostLookup(string) -> string",
+        "HostTableBad() -> string",
     };
     const int n = (int)(sizeof want / sizeof *want);
     CHECK_INT(hl_sandbox_fn_count(sb), n);
@@ -1253,6 +1254,11 @@ static void test_host_table(void)
     arg = hl_str("Missing");
     CALL_OK(sa, "HostLookup", HL_STRING, &arg, 1, &r);
     CHECK_STR(hl_value_str(&r), "none");
+    /* asked wrongly, the table call is refused and the sandbox stays Ready */
+    CALL_OK(sa, "HostTableBad", HL_STRING, NULL, 0, &r);
+    CHECK_STR(hl_value_str(&r), "-4 host function 'hl.host_functions' takes no arguments and returns bytes | -4 host "
+                                "function 'hl.host_functions' takes no arguments and returns bytes");
+    CHECK_INT(hl_sandbox_state(sa), HL_STATE_READY);
     CHECK_INT(hl_snapshot_take(sa, &snap), HL_OK);
     /* a sandbox from that snapshot whose configuration has one more sees it */
     reg(b, "Extra", HL_STRING, h_string, NULL, 1, HL_STRING);

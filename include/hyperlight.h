@@ -364,7 +364,8 @@ HL_API hl_status hl_pool_new(hl_pool **out, hl_snapshot *snap, const hl_config *
  * hl_sandbox_new_from_snapshot). Thread-safe. */
 HL_API hl_status hl_pool_get(hl_pool *pool, hl_sandbox **out);
 /* Gives sb back: it is restored to the pool's snapshot (memory, registers, buffers: nothing
- * of its last user remains) and kept if the pool has room, else freed. If the restore fails
+ * of its last user remains; x87/SSE registers are reset by the guest before its next call,
+ * and never recorded in a snapshot) and kept if the pool has room, else freed. If the restore fails
  * sb is freed and its status returned. Thread-safe. */
 HL_API hl_status hl_pool_put(hl_pool *pool, hl_sandbox *sb);
 /* Sandboxes ready now. */

@@ -2,8 +2,8 @@
  *
  * Creating a KVM VM and vCPU costs ~0.5 ms on our machines, against ~30 µs for a call, so a
  * pool creates sandboxes ahead of need: a background thread keeps `size` of them ready, and
- * hl_pool_get only takes one off a list. hl_pool_put scrubs a sandbox by restoring it to
- * the pool's snapshot (cost: the pages it dirtied) and puts it back. */
+ * hl_pool_get only takes one off a list. hl_pool_put restores a sandbox to the pool's
+ * snapshot (cost: the pages it dirtied; no register ioctl on kvm_pvm) and puts it back. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -159,9 +159,10 @@ hl_status hl_pool_put(hl_pool *pool, hl_sandbox *sb)
 {
     hl_status st;
     if (!pool || !sb) return HL_ERR_INVALID_ARG;
-    /* Scrub before anyone else can see it: memory, every vCPU register and the buffers
-     * back to snap (the next user may be someone else). */
-    if ((st = hl_sandbox_restore_scrub(sb, pool->snap)) != HL_OK) {
+    /* Back to snap before anyone else can see it (the next user may be someone else): the
+     * same restore as hl_sandbox_restore, which test_privileged checks against every
+     * register, MSR and page-table change a hostile guest can make. */
+    if ((st = hl_sandbox_restore(sb, pool->snap)) != HL_OK) {
         hl_thread_take(sb); /* hl_last_error(NULL) says why */
         hl_sandbox_free(sb);
         return st;

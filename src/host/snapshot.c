@@ -260,6 +260,11 @@ static hl_status capture_cpu(hl_sandbox *sb, hl_snapshot *s)
     hl_status st;
     s->has_cpu = true;
     if ((st = hl_vm_cpu_get(sb->vm, &s->cpu, sb->err)) != HL_OK) return st;
+    /* x87/SSE as the last call left them are nobody's business: the guest resets them before
+     * every call, and a restore does not reload them (a pooled sandbox holds its previous
+     * user's until its next call). The snapshot, which may be saved or shared, keeps the
+     * reset state. */
+    hl_vm_cpu_reset_fpu(&s->cpu);
     if (hl_vm_is_pvm(sb->vm) && !hl_vm_vif_locked(sb->vm)) {
         struct hl_meta meta;
         uint64_t rsp = s->cpu.regs[HL_REG_RSP], rip;
@@ -438,14 +443,15 @@ static hl_status restore_memory(hl_sandbox *sb, hl_snapshot *snap, bool fast)
     return HL_OK;
 }
 
-/* Loads (snap)'s vCPU state: a Ready sandbox gets its general registers through sync_regs
- * (no ioctl; the guest resets x87/SSE at each call), unless (full); otherwise every register
- * goes through ioctls. */
-static hl_status restore_cpu(hl_sandbox *sb, const hl_snapshot *snap, bool fast, bool full)
+/* Loads (snap)'s vCPU state: a Ready sandbox gets its general, segment and control registers
+ * through sync_regs (no ioctl; the guest resets x87/SSE at each call, src/guest/fpu.S, and
+ * PKRU where it waits for it), and its debug registers unless (fast); otherwise every
+ * register goes through ioctls. */
+static hl_status restore_cpu(hl_sandbox *sb, const hl_snapshot *snap, bool fast)
 {
     hl_cpu_state cpu = snap->cpu;
     hl_status st;
-    if (sb->state == HL_STATE_READY && !full) return hl_vm_regs_sync(sb->vm, &snap->cpu, !fast, sb->err);
+    if (sb->state == HL_STATE_READY) return hl_vm_regs_sync(sb->vm, &snap->cpu, !fast, sb->err);
     /* A call that was cut short may have been a vCPU's first, stopped before the guest
      * registered its virtual-IF page: on kvm_pvm go through hl_resume again (it is
      * idempotent) rather than lose native mode. A Ready vCPU has registered it. */
@@ -455,9 +461,7 @@ static hl_status restore_cpu(hl_sandbox *sb, const hl_snapshot *snap, bool fast,
     return hl_vm_cpu_set(sb->vm, &cpu, sb->state != HL_STATE_READY, sb->err);
 }
 
-/* full: reload every vCPU register (general, segment and control, x87/SSE, debug) through
- * ioctls, as for a poisoned sandbox. */
-static hl_status restore(hl_sandbox *sb, hl_snapshot *snap, bool full)
+hl_status hl_sandbox_restore(hl_sandbox *sb, hl_snapshot *snap)
 {
     const char *why;
     hl_status st;
@@ -473,11 +477,11 @@ static hl_status restore(hl_sandbox *sb, hl_snapshot *snap, bool full)
 
     /* first: a pending instruction's completion could write registers or memory */
     if ((st = hl_vm_complete(sb->vm, sb->err)) != HL_OK) goto fail;
-    fast = !ran_privileged(sb, &emul) && sb->state == HL_STATE_READY && !full;
+    fast = !ran_privileged(sb, &emul) && sb->state == HL_STATE_READY;
     if ((st = restore_memory(sb, snap, fast)) != HL_OK) goto fail;
     sb->in_max = HL_BUF_EMPTY;
     sb->in_top = HL_BUF_EMPTY;
-    if ((st = restore_cpu(sb, snap, fast, full)) != HL_OK) goto fail;
+    if ((st = restore_cpu(sb, snap, fast)) != HL_OK) goto fail;
     hl_clock_write(&sb->clock, (struct hl_meta *)(sb->mem + sb->lo.meta)); /* the restored block is the past's */
     mark_clean(sb, emul);
     sb->gen_counter = snap->generation; /* the next snapshot is one generation past snap */
@@ -489,8 +493,6 @@ fail:
     return hl_unrecoverable(sb, hl_errprefix(sb->err, st, "restore failed, sandbox unrecoverable"));
 }
 
-hl_status hl_sandbox_restore(hl_sandbox *sb, hl_snapshot *snap) { return restore(sb, snap, false); }
-hl_status hl_sandbox_restore_scrub(hl_sandbox *sb, hl_snapshot *snap) { return restore(sb, snap, true); }
 
 /* ---- new sandbox from a snapshot ---- */
 /* Checks that cfg registers every host function snap recorded, with the same signature. */

@@ -36,8 +36,5 @@ hl_status hl_snapshot_from_image(hl_snapshot **out, const hl_layout *lo, hl_imag
 /* The same with slot 0's checksum known (a snapshot taken from a sandbox has its parent's). */
 hl_status hl_snapshot_from_image_sum(hl_snapshot **out, const hl_layout *lo, hl_image *img, uint64_t sum, char *err);
 void hl_snapshot_ref(hl_snapshot *s);
-/* hl_sandbox_restore for pools: also resets the vCPU state that a pooled sandbox's next
- * user must not see (KVM's queued events, debug registers, the whole register file). */
-hl_status hl_sandbox_restore_scrub(hl_sandbox *sb, hl_snapshot *snap);
 
 #endif

@@ -106,6 +106,8 @@ void hl_vm_state_synced(const hl_vm *vm, hl_vm_state *st);
  * the state as KVM holds it, which is the guest's only after hl_vm_complete; cpu_set and
  * regs_sync complete a pending instruction themselves before they load anything. */
 hl_status hl_vm_cpu_get(hl_vm *vm, hl_cpu_state *cpu, char *err);
+/* Sets cpu's x87/SSE state to its reset value (FNINIT, MXCSR default, zero registers). */
+void hl_vm_cpu_reset_fpu(hl_cpu_state *cpu);
 /* events: also clear KVM's queued exception, interrupt and NMI state, and PKRU on kvm_pvm
  * (one or two more ioctls; needed after any call that did not end cleanly). */
 hl_status hl_vm_cpu_set(hl_vm *vm, const hl_cpu_state *cpu, bool events, char *err);

@@ -439,6 +439,16 @@ hl_status hl_vm_cpu_get(hl_vm *vm, hl_cpu_state *cpu, char *err)
     return HL_OK;
 }
 
+void hl_vm_cpu_reset_fpu(hl_cpu_state *cpu)
+{
+    struct kvm_fpu fpu;
+    _Static_assert(sizeof fpu == sizeof cpu->fpu, "hl_cpu_state.fpu holds a struct kvm_fpu");
+    memset(&fpu, 0, sizeof fpu);
+    fpu.fcw = X86_FCW_INIT;
+    fpu.mxcsr = X86_MXCSR_INIT;
+    memcpy(cpu->fpu, &fpu, sizeof fpu);
+}
+
 /* The debug registers at their reset values: a guest may set DR0-3/DR7 and read them back. */
 static const struct kvm_debugregs debugregs_reset = { .dr6 = X86_DR6_INIT, .dr7 = X86_DR7_INIT };
 

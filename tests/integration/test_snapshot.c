@@ -1,5 +1,6 @@
 /* test_snapshot.c - snapshots on real KVM: take, restore, chains, new sandboxes from a
  * snapshot, incompatible restores, host-function coverage, the snapshot never written. */
+#define _GNU_SOURCE /* memmem */
 #include <stdlib.h>
 #include <unistd.h>
 #include <string.h>
@@ -54,6 +55,28 @@ int main(void)
     CHECK_INT(hl_call(sb, "GetFpu", HL_STRING, NULL, 0, &v), HL_OK);
     CHECK_STR(hl_value_str(&v), "xmm7=0 mxcsr=1f80 fcw=37f");
     CHECK_INT(hl_sandbox_restore(sb, a), HL_OK);
+    /* nor into a snapshot, which may be saved or shared: a pooled sandbox holds its previous
+     * user's x87/SSE registers until its next call resets them, and a snapshot of it must not */
+    {
+        const uint64_t secret = 0x1234567887654321ull;
+        hl_pool *pool = NULL;
+        hl_sandbox *p = NULL;
+        hl_snapshot *s2 = NULL;
+        CHECK_INT(hl_pool_new(&pool, a, cfg, 1, false), HL_OK);
+        if (pool && hl_pool_get(pool, &p) == HL_OK) {
+            v = hl_u64(secret);
+            CHECK_INT(hl_call(p, "SetFpu", HL_VOID, &v, 1, &v), HL_OK);
+            CHECK_INT(hl_pool_put(pool, p), HL_OK);
+            CHECK_INT(hl_pool_get(pool, &p), HL_OK);
+            CHECK_INT(hl_snapshot_take(p, &s2), HL_OK);
+            CHECK(s2 && !memmem(s2->cpu.fpu, sizeof s2->cpu.fpu, &secret, sizeof secret));
+            hl_snapshot_free(s2);
+            CHECK_INT(hl_call(p, "GetFpu", HL_STRING, NULL, 0, &v), HL_OK);
+            CHECK_STR(hl_value_str(&v), "xmm7=0 mxcsr=1f80 fcw=37f");
+            hl_sandbox_free(p);
+        }
+        hl_pool_free(pool);
+    }
 
     /* restore after dirtying 1, 16, 256 and all pages, checked from inside the guest */
     uint32_t counts[] = { 1, 16, 256, ARENA_PAGES };

@@ -77,9 +77,8 @@ bool pool_open(struct pool *p, const char *name, const char *lang, hl_snapshot *
     p->lang = lang;
     p->snap = snap;
     atomic_store(&p->in_use, 0);
-    /* All made now, no filler thread: a filler keeps `size` ready besides those in use, so
-     * under load it would make a sandbox for every request and the put would free one. Made
-     * up front, the pool is a free list: a put keeps what a get took. */
+    /* All made now, no filler thread: the pool is a free list of `size` (a put keeps what a
+     * get took), and a server that cannot make them should not start. */
     if (hl_pool_new(&p->pool, snap, cfg, size, false) != HL_OK) {
         fprintf(stderr, "hyperlight serve: pool %s: %s\n", name, hl_last_error(NULL));
         return false;

@@ -97,7 +97,8 @@ setup $(SETUP_STAMP):
 $(SETUP_STAMP): scripts/build-picolibc.sh scripts/picolibc-cross.txt $(wildcard scripts/picolibc-patches/*.patch)
 
 # ---- host library ----
-$(B)/obj/host/%.o: %.c
+# (setup first: the host library needs the Debian -dev packages it installs, libseccomp's)
+$(B)/obj/host/%.o: %.c | $(SETUP_STAMP)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(HOST_CFLAGS) -c $< -o $@
@@ -179,7 +180,7 @@ $(B)/tests/guests/alloc_bench_%.elf: bench/guests/alloc_bench.c $(GUEST_SDK) $(B
 	$(Q)$(HLCC) -o $@ $< -Wl,--whole-archive $(B)/bench-malloc/$*.a -Wl,--no-whole-archive
 
 # ---- programs using the library ----
-$(B)/obj/app/%.o: %.c $(STAGED_HEADERS)
+$(B)/obj/app/%.o: %.c $(STAGED_HEADERS) | $(SETUP_STAMP)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(APP_CFLAGS) -c $< -o $@

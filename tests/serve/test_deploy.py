@@ -227,7 +227,7 @@ class TestDeploy(unittest.TestCase):
             self.assertEqual(st, 200)
             self.assertEqual(s.stop(), 0)
         samples = [(l, v) for n, l, v in promcheck.parse(text) if n == metric]
-        # the server's own labels: no pod or namespace, which the scrape job's would rename to exported_*
+        # the server's own labels: no pod or namespace to clash with the scrape job's (exported_pod, or honor_labels)
         self.assertEqual({tuple(sorted(l)) for l, _ in samples}, {("language", "route", "status")})
         routes = {l["route"] for l, _ in samples}
         self.assertEqual(routes, {"/readyz", "/v1/handlers", "/v1/run", "/metrics"})

@@ -37,12 +37,12 @@ function count(e) calls = (calls or 0) + 1; return calls end
 class Server:
     """hyperlight serve on 127.0.0.1, a free port, with args; the access log in a file."""
 
-    def __init__(self, *args, auth=False):
+    def __init__(self, *args, auth=False, preexec_fn=None):
         self.dir = tempfile.mkdtemp(prefix="hl-serve-")
         self.log = os.path.join(self.dir, "access.log")
         cmd = [CLI, "serve", "--listen", "127.0.0.1:0", "--access-log", self.log, "--guest-dir", GUESTS]
         cmd += [] if auth else ["--no-auth"]
-        self.p = subprocess.Popen(cmd + list(args), stderr=subprocess.PIPE, text=True)
+        self.p = subprocess.Popen(cmd + list(args), stderr=subprocess.PIPE, text=True, preexec_fn=preexec_fn)
         self.lines, self.port, self.ready = [], None, threading.Event()
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
@@ -466,6 +466,13 @@ class TestMetrics(unittest.TestCase):
                     break
                 time.sleep(0.1)
             self.assertEqual(got, want)
+
+    def test_threads_default_to_the_cores_it_may_use(self):
+        # run on CPU 0 only: --threads (and so the default pool size) is 1, not the machine's cores
+        with Server("--lang", "lua", preexec_fn=lambda: os.sched_setaffinity(0, {0})) as s:
+            # the pools are made before the server listens
+            m = promcheck.parse(s.request("/metrics", raw=True)[1])
+            self.assertEqual(promcheck.value(m, "hyperlight_pool_ready", pool="lua"), 1)
 
     def test_checker_rejects_bad_text(self):
         for bad in ["x 1", "# TYPE x counter\nx{a=b} 1\n", "# TYPE x counter\nx 1\nx 1\n",

@@ -1,8 +1,12 @@
 /* main.c - `hyperlight serve`: run code over HTTP from pools of warm sandboxes
  * (docs/serve.md). Options, start-up (pools, handlers, guests, the listener), and the
  * signals: SIGTERM or SIGINT drain and exit 0, SIGHUP reloads the handlers. */
+#define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
 #include <microhttpd.h>
 #include <netdb.h>
+#include <limits.h>
+#include <sched.h>
+#include <stdio.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -28,7 +32,8 @@ static const char serve_usage[] =
     "  --guest NAME=PATH      serve a C guest (.elf or snapshot file) for /v1/call (repeatable)\n"
     "  --pool NAME=N          sandboxes kept warm for a language, handler or guest (default:\n"
     "                         --threads; a handler without one takes its language's)\n"
-    "  --threads N            guest calls running at once (default: the number of cores)\n"
+    "  --threads N            guest calls running at once (default: the cores this process may\n"
+    "                         use: its CPU affinity, or its cgroup's CPU limit if lower)\n"
     "  --queue N              requests waiting for a free slot beyond that (default 64; more: 429)\n"
     "  --queue-timeout MS     longest wait in the queue (default 10000; then 503)\n"
     "  --timeout MS           time limit of a call (default 5000); a request may ask for less\n"
@@ -255,11 +260,50 @@ static int serve(struct server *s)
     return 0;
 }
 
+/* A cgroup v2 directory's CPU limit (cpu.max "QUOTA PERIOD") in whole cores, rounded up;
+ * 0 for none ("max", or no such file). */
+static int cgroup_cores(const char *dir)
+{
+    char path[PATH_MAX], line[64];
+    long long quota, period;
+    int n = 0;
+    FILE *f;
+    if (snprintf(path, sizeof path, "/sys/fs/cgroup%s/cpu.max", dir) >= (int)sizeof path || !(f = fopen(path, "r")))
+        return 0;
+    if (fgets(line, sizeof line, f) && sscanf(line, "%lld %lld", &quota, &period) == 2 && quota > 0 && period > 0)
+        n = (int)((quota + period - 1) / period);
+    fclose(f);
+    return n;
+}
+
+/* The cores this process may use: the CPUs it may run on (its affinity), fewer if its
+ * cgroup or one above it has a lower CPU limit (a container's limits.cpu). At least 1. */
+static int usable_cores(void)
+{
+    cpu_set_t set;
+    char line[PATH_MAX + 8], *dir = NULL, *slash;
+    int n = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    FILE *f = fopen("/proc/self/cgroup", "r");
+    while (f && !dir && fgets(line, sizeof line, f))
+        if (!strncmp(line, "0::", 3)) dir = line + 3; /* the v2 hierarchy: "0::/PATH" */
+    if (f) fclose(f);
+    if (dir) {
+        dir[strcspn(dir, "\n")] = 0;
+        for (;;) { /* this cgroup, then each parent up to the root */
+            int c = cgroup_cores(strcmp(dir, "/") ? dir : "");
+            if (c > 0 && c < n) n = c;
+            if (!(slash = strrchr(dir, '/')) || slash == dir) break;
+            *slash = 0;
+        }
+    }
+    return n < 1 ? 1 : n;
+}
+
 int cmd_serve(int argc, char **argv)
 {
     struct server s = {
         .listen = "127.0.0.1:8080",
-        .threads = (int)sysconf(_SC_NPROCESSORS_ONLN),
+        .threads = usable_cores(),
         .queue = 64,
         .queue_timeout_ms = 10000,
         .grace_ms = 30000,
@@ -269,7 +313,6 @@ int cmd_serve(int argc, char **argv)
         .max_output = 1 << 20,
     };
     int rc;
-    if (s.threads < 1) s.threads = 1;
     if (!(s.cfg = hl_config_new()) || !(s.m = metrics_new())) return EXIT_FAIL;
     pthread_mutex_init(&s.lock, NULL);
     pthread_mutex_init(&s.log_lock, NULL);

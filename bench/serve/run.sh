@@ -13,8 +13,8 @@
 # server's CPU per request (utime + stime + cutime + cstime of its process from
 # /proc/PID/stat across the cell, over the requests wrk completed: the bwrap server's
 # children count, they are reaped), requests per second of server CPU, that rate over the
-# floor's for the same guest (x floor), and the whole machine's busy CPU per request
-# (/proc/stat: wrk and the kernel's workers included).
+# floor's for the same guest (x_floor), and the whole machine's busy CPU per request
+# (/proc/stat: wrk, the kernel's workers and anything else running included; an upper bound).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 build="$(cd "${1:-$root/build}" && pwd)"

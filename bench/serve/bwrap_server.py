@@ -33,7 +33,7 @@ def sandbox_argv():
             argv += ["--ro-bind", d, d]
     # --as-pid-1: the interpreter is the new PID namespace's init, without bwrap's own init
     # process between: with that one, the interpreter's CPU time never reaches this server's
-    # cutime/cstime (what run.sh reads as the cost of a request), a sixth of it was counted.
+    # cutime/cstime (what run.sh reads as the cost of a request): a fifth to a half was counted.
     argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--unshare-all", "--as-pid-1",
              "--die-with-parent", "--new-session", "--"]
     return argv

@@ -67,11 +67,14 @@ EXAMPLE_HOSTS := $(patsubst examples/host/%.c,$(B)/bin/%,$(wildcard examples/hos
 # The benchmark is one program linked from every bench/*.c (bench/main.c says what is where).
 BENCH := $(B)/bin/hyperlight-bench
 LANG_BENCH := $(B)/bin/hyperlight-lang-bench
+# The floor of `hyperlight serve` (bench/serve/floor.c): in `all`, since bench/serve/run.sh
+# needs only the built server and it (make bench-serve).
+SERVE_FLOOR := $(B)/bin/hyperlight-serve-floor
 BENCH_OBJ := $(patsubst %.c,$(B)/obj/app/%.o,$(wildcard bench/*.c))
 BENCH_GUESTS := $(patsubst bench/guests/%.c,$(B)/tests/guests/%.elf,$(wildcard bench/guests/*.c))
 
 .PHONY: all setup lib guest-sdk guests tests demo test unit integration bench bench-alloc install clean format \
-	bench-lang test-asan asan-inner fuzz fuzz-smoke fuzz-seeds test-hwkvm check-structure \
+	bench-lang bench-serve test-asan asan-inner fuzz fuzz-smoke fuzz-seeds test-hwkvm check-structure \
 	format-check python python-test serve-test
 # Keep intermediate objects: without this make deletes them and relinks every time.
 .SECONDARY:
@@ -83,7 +86,7 @@ LANG_GUESTS :=
 # against the normal build's guests and says so by emptying this.
 LANG_TEST_DEPS := 1
 -include $(sort $(wildcard lang/*/lang.mk))
-all: lib guest-sdk $(CLI) guests $(EXAMPLE_HOSTS) $(PC) $(LANG_GUESTS)
+all: lib guest-sdk $(CLI) guests $(EXAMPLE_HOSTS) $(PC) $(LANG_GUESTS) $(SERVE_FLOOR)
 lib: $(LIB_A) $(LIB_SO) $(STAGED_HEADERS)
 guest-sdk: $(GUEST_SDK)
 guests: $(EXAMPLE_GUESTS) $(TEST_GUESTS) $(BENCH_GUESTS)
@@ -202,6 +205,10 @@ $(LANG_BENCH): $(B)/obj/app/bench/lang/langbench.o $(patsubst %,$(B)/obj/app/ben
 bench-lang: all $(LANG_BENCH)
 	$(LANG_BENCH)
 
+$(SERVE_FLOOR): $(B)/obj/app/bench/serve/floor.o $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) -o $@ $^ $(HOST_LDFLAGS)
+
 $(BENCH): $(BENCH_OBJ) $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) -o $@ $^ $(HOST_LDFLAGS) -lm
@@ -299,6 +306,9 @@ unit: $(UNIT_TESTS)
 
 bench: tests
 	$(Q)$(B)/bin/hyperlight-bench
+
+bench-serve: all
+	$(Q)bash bench/serve/run.sh $(B)
 
 bench-alloc: $(BENCH) $(BENCH_GUESTS) $(ALLOC_VARIANTS)
 	$(Q)$(B)/bin/hyperlight-bench --alloc

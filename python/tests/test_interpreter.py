@@ -325,6 +325,22 @@ def test_host_function(lang):
         assert "host.Add: argument 2 must be i32" in r.error.message
 
 
+def test_output_of_a_nested_run_is_its_own():
+    # a host function that runs code in another interpreter: each run keeps its own output
+    guest("lua")
+    inner = []
+
+    def nested() -> str:
+        r = hyperlight.run("print('inner') return 1", "lua")
+        inner.append((r.stdout, r.value))
+        return "ok"
+
+    with hyperlight.Interpreter("lua", host_functions={"Nested": nested}) as i:
+        r = i.run("print('before') local s = host.Nested() print('after', s) return 7")
+    assert (r.stdout, r.value, r.error) == ("before\nafter\tok\n", 7, None)
+    assert inner == [("inner\n", 1)]
+
+
 READ = {"lua": 'io.open("data.txt"):read("a")', "python": 'open("data.txt").read()'}
 
 

@@ -150,6 +150,8 @@ def _print(stream: int, text: str) -> None:
 
 
 def _check_code(code: Any, max_code: int) -> None:
+    if type(code) is str and len(code) <= max_code >> 2 and "\0" not in code:
+        return  # the usual case, in few steps
     if not isinstance(code, str):
         raise TypeError(f"code must be a str, not {type(code).__name__}")
     if "\0" in code:
@@ -238,12 +240,13 @@ def _decode(text: str) -> Any:
     return value if end == len(text) else _decoder.decode(text)
 
 
-def _call(sb: Any, parts: tuple[str, ...], timeout: float | None, max_output: int,
-          usual: float | None) -> tuple[Result, bool]:
+def _call(sb: Any, parts: tuple[str, ...], timeout: float | None, max_output: int, usual: float | None,
+          fresh: Snapshot | None = None) -> tuple[Result, bool]:
     """Runs the code in sb; (the result, whether sb must be restored before its next use).
-    usual: the timeout sb has between runs (set back after the run). The calls, the timeout
-    and the capture of the output are one C call (Sandbox.run_code, python/src/sandbox.c)."""
-    text, e, out, err, over, duration = sb.run_code(parts, timeout, usual, max_output)
+    usual: the timeout sb has between runs (set back after the run). fresh: restore sb to it
+    afterwards (closed if that fails). The calls, the timeout, the capture of the output and,
+    after a run without error, the restore are one C call (Sandbox.run_code, src/sandbox.c)."""
+    text, e, out, err, over, duration = sb.run_code(parts, timeout, usual, max_output, fresh)
     if e is None:
         return Result(out, err, _decode(text), None, None, duration), False
     value: Any = None
@@ -264,6 +267,11 @@ def _call(sb: Any, parts: tuple[str, ...], timeout: float | None, max_output: in
     else:  # fault, abort, protocol: the sandbox is poisoned
         poisoned = True
         error = RunError("sandbox", type(e).__name__, str(e))
+    if fresh is not None:  # after _guest_failure, which asks the guest for its LastError
+        try:
+            sb.restore(fresh)  # ready or poisoned; nothing of this run remains
+        except Error:
+            sb.close()  # unrecoverable
     return Result(out, err, value, error, exit_code, duration), poisoned
 
 
@@ -358,18 +366,15 @@ class Interpreter:
         except IndexError:
             sb = pool._h.get()
         try:
-            result, _ = _call(sb, parts, t, limit, self.timeout)
+            result, _ = _call(sb, parts, t, limit, self.timeout, self._fresh)  # and restored
         except BaseException:  # KeyboardInterrupt in a host function, say: scrubbed, given back
             try:
                 pool._h.put(sb)
             except Error:
                 pass
             raise
-        try:
-            sb.restore(self._fresh)  # ready or poisoned; nothing of this run remains
-        except Error:
-            sb.close()  # unrecoverable; the pool makes a new one when needed
-            return result
+        if sb.closed:
+            return result  # the restore failed; the pool makes a new one when needed
         if len(idle) < self._pool_size:
             idle.append(sb)
             if self._closed:  # close() may have emptied the list before the append: empty it again
@@ -485,13 +490,14 @@ def run(code: str, language: str = "python", timeout: float | None = DEFAULT_TIM
     code as an expression, else what the chunk returns). The
     first call per language boots a shared Interpreter (a pool of 2); later calls take a warm
     sandbox, restored after the run. Thread-safe."""
-    t = _check_timeout(timeout)
+    t = timeout if type(timeout) is float and timeout > 0 else _check_timeout(timeout)
     interp = _by_name.get(language) if type(language) is str else None
     if interp is None:
         interp = _shared_interpreter(_canonical(language))
         _by_name[language] = interp
     _check_code(code, interp.max_code)  # the checks in Interpreter.run's order
-    return interp._run(code, t, _check_size("max_output", max_output))
+    limit = max_output if type(max_output) is int and max_output >= 0 else _check_size("max_output", max_output)
+    return interp._run(code, t, limit)
 
 
 _TOOL_NOTES = {

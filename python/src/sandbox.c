@@ -296,14 +296,16 @@ static PyObject *joined(PyObject *list)
     return s;
 }
 
-/* run_code(parts, timeout, usual, max_output) -> (text, error, stdout, stderr, over, duration):
+/* run_code(parts, timeout, usual, max_output, restore=None) -> (text, error, stdout, stderr, over, duration):
  * hyperlight.Interpreter's run in one call (python/hyperlight/interpreter.py, _call). Calls
  * the guest's Eval with each str of the tuple parts in turn, within timeout seconds (None: no
  * limit) for all of them, then sets the sandbox's timeout back to usual. The parts before the
  * last may have no JSON value; any other failure ends the run. The guest's output is kept,
  * max_output bytes at most (hlpy_capture). text: the last part's JSON text, or None; error:
  * the hyperlight.Error that ended the run, or None (anything else is raised, after the
- * timeout is back); duration: seconds from the first Eval to the end of the last. */
+ * timeout is back); duration: seconds from the first Eval to the end of the last. A run
+ * without error is followed by hl_sandbox_restore to the Snapshot restore, if given; if that
+ * fails the sandbox is closed (it is unrecoverable). */
 static PyObject *sandbox_run_code(Sandbox *self, PyObject *const *args, Py_ssize_t nargs)
 {
     static PyObject *eval_name;
@@ -316,8 +318,12 @@ static PyObject *sandbox_run_code(Sandbox *self, PyObject *const *args, Py_ssize
     hl_sandbox *sb;
     hl_status st;
     int retime;
-    if (nargs != 4 || !PyTuple_Check(args[0]) || PyTuple_GET_SIZE(args[0]) < 1)
-        return PyErr_Format(PyExc_TypeError, "run_code(parts, timeout, usual, max_output) needs a tuple of parts");
+    if (nargs < 4 || nargs > 5 || !PyTuple_Check(args[0]) || PyTuple_GET_SIZE(args[0]) < 1)
+        return PyErr_Format(PyExc_TypeError,
+                            "run_code(parts, timeout, usual, max_output, restore=None) needs a tuple of parts");
+    if (nargs == 5 && args[4] != Py_None && !PyObject_TypeCheck(args[4], &hlpy_SnapshotType))
+        return PyErr_Format(PyExc_TypeError, "run_code(): restore must be a Snapshot, not %s",
+                            Py_TYPE(args[4])->tp_name);
     if (!eval_name && !(eval_name = PyUnicode_InternFromString("Eval"))) return NULL;
     parts = args[0];
     n = PyTuple_GET_SIZE(parts);
@@ -361,6 +367,17 @@ static PyObject *sandbox_run_code(Sandbox *self, PyObject *const *args, Py_ssize
     }
     error = ev;
     ev = NULL;
+    if (!error && nargs == 5 && args[4] != Py_None) {
+        hl_snapshot *snap = ((hlpy_Snapshot *)args[4])->snap;
+        st = HL_ERR_INVALID_ARG;
+        self->busy = 1;
+        if (snap) HLPY_NOGIL(st = hl_sandbox_restore(sb, snap));
+        self->busy = 0;
+        if (st != HL_OK) {
+            hl_sandbox_free(sb);
+            self->sb = NULL;
+        }
+    }
     if ((out = joined(cap.out)) && (err = joined(cap.err)))
         res = Py_BuildValue("(OOOOOd)", text ? text : Py_None, error ? error : Py_None, out, err,
                             cap.over ? Py_True : Py_False, duration);

@@ -158,7 +158,9 @@ ALL_LINES = "".join(f"{i}\n" for i in range(1, 100001))
 
 
 def test_output_limit(interp):
-    r = interp.run(PRINT_LOOPS[interp.language], max_output=1000)
+    # the limit stops the run; the timeout is only a backstop (under emulation the first
+    # output may take longer than the default 1 s to arrive)
+    r = interp.run(PRINT_LOOPS[interp.language], max_output=1000, timeout=60)
     assert r.error == hyperlight.RunError("output_limit", "OutputLimit",
                                           "the output went beyond max_output (1000 bytes)")
     assert r.stdout == ALL_LINES[:1000]  # truncated at the limit, exactly
@@ -211,7 +213,7 @@ def test_persistent_checkpoint(lang):
         r = i.run(LOOPS[lang], timeout=0.2)  # a stopped run leaves the state before it
         assert r.error == hyperlight.RunError("timeout", "Timeout", "the code ran longer than the timeout (0.2 s)")
         assert i.run(GET_X[lang]).value == 5
-        r = i.run(PRINT_LOOPS[lang], max_output=10)
+        r = i.run(PRINT_LOOPS[lang], max_output=10, timeout=60)  # the limit stops it
         assert (r.error.kind, r.stdout) == ("output_limit", "1\n2\n3\n4\n5\n")
         assert i.run(GET_X[lang]).value == 5
         i.reset()

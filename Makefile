@@ -257,8 +257,9 @@ python: $(LIB_A) $(STAGED_HEADERS)
 python-test: python guests
 	$(Q)PYTHONPATH=$(abspath $(B))/python/lib HL_BUILD=$(abspath $(B)) $(PYTHON) -m pytest -q -p no:cacheprovider python/tests
 
-# The same tests on hardware KVM (kvm_amd, npt=1 and npt=0) under QEMU emulation (docs/platforms.md).
-test-hwkvm: tests
+# The same tests, C and Python, on hardware KVM (kvm_amd, npt=1 and npt=0) under QEMU emulation
+# (docs/platforms.md).
+test-hwkvm: tests python
 	$(Q)bash scripts/test-hwkvm.sh
 
 # The host side built with AddressSanitizer and UBSan into $(B)/asan; the guests are the

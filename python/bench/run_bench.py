@@ -9,6 +9,8 @@ it under bench/results/ (pyrun-<time>.txt).
 Rows (per-run times, p10/p50/p90; ratio: p50 / the floor's median):
   Eval on a warm sandbox      sb.call("Eval", "1+1"): the guest's own work, no package code
   Eval + restore              the same and sb.restore(snapshot): what run's pool path must do
+  Eval + restore, timeout 1 s the same on a sandbox with run's default time limit (the library
+                              arms and disarms a timer per call: two timer_settime calls)
   persistent run              Interpreter(lang, persistent=True).run("1+1"): no restore
   hyperlight.run (pool)       hyperlight.run("1+1", lang): a pooled sandbox, restored per run
 The process rows time subprocess.run(...) of `python3 -c "print(1+1)"`.
@@ -16,6 +18,7 @@ The process rows time subprocess.run(...) of `python3 -c "print(1+1)"`.
 
 import argparse
 import datetime
+import functools
 import os
 import pathlib
 import platform
@@ -78,6 +81,7 @@ def main():
         assert sb.call("Eval", "1+1") == "2"
         assert persistent.run("1+1").value == 2 and hyperlight.run("1+1", lang).value == 2
         fresh = sb.snapshot()
+        timed_sb = hyperlight.Sandbox(fresh, timeout=hyperlight.interpreter.DEFAULT_TIMEOUT)
 
         def eval_restore(sb=sb, fresh=fresh):
             sb.call("Eval", "1+1")
@@ -85,6 +89,7 @@ def main():
 
         funcs += [(f"{lang}: Eval on a warm sandbox", lambda sb=sb: sb.call("Eval", "1+1"), a.calls),
                   (f"{lang}: Eval + restore, no package code", eval_restore, a.calls),
+                  (f"{lang}: the same, timeout 1 s", functools.partial(eval_restore, timed_sb), a.calls),
                   (f"{lang}: persistent run", lambda p=persistent: p.run("1+1"), a.calls),
                   (f"{lang}: hyperlight.run (pool)", lambda lang=lang: hyperlight.run("1+1", lang), a.calls)]
     cmd = [sys.executable, "-c", "print(1+1)"]
@@ -109,8 +114,8 @@ def main():
         f"# {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%dT%H:%M:%SZ}, {platform.node()}, "
         f"Python {platform.python_version()}, /dev/kvm: {kvm}",
         "",
-        f"{'path':<40}{'p10 us':>10}{'p50 us':>10}{'p90 us':>10}{'p50/floor':>11}",
-        *(f"{name:<40}{pct(xs, .1) / 1e3:>10.1f}{pct(xs, .5) / 1e3:>10.1f}{pct(xs, .9) / 1e3:>10.1f}"
+        f"{'path':<44}{'p10 us':>10}{'p50 us':>10}{'p90 us':>10}{'p50/floor':>11}",
+        *(f"{name:<44}{pct(xs, .1) / 1e3:>10.1f}{pct(xs, .5) / 1e3:>10.1f}{pct(xs, .9) / 1e3:>10.1f}"
           f"{statistics.median(xs) / floor:>10.2f}x" for name, xs in rows.items()),
         "",
         "targets: persistent run (no restore) <= 1.3x the floor, hyperlight.run (restore per run) <= 1.4x",

@@ -19,7 +19,6 @@ import pathlib
 import re
 import sys
 import threading
-import time
 from typing import Any, Callable, Mapping
 
 from . import _hyperlight
@@ -144,36 +143,15 @@ def find_guest(language: str) -> pathlib.Path:
                         " (build it with `make all`, or set HL_BUILD)")
 
 
-# Output of the run in progress on this thread. Print functions run on the thread that made
-# the call (docs/python.md, "Threads"), so one function serves every sandbox of a pool.
-_tls = threading.local()
-
-
-class _Capture:
-    __slots__ = ("out", "err", "left", "over", "sandbox")
-
-    def __init__(self, limit: int, sandbox: Any) -> None:
-        self.out: list[str] = []
-        self.err: list[str] = []
-        self.left = limit
-        self.over = False
-        self.sandbox = sandbox
-
-
 def _print(stream: int, text: str) -> None:
-    cap = getattr(_tls, "capture", None)
-    if cap is None or cap.over:
-        return  # the interpreter's own start-up, or after the limit
-    n = len(text) if text.isascii() else len(text.encode())
-    if n > cap.left:  # keep what fits (whole characters), then stop the run
-        text = text.encode()[:cap.left].decode(errors="ignore")
-        cap.over = True
-        cap.sandbox.interrupt()
-    cap.left -= n
-    (cap.err if stream == 2 else cap.out).append(text)
+    """The print function of the interpreters' sandboxes: a run's output is kept by
+    Sandbox.run_code (python/src/config.c, capture), so what reaches here is the interpreter's
+    own start-up output, dropped."""
 
 
 def _check_code(code: Any, max_code: int) -> None:
+    if type(code) is str and len(code) <= max_code >> 2 and "\0" not in code:
+        return  # the usual case, in few steps
     if not isinstance(code, str):
         raise TypeError(f"code must be a str, not {type(code).__name__}")
     if "\0" in code:
@@ -249,22 +227,6 @@ def _python_parts(code: str) -> tuple[str, ...]:
     return code[:start], "(" + "\n" * (last.lineno - 1) + code[start:] + "\n)"
 
 
-def _eval(sb: Any, parts: tuple[str, ...], timeout: float | None) -> str:
-    """The JSON text of the last part's value; the parts before it run first (their values, also
-    those without JSON form, are dropped). The timeout holds for all of them together."""
-    t0 = time.perf_counter()
-    for part in parts[:-1]:
-        try:
-            sb.call("Eval", part)
-        except GuestError as e:
-            if e.code != _ERR_NOT_JSON:
-                raise
-        if timeout is not None:
-            sb.set_timeout(max(timeout - (_clock() - t0), 0.001))
-    return sb.call("Eval", parts[-1])
-
-
-_clock = time.perf_counter
 _decoder = json.JSONDecoder()
 _scan = _decoder.scan_once  # the C scanner, without decode()'s two whitespace matches
 
@@ -278,47 +240,39 @@ def _decode(text: str) -> Any:
     return value if end == len(text) else _decoder.decode(text)
 
 
-def _call(sb: Any, parts: tuple[str, ...], timeout: float | None, max_output: int,
-          usual: Any = "none") -> tuple[Result, bool]:
+def _call(sb: Any, parts: tuple[str, ...], timeout: float | None, max_output: int, usual: float | None,
+          fresh: Snapshot | None = None) -> tuple[Result, bool]:
     """Runs the code in sb; (the result, whether sb must be restored before its next use).
-    usual: the timeout sb has between runs (it is set for this run and back when different)."""
-    cap = _tls.capture = _Capture(max_output, sb)
+    usual: the timeout sb has between runs (set back after the run). fresh: restore sb to it
+    afterwards (closed if that fails). The calls, the timeout, the capture of the output and,
+    after a run without error, the restore are one C call (Sandbox.run_code, src/sandbox.c)."""
+    text, e, out, err, over, duration = sb.run_code(parts, timeout, usual, max_output, fresh)
+    if e is None:
+        return Result(out, err, _decode(text), None, None, duration), False
     value: Any = None
-    error: RunError | None = None
     exit_code: int | None = None
     poisoned = False
-    retime = timeout != usual or len(parts) > 1
-    if retime:
-        sb.set_timeout(timeout)
-    t0 = _clock()
-    try:
-        text = sb.call("Eval", parts[0]) if len(parts) == 1 else _eval(sb, parts, timeout)
-        duration = _clock() - t0
-        value = _decode(text)
-    except GuestError as e:
-        duration = _clock() - t0
+    if isinstance(e, GuestError):
         value, error, exit_code = _guest_failure(sb, e)
-    except Cancelled as e:  # Timeout too; the sandbox is poisoned
-        duration = _clock() - t0
+    elif isinstance(e, Cancelled):  # Timeout too; the sandbox is poisoned
         poisoned = True
-        if cap.over:
+        if over:
             error = RunError("output_limit", "OutputLimit", f"the output went beyond max_output ({max_output} bytes)")
         elif isinstance(e, Timeout):
             error = RunError("timeout", "Timeout", f"the code ran longer than the timeout ({timeout} s)")
         else:
             error = RunError("cancelled", "Cancelled", str(e))
-    except TooLarge as e:
-        duration = _clock() - t0
+    elif isinstance(e, TooLarge):
         error = RunError("sandbox", "TooLarge", str(e))
-    except Error as e:  # fault, abort, protocol: the sandbox is poisoned
-        duration = _clock() - t0
+    else:  # fault, abort, protocol: the sandbox is poisoned
         poisoned = True
         error = RunError("sandbox", type(e).__name__, str(e))
-    finally:
-        _tls.capture = None
-        if retime and usual != "none":
-            sb.set_timeout(usual)
-    return Result("".join(cap.out), "".join(cap.err), value, error, exit_code, duration), poisoned
+    if fresh is not None:  # after _guest_failure, which asks the guest for its LastError
+        try:
+            sb.restore(fresh)  # ready or poisoned; nothing of this run remains
+        except Error:
+            sb.close()  # unrecoverable
+    return Result(out, err, value, error, exit_code, duration), poisoned
 
 
 class Interpreter:
@@ -352,6 +306,7 @@ class Interpreter:
         from . import Pool, Sandbox  # the package imports this module first
 
         self.language = _canonical(language)
+        self._python = self.language == "python"
         self.persistent = bool(persistent)
         self.checkpoint = bool(checkpoint)
         self.timeout = _check_timeout(timeout)
@@ -364,6 +319,7 @@ class Interpreter:
         self._lock = threading.Lock()
         self._closed = False
         self._pool = None
+        self._idle: list[Any] = []
         self._sb = None
         self._before: Snapshot | None = None
         sb = Sandbox(self.guest, heap=heap, stack=stack, timeout=self.timeout, host_functions=host_functions,
@@ -383,50 +339,61 @@ class Interpreter:
             # Sandboxes between runs, restored: taken from the pool once, kept here, since a
             # restore (hl_sandbox_restore) costs a few microseconds where the pool's scrub of
             # every register costs ~20 (bench/results/pyrun-*.txt); the pool scrubs them when
-            # they go back to it at close().
-            self._idle: list[Any] = []
+            # they go back to it at close(). Taken and given back without a lock: list.pop and
+            # list.append are atomic, and close() sets _closed before it empties the list.
 
     def run(self, code: str, *, timeout: Any = "default", max_output: int | None = None) -> Result:
         """Runs code; its value, output and error in a Result. timeout and max_output override
         the interpreter's for this run. Wrong types or code longer than max_code raise
         TypeError / ValueError; everything the code does is in the Result."""
         _check_code(code, self.max_code)
-        python_split = self.language == "python" and ("\n" in code or ";" in code)  # else one statement
-        parts = _python_parts(code) if python_split else (code,)
         t = self.timeout if timeout == "default" else _check_timeout(timeout)
         limit = self.max_output if max_output is None else _check_size("max_output", max_output)
+        return self._run(code, t, limit)
+
+    def _run(self, code: str, t: float | None, limit: int) -> Result:
+        """run() with its arguments checked."""
+        python_split = self._python and ("\n" in code or ";" in code)  # else one statement
+        parts = _python_parts(code) if python_split else (code,)
         if self.persistent:
             return self._run_persistent(parts, t, limit)
         pool = self._pool
         if pool is None:
             raise _hyperlight.SandboxClosed("the interpreter is closed")
-        with self._lock:
-            sb = self._idle.pop() if self._idle else None
-        if sb is None:
+        idle = self._idle
+        try:
+            sb = idle.pop()  # atomic (the GIL): no lock on the way in or out
+        except IndexError:
             sb = pool._h.get()
         try:
-            result, _ = _call(sb, parts, t, limit, self.timeout)
+            result, _ = _call(sb, parts, t, limit, self.timeout, self._fresh)  # and restored
         except BaseException:  # KeyboardInterrupt in a host function, say: scrubbed, given back
             try:
                 pool._h.put(sb)
             except Error:
                 pass
             raise
-        try:
-            sb.restore(self._fresh)  # ready or poisoned; nothing of this run remains
-        except Error:
-            sb.close()  # unrecoverable; the pool makes a new one when needed
-            return result
-        with self._lock:
-            keep = len(self._idle) < self._pool_size and not self._closed
-            if keep:
-                self._idle.append(sb)
-        if not keep:
+        if sb.closed:
+            return result  # the restore failed; the pool makes a new one when needed
+        if len(idle) < self._pool_size:
+            idle.append(sb)
+            if self._closed:  # close() may have emptied the list before the append: empty it again
+                self._drain_idle()
+        else:
             try:
                 pool._h.put(sb)
             except Error:
                 pass  # the pool is closed: put freed it
         return result
+
+    def _drain_idle(self) -> None:
+        """Closes the idle sandboxes; each is popped (atomically) by one thread only."""
+        while True:
+            try:
+                sb = self._idle.pop()
+            except IndexError:
+                return
+            sb.close()
 
     async def arun(self, code: str, **kwargs: Any) -> Result:
         """run(code, ...) on a thread of the event loop's default executor, so the loop goes
@@ -442,7 +409,7 @@ class Interpreter:
             before = sb.snapshot() if self.checkpoint else None  # what a stopped run goes back to
             try:
                 try:
-                    result, poisoned = _call(sb, parts, timeout, limit, self.timeout)
+                    result, poisoned = _call(sb._h, parts, timeout, limit, self.timeout)
                 except BaseException:  # Ctrl-C: the call was stopped, the sandbox poisoned
                     sb.restore(before or self._fresh)
                     raise
@@ -477,8 +444,7 @@ class Interpreter:
             self._closed = True
             if self._pool is not None:
                 pool, self._pool = self._pool, None
-                while self._idle:
-                    self._idle.pop().close()
+                self._drain_idle()
                 pool.close()
             if self._sb is not None:
                 self._sb.close()
@@ -496,8 +462,10 @@ class Interpreter:
         return f"<hyperlight.Interpreter {self.language} {mode}{' closed' if self._closed else ''}>"
 
 
-# run()'s interpreters, one per language, made on first use and kept warm.
+# run()'s interpreters, one per language, made on first use and kept warm; _by_name has them
+# by the names run() was given ("js", "Lua", ...), so that a run looks its language up once.
 _shared: dict[str, Interpreter] = {}
+_by_name: dict[str, Interpreter] = {}
 _shared_lock = threading.Lock()
 
 
@@ -522,8 +490,14 @@ def run(code: str, language: str = "python", timeout: float | None = DEFAULT_TIM
     code as an expression, else what the chunk returns). The
     first call per language boots a shared Interpreter (a pool of 2); later calls take a warm
     sandbox, restored after the run. Thread-safe."""
-    _check_timeout(timeout)
-    return _shared_interpreter(_canonical(language)).run(code, timeout=timeout, max_output=max_output)
+    t = timeout if type(timeout) is float and timeout > 0 else _check_timeout(timeout)
+    interp = _by_name.get(language) if type(language) is str else None
+    if interp is None:
+        interp = _shared_interpreter(_canonical(language))
+        _by_name[language] = interp
+    _check_code(code, interp.max_code)  # the checks in Interpreter.run's order
+    limit = max_output if type(max_output) is int and max_output >= 0 else _check_size("max_output", max_output)
+    return interp._run(code, t, limit)
 
 
 _TOOL_NOTES = {

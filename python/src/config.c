@@ -30,6 +30,7 @@ void hlpy_ctx_enter(hlpy_callctx *ctx, hl_sandbox *sb)
 {
     ctx->sb = sb;
     ctx->exc_type = ctx->exc_value = ctx->exc_tb = NULL;
+    ctx->cap = NULL;
     ctx->prev = current;
     current = ctx;
 }
@@ -162,10 +163,50 @@ static void callback_failed(PyObject *fn)
     if (!keep_base_exception()) PyErr_WriteUnraisable(fn);
 }
 
+/* Keeps text in the capture of the call running on this thread (hlpy_capture); whole
+ * characters up to its limit, as the guest's output is counted: in UTF-8 after the bad bytes
+ * were replaced by U+FFFD. */
+static void capture(hlpy_callctx *ctx, int stream, const char *data, size_t len)
+{
+    hlpy_capture *cap = ctx->cap;
+    PyObject **list = stream == 2 ? &cap->err : &cap->out, *text, *cut;
+    Py_ssize_t n;
+    const char *utf8;
+    if (cap->over) return;
+    text = PyUnicode_DecodeUTF8(data, (Py_ssize_t)len, "replace");
+    if (!text) goto fail;
+    if (PyUnicode_IS_ASCII(text)) {
+        n = PyUnicode_GET_LENGTH(text);
+        utf8 = data;
+    } else if (!(utf8 = PyUnicode_AsUTF8AndSize(text, &n))) {
+        goto fail;
+    }
+    if (n > cap->left) { /* keep what fits, then stop the run */
+        cut = PyUnicode_DecodeUTF8(utf8, cap->left, "ignore");
+        Py_SETREF(text, cut);
+        cap->over = 1;
+        hl_sandbox_interrupt(ctx->sb);
+        if (!text) goto fail;
+    }
+    cap->left -= n;
+    if (!*list && !(*list = PyList_New(0))) goto fail;
+    if (PyList_Append(*list, text) < 0) goto fail;
+    Py_DECREF(text);
+    return;
+fail:
+    Py_XDECREF(text);
+    callback_failed(Py_None);
+}
+
 static void print_trampoline(void *user, int stream, const char *data, size_t len)
 {
     hooks *k = user;
     PyGILState_STATE g = PyGILState_Ensure();
+    if (current && current->cap) {
+        capture(current, stream, data, len);
+        PyGILState_Release(g);
+        return;
+    }
     if (!k->print) {
         PyGILState_Release(g);
         return;

@@ -54,8 +54,18 @@ int hlpy_timeout_ms(PyObject *timeout, uint64_t *ms);
 typedef struct hlpy_callctx {
     hl_sandbox *sb; /* NULL while a sandbox is created */
     PyObject *exc_type, *exc_value, *exc_tb;
+    struct hlpy_capture *cap; /* NULL: the guest's output goes to the print function */
     struct hlpy_callctx *prev;
 } hlpy_callctx;
+
+/* The guest's stdout and stderr kept during Sandbox.run_code (not given to the print
+ * function): lists of str made on the first text, limit bytes of UTF-8 in all; the text
+ * beyond it is cut at a character boundary, over set and the call interrupted. */
+typedef struct hlpy_capture {
+    PyObject *out, *err;
+    Py_ssize_t left;
+    int over;
+} hlpy_capture;
 void hlpy_ctx_enter(hlpy_callctx *ctx, hl_sandbox *sb);
 /* Leaves the context; returns -1 with the kept exception raised if there is one, else 0. */
 int hlpy_ctx_leave(hlpy_callctx *ctx);

@@ -1,7 +1,9 @@
 /* sandbox.c - hyperlight._hyperlight.Sandbox: one hl_sandbox, its guest functions'
  * signatures, calls with the GIL released, interrupts, snapshots. */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "hlpy.h"
 #include "sigint.h"
@@ -227,22 +229,21 @@ static const signature *call_args(Sandbox *self, PyObject *const *args, Py_ssize
     return sig;
 }
 
-static PyObject *sandbox_call(Sandbox *self, PyObject *const *args, Py_ssize_t nargs)
+/* Calls name with vals on sb, whose output goes to cap (NULL: the print function); the
+ * result, or NULL with the exception raised. A guest error with code skip (0: none) is no
+ * error: the result is None. */
+static PyObject *call_guest(Sandbox *self, hl_sandbox *sb, const char *name, const signature *sig, hl_value *vals,
+                            hlpy_capture *cap, int skip)
 {
-    hl_value vals[HL_MAX_ARGS], ret;
-    PyObject *tmp[HL_MAX_ARGS] = { 0 }, *res = NULL;
-    const signature *sig;
-    const char *name = NULL;
+    PyObject *res = NULL;
+    hl_value ret;
     hlpy_callctx ctx;
     hlpy_sigint si;
-    hl_sandbox *sb = hlpy_sandbox_take((PyObject *)self);
     hl_status st;
     int sigint, kept;
-    if (!sb) return NULL;
-    sig = call_args(self, args, nargs, vals, tmp, &name);
-    if (!sig) goto out;
     self->busy = 1;
     hlpy_ctx_enter(&ctx, sb);
+    ctx.cap = cap;
     hlpy_sigint_enter(&si, sb);
     HLPY_NOGIL(st = hl_call(sb, name, sig->ret, vals, sig->nparams, &ret));
     sigint = hlpy_sigint_leave(&si);
@@ -251,14 +252,145 @@ static PyObject *sandbox_call(Sandbox *self, PyObject *const *args, Py_ssize_t n
         /* a KeyboardInterrupt or SystemExit from a host, print or log function */
     } else if (sigint && st == HL_ERR_CANCELLED && PyErr_CheckSignals() < 0) {
         /* Ctrl-C: Python's SIGINT handler raised */
+    } else if (skip && st == HL_ERR_GUEST && hl_last_error_code(sb) == skip) {
+        res = Py_NewRef(Py_None);
     } else if (st != HL_OK) {
         hlpy_raise_last(sb, st);
     } else {
         res = hlpy_from_value(&ret); /* before anything else may run on sb */
     }
     self->busy = 0;
-out:
+    return res;
+}
+
+static PyObject *sandbox_call(Sandbox *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    hl_value vals[HL_MAX_ARGS];
+    PyObject *tmp[HL_MAX_ARGS] = { 0 }, *res = NULL;
+    const signature *sig;
+    const char *name = NULL;
+    hl_sandbox *sb = hlpy_sandbox_take((PyObject *)self);
+    if (!sb) return NULL;
+    sig = call_args(self, args, nargs, vals, tmp, &name);
+    if (sig) res = call_guest(self, sb, name, sig, vals, NULL, 0);
     for (int i = 0; i < HL_MAX_ARGS; i++) Py_XDECREF(tmp[i]);
+    return res;
+}
+
+static double seconds_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* The language guests' protocol (include/hyperlight/lang.h): Eval's error code for a value
+ * without a JSON form. */
+#define EVAL_NOT_JSON 2
+
+static PyObject *joined(PyObject *list)
+{
+    if (!list) return PyUnicode_FromStringAndSize("", 0);
+    PyObject *empty = PyUnicode_FromStringAndSize("", 0), *s = empty ? PyUnicode_Join(empty, list) : NULL;
+    Py_XDECREF(empty);
+    return s;
+}
+
+/* run_code(parts, timeout, usual, max_output, restore=None) -> (text, error, stdout, stderr, over, duration):
+ * hyperlight.Interpreter's run in one call (python/hyperlight/interpreter.py, _call). Calls
+ * the guest's Eval with each str of the tuple parts in turn, within timeout seconds (None: no
+ * limit) for all of them, then sets the sandbox's timeout back to usual. The parts before the
+ * last may have no JSON value; any other failure ends the run. The guest's output is kept,
+ * max_output bytes at most (hlpy_capture). text: the last part's JSON text, or None; error:
+ * the hyperlight.Error that ended the run, or None (anything else is raised, after the
+ * timeout is back); duration: seconds from the first Eval to the end of the last. A run
+ * without error is followed by hl_sandbox_restore to the Snapshot restore, if given; if that
+ * fails the sandbox is closed (it is unrecoverable). */
+static PyObject *sandbox_run_code(Sandbox *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    static PyObject *eval_name;
+    PyObject *parts, *text = NULL, *error = NULL, *out = NULL, *err = NULL, *res = NULL;
+    PyObject *et = NULL, *ev = NULL, *tb = NULL;
+    hlpy_capture cap = { NULL, NULL, 0, 0 };
+    uint64_t ms, usual_ms;
+    double limit_s = 0, t0, duration;
+    Py_ssize_t n;
+    hl_sandbox *sb;
+    hl_status st;
+    int retime;
+    if (nargs < 4 || nargs > 5 || !PyTuple_Check(args[0]) || PyTuple_GET_SIZE(args[0]) < 1)
+        return PyErr_Format(PyExc_TypeError,
+                            "run_code(parts, timeout, usual, max_output, restore=None) needs a tuple of parts");
+    if (nargs == 5 && args[4] != Py_None && !PyObject_TypeCheck(args[4], &hlpy_SnapshotType))
+        return PyErr_Format(PyExc_TypeError, "run_code(): restore must be a Snapshot, not %s",
+                            Py_TYPE(args[4])->tp_name);
+    if (!eval_name && !(eval_name = PyUnicode_InternFromString("Eval"))) return NULL;
+    parts = args[0];
+    n = PyTuple_GET_SIZE(parts);
+    cap.left = PyLong_AsSsize_t(args[3]);
+    if (cap.left == -1 && PyErr_Occurred()) return NULL;
+    if (hlpy_timeout_ms(args[1], &ms) < 0 || hlpy_timeout_ms(args[2], &usual_ms) < 0) return NULL;
+    if (ms) limit_s = PyFloat_AsDouble(args[1]);
+    if (!(sb = hlpy_sandbox_take((PyObject *)self))) return NULL;
+    retime = ms != usual_ms || n > 1;
+    if (retime && (st = hl_sandbox_set_timeout(sb, ms)) != HL_OK) return hlpy_raise_last(sb, st);
+    t0 = seconds_now();
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *argv[2] = { eval_name, PyTuple_GET_ITEM(parts, i) }, *tmp[HL_MAX_ARGS] = { 0 }, *r = NULL;
+        hl_value vals[HL_MAX_ARGS];
+        const char *name;
+        const signature *sig = call_args(self, argv, 2, vals, tmp, &name);
+        int last = i == n - 1;
+        if (sig) r = call_guest(self, sb, name, sig, vals, &cap, last ? 0 : EVAL_NOT_JSON);
+        for (int j = 0; j < HL_MAX_ARGS; j++) Py_XDECREF(tmp[j]);
+        if (!r) break;
+        if (last) {
+            text = r;
+        } else {
+            Py_DECREF(r);
+            if (ms) { /* what is left of the time limit, at least 1 ms */
+                double left = limit_s - (seconds_now() - t0);
+                hl_sandbox_set_timeout(sb, (uint64_t)ceil((left > 0.001 ? left : 0.001) * 1000.0));
+            }
+        }
+    }
+    duration = seconds_now() - t0;
+    if (!text) {
+        PyErr_Fetch(&et, &ev, &tb);
+        PyErr_NormalizeException(&et, &ev, &tb);
+    }
+    if (retime) hl_sandbox_set_timeout(sb, usual_ms);
+    if (et && !PyErr_GivenExceptionMatches(et, hlpy_Error)) { /* KeyboardInterrupt, SystemExit, ... */
+        PyErr_Restore(et, ev, tb);                            /* takes the references */
+        et = ev = tb = NULL;
+        goto out;
+    }
+    error = ev;
+    ev = NULL;
+    if (!error && nargs == 5 && args[4] != Py_None) {
+        hl_snapshot *snap = ((hlpy_Snapshot *)args[4])->snap;
+        st = HL_ERR_INVALID_ARG;
+        self->busy = 1;
+        if (snap) HLPY_NOGIL(st = hl_sandbox_restore(sb, snap));
+        self->busy = 0;
+        if (st != HL_OK) {
+            hl_sandbox_free(sb);
+            self->sb = NULL;
+        }
+    }
+    if ((out = joined(cap.out)) && (err = joined(cap.err)))
+        res = Py_BuildValue("(OOOOOd)", text ? text : Py_None, error ? error : Py_None, out, err,
+                            cap.over ? Py_True : Py_False, duration);
+out:
+    Py_XDECREF(et);
+    Py_XDECREF(ev);
+    Py_XDECREF(tb);
+    Py_XDECREF(text);
+    Py_XDECREF(error);
+    Py_XDECREF(out);
+    Py_XDECREF(err);
+    Py_XDECREF(cap.out);
+    Py_XDECREF(cap.err);
     return res;
 }
 
@@ -339,7 +471,7 @@ static PyObject *sandbox_restore(Sandbox *self, PyObject *arg)
     HLPY_NOGIL(st = hl_sandbox_restore(sb, ((hlpy_Snapshot *)arg)->snap));
     self->busy = 0;
     if (st != HL_OK) return hlpy_raise_last(sb, st);
-    if (read_functions(self) < 0) return NULL;
+    /* the function table stays: it is the guest image's, which the snapshot must share */
     Py_RETURN_NONE;
 }
 
@@ -354,6 +486,9 @@ static PyObject *sandbox_close(Sandbox *self, PyObject *unused)
 static PyMethodDef sandbox_methods[] = {
     { "call", (PyCFunction)(void (*)(void))sandbox_call, METH_FASTCALL,
       "call(name, *args): calls guest function name; argument and return types follow its signature." },
+    { "run_code", (PyCFunction)(void (*)(void))sandbox_run_code, METH_FASTCALL,
+      "run_code(parts, timeout, usual, max_output) -> (text, error, stdout, stderr, over, duration): the\n"
+      "guest's Eval of each part, output captured (hyperlight.Interpreter)." },
     { "functions", (PyCFunction)sandbox_functions, METH_NOARGS,
       "functions() -> [(name, return type, (parameter types...))]" },
     { "interrupt", (PyCFunction)sandbox_interrupt, METH_NOARGS, "Stops the running call (from any thread)." },

@@ -1,5 +1,7 @@
 /* snapshot.c - hyperlight._hyperlight.Snapshot (taken, saved, loaded) and Pool (ready
  * sandboxes made from a snapshot). */
+#include <pthread.h>
+
 #include "hlpy.h"
 
 static hl_snapshot *snapshot_of(hlpy_Snapshot *self)
@@ -90,10 +92,67 @@ PyTypeObject hlpy_SnapshotType = {
 
 /* ---- pools ---- */
 
+/* get() and put() run hl_pool_get/hl_pool_put with the GIL released, so close() can come
+ * while they run: close() takes the handle away (later gets raise SandboxClosed, later puts
+ * free their sandbox) and then waits, without the GIL, until the gets and puts in flight have
+ * left the library before it frees the pool. They leave it without taking the GIL first. */
 typedef struct {
     PyObject_HEAD hl_pool *pool;
     PyObject *keep;
+    pthread_mutex_t lock; /* guards inflight */
+    pthread_cond_t idle;  /* signalled when inflight drops to 0 */
+    int inflight;         /* gets and puts inside the library */
 } Pool;
+
+/* The gets and puts in flight on this thread, innermost first: a print or log function that
+ * runs inside one (a sandbox being made) must not wait for it to end. */
+typedef struct pool_frame {
+    Pool *pool;
+    struct pool_frame *prev;
+} pool_frame;
+static _Thread_local pool_frame *frames;
+
+/* Marks a get or put as inside the library (GIL held). */
+static void enter_pool(Pool *self, pool_frame *f)
+{
+    f->pool = self;
+    f->prev = frames;
+    frames = f;
+    pthread_mutex_lock(&self->lock);
+    self->inflight++;
+    pthread_mutex_unlock(&self->lock);
+}
+
+/* Marks it as out of the library (without the GIL: a close may be waiting for it). */
+static void leave_pool(Pool *self, pool_frame *f)
+{
+    pthread_mutex_lock(&self->lock);
+    if (--self->inflight == 0) pthread_cond_broadcast(&self->idle);
+    pthread_mutex_unlock(&self->lock);
+    frames = f->prev;
+}
+
+static int inside(Pool *self)
+{
+    for (pool_frame *f = frames; f; f = f->prev)
+        if (f->pool == self) return 1;
+    return 0;
+}
+
+/* Takes the handle away, waits for the gets and puts in flight and frees the pool, with the
+ * GIL released (the filler and the calls in flight may need it for print and log). */
+static void close_pool(Pool *self)
+{
+    hl_pool *pool = self->pool;
+    self->pool = NULL;
+    if (!pool) return;
+    Py_BEGIN_ALLOW_THREADS;
+    pthread_mutex_lock(&self->lock);
+    while (self->inflight > 0) pthread_cond_wait(&self->idle, &self->lock);
+    pthread_mutex_unlock(&self->lock);
+    hl_pool_free(pool);
+    Py_END_ALLOW_THREADS;
+}
 
 static PyObject *pool_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 {
@@ -111,6 +170,8 @@ static PyObject *pool_new(PyTypeObject *type, PyObject *args, PyObject *kw)
     if (!cfg) return NULL;
     self = (Pool *)type->tp_alloc(type, 0);
     if (!self) goto fail;
+    pthread_mutex_init(&self->lock, NULL);
+    pthread_cond_init(&self->idle, NULL);
     self->keep = keep;
     keep = NULL;
     HLPY_NOGIL(st = hl_pool_new(&self->pool, ((hlpy_Snapshot *)snap)->snap, cfg, size, background));
@@ -135,9 +196,7 @@ static int pool_traverse(Pool *self, visitproc visit, void *arg)
 /* Stops the filler and frees the ready sandboxes before what their configuration points at. */
 static int pool_clear(Pool *self)
 {
-    hl_pool *pool = self->pool;
-    self->pool = NULL;
-    if (pool) HLPY_NOGIL(hl_pool_free(pool));
+    close_pool(self);
     Py_CLEAR(self->keep);
     return 0;
 }
@@ -146,6 +205,8 @@ static void pool_dealloc(Pool *self)
 {
     PyObject_GC_UnTrack(self);
     pool_clear(self);
+    pthread_cond_destroy(&self->idle);
+    pthread_mutex_destroy(&self->lock);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -159,16 +220,20 @@ static PyObject *pool_get(Pool *self, PyObject *unused)
 {
     hl_pool *pool = pool_of(self);
     hl_sandbox *sb = NULL;
+    pool_frame f;
     hl_status st;
     if (!pool) return NULL;
-    HLPY_NOGIL(st = hl_pool_get(pool, &sb));
+    enter_pool(self, &f);
+    HLPY_NOGIL(st = hl_pool_get(pool, &sb); leave_pool(self, &f));
     if (st != HL_OK) return hlpy_raise_last(NULL, st);
     return hlpy_sandbox_wrap(sb, self->keep, (PyObject *)self);
 }
 
 static PyObject *pool_put(Pool *self, PyObject *arg)
 {
+    hl_pool *pool;
     hl_sandbox *sb;
+    pool_frame f;
     hl_status st;
     if (!PyObject_TypeCheck(arg, &hlpy_SandboxType))
         return PyErr_Format(PyExc_TypeError, "put() needs a Sandbox, not %s", Py_TYPE(arg)->tp_name);
@@ -178,10 +243,12 @@ static PyObject *pool_put(Pool *self, PyObject *arg)
     if (!sb) return NULL;
     hlpy_sandbox_forget(arg);
     if (!self->pool) {
-        hl_sandbox_free(sb); /* the pool was closed: nothing to give it back to */
+        HLPY_NOGIL(hl_sandbox_free(sb)); /* the pool was closed: nothing to give it back to */
         Py_RETURN_NONE;
     }
-    HLPY_NOGIL(st = hl_pool_put(self->pool, sb));
+    pool = self->pool;
+    enter_pool(self, &f);
+    HLPY_NOGIL(st = hl_pool_put(pool, sb); leave_pool(self, &f));
     if (st != HL_OK) return hlpy_raise_last(NULL, st);
     Py_RETURN_NONE;
 }
@@ -194,9 +261,9 @@ static PyObject *pool_ready(Pool *self, void *unused)
 
 static PyObject *pool_close(Pool *self, PyObject *unused)
 {
-    hl_pool *pool = self->pool;
-    self->pool = NULL;
-    if (pool) HLPY_NOGIL(hl_pool_free(pool));
+    if (inside(self)) /* it would wait for itself */
+        return PyErr_Format(hlpy_Busy, "cannot close a pool from inside its own get() or put()");
+    close_pool(self);
     Py_RETURN_NONE;
 }
 

@@ -1,6 +1,7 @@
 """Snapshots (take, restore, new sandboxes from one, files) and pools."""
 
 import threading
+import time
 
 import pytest
 
@@ -145,6 +146,49 @@ def test_pool_host_functions_and_threads():
         [t.start() for t in ts]
         [t.join() for t in ts]
     assert errors == [] and sorted(out) == sorted(f"Hello, {i}! Today is Sunday." for i in range(4) for _ in range(20))
+
+
+@pytest.mark.parametrize("background", [False, True])
+def test_pool_close_during_get_and_put(calls, background):
+    # close() while 4 threads are inside get() and put() (the GIL released around the library):
+    # close waits for them; a get afterwards raises SandboxClosed, a put afterwards frees the
+    # sandbox, and a sandbox taken out before the close stays valid.
+    calls.call("Counter")
+    snap = calls.snapshot()
+    for _ in range(50):
+        pool = hyperlight.Pool(snap, 2, background=background)
+        errors, gets, refused = [], [], []
+        start = threading.Barrier(5)
+
+        def worker():
+            try:
+                start.wait()
+                while True:
+                    try:
+                        sb = pool.get()
+                    except hyperlight.SandboxClosed as e:
+                        assert str(e) == "the pool is closed"
+                        refused.append(e)
+                        return
+                    gets.append(sb.call("Counter"))
+                    pool.put(sb)
+                    assert sb.closed
+                    with pytest.raises(hyperlight.SandboxClosed, match=r"^the sandbox is closed$"):
+                        sb.call("Counter")
+            except BaseException as e:  # reported below
+                errors.append(e)
+
+        ts = [threading.Thread(target=worker) for _ in range(4)]
+        [t.start() for t in ts]
+        start.wait()
+        time.sleep(0.002)
+        pool.close()
+        [t.join() for t in ts]
+        assert errors == [] and len(refused) == 4
+        assert set(gets) <= {2}  # every sandbox was in the snapshot's state
+        with pytest.raises(hyperlight.SandboxClosed, match=r"^the pool is closed$"):
+            pool.get()
+        pool.close()  # twice is fine
 
 
 def test_pool_bad_input(calls):

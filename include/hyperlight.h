@@ -357,11 +357,8 @@ HL_API hl_status hl_sandbox_new_from_snapshot(hl_sandbox **out, hl_snapshot *sna
 /* ---- pools --------------------------------------------------------------------------- */
 
 /* A pool of sandboxes made from snap with cfg (copied), ready ahead of need so that taking
- * one costs no VM creation. The pool keeps `size` sandboxes, ready or out with a user (taken
- * by hl_pool_get and not yet given back with hl_pool_put): with background, a thread creates
- * them and replaces one whose restore failed in hl_pool_put; without, hl_pool_new creates all
- * `size` before it returns. A sandbox taken and then freed instead of given back still counts
- * as out, so give every one back (a poisoned one too). */
+ * one costs no VM creation. With background, a thread creates them and keeps `size` ready;
+ * without, hl_pool_new creates all `size` before it returns. */
 HL_API hl_status hl_pool_new(hl_pool **out, hl_snapshot *snap, const hl_config *cfg, int size, bool background);
 /* Takes a Ready sandbox in snap's state; when none is ready, creates one (as
  * hl_sandbox_new_from_snapshot). Thread-safe. */

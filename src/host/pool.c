@@ -1,13 +1,14 @@
 /* pool.c - pools of ready sandboxes made from one snapshot.
  *
  * Creating a KVM VM and vCPU costs ~0.5 ms on our machines, against ~30 µs for a call, so a
- * pool creates sandboxes ahead of need: a background thread keeps `size` of them, ready or
- * out with a user, and hl_pool_get only takes one off a list. hl_pool_put restores a sandbox to the pool's
+ * pool creates sandboxes ahead of need: a background thread keeps `size` of them ready, and
+ * hl_pool_get only takes one off a list. hl_pool_put restores a sandbox to the pool's
  * snapshot (cost: the pages it dirtied; no register ioctl on kvm_pvm) and puts it back. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "error.h"
 #include "sandbox.h"
@@ -18,9 +19,8 @@ struct hl_pool {
     pthread_cond_t want; /* the filler waits on it for work */
     hl_snapshot *snap;
     hl_config *cfg; /* a copy: host functions, print/log, timeout */
-    int target;     /* sandboxes to keep, ready or out */
+    int target;     /* sandboxes to keep ready */
     int n;          /* ready now */
-    int out;        /* taken by hl_pool_get and not given back yet */
     hl_sandbox **ready;
     bool stop, has_thread, failed;
     pthread_t filler;
@@ -54,7 +54,7 @@ static bool add_one(hl_pool *pool)
     }
     pthread_mutex_lock(&pool->mu);
     if (st != HL_OK) return false;
-    if (pool->n + pool->out < pool->target && !pool->stop) {
+    if (pool->n < pool->target && !pool->stop) {
         pool->ready[pool->n++] = sb;
         sb = NULL;
     }
@@ -69,15 +69,22 @@ static void *fill(void *p)
     hl_pool *pool = p;
     pthread_mutex_lock(&pool->mu);
     while (!pool->stop) {
-        /* A sandbox out with a user comes back (get, call, put): only one that is gone (its
-         * restore failed, or the pool was short from the start) is replaced. Building one
-         * for every get instead would, under load, make a sandbox per request and free one
-         * at each put. */
-        if (pool->failed || pool->n + pool->out >= pool->target) {
+        /* Refill to the target once half of it is gone (at start: all of it). */
+        if (pool->failed || pool->n > pool->target / 2 || pool->n == pool->target) {
             pthread_cond_wait(&pool->want, &pool->mu);
             continue;
         }
-        while (pool->n + pool->out < pool->target && !pool->stop)
+        /* A sandbox taken out often comes back at once (get, call, put): give it 2 ms before
+         * building a replacement that its return would then leave no room for. */
+        {
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_nsec += 2000000;
+            if (until.tv_nsec >= 1000000000) until.tv_sec++, until.tv_nsec -= 1000000000;
+            pthread_cond_timedwait(&pool->want, &pool->mu, &until);
+            if (pool->n > pool->target / 2 || pool->stop) continue;
+        }
+        while (pool->n < pool->target && !pool->stop)
             if (!add_one(pool)) {
                 /* stop filling: hl_pool_get then creates on demand and reports the error */
                 pool->failed = true;
@@ -139,7 +146,7 @@ hl_status hl_pool_get(hl_pool *pool, hl_sandbox **out)
     if (!pool || !out) return hl_thread_fail(HL_ERR_INVALID_ARG, "hl_pool_get: pool and out are required");
     pthread_mutex_lock(&pool->mu);
     if (pool->n > 0) sb = pool->ready[--pool->n];
-    pool->out++; /* one made on demand below counts too: it comes back with a put */
+    pthread_cond_signal(&pool->want);
     pthread_mutex_unlock(&pool->mu);
     if (sb) {
         *out = sb;
@@ -152,18 +159,12 @@ hl_status hl_pool_put(hl_pool *pool, hl_sandbox *sb)
 {
     hl_status st;
     if (!pool || !sb) return HL_ERR_INVALID_ARG;
-    pthread_mutex_lock(&pool->mu);
-    if (pool->out > 0) pool->out--;
-    pthread_mutex_unlock(&pool->mu);
     /* Back to snap before anyone else can see it (the next user may be someone else): the
      * same restore as hl_sandbox_restore, which test_privileged checks against every
      * register, MSR and page-table change a hostile guest can make. */
     if ((st = hl_sandbox_restore(sb, pool->snap)) != HL_OK) {
         hl_thread_take(sb); /* hl_last_error(NULL) says why */
         hl_sandbox_free(sb);
-        pthread_mutex_lock(&pool->mu);
-        pthread_cond_signal(&pool->want); /* one fewer: the filler replaces it */
-        pthread_mutex_unlock(&pool->mu);
         return st;
     }
     pthread_mutex_lock(&pool->mu);

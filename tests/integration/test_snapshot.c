@@ -287,20 +287,6 @@ int main(void)
     for (int i = 0; i < 6; i++)
         if (i != 1) hl_sandbox_free(extra[i]);
 
-    /* the filler keeps `size` sandboxes, ready or out: none is made for one that is out and
-     * comes back (it would be freed at the put) */
-    CHECK_INT(hl_pool_new(&pool, a, cfg, 2, true), HL_OK);
-    for (int i = 0; i < 500 && hl_pool_ready(pool) < 2; i++) usleep(10000);
-    CHECK_INT(hl_pool_ready(pool), 2);
-    CHECK_INT(hl_pool_get(pool, &p1), HL_OK);
-    CHECK_INT(hl_pool_get(pool, &p2), HL_OK);
-    usleep(100000);
-    CHECK_INT(hl_pool_ready(pool), 0);
-    CHECK_INT(hl_pool_put(pool, p1), HL_OK);
-    CHECK_INT(hl_pool_put(pool, p2), HL_OK);
-    CHECK_INT(hl_pool_ready(pool), 2);
-    hl_pool_free(pool);
-
     /* resident memory of idle sandboxes made from one snapshot */
     {
         enum { N = 20 };

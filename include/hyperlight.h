@@ -357,7 +357,9 @@ HL_API hl_status hl_sandbox_new_from_snapshot(hl_sandbox **out, hl_snapshot *sna
 /* ---- pools --------------------------------------------------------------------------- */
 
 /* A pool of sandboxes made from snap with cfg (copied), ready ahead of need so that taking
- * one costs no VM creation. With background, a thread creates them and keeps `size` ready;
+ * one costs no VM creation. With background, a thread creates them and keeps `size` ready
+ * besides those out with users (under steady get/put load it makes sandboxes the puts then
+ * free: a server should use background = false, the pool is then a free list of `size`);
  * without, hl_pool_new creates all `size` before it returns. */
 HL_API hl_status hl_pool_new(hl_pool **out, hl_snapshot *snap, const hl_config *cfg, int size, bool background);
 /* Takes a Ready sandbox in snap's state; when none is ready, creates one (as
